@@ -1,0 +1,21 @@
+#ifndef GRADFLOW_GRAPH_AUTODIFF_H_
+#define GRADFLOW_GRAPH_AUTODIFF_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+
+namespace gradflow {
+
+// Reverse-mode differentiation as a graph transformation: adds nodes (under
+// "gradients/") computing d(sum y)/dx for each x in xs and returns them in
+// order. Gradients reaching a value along several paths are summed (AddN). An
+// x that y does not depend on gets zeros. Errors name the op on the path that
+// has no gradient.
+absl::StatusOr<std::vector<Output>> AddGradients(Graph& graph, Output y,
+                                                 const std::vector<Output>& xs);
+
+}  // namespace gradflow
+
+#endif  // GRADFLOW_GRAPH_AUTODIFF_H_

@@ -1,0 +1,162 @@
+#ifndef GRADFLOW_GRAPH_OP_REGISTRY_H_
+#define GRADFLOW_GRAPH_OP_REGISTRY_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+
+namespace gradflow {
+
+// Train or inference: fixed when a plan is compiled, so kernels such as
+// dropout and batch norm pick their behaviour once, never per step.
+enum class Phase { kTrain, kInfer };
+
+// Shape and dtype inference. Runs when a node is built (dim 0 may be -1) and
+// again at compile time with concrete shapes; must depend only on the input
+// types and the node's attrs.
+class InferContext {
+ public:
+  InferContext(const Node& node, const std::vector<TensorType>& inputs)
+      : node_(node), inputs_(inputs) {}
+
+  const Node& node() const { return node_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  const TensorType& input(int i) const { return inputs_[i]; }
+  const Shape& shape(int i) const { return inputs_[i].shape; }
+  DType dtype(int i) const { return inputs_[i].dtype; }
+  void AddOutput(DType dtype, Shape shape) { outputs_.push_back({dtype, std::move(shape)}); }
+  std::vector<TensorType>& outputs() { return outputs_; }
+
+  // "'hidden/MatMul' input 1 ('hidden/kernel' f32[300, 10])": names the producing node.
+  std::string Describe(int i) const;
+  // InvalidArgument prefixed with the node's name and op.
+  absl::Status Error(std::string_view message) const;
+  // Checks input i has dtype `want`.
+  absl::Status ExpectDType(int i, DType want) const;
+
+ private:
+  const Node& node_;
+  const std::vector<TensorType>& inputs_;
+  std::vector<TensorType> outputs_;
+};
+
+struct RunContext {
+  uint64_t step_seed = 0;  // fresh for every Run: random kernels derive their draws from it
+};
+
+// A compiled kernel: pointers and primitives are fixed at creation; Run only
+// computes.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual absl::Status Run(const RunContext& ctx) = 0;
+};
+
+// Everything a kernel factory needs: concrete types and fixed buffer pointers.
+struct KernelContext {
+  const Node& node;
+  Phase phase;
+  std::vector<TensorType> input_types;
+  std::vector<TensorType> output_types;
+  std::vector<void*> inputs;
+  std::vector<void*> outputs;
+
+  template <typename T> T* in(int i) const { return static_cast<T*>(inputs[i]); }
+  template <typename T> T* out(int i) const { return static_cast<T*>(outputs[i]); }
+  const Shape& in_shape(int i) const { return input_types[i].shape; }
+  const Shape& out_shape(int i) const { return output_types[i].shape; }
+};
+
+// A kernel made of one function, for ops whose work needs no state.
+class LambdaKernel : public Kernel {
+ public:
+  explicit LambdaKernel(std::function<absl::Status(const RunContext&)> fn) : fn_(std::move(fn)) {}
+  absl::Status Run(const RunContext& ctx) override { return fn_(ctx); }
+
+ private:
+  std::function<absl::Status(const RunContext&)> fn_;
+};
+
+// What a gradient function sees: the forward node and the gradient flowing
+// into each of its outputs (dy). It returns one gradient per input, or an
+// invalid Output for inputs that get none (labels, integer inputs).
+struct GradContext {
+  Scope scope;  // "gradients/<node>": where gradient nodes go
+  Node& node;
+  std::vector<Output> dy;
+
+  Output x(int i) const { return node.inputs[i]; }
+  Output y(int i = 0) const { return node.output(i); }
+};
+
+using InferFn = std::function<absl::Status(InferContext&)>;
+using KernelFn = std::function<absl::StatusOr<std::unique_ptr<Kernel>>(const KernelContext&)>;
+using GradFn = std::function<std::vector<Output>(GradContext&)>;
+
+// One input of a gradient-check case: its type and the interval its values
+// are drawn from (keep away from kinks: e.g. |x| > 0.1 for abs).
+struct InputSpec {
+  DType dtype = DType::kF32;
+  Shape shape;
+  double lo = -1, hi = 1;
+};
+struct GradCheckCase {
+  std::vector<InputSpec> inputs;
+  Attrs attrs;
+};
+
+// How the executor provides a node's outputs.
+enum class SourceKind {
+  kNone,         // computed by its kernel into the arena
+  kPlaceholder,  // copied from a feed
+  kConstant,     // attr "value"
+  kVariable,     // the VariableStore tensor named like the node
+};
+
+struct OpDef {
+  std::string name;
+  int num_inputs = 0;  // -1: any number
+  InferFn infer;
+  KernelFn kernel;
+  // Differentiable ops set `grad` and at least one `grad_checks` case; the
+  // registry-walking test gradient-checks them all. Others say why not.
+  GradFn grad;
+  std::vector<GradCheckCase> grad_checks;
+  std::string no_gradient_reason;
+  SourceKind source = SourceKind::kNone;
+  // >= 0: the op writes into this input (a variable) and is scheduled after
+  // every node that only reads, so a step reads the weights before updating.
+  int mutates_input = -1;
+  // >= 0: output 0 shares the buffer of this input (reshape: no copy).
+  int aliases_input = -1;
+};
+
+class OpRegistry {
+ public:
+  static OpRegistry& Global();
+  // Returns true so registration can initialize a static.
+  bool Register(OpDef def);
+  const OpDef* Find(std::string_view name) const;
+  std::vector<const OpDef*> All() const;
+
+ private:
+  std::map<std::string, std::unique_ptr<OpDef>, std::less<>> ops_;
+};
+
+#define GF_REGISTER_OP_CONCAT_INNER(a, b) a##b
+#define GF_REGISTER_OP_CONCAT(a, b) GF_REGISTER_OP_CONCAT_INNER(a, b)
+// GF_REGISTER_OP(OpDef{...}); at namespace scope in the op's .cc file (the
+// library needs alwayslink = True so the linker keeps it).
+#define GF_REGISTER_OP(...)                                                    \
+  static const bool GF_REGISTER_OP_CONCAT(gf_registered_op_, __COUNTER__) = \
+      ::gradflow::OpRegistry::Global().Register(__VA_ARGS__)
+
+}  // namespace gradflow
+
+#endif  // GRADFLOW_GRAPH_OP_REGISTRY_H_

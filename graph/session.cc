@@ -1,0 +1,418 @@
+#include "graph/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/random.h"
+#include "core/status.h"
+
+namespace gradflow {
+
+// ---------------------------------------------------------------- variables
+
+absl::StatusOr<Tensor> VariableStore::Get(std::string_view name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) {
+    return absl::NotFoundError(absl::StrCat("no variable named '", std::string(name),
+                                            "' (compile a plan that uses it first)"));
+  }
+  return it->second;
+}
+
+absl::Status VariableStore::Set(std::string_view name, const Tensor& value) {
+  auto it = values_.find(name);
+  if (it == values_.end()) {
+    values_.emplace(std::string(name), value.Clone());
+    return absl::OkStatus();
+  }
+  Tensor& dst = it->second;
+  if (dst.dtype() != value.dtype() || dst.shape() != value.shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "variable '", std::string(name), "' is ", std::string(DTypeName(dst.dtype())), dst.shape().ToString(),
+        " but the new value is ", std::string(DTypeName(value.dtype())), value.shape().ToString()));
+  }
+  std::memcpy(dst.raw(), value.raw(), value.num_bytes());
+  return absl::OkStatus();
+}
+
+std::vector<std::string> VariableStore::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : values_) names.push_back(name);
+  return names;
+}
+
+Tensor& VariableStore::GetOrCreate(const std::string& name, DType dtype, const Shape& shape,
+                                   bool* created) {
+  auto [it, inserted] = values_.try_emplace(name);
+  if (inserted) it->second = Tensor(dtype, shape);
+  *created = inserted;
+  return it->second;
+}
+
+// ---------------------------------------------------------------- executable
+
+namespace {
+
+constexpr size_t kArenaAlignment = Tensor::kAlignment;
+
+size_t RoundUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+// First-fit allocator over offsets of one arena; adjacent free blocks merge.
+class ArenaPlanner {
+ public:
+  size_t Allocate(size_t bytes) {
+    bytes = RoundUp(std::max<size_t>(bytes, 1));
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second >= bytes) {
+        size_t offset = it->first;
+        it->first += bytes;
+        it->second -= bytes;
+        if (it->second == 0) free_.erase(it);
+        return offset;
+      }
+    }
+    size_t offset = end_;
+    // A free block touching the end grows instead of leaving a hole.
+    if (!free_.empty() && free_.back().first + free_.back().second == end_) {
+      offset = free_.back().first;
+      free_.pop_back();
+    }
+    end_ = offset + bytes;
+    return offset;
+  }
+
+  void Free(size_t offset, size_t bytes) {
+    bytes = RoundUp(std::max<size_t>(bytes, 1));
+    auto it = std::lower_bound(free_.begin(), free_.end(), std::make_pair(offset, size_t{0}));
+    it = free_.insert(it, {offset, bytes});
+    if (it + 1 != free_.end() && it->first + it->second == (it + 1)->first) {
+      it->second += (it + 1)->second;
+      free_.erase(it + 1);
+    }
+    if (it != free_.begin() && (it - 1)->first + (it - 1)->second == it->first) {
+      (it - 1)->second += it->second;
+      free_.erase(it);
+    }
+  }
+
+  size_t size() const { return end_; }
+
+ private:
+  std::vector<std::pair<size_t, size_t>> free_;  // (offset, bytes), sorted
+  size_t end_ = 0;
+};
+
+}  // namespace
+
+class Executable {
+ public:
+  struct Slot {
+    void* data;
+    TensorType type;
+  };
+
+  Tensor arena;
+  std::vector<std::unique_ptr<Kernel>> kernels;
+  std::vector<Slot> feeds;    // one per Plan::placeholders_
+  std::vector<Slot> fetches;  // one per Plan::fetches_
+};
+
+Plan::Plan(Session* session, std::vector<Node*> order, std::vector<Output> fetches, Phase phase)
+    : session_(session), order_(std::move(order)), fetches_(std::move(fetches)), phase_(phase),
+      graph_version_(session->graph().version()) {
+  for (Node* node : order_) {
+    if (node->op->source == SourceKind::kPlaceholder) placeholders_.push_back(node);
+  }
+}
+Plan::Plan(Plan&&) noexcept = default;
+Plan& Plan::operator=(Plan&&) noexcept = default;
+Plan::~Plan() = default;
+
+std::vector<std::string> Plan::NodeNames() const {
+  std::vector<std::string> names;
+  for (const Node* node : order_) names.push_back(node->name);
+  return names;
+}
+
+absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
+  auto it = by_batch_.find(batch);
+  if (it != by_batch_.end()) return it->second.get();
+
+  auto exe = std::make_unique<Executable>();
+  const int n = static_cast<int>(order_.size());
+  std::vector<int> position(session_->graph().num_nodes(), -1);
+  for (int p = 0; p < n; ++p) position[order_[p]->id] = p;
+
+  // 1. Concrete types: the placeholders' unknown batch dimension becomes `batch`.
+  std::vector<std::vector<TensorType>> types(n);
+  for (int p = 0; p < n; ++p) {
+    Node* node = order_[p];
+    if (node->op->source == SourceKind::kPlaceholder) {
+      TensorType t = node->outputs[0];
+      if (t.shape.rank() > 0 && t.shape[0] < 0) t.shape[0] = batch;
+      types[p] = {t};
+      continue;
+    }
+    std::vector<TensorType> input_types;
+    for (const Output& in : node->inputs) input_types.push_back(types[position[in.node->id]][in.index]);
+    InferContext ctx(*node, input_types);
+    GF_RETURN_IF_ERROR(node->op->infer(ctx));
+    types[p] = std::move(ctx.outputs());
+  }
+
+  // 2. Liveness. Every value maps to a root buffer (itself, or the input it
+  //    aliases); a root lives until the last use of any value on it.
+  struct Value {
+    int root_p, root_k;  // owner of the buffer
+    void* fixed = nullptr;
+  };
+  std::vector<std::vector<Value>> values(n);
+  std::vector<std::vector<int>> last_use(n);
+  for (int p = 0; p < n; ++p) {
+    Node* node = order_[p];
+    values[p].resize(types[p].size());
+    last_use[p].assign(types[p].size(), p);
+    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
+      Value& v = values[p][k];
+      v.root_p = p;
+      v.root_k = k;
+      if (node->op->source == SourceKind::kConstant) {
+        v.fixed = const_cast<void*>(node->attr<Tensor>("value").raw());
+      } else if (node->op->source == SourceKind::kVariable) {
+        GF_ASSIGN_OR_RETURN(Tensor var, session_->variables().Get(node->name));
+        if (var.shape() != types[p][k].shape || var.dtype() != types[p][k].dtype) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "variable '", node->name, "' holds ", std::string(DTypeName(var.dtype())),
+              var.shape().ToString(), " but the graph declares ", types[p][k].ToString()));
+        }
+        v.fixed = var.raw();
+      } else if (k == 0 && node->op->aliases_input >= 0) {
+        const Output& in = node->inputs[node->op->aliases_input];
+        v = values[position[in.node->id]][in.index];
+      }
+    }
+    for (const Output& in : node->inputs) {
+      const Value& v = values[position[in.node->id]][in.index];
+      last_use[v.root_p][v.root_k] = std::max(last_use[v.root_p][v.root_k], p);
+    }
+  }
+  for (const Output& f : fetches_) {
+    const Value& v = values[position[f.node->id]][f.index];
+    last_use[v.root_p][v.root_k] = n;
+  }
+
+  // 3. Offsets: allocate each root when produced, free it after its last use.
+  ArenaPlanner planner;
+  std::vector<std::vector<size_t>> offsets(n);
+  std::vector<std::vector<std::pair<int, int>>> frees_at(n + 1);
+  for (int p = 0; p < n; ++p) {
+    offsets[p].resize(types[p].size());
+    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
+      const Value& v = values[p][k];
+      if (v.fixed || v.root_p != p || v.root_k != k) continue;
+      size_t bytes = types[p][k].shape.NumElements() * SizeOf(types[p][k].dtype);
+      offsets[p][k] = planner.Allocate(bytes);
+      frees_at[last_use[p][k]].push_back({p, k});
+    }
+    for (auto [rp, rk] : frees_at[p]) {
+      planner.Free(offsets[rp][rk], types[rp][rk].shape.NumElements() * SizeOf(types[rp][rk].dtype));
+    }
+  }
+  exe->arena = Tensor(DType::kF32, Shape{static_cast<int64_t>(RoundUp(planner.size()) / 4 + 16)});
+  auto* base = static_cast<uint8_t*>(exe->arena.raw());
+  auto pointer = [&](int p, int k) -> void* {
+    const Value& v = values[p][k];
+    return v.fixed ? v.fixed : base + offsets[v.root_p][v.root_k];
+  };
+
+  // 4. Kernels, each created once with its final pointers.
+  for (int p = 0; p < n; ++p) {
+    Node* node = order_[p];
+    if (node->op->source == SourceKind::kPlaceholder) {
+      exe->feeds.push_back({pointer(p, 0), types[p][0]});
+    }
+    if (!node->op->kernel) continue;
+    KernelContext ctx{*node, phase_, {}, types[p], {}, {}};
+    for (const Output& in : node->inputs) {
+      int q = position[in.node->id];
+      ctx.input_types.push_back(types[q][in.index]);
+      ctx.inputs.push_back(pointer(q, in.index));
+    }
+    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) ctx.outputs.push_back(pointer(p, k));
+    GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node->op->kernel(ctx));
+    if (kernel) exe->kernels.push_back(std::move(kernel));
+  }
+  for (const Output& f : fetches_) {
+    int p = position[f.node->id];
+    exe->fetches.push_back({pointer(p, f.index), types[p][f.index]});
+  }
+  Executable* raw = exe.get();
+  by_batch_[batch] = std::move(exe);
+  return raw;
+}
+
+absl::StatusOr<size_t> Plan::ArenaBytes(int64_t batch) {
+  GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+  return exe->arena.num_bytes();
+}
+
+absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetched) {
+  // Match feeds to placeholders; the batch size comes from the fed tensors.
+  const Tensor* fed[64] = {};
+  if (placeholders_.size() > 64) return absl::UnimplementedError("more than 64 placeholders");
+  int64_t batch = 0;
+  const Node* batch_from = nullptr;
+  for (const Feed& feed : feeds) {
+    GF_ASSIGN_OR_RETURN(Output key, session_->Resolve(feed.key));
+    auto it = std::find(placeholders_.begin(), placeholders_.end(), key.node);
+    if (it == placeholders_.end()) {
+      if (key.node->op->source == SourceKind::kPlaceholder) continue;  // not needed here
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot feed '", key.name(), "' (", key.node->op_name(), "): only placeholders are fed"));
+    }
+    const Tensor& value = feed.value;
+    const TensorType& want = key.type();
+    bool shape_ok = value.shape().rank() == want.shape.rank();
+    for (int d = 0; shape_ok && d < want.shape.rank(); ++d) {
+      shape_ok = want.shape[d] < 0 || want.shape[d] == value.shape()[d];
+    }
+    if (value.dtype() != want.dtype || !shape_ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "feed for placeholder '", key.name(), "' is ", std::string(DTypeName(value.dtype())),
+          value.shape().ToString(), " but the placeholder is ", want.ToString(),
+          " (-1 matches any batch size)"));
+    }
+    if (want.shape.rank() > 0 && want.shape[0] < 0) {
+      if (batch_from && value.shape()[0] != batch) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "feeds disagree on the batch size: '", batch_from->name, "' has ", batch, ", '",
+            key.name(), "' has ", value.shape()[0]));
+      }
+      batch = value.shape()[0];
+      batch_from = key.node;
+    }
+    fed[it - placeholders_.begin()] = &value;
+  }
+  for (size_t i = 0; i < placeholders_.size(); ++i) {
+    if (fed[i] == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "placeholder '", placeholders_[i]->name, "' ", placeholders_[i]->outputs[0].ToString(),
+          " must be fed: the fetched values depend on it"));
+    }
+  }
+
+  GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+  for (size_t i = 0; i < placeholders_.size(); ++i) {
+    std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
+  }
+  RunContext ctx{Mix64(session_->seed() ^ Mix64(++run_count_))};
+  for (auto& kernel : exe->kernels) GF_RETURN_IF_ERROR(kernel->Run(ctx));
+
+  if (fetched == nullptr) return absl::OkStatus();
+  fetched->resize(exe->fetches.size());
+  for (size_t i = 0; i < exe->fetches.size(); ++i) {
+    const Executable::Slot& slot = exe->fetches[i];
+    Tensor& out = (*fetched)[i];
+    if (out.empty() || out.dtype() != slot.type.dtype || out.shape() != slot.type.shape ||
+        out.raw() == slot.data) {
+      out = Tensor(slot.type.dtype, slot.type.shape);
+    }
+    std::memcpy(out.raw(), slot.data, out.num_bytes());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
+  std::vector<Tensor> fetched;
+  GF_RETURN_IF_ERROR(Run(feeds, &fetched));
+  return fetched;
+}
+
+// ---------------------------------------------------------------- session
+
+Session::Session(Graph& graph, SessionOptions options)
+    : graph_(graph), seed_(options.seed ? options.seed : graph.seed()) {}
+
+absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
+  if (ref.output.valid()) {
+    if (ref.output.node->graph != &graph_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", ref.output.name(), "' belongs to another graph than this session's"));
+    }
+    return ref.output;
+  }
+  Output o = graph_.FindOutput(ref.name);
+  if (!o.valid()) {
+    return absl::NotFoundError(absl::StrCat("no node output named '", ref.name, "' in the graph"));
+  }
+  return o;
+}
+
+absl::Status Session::InitializeVariable(Node& node) {
+  bool created = false;
+  Tensor& value = variables_.GetOrCreate(node.name, node.outputs[0].dtype, node.outputs[0].shape,
+                                         &created);
+  if (created && value.dtype() == DType::kF32 && node.has_attr("initializer")) {
+    Rng rng(Mix64(seed_ ^ HashName(node.name)));
+    Initialize(node.attr<Initializer>("initializer"), rng, value);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::InitializeVariables() {
+  GF_RETURN_IF_ERROR(graph_.status());
+  for (const Node& node : graph_.nodes()) {
+    if (node.op->source == SourceKind::kVariable) {
+      GF_RETURN_IF_ERROR(InitializeVariable(const_cast<Node&>(node)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
+                                      const std::vector<ValueRef>& targets, Phase phase) {
+  if (!graph_.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the graph has a build error: ", graph_.status().message()));
+  }
+  std::vector<Output> fetch_outputs;
+  std::vector<Node*> stack;
+  for (const ValueRef& ref : fetches) {
+    GF_ASSIGN_OR_RETURN(Output o, Resolve(ref));
+    fetch_outputs.push_back(o);
+    stack.push_back(o.node);
+  }
+  for (const ValueRef& ref : targets) {
+    GF_ASSIGN_OR_RETURN(Output o, Resolve(ref));
+    stack.push_back(o.node);
+  }
+  // Prune: keep only what the fetches and targets need.
+  std::vector<char> needed(graph_.num_nodes(), 0);
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    if (needed[node->id]) continue;
+    needed[node->id] = 1;
+    for (const Output& in : node->inputs) stack.push_back(in.node);
+    for (Node* c : node->control_inputs) stack.push_back(c);
+  }
+  // Order: ids are already topological. Nodes that write variables, and all
+  // that depend on them, run last, after every read of the weights.
+  std::vector<char> late(graph_.num_nodes(), 0);
+  std::vector<Node*> early_nodes, late_nodes;
+  for (const Node& cnode : graph_.nodes()) {
+    Node& node = const_cast<Node&>(cnode);
+    if (!needed[node.id]) continue;
+    bool is_late = node.op->mutates_input >= 0;
+    for (const Output& in : node.inputs) is_late |= late[in.node->id] != 0;
+    for (const Node* c : node.control_inputs) is_late |= late[c->id] != 0;
+    late[node.id] = is_late;
+    (is_late ? late_nodes : early_nodes).push_back(&node);
+    if (node.op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(node));
+  }
+  early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
+  return Plan(this, std::move(early_nodes), std::move(fetch_outputs), phase);
+}
+
+}  // namespace gradflow

@@ -1,0 +1,121 @@
+#ifndef GRADFLOW_GRAPH_SESSION_H_
+#define GRADFLOW_GRAPH_SESSION_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "core/tensor.h"
+#include "graph/graph.h"
+#include "graph/op_registry.h"
+
+namespace gradflow {
+
+// Variable values by name ("dense/kernel"): weights, optimizer slots, moving
+// statistics, the step counter. Outlives plans; this is what checkpoints save.
+class VariableStore {
+ public:
+  bool Has(std::string_view name) const { return values_.contains(name); }
+  // The live tensor (plans point into it); NotFound if absent.
+  absl::StatusOr<Tensor> Get(std::string_view name) const;
+  // Copies `value` into the existing variable (same dtype and shape), so
+  // compiled plans keep their pointers; creates it if absent.
+  absl::Status Set(std::string_view name, const Tensor& value);
+  std::vector<std::string> Names() const;  // sorted
+  // Creates the variable if absent; returns the live tensor.
+  Tensor& GetOrCreate(const std::string& name, DType dtype, const Shape& shape, bool* created);
+
+ private:
+  std::map<std::string, Tensor, std::less<>> values_;
+};
+
+// A feed or fetch key: an Output handle or a node name ("x", "split:1").
+struct ValueRef {
+  ValueRef(Output o) : output(o) {}                // NOLINT: implicit by design
+  ValueRef(const char* n) : name(n) {}             // NOLINT
+  ValueRef(std::string n) : name(std::move(n)) {}  // NOLINT
+  Output output;
+  std::string name;
+};
+
+struct Feed {
+  ValueRef key;
+  Tensor value;
+};
+
+class Session;
+class Executable;  // one plan specialised to one concrete batch size
+
+// A compiled graph: ordered kernels, oneDNN primitives and an arena, built on
+// the first Run for each concrete batch size and reused after.
+class Plan {
+ public:
+  Plan(Plan&&) noexcept;
+  Plan& operator=(Plan&&) noexcept;
+  ~Plan();
+
+  // Runs one step. `fetched` receives one tensor per fetch; tensors already
+  // of the right shape are reused, so a loop allocates nothing per step.
+  absl::Status Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetched);
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Feed>& feeds);
+
+  // Bytes of the arena that holds every intermediate for `batch` (compiles it
+  // if needed). Shows the effect of liveness-based buffer reuse.
+  absl::StatusOr<size_t> ArenaBytes(int64_t batch);
+  // The nodes this plan runs, in execution order (names).
+  std::vector<std::string> NodeNames() const;
+  Phase phase() const { return phase_; }
+
+ private:
+  friend class Session;
+  Plan(Session* session, std::vector<Node*> order, std::vector<Output> fetches, Phase phase);
+  absl::StatusOr<Executable*> ForBatch(int64_t batch);
+
+  Session* session_;
+  std::vector<Node*> order_;
+  std::vector<Output> fetches_;
+  std::vector<Node*> placeholders_;
+  Phase phase_;
+  int64_t graph_version_;
+  uint64_t run_count_ = 0;
+  absl::flat_hash_map<int64_t, std::unique_ptr<Executable>> by_batch_;
+};
+
+struct SessionOptions {
+  uint64_t seed = 0;  // 0: use the graph's seed
+};
+
+// Owns the variable store of one graph and compiles plans over it.
+class Session {
+ public:
+  explicit Session(Graph& graph, SessionOptions options = {});
+
+  // Prunes the graph to what `fetches` and `targets` need, orders it and
+  // checks it. Kernels are created on the first Run of each batch size.
+  absl::StatusOr<Plan> Compile(const std::vector<ValueRef>& fetches,
+                               const std::vector<ValueRef>& targets = {},
+                               Phase phase = Phase::kInfer);
+
+  // Creates (and initializes) every variable of the graph not yet in the store.
+  absl::Status InitializeVariables();
+
+  Graph& graph() { return graph_; }
+  VariableStore& variables() { return variables_; }
+  uint64_t seed() const { return seed_; }
+
+ private:
+  friend class Plan;
+  absl::StatusOr<Output> Resolve(const ValueRef& ref) const;
+  absl::Status InitializeVariable(Node& node);
+
+  Graph& graph_;
+  uint64_t seed_;
+  VariableStore variables_;
+};
+
+}  // namespace gradflow
+
+#endif  // GRADFLOW_GRAPH_SESSION_H_

@@ -1,0 +1,336 @@
+#include "ops/array.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "ops/op_util.h"
+
+namespace gradflow::ops {
+namespace {
+
+DType DTypeAttr(const Node& node) { return static_cast<DType>(node.attr<int64_t>("dtype")); }
+
+absl::Status SameAsInput0(InferContext& ctx) {
+  ctx.AddOutput(ctx.dtype(0), ctx.shape(0));
+  return absl::OkStatus();
+}
+
+// Output 0 aliases input 0 (no data moves): the kernel has nothing to do.
+absl::StatusOr<std::unique_ptr<Kernel>> NoKernel(const KernelContext&) { return nullptr; }
+
+template <typename T>
+void FillWith(T* dst, int64_t n, T value) {
+  std::fill(dst, dst + n, value);
+}
+
+KernelFn FillKernel(double value) {
+  return [value](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+    void* dst = k.outputs[0];
+    int64_t n = k.out_shape(0).NumElements();
+    DType dtype = k.output_types[0].dtype;
+    return MakeKernel([=](const RunContext&) {
+      switch (dtype) {
+        case DType::kF32: FillWith(static_cast<float*>(dst), n, float(value)); break;
+        case DType::kI32: FillWith(static_cast<int32_t*>(dst), n, int32_t(value)); break;
+        case DType::kI64: FillWith(static_cast<int64_t*>(dst), n, int64_t(value)); break;
+      }
+      return absl::OkStatus();
+    });
+  };
+}
+
+std::vector<Output> NoGradient(GradContext&) { return {}; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- sources
+
+GF_REGISTER_OP(OpDef{
+    .name = "Placeholder",
+    .infer = [](InferContext& ctx) {
+      const auto& dims = ctx.node().attr<std::vector<int64_t>>("shape");
+      for (size_t i = 1; i < dims.size(); ++i) {
+        if (dims[i] < 0) return ctx.Error("only dim 0 (the batch) may be -1");
+      }
+      ctx.AddOutput(DTypeAttr(ctx.node()), Shape(dims));
+      return absl::OkStatus();
+    },
+    .no_gradient_reason = "a placeholder has no inputs",
+    .source = SourceKind::kPlaceholder,
+});
+
+Output Placeholder(const Scope& scope, std::string_view name, DType dtype, Shape shape) {
+  return scope.graph().AddNode1(scope, "Placeholder", {},
+                                {{"dtype", int64_t(dtype)}, {"shape", shape.dims()}}, name);
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Const",
+    .infer = [](InferContext& ctx) {
+      const Tensor& v = ctx.node().attr<Tensor>("value");
+      ctx.AddOutput(v.dtype(), v.shape());
+      return absl::OkStatus();
+    },
+    .no_gradient_reason = "a constant has no inputs",
+    .source = SourceKind::kConstant,
+});
+
+Output Constant(const Scope& scope, Tensor value, std::string_view name) {
+  return scope.graph().AddNode1(scope, "Const", {}, {{"value", std::move(value)}}, name);
+}
+
+Output Scalar(const Scope& scope, float value) { return Constant(scope, Tensor::Scalar(value)); }
+
+GF_REGISTER_OP(OpDef{
+    .name = "Variable",
+    .infer = [](InferContext& ctx) {
+      Shape shape(ctx.node().attr<std::vector<int64_t>>("shape"));
+      if (!shape.IsFullyKnown()) {
+        return ctx.Error(absl::StrCat("a variable needs a fully known shape, got ", shape.ToString()));
+      }
+      ctx.AddOutput(DTypeAttr(ctx.node()), shape);
+      return absl::OkStatus();
+    },
+    .no_gradient_reason = "a variable has no inputs",
+    .source = SourceKind::kVariable,
+});
+
+Output Variable(const Scope& scope, std::string_view name, Shape shape, Initializer init,
+                bool trainable, DType dtype) {
+  return scope.graph().AddNode1(scope, "Variable", {},
+                                {{"dtype", int64_t(dtype)},
+                                 {"shape", shape.dims()},
+                                 {"initializer", std::move(init)},
+                                 {"trainable", trainable}},
+                                name);
+}
+
+// ---------------------------------------------------------------- fills
+
+GF_REGISTER_OP(OpDef{
+    .name = "OnesLike",
+    .num_inputs = 1,
+    .infer = SameAsInput0,
+    .kernel = FillKernel(1.0),
+    .grad = NoGradient,
+    .no_gradient_reason = "constant output",
+});
+
+GF_REGISTER_OP(OpDef{
+    .name = "ZerosLike",
+    .num_inputs = 1,
+    .infer = SameAsInput0,
+    .kernel = FillKernel(0.0),
+    .grad = NoGradient,
+    .no_gradient_reason = "constant output",
+});
+
+Output OnesLike(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "OnesLike", {x}); }
+Output ZerosLike(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "ZerosLike", {x}); }
+
+// ---------------------------------------------------------------- AddN
+
+// y = x0 + x1 + ...; dy/dxi = dy for every i.
+GF_REGISTER_OP(OpDef{
+    .name = "AddN",
+    .num_inputs = -1,
+    .infer = [](InferContext& ctx) {
+      if (ctx.num_inputs() == 0) return ctx.Error("needs at least one input");
+      for (int i = 0; i < ctx.num_inputs(); ++i) {
+        GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
+        if (ctx.shape(i) != ctx.shape(0)) {
+          return ctx.Error(absl::StrCat(ctx.Describe(i), " differs in shape from ", ctx.Describe(0)));
+        }
+      }
+      return SameAsInput0(ctx);
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      std::vector<const float*> src;
+      for (void* p : k.inputs) src.push_back(static_cast<const float*>(p));
+      float* dst = k.out<float>(0);
+      int64_t n = k.out_shape(0).NumElements();
+      return MakeKernel([src, dst, n](const RunContext&) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (int64_t i = 0; i < n; ++i) {
+          float s = src[0][i];
+          for (size_t j = 1; j < src.size(); ++j) s += src[j][i];
+          dst[i] = s;
+        }
+        return absl::OkStatus();
+      });
+    },
+    .grad = [](GradContext& g) { return std::vector<Output>(g.node.inputs.size(), g.dy[0]); },
+    .grad_checks = {{.inputs = {{.shape = {2, 3}}, {.shape = {2, 3}}, {.shape = {2, 3}}}}},
+});
+
+Output AddN(const Scope& scope, std::vector<Output> xs) {
+  if (xs.size() == 1) return xs[0];
+  return scope.graph().AddNode1(scope, "AddN", std::move(xs));
+}
+
+// ---------------------------------------------------------------- aliases
+
+GF_REGISTER_OP(OpDef{
+    .name = "Identity",
+    .num_inputs = 1,
+    .infer = SameAsInput0,
+    .kernel = NoKernel,
+    .grad = [](GradContext& g) { return std::vector<Output>{g.dy[0]}; },
+    .grad_checks = {{.inputs = {{.shape = {3, 2}}}}},
+    .aliases_input = 0,
+});
+
+GF_REGISTER_OP(OpDef{
+    .name = "StopGradient",
+    .num_inputs = 1,
+    .infer = SameAsInput0,
+    .kernel = NoKernel,
+    .grad = NoGradient,
+    .no_gradient_reason = "blocks gradients by definition",
+    .aliases_input = 0,
+});
+
+Output Identity(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Identity", {x}); }
+Output StopGradient(const Scope& scope, Output x) {
+  return scope.graph().AddNode1(scope, "StopGradient", {x});
+}
+
+// The gradient of a reshape is dy reshaped back to x's shape.
+std::vector<Output> ReshapeGrad(GradContext& g) {
+  return {ReshapeLike(g.scope, g.dy[0], g.x(0))};
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Reshape",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      std::vector<int64_t> dims = ctx.node().attr<std::vector<int64_t>>("shape");
+      int64_t known = 1;
+      int unknown_at = -1;
+      for (int i = 0; i < static_cast<int>(dims.size()); ++i) {
+        if (dims[i] >= 0) {
+          known *= dims[i];
+        } else if (unknown_at >= 0) {
+          return ctx.Error("at most one dimension of the target shape may be -1");
+        } else {
+          unknown_at = i;
+        }
+      }
+      int64_t total = ctx.shape(0).NumElements();
+      if (total >= 0) {
+        if (unknown_at >= 0 && known > 0) dims[unknown_at] = total / known;
+        if (Shape(dims).NumElements() != total) {
+          return ctx.Error(absl::StrCat("cannot reshape ", ctx.Describe(0), " to ",
+                                        Shape(ctx.node().attr<std::vector<int64_t>>("shape")).ToString(),
+                                        ": element counts differ"));
+        }
+      }
+      ctx.AddOutput(ctx.dtype(0), Shape(dims));
+      return absl::OkStatus();
+    },
+    .kernel = NoKernel,
+    .grad = ReshapeGrad,
+    .grad_checks = {{.inputs = {{.shape = {2, 3, 2}}}, .attrs = {{"shape", std::vector<int64_t>{-1, 6}}}}},
+    .aliases_input = 0,
+});
+
+GF_REGISTER_OP(OpDef{
+    .name = "ReshapeLike",
+    .num_inputs = 2,
+    .infer = [](InferContext& ctx) {
+      int64_t a = ctx.shape(0).NumElements(), b = ctx.shape(1).NumElements();
+      if (a >= 0 && b >= 0 && a != b) {
+        return ctx.Error(absl::StrCat("cannot reshape ", ctx.Describe(0), " like ", ctx.Describe(1)));
+      }
+      ctx.AddOutput(ctx.dtype(0), ctx.shape(1));
+      return absl::OkStatus();
+    },
+    .kernel = NoKernel,
+    .grad = [](GradContext& g) {
+      return std::vector<Output>{ReshapeLike(g.scope, g.dy[0], g.x(0)), Output{}};
+    },
+    .grad_checks = {{.inputs = {{.shape = {2, 6}}, {.shape = {3, 4}}}}},
+    .aliases_input = 0,
+});
+
+Output Reshape(const Scope& scope, Output x, Shape shape) {
+  return scope.graph().AddNode1(scope, "Reshape", {x}, {{"shape", shape.dims()}});
+}
+
+Output ReshapeLike(const Scope& scope, Output x, Output like) {
+  return scope.graph().AddNode1(scope, "ReshapeLike", {x, like});
+}
+
+Output Flatten(const Scope& scope, Output x) {
+  if (!x.valid()) return x;
+  int64_t features = 1;
+  for (int i = 1; i < x.shape().rank(); ++i) features *= x.shape()[i];
+  return scope.graph().AddNode1(scope, "Reshape", {x}, {{"shape", std::vector<int64_t>{-1, features}}},
+                                "Flatten");
+}
+
+// ---------------------------------------------------------------- cast
+
+template <typename From, typename To>
+void CastLoop(const void* src, void* dst, int64_t n) {
+  const From* s = static_cast<const From*>(src);
+  To* d = static_cast<To*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<To>(s[i]);
+}
+
+template <typename From>
+void CastFrom(const void* src, void* dst, int64_t n, DType to) {
+  switch (to) {
+    case DType::kF32: CastLoop<From, float>(src, dst, n); break;
+    case DType::kI32: CastLoop<From, int32_t>(src, dst, n); break;
+    case DType::kI64: CastLoop<From, int64_t>(src, dst, n); break;
+  }
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Cast",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      ctx.AddOutput(DTypeAttr(ctx.node()), ctx.shape(0));
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      const void* src = k.inputs[0];
+      void* dst = k.outputs[0];
+      int64_t n = k.out_shape(0).NumElements();
+      DType from = k.input_types[0].dtype, to = k.output_types[0].dtype;
+      return MakeKernel([=](const RunContext&) {
+        switch (from) {
+          case DType::kF32: CastFrom<float>(src, dst, n, to); break;
+          case DType::kI32: CastFrom<int32_t>(src, dst, n, to); break;
+          case DType::kI64: CastFrom<int64_t>(src, dst, n, to); break;
+        }
+        return absl::OkStatus();
+      });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = "casts serve labels and metrics; integers carry no gradient",
+});
+
+Output Cast(const Scope& scope, Output x, DType to) {
+  return scope.graph().AddNode1(scope, "Cast", {x}, {{"dtype", int64_t(to)}});
+}
+
+// ---------------------------------------------------------------- group
+
+GF_REGISTER_OP(OpDef{
+    .name = "NoOp",
+    .infer = [](InferContext& ctx) {
+      ctx.AddOutput(DType::kI32, Shape{});  // a handle only; never written
+      return absl::OkStatus();
+    },
+    .no_gradient_reason = "groups side effects; produces no value",
+});
+
+Output Group(const Scope& scope, std::vector<Node*> deps, std::string_view name) {
+  std::vector<Output> outs = scope.graph().AddNode(scope, "NoOp", {}, {}, name, std::move(deps));
+  return outs.empty() ? Output{} : outs[0];
+}
+
+}  // namespace gradflow::ops

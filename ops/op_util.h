@@ -1,0 +1,55 @@
+#ifndef GRADFLOW_OPS_OP_UTIL_H_
+#define GRADFLOW_OPS_OP_UTIL_H_
+
+// Helpers shared by op files: oneDNN memory descriptors over plain row-major
+// buffers, and a kernel that executes one oneDNN primitive.
+
+#include <memory>
+#include <unordered_map>
+#include <utility>
+
+#include "core/dnnl_context.h"
+#include "core/shape.h"
+#include "graph/op_registry.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace gradflow::ops {
+
+// Plain row-major f32 descriptor of `shape` (a scalar is a 1-element vector).
+inline dnnl::memory::desc PlainDesc(const Shape& shape,
+                                    dnnl::memory::data_type dt = dnnl::memory::data_type::f32) {
+  dnnl::memory::dims dims(shape.dims().begin(), shape.dims().end());
+  if (dims.empty()) dims.push_back(1);
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
+  return dnnl::memory::desc(dims, dt, strides);
+}
+
+inline dnnl::memory MemoryAt(const dnnl::memory::desc& desc, void* data) {
+  return dnnl::memory(desc, CpuEngine(), data);
+}
+
+// Runs one oneDNN primitive with arguments bound once at kernel creation.
+class PrimitiveKernel : public Kernel {
+ public:
+  PrimitiveKernel(dnnl::primitive primitive, std::unordered_map<int, dnnl::memory> args)
+      : primitive_(std::move(primitive)), args_(std::move(args)) {}
+  absl::Status Run(const RunContext&) override {
+    primitive_.execute(CpuStream(), args_);
+    CpuStream().wait();
+    return absl::OkStatus();
+  }
+
+ private:
+  dnnl::primitive primitive_;
+  std::unordered_map<int, dnnl::memory> args_;
+};
+
+inline absl::StatusOr<std::unique_ptr<Kernel>> MakeKernel(
+    std::function<absl::Status(const RunContext&)> fn) {
+  return std::unique_ptr<Kernel>(new LambdaKernel(std::move(fn)));
+}
+
+}  // namespace gradflow::ops
+
+#endif  // GRADFLOW_OPS_OP_UTIL_H_

@@ -104,7 +104,8 @@ using GradFn = std::function<std::vector<Output>(GradContext&)>;
 struct InputSpec {
   DType dtype = DType::kF32;
   Shape shape;
-  double lo = -1, hi = 1;
+  double lo = -1, hi = 1;  // integer inputs draw from [lo, hi)
+  bool no_grad = false;    // an f32 input the op gives no gradient (e.g. loss targets)
 };
 struct GradCheckCase {
   std::vector<InputSpec> inputs;

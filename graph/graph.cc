@@ -43,26 +43,37 @@ void Graph::RecordError(absl::Status error) {
 std::vector<Output> Graph::AddNode(const ::gradflow::Scope& scope, std::string_view op_name,
                                    std::vector<Output> inputs, Attrs attrs,
                                    std::string_view name, std::vector<Node*> control_inputs) {
+  Node* node = NewNode(scope, op_name, std::move(inputs), std::move(attrs), name,
+                       std::move(control_inputs));
+  std::vector<Output> outs;
+  if (node == nullptr) return outs;
+  for (int i = 0; i < static_cast<int>(node->outputs.size()); ++i) outs.push_back(node->output(i));
+  return outs;
+}
+
+Node* Graph::NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
+                     std::vector<Output> inputs, Attrs attrs, std::string_view name,
+                     std::vector<Node*> control_inputs) {
   const OpDef* op = OpRegistry::Global().Find(op_name);
   std::string full_name = UniqueName(scope.Qualify(name.empty() ? op_name : name));
   if (op == nullptr) {
     RecordError(absl::NotFoundError(absl::StrCat(
         "node '", full_name, "': op '", std::string(op_name), "' is not registered (is its library linked?)")));
-    return {};
+    return nullptr;
   }
   for (const Output& in : inputs) {
-    if (!in.valid()) return {};  // an earlier builder failed; its error is kept
+    if (!in.valid()) return nullptr;  // an earlier builder failed; its error is kept
     if (in.node->graph != this) {
       RecordError(absl::InvalidArgumentError(absl::StrCat(
           "node '", full_name, "': input '", in.name(), "' belongs to another graph")));
-      return {};
+      return nullptr;
     }
   }
   if (op->num_inputs >= 0 && static_cast<int>(inputs.size()) != op->num_inputs) {
     RecordError(absl::InvalidArgumentError(absl::StrCat("node '", full_name, "' (", std::string(op_name),
                                                         "): takes ", op->num_inputs,
                                                         " inputs, got ", inputs.size())));
-    return {};
+    return nullptr;
   }
   Node& node = nodes_.emplace_back();
   node.id = static_cast<int>(nodes_.size()) - 1;
@@ -80,13 +91,11 @@ std::vector<Output> Graph::AddNode(const ::gradflow::Scope& scope, std::string_v
   if (!s.ok()) {
     RecordError(s);
     nodes_.pop_back();  // nothing refers to it yet
-    return {};
+    return nullptr;
   }
   node.outputs = std::move(ctx.outputs());
   by_name_[node.name] = &node;
-  std::vector<Output> outs;
-  for (int i = 0; i < static_cast<int>(node.outputs.size()); ++i) outs.push_back(node.output(i));
-  return outs;
+  return &node;
 }
 
 Output Graph::AddNode1(const ::gradflow::Scope& scope, std::string_view op_name,

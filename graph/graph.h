@@ -105,6 +105,11 @@ class Graph {
                               std::vector<Output> inputs, Attrs attrs = {},
                               std::string_view name = "",
                               std::vector<Node*> control_inputs = {});
+  // As AddNode, returning the node itself (nullptr on error): for ops with
+  // no outputs, such as variable updates.
+  Node* NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
+                std::vector<Output> inputs, Attrs attrs = {}, std::string_view name = "",
+                std::vector<Node*> control_inputs = {});
   // As AddNode, for ops with exactly one output.
   Output AddNode1(const ::gradflow::Scope& scope, std::string_view op_name, std::vector<Output> inputs,
                   Attrs attrs = {}, std::string_view name = "");

@@ -41,6 +41,8 @@ bool OpRegistry::Register(OpDef def) {
   return true;
 }
 
+bool RegisterOp(OpDef def) { return OpRegistry::Global().Register(std::move(def)); }
+
 const OpDef* OpRegistry::Find(std::string_view name) const {
   auto it = ops_.find(name);
   return it == ops_.end() ? nullptr : it->second.get();

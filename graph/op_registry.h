@@ -150,13 +150,18 @@ class OpRegistry {
   std::map<std::string, std::unique_ptr<OpDef>, std::less<>> ops_;
 };
 
+// Adds `def` to the global registry; returns true so it can initialize a static.
+bool RegisterOp(OpDef def);
+
 #define GF_REGISTER_OP_CONCAT_INNER(a, b) a##b
 #define GF_REGISTER_OP_CONCAT(a, b) GF_REGISTER_OP_CONCAT_INNER(a, b)
-// GF_REGISTER_OP(OpDef{...}); at namespace scope in the op's .cc file (the
-// library needs alwayslink = True so the linker keeps it).
-#define GF_REGISTER_OP(...)                                                    \
-  static const bool GF_REGISTER_OP_CONCAT(gf_registered_op_, __COUNTER__) = \
-      ::gradflow::OpRegistry::Global().Register(__VA_ARGS__)
+// Usage, at namespace scope in the op's .cc file: GF_REGISTER_OP(OpDef{...});
+// The macro takes no arguments (the parenthesis is the call of RegisterOp),
+// so the definition may contain #pragma lines. The library needs
+// alwayslink = True so the linker keeps the registration.
+#define GF_REGISTER_OP \
+  [[maybe_unused]] static const bool GF_REGISTER_OP_CONCAT(gf_registered_op_, __COUNTER__) = \
+      ::gradflow::RegisterOp
 
 }  // namespace gradflow
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/status.h"
 #include "ops/op_util.h"
 
 namespace gradflow::ops {

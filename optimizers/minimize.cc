@@ -1,0 +1,105 @@
+#include "absl/strings/str_cat.h"
+#include "graph/autodiff.h"
+#include "ops/array.h"
+#include "ops/op_util.h"
+#include "optimizers/updates.h"
+
+namespace gradflow::optimizers {
+
+// step += 1 (an i64 scalar variable), after the updates of a training step.
+GF_REGISTER_OP(OpDef{
+    .name = "IncrementStep",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      if (ctx.dtype(0) != DType::kI64 || ctx.shape(0).rank() != 0) {
+        return ctx.Error(absl::StrCat(ctx.Describe(0), " must be an i64 scalar variable"));
+      }
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      int64_t* step = k.in<int64_t>(0);
+      return ops::MakeKernel([step](const RunContext&) {
+        ++*step;
+        return absl::OkStatus();
+      });
+    },
+    .no_gradient_reason = "update op: writes a variable, produces no value",
+    .mutates_input = 0,
+});
+
+Output UpdateContext::Slot(const std::string& name) const {
+  Scope root(scope.graph());
+  return ops::Variable(root, absl::StrCat(var.node->name, "/", name), var.shape(), Zeros(),
+                       /*trainable=*/false);
+}
+
+std::vector<Output> TrainableVariables(Graph& graph, Output y) {
+  std::vector<char> needed(graph.num_nodes(), 0);
+  needed[y.node->id] = 1;
+  std::vector<Output> vars;
+  for (int i = y.node->id; i >= 0; --i) {
+    if (!needed[i]) continue;
+    Node& node = const_cast<Node&>(graph.nodes()[i]);
+    for (const Output& in : node.inputs) needed[in.node->id] = 1;
+    if (node.op->source == SourceKind::kVariable && node.attr_or<bool>("trainable", false)) {
+      vars.push_back(node.output());
+    }
+  }
+  std::reverse(vars.begin(), vars.end());
+  return vars;
+}
+
+namespace {
+
+// The graph's step counter and learning-rate variable, created on first use.
+Output GetOrCreateScalar(Graph& graph, const char* name, DType dtype, double initial) {
+  if (Node* existing = graph.FindNode(name)) return existing->output();
+  return ops::Variable(graph, name, Shape{}, Constant(initial), /*trainable=*/false, dtype);
+}
+
+}  // namespace
+
+Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
+                const MinimizeOptions& options) {
+  if (!graph.ok() || !loss.valid()) return {};
+  if (loss.dtype() != DType::kF32 || loss.shape().rank() != 0) {
+    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "Minimize: the loss '", loss.name(), "' must be a f32 scalar, got ", loss.type().ToString(),
+        " (reduce it with ops::ReduceMean)")));
+    return {};
+  }
+  std::vector<Output> vars = options.var_list.empty() ? TrainableVariables(graph, loss)
+                                                      : options.var_list;
+  if (vars.empty()) {
+    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "Minimize: the loss '", loss.name(), "' depends on no trainable variable")));
+    return {};
+  }
+  double lr = std::visit([](const auto& o) { return o.learning_rate; }, optimizer);
+  if (!(lr > 0)) {
+    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "Minimize: the learning rate must be > 0, got ", lr)));
+    return {};
+  }
+  auto grads = AddGradients(graph, loss, vars);
+  if (!grads.ok()) {
+    graph.RecordError(grads.status());
+    return {};
+  }
+  Output step = GetOrCreateScalar(graph, kStepName, DType::kI64, 0);
+  Output learning_rate = GetOrCreateScalar(graph, kLearningRateName, DType::kF32, lr);
+
+  std::vector<Node*> updates;
+  for (size_t i = 0; i < vars.size(); ++i) {
+    UpdateContext u{Scope(graph, graph.UniqueName(absl::StrCat(vars[i].node->name, "/update"))),
+                    vars[i], (*grads)[i], learning_rate, step};
+    Node* update = std::visit([&](const auto& o) { return AddUpdate(o, u); }, optimizer);
+    if (update == nullptr) return {};
+    updates.push_back(update);
+  }
+  Node* increment = graph.NewNode(graph, "IncrementStep", {step}, {}, "increment_step", updates);
+  if (increment == nullptr) return {};
+  return ops::Group(graph, {increment}, "train");
+}
+
+}  // namespace gradflow::optimizers

@@ -1,0 +1,383 @@
+#include "ops/activations.h"
+
+#include <memory>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/status.h"
+#include "ops/op_util.h"
+#include "ops/softmax.h"
+
+namespace gradflow::ops {
+namespace {
+
+using dnnl::algorithm;
+
+constexpr char kEltwiseGrad[] = "EltwiseGrad";
+// Attr of an EltwiseGrad node: the op name of the forward activation.
+constexpr char kActivationAttr[] = "activation";
+
+// How one activation maps onto oneDNN eltwise primitives:
+//   y  = scale * forward(x; alpha, beta)
+//   dx = scale * backward(dy, x or y; alpha, beta)
+// scale != 1 only for SELU, which oneDNN 2.6 has no algorithm for: it runs as
+// elu(kSeluAlpha) and then linear(kSeluScale) in place. (The linear step as an
+// eltwise post-op of the elu primitive would be one pass, but oneDNN 2.6.3
+// serves eltwise-with-post-ops only by its reference kernel, which leaves dst
+// unwritten for 1-D tensors: checked on this machine. Two jit passes it is.)
+struct EltwiseSpec {
+  algorithm forward;
+  algorithm backward;      // a *_use_dst_for_bwd algorithm when from_dst
+  bool from_dst = false;   // the backward reads y (dst) instead of x (src)
+  float alpha = 0, beta = 0;
+  float scale = 1;
+};
+
+// One row per activation: the op name, Keras's name and the oneDNN mapping
+// (a function of the node, since alpha and gelu's form are attrs).
+struct ActivationRow {
+  const char* op;
+  const char* keras;
+  EltwiseSpec (*spec)(const Node& node);
+};
+
+float AlphaAttr(const Node& node, double fallback) {
+  return static_cast<float>(node.attr_or<double>("alpha", fallback));
+}
+
+const ActivationRow kActivations[] = {
+    {"Sigmoid", "sigmoid",
+     [](const Node&) {
+       return EltwiseSpec{algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd,
+                          /*from_dst=*/true};
+     }},
+    {"Tanh", "tanh",
+     [](const Node&) {
+       return EltwiseSpec{algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd,
+                          /*from_dst=*/true};
+     }},
+    // alpha = 0: y > 0 exactly where x > 0, so y serves the backward as well.
+    {"Relu", "relu",
+     [](const Node&) {
+       return EltwiseSpec{algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd,
+                          /*from_dst=*/true};
+     }},
+    // From x: y would do only for alpha >= 0, and alpha is the user's.
+    {"LeakyRelu", "leaky_relu",
+     [](const Node& n) {
+       return EltwiseSpec{algorithm::eltwise_relu, algorithm::eltwise_relu, false,
+                          AlphaAttr(n, kLeakyReluDefaultAlpha)};
+     }},
+    {"Elu", "elu",
+     [](const Node& n) {
+       return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false,
+                          AlphaAttr(n, kEluDefaultAlpha)};
+     }},
+    {"Selu", "selu",
+     [](const Node&) {
+       return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false,
+                          static_cast<float>(kSeluAlpha), 0, static_cast<float>(kSeluScale)};
+     }},
+    {"Gelu", "gelu",
+     [](const Node& n) {
+       algorithm a = n.attr_or<bool>("approximate", false) ? algorithm::eltwise_gelu_tanh
+                                                           : algorithm::eltwise_gelu_erf;
+       return EltwiseSpec{a, a};
+     }},
+    // oneDNN's swish is x * sigmoid(alpha * x); Keras's has alpha = 1.
+    {"Swish", "swish",
+     [](const Node&) {
+       return EltwiseSpec{algorithm::eltwise_swish, algorithm::eltwise_swish, false, 1.0f};
+     }},
+    // oneDNN 2.6's soft_relu is log(1 + exp(x)) and ignores alpha (3.x added
+    // a slope); tests/ops/activations_test.cc checks the formula.
+    {"Softplus", "softplus",
+     [](const Node&) { return EltwiseSpec{algorithm::eltwise_soft_relu, algorithm::eltwise_soft_relu}; }},
+};
+
+const ActivationRow* FindRow(std::string_view op) {
+  for (const ActivationRow& row : kActivations) {
+    if (op == row.op) return &row;
+  }
+  return nullptr;
+}
+
+// The spec of a forward activation node or of an EltwiseGrad node (whose
+// attrs are the forward node's plus "activation").
+absl::StatusOr<EltwiseSpec> SpecOf(const Node& node) {
+  std::string op = node.op_name();
+  if (op == kEltwiseGrad) {
+    if (!node.has_attr(kActivationAttr)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node '", node.name, "' (", kEltwiseGrad, "): missing attr 'activation'"));
+    }
+    op = node.attr<std::string>(kActivationAttr);
+  }
+  const ActivationRow* row = FindRow(op);
+  if (row == nullptr) {
+    std::vector<std::string> ops;
+    for (const ActivationRow& r : kActivations) ops.push_back(r.op);
+    return absl::InvalidArgumentError(absl::StrCat("node '", node.name, "': '", op,
+                                                   "' is not an eltwise activation; one of ",
+                                                   absl::StrJoin(ops, ", ")));
+  }
+  return row->spec(node);
+}
+
+absl::Status DnnlError(const Node& node, const dnnl::error& e) {
+  return absl::InternalError(
+      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
+}
+
+// Runs a fixed sequence of oneDNN primitives (SELU: elu, then linear in place).
+class EltwiseKernel : public Kernel {
+ public:
+  void Add(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args) {
+    steps_.push_back({std::move(p), std::move(args)});
+  }
+  absl::Status Run(const RunContext&) override {
+    for (auto& [primitive, args] : steps_) primitive.execute(CpuStream(), args);
+    CpuStream().wait();
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, dnnl::memory>>> steps_;
+};
+
+// dst *= scale, in place (eltwise_linear: alpha * x + beta).
+void AddScale(EltwiseKernel& kernel, const dnnl::memory::desc& md, dnnl::memory dst, float scale) {
+  dnnl::eltwise_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_inference, algorithm::eltwise_linear, md, scale, 0.0f}, CpuEngine());
+  kernel.Add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+}
+
+// ---------------------------------------------------------------- forward
+
+absl::Status InferActivation(InferContext& ctx) {
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+  if (absl::StatusOr<EltwiseSpec> spec = SpecOf(ctx.node()); !spec.ok()) return spec.status();
+  ctx.AddOutput(DType::kF32, ctx.shape(0));
+  return absl::OkStatus();
+}
+
+// y = scale * eltwise(x) over the flattened tensor (elementwise: layout-free).
+absl::StatusOr<std::unique_ptr<Kernel>> ActivationKernel(const KernelContext& k) {
+  GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
+  const int64_t n = k.out_shape(0).NumElements();
+  if (n == 0) return nullptr;
+  try {
+    dnnl::memory::desc md = PlainDesc(Shape{n});
+    auto prop = k.phase == Phase::kTrain ? dnnl::prop_kind::forward_training
+                                         : dnnl::prop_kind::forward_inference;
+    dnnl::eltwise_forward::primitive_desc pd({prop, spec.forward, md, spec.alpha, spec.beta},
+                                             CpuEngine());
+    dnnl::memory src = MemoryAt(md, k.inputs[0]), dst = MemoryAt(md, k.outputs[0]);
+    auto kernel = std::make_unique<EltwiseKernel>();
+    kernel->Add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    if (spec.scale != 1.0f) AddScale(*kernel, md, dst, spec.scale);
+    return std::unique_ptr<Kernel>(std::move(kernel));
+  } catch (const dnnl::error& e) {
+    return DnnlError(k.node, e);
+  }
+}
+
+// dx = f'(x) * dy for every activation f; the per-activation derivations are
+// above each registration below. The EltwiseGrad node carries the forward
+// node's attrs (alpha, approximate) plus the forward op's name, and reads y
+// instead of x where the derivative is a function of y (oneDNN's
+// *_use_dst_for_bwd algorithms), so x need not stay alive for the backward.
+std::vector<Output> ActivationGrad(GradContext& g) {
+  absl::StatusOr<EltwiseSpec> spec = SpecOf(g.node);
+  if (!spec.ok()) {
+    g.scope.graph().RecordError(spec.status());
+    return {Output{}};
+  }
+  Attrs attrs = g.node.attrs;
+  attrs[kActivationAttr] = g.node.op_name();
+  Output data = spec->from_dst ? g.y() : g.x(0);
+  return {g.scope.graph().AddNode1(g.scope, kEltwiseGrad, {g.dy[0], data}, std::move(attrs),
+                                   absl::StrCat(g.node.op_name(), "Grad"))};
+}
+
+OpDef ActivationOp(std::string name, std::vector<GradCheckCase> grad_checks) {
+  return OpDef{
+      .name = std::move(name),
+      .num_inputs = 1,
+      .infer = InferActivation,
+      .kernel = ActivationKernel,
+      .grad = ActivationGrad,
+      .grad_checks = std::move(grad_checks),
+  };
+}
+
+// Grad-check cases on both sides of a kink at 0, |x| >= 0.1 (the checker's
+// step is 1e-3).
+std::vector<GradCheckCase> BothSidesOfZero(Attrs attrs = {}) {
+  return {{.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 2}}, .attrs = attrs},
+          {.inputs = {{.shape = {2, 3}, .lo = -2, .hi = -0.1}}, .attrs = attrs}};
+}
+
+std::vector<GradCheckCase> Smooth(double lo, double hi, Attrs attrs = {}) {
+  return {{.inputs = {{.shape = {2, 3}, .lo = lo, .hi = hi}}, .attrs = std::move(attrs)}};
+}
+
+}  // namespace
+
+// sigmoid: y = 1 / (1 + exp(-x)); dy/dx = y (1 - y).
+GF_REGISTER_OP(ActivationOp("Sigmoid", Smooth(-4, 4)));
+
+// tanh: dy/dx = 1 - y^2.
+GF_REGISTER_OP(ActivationOp("Tanh", Smooth(-2, 2)));
+
+// relu: y = max(x, 0); dy/dx = [x > 0] = [y > 0] (0 at x = 0, as oneDNN and TF).
+GF_REGISTER_OP(ActivationOp("Relu", BothSidesOfZero()));
+
+// leaky relu: y = x (x > 0), alpha x (x <= 0); dy/dx = 1 (x > 0), alpha (x <= 0).
+GF_REGISTER_OP(ActivationOp("LeakyRelu", BothSidesOfZero({{"alpha", 0.2}})));
+
+// elu: y = x (x > 0), alpha (exp(x) - 1) (x <= 0);
+// dy/dx = 1 (x > 0), alpha exp(x) (x <= 0). Kinked at 0 unless alpha = 1.
+GF_REGISTER_OP(ActivationOp("Elu", BothSidesOfZero({{"alpha", 0.5}})));
+
+// selu: y = scale * elu(x, alpha) with Klambauer et al.'s constants;
+// dy/dx = scale (x > 0), scale alpha exp(x) (x <= 0).
+GF_REGISTER_OP(ActivationOp("Selu", BothSidesOfZero()));
+
+// gelu (erf): y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;
+// dy/dx = Phi(x) + x phi(x), phi the standard normal density.
+// gelu (tanh): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+// dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+GF_REGISTER_OP(ActivationOp("Gelu", {{.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}},
+                                     {.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}},
+                                      .attrs = {{"approximate", true}}}}));
+
+// swish: y = x s(x), s = sigmoid; dy/dx = s(x) + x s(x) (1 - s(x)).
+GF_REGISTER_OP(ActivationOp("Swish", Smooth(-4, 4)));
+
+// softplus: y = log(1 + exp(x)); dy/dx = sigmoid(x).
+GF_REGISTER_OP(ActivationOp("Softplus", Smooth(-4, 4)));
+
+// ---------------------------------------------------------------- backward
+
+// EltwiseGrad(dy, x or y) -> dx = scale * eltwise_backward(dy, x or y).
+GF_REGISTER_OP(OpDef{
+    .name = kEltwiseGrad,
+    .num_inputs = 2,
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      if (absl::StatusOr<EltwiseSpec> spec = SpecOf(ctx.node()); !spec.ok()) return spec.status();
+      Shape a = ctx.shape(0), b = ctx.shape(1);
+      // Dim 0 may be -1 on one side at build time; any other difference is an error.
+      bool compatible = a.rank() == b.rank();
+      for (int i = 0; compatible && i < a.rank(); ++i) {
+        compatible = a[i] == b[i] || (i == 0 && (a[i] < 0 || b[i] < 0));
+      }
+      if (!compatible) {
+        return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " and the activation's ",
+                                      ctx.Describe(1), " must have the same shape"));
+      }
+      if (a.rank() > 0 && a[0] < 0) a[0] = b[0];
+      ctx.AddOutput(DType::kF32, a);
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
+      const int64_t n = k.out_shape(0).NumElements();
+      if (n == 0) return nullptr;
+      try {
+        dnnl::memory::desc md = PlainDesc(Shape{n});
+        dnnl::eltwise_forward::primitive_desc hint(
+            {dnnl::prop_kind::forward_training, spec.backward, md, spec.alpha, spec.beta},
+            CpuEngine());
+        dnnl::eltwise_backward::primitive_desc pd({spec.backward, md, md, spec.alpha, spec.beta},
+                                                  CpuEngine(), hint);
+        dnnl::memory diff_dst = MemoryAt(md, k.inputs[0]), data = MemoryAt(md, k.inputs[1]);
+        dnnl::memory diff_src = MemoryAt(md, k.outputs[0]);
+        auto kernel = std::make_unique<EltwiseKernel>();
+        kernel->Add(dnnl::eltwise_backward(pd),
+                    {{DNNL_ARG_DIFF_DST, diff_dst},
+                     {spec.from_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, data},
+                     {DNNL_ARG_DIFF_SRC, diff_src}});
+        if (spec.scale != 1.0f) AddScale(*kernel, md, diff_src, spec.scale);
+        return std::unique_ptr<Kernel>(std::move(kernel));
+      } catch (const dnnl::error& e) {
+        return DnnlError(k.node, e);
+      }
+    },
+    .no_gradient_reason = "backward op; second derivatives are not supported",
+});
+
+// ---------------------------------------------------------------- builders
+
+Output Sigmoid(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Sigmoid", {x}); }
+Output Tanh(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Tanh", {x}); }
+Output Relu(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Relu", {x}); }
+Output LeakyRelu(const Scope& scope, Output x, double alpha) {
+  return scope.graph().AddNode1(scope, "LeakyRelu", {x}, {{"alpha", alpha}});
+}
+Output Elu(const Scope& scope, Output x, double alpha) {
+  return scope.graph().AddNode1(scope, "Elu", {x}, {{"alpha", alpha}});
+}
+Output Selu(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Selu", {x}); }
+Output Gelu(const Scope& scope, Output x, bool approximate) {
+  return scope.graph().AddNode1(scope, "Gelu", {x}, {{"approximate", approximate}});
+}
+Output Swish(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Swish", {x}); }
+Output Softplus(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Softplus", {x}); }
+
+namespace {
+
+// Keras name -> builder with Keras's defaults.
+using Builder = Output (*)(const Scope&, Output);
+struct NamedActivation {
+  const char* name;
+  Builder build;
+};
+const NamedActivation kByKerasName[] = {
+    {"linear", [](const Scope&, Output x) { return x; }},
+    {"sigmoid", Sigmoid},
+    {"tanh", Tanh},
+    {"relu", Relu},
+    {"leaky_relu", [](const Scope& s, Output x) { return LeakyRelu(s, x); }},
+    {"elu", [](const Scope& s, Output x) { return Elu(s, x); }},
+    {"selu", Selu},
+    {"gelu", [](const Scope& s, Output x) { return Gelu(s, x); }},
+    {"swish", Swish},
+    {"softplus", Softplus},
+    {"softmax", Softmax},
+};
+
+}  // namespace
+
+std::vector<std::string> ActivationNames() {
+  std::vector<std::string> names;
+  for (const NamedActivation& a : kByKerasName) names.push_back(a.name);
+  return names;
+}
+
+Output Activation(const Scope& scope, Output x, std::string_view name) {
+  if (name.empty()) return x;  // Keras: activation=None is linear
+  for (const NamedActivation& a : kByKerasName) {
+    if (name == a.name) return a.build(scope, x);
+  }
+  scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
+      "unknown activation '", std::string(name), "'",
+      scope.prefix().empty() ? "" : absl::StrCat(" in scope '", scope.prefix(), "'"),
+      "; valid names: ", absl::StrJoin(ActivationNames(), ", "), " (or \"\" for linear)")));
+  return Output{};
+}
+
+std::optional<std::pair<dnnl::algorithm, std::pair<float, float>>> EltwiseAlgorithmOf(
+    const Node& node) {
+  if (node.op == nullptr) return std::nullopt;
+  const ActivationRow* row = FindRow(node.op_name());
+  if (row == nullptr) return std::nullopt;
+  EltwiseSpec spec = row->spec(node);
+  if (spec.scale != 1.0f) return std::nullopt;  // SELU: elu then linear
+  return std::make_pair(spec.forward, std::make_pair(spec.alpha, spec.beta));
+}
+
+}  // namespace gradflow::ops

@@ -2,7 +2,8 @@
 #define GRADFLOW_OPS_SOFTMAX_H_
 
 // Softmax and log-softmax over the last axis (Keras's default axis=-1), on
-// oneDNN's softmax / logsoftmax primitives.
+// oneDNN's softmax / logsoftmax primitives (log-softmax's forward is a plain
+// loop: see softmax.cc for the accuracy reason).
 
 #include "graph/graph.h"
 

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "ops/array.h"
 #include "ops/softmax.h"
+#include "tests/ops/op_grad_check.h"
 
 namespace gradflow {
 namespace {
@@ -351,6 +352,15 @@ TEST(ActivationsTest, EveryActivationOpHasGradientChecks) {
   const OpDef* grad = OpRegistry::Global().Find("EltwiseGrad");
   ASSERT_NE(grad, nullptr);
   EXPECT_FALSE(grad->no_gradient_reason.empty());
+}
+
+// Every grad_checks case against central differences with a random upstream
+// gradient (independent of other op families).
+TEST(ActivationsTest, GradChecksPassWithRandomUpstreamGradient) {
+  for (const char* op : {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Gelu", "Swish",
+                         "Softplus"}) {
+    testing_util::CheckOpGradients(op);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,532 @@
+#include "ops/dense.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "ops/op_util.h"
+
+namespace gradflow::ops {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::inner_product_backward_data;
+using dnnl::inner_product_backward_weights;
+using dnnl::inner_product_forward;
+using dnnl::memory;
+using dnnl::prop_kind;
+
+std::vector<Output> NoGradient(GradContext&) { return {}; }
+
+constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
+
+// Creates oneDNN objects inside `make`; a dnnl::error (an unsupported shape or
+// layout) becomes a Status naming the node instead of an exception.
+template <typename F>
+absl::StatusOr<std::unique_ptr<Kernel>> WithDnnl(const Node& node, F make) {
+  try {
+    return make();
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("node '", node.name, "' (", node.op_name(),
+                                            "): oneDNN could not create the primitive: ", e.what()));
+  }
+}
+
+// A [rows, cols] f32 matrix stored row-major, or (transposed) a [cols, rows]
+// row-major buffer read as its transpose: only the strides differ, so oneDNN
+// reads the buffer in place.
+memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed) {
+  return memory::desc({rows, cols}, memory::data_type::f32,
+                      transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
+}
+
+// The Dense kernel is stored Keras-style as a row-major [in, out] buffer.
+// oneDNN's inner product wants weights with dims {out, in}; element (o, i)
+// lives at i * out + o, i.e. strides {1, out} (format tag `io`), so the
+// variable is used without a reorder. The backward-weights primitive writes
+// diff_weights with the same descriptor, so dW lands as [in, out] as well.
+memory::desc KernelDesc(int64_t in, int64_t out) {
+  return memory::desc({out, in}, memory::data_type::f32, memory::dims{1, out});
+}
+
+// ---------------------------------------------------------------- MatMul
+
+bool TransposeA(const Node& node) { return node.attr_or<bool>("transpose_a", false); }
+bool TransposeB(const Node& node) { return node.attr_or<bool>("transpose_b", false); }
+
+absl::Status InferMatMul(InferContext& ctx) {
+  for (int i = 0; i < 2; ++i) {
+    GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
+    if (ctx.shape(i).rank() != 2) {
+      return ctx.Error(absl::StrCat("needs rank-2 inputs, got ", ctx.Describe(i)));
+    }
+  }
+  const bool ta = TransposeA(ctx.node()), tb = TransposeB(ctx.node());
+  const Shape& a = ctx.shape(0);
+  const Shape& b = ctx.shape(1);
+  const int64_t m = ta ? a[1] : a[0], ka = ta ? a[0] : a[1];
+  const int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+  if (ka >= 0 && kb >= 0 && ka != kb) {
+    return ctx.Error(absl::StrCat("inner dimensions differ: ", ctx.Describe(0),
+                                  ta ? " (transposed)" : "", " gives ", ka, ", ", ctx.Describe(1),
+                                  tb ? " (transposed)" : "", " gives ", kb));
+  }
+  ctx.AddOutput(DType::kF32, Shape{m, n});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> MatMulKernel(const KernelContext& k) {
+  return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+    const bool ta = TransposeA(k.node), tb = TransposeB(k.node);
+    const int64_t m = k.out_shape(0)[0], n = k.out_shape(0)[1];
+    const int64_t kk = ta ? k.in_shape(0)[0] : k.in_shape(0)[1];
+    memory::desc src = MatrixDesc(m, kk, ta);
+    memory::desc weights = MatrixDesc(kk, n, tb);
+    memory::desc dst = PlainDesc(k.out_shape(0));
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), CpuEngine());
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+                                            {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                            {DNNL_ARG_DST, MemoryAt(dst, k.outputs[0])}};
+    return std::make_unique<PrimitiveKernel>(dnnl::matmul(pd), std::move(args));
+  });
+}
+
+// C = op(A)·op(B). With dC the incoming gradient (TensorFlow's MatMul grad):
+//   C = A·B:    dA = dC·Bᵀ    dB = Aᵀ·dC
+//   C = Aᵀ·B:   dA = B·dCᵀ    dB = A·dC
+//   C = A·Bᵀ:   dA = dC·B     dB = dCᵀ·A
+//   C = Aᵀ·Bᵀ:  dA = Bᵀ·dCᵀ   dB = dCᵀ·Aᵀ
+// Each is one MatMul node with transpose flags: nothing is transposed in memory.
+std::vector<Output> MatMulGrad(GradContext& g) {
+  const bool ta = TransposeA(g.node), tb = TransposeB(g.node);
+  Output a = g.x(0), b = g.x(1), dc = g.dy[0];
+  if (!ta && !tb) return {MatMul(g.scope, dc, b, false, true), MatMul(g.scope, a, dc, true, false)};
+  if (ta && !tb) return {MatMul(g.scope, b, dc, false, true), MatMul(g.scope, a, dc, false, false)};
+  if (!ta && tb) return {MatMul(g.scope, dc, b, false, false), MatMul(g.scope, dc, a, true, false)};
+  return {MatMul(g.scope, b, dc, true, true), MatMul(g.scope, dc, a, true, true)};
+}
+
+Attrs TransposeAttrs(bool ta, bool tb) { return {{"transpose_a", ta}, {"transpose_b", tb}}; }
+
+GF_REGISTER_OP(OpDef{
+    .name = "MatMul",
+    .num_inputs = 2,
+    .infer = InferMatMul,
+    .kernel = MatMulKernel,
+    .grad = MatMulGrad,
+    .grad_checks = {{.inputs = {{.shape = {2, 3}}, {.shape = {3, 4}}}, .attrs = TransposeAttrs(false, false)},
+                    {.inputs = {{.shape = {3, 2}}, {.shape = {3, 4}}}, .attrs = TransposeAttrs(true, false)},
+                    {.inputs = {{.shape = {2, 3}}, {.shape = {4, 3}}}, .attrs = TransposeAttrs(false, true)},
+                    {.inputs = {{.shape = {3, 2}}, {.shape = {4, 3}}}, .attrs = TransposeAttrs(true, true)}},
+});
+
+// ---------------------------------------------------------------- BiasAdd
+
+// Rows and columns of x viewed as a matrix whose columns run along the last axis.
+std::pair<int64_t, int64_t> RowsCols(const Shape& shape) {
+  const int64_t cols = shape[shape.rank() - 1];
+  return {cols == 0 ? 0 : shape.NumElements() / cols, cols};
+}
+
+absl::Status InferBiasAdd(InferContext& ctx) {
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+  const Shape& x = ctx.shape(0);
+  const Shape& b = ctx.shape(1);
+  if (x.rank() < 2) return ctx.Error(absl::StrCat("x must have rank >= 2, got ", ctx.Describe(0)));
+  if (b.rank() != 1 || b[0] != x[x.rank() - 1]) {
+    return ctx.Error(absl::StrCat("the bias must be a vector as long as the last axis of x: ",
+                                  ctx.Describe(1), " vs ", ctx.Describe(0)));
+  }
+  ctx.AddOutput(DType::kF32, x);
+  return absl::OkStatus();
+}
+
+// y = x + b broadcast over rows: oneDNN's binary add with src1 {1, cols}.
+absl::StatusOr<std::unique_ptr<Kernel>> BiasAddKernel(const KernelContext& k) {
+  return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+    auto [rows, cols] = RowsCols(k.in_shape(0));
+    memory::desc x = PlainDesc(Shape{rows, cols});
+    memory::desc b = PlainDesc(Shape{1, cols});
+    dnnl::binary::primitive_desc pd(dnnl::binary::desc(algorithm::binary_add, x, b, x), CpuEngine());
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC_0, MemoryAt(x, k.inputs[0])},
+                                            {DNNL_ARG_SRC_1, MemoryAt(b, k.inputs[1])},
+                                            {DNNL_ARG_DST, MemoryAt(x, k.outputs[0])}};
+    return std::make_unique<PrimitiveKernel>(dnnl::binary(pd), std::move(args));
+  });
+}
+
+// y = x + 1·bᵀ: dx = dy; db[j] = Σ_rows dy[r, j] (BiasAddGrad).
+std::vector<Output> BiasAddGrad(GradContext& g) {
+  return {g.dy[0], g.scope.graph().AddNode1(g.scope, "BiasAddGrad", {g.dy[0]})};
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "BiasAdd",
+    .num_inputs = 2,
+    .infer = InferBiasAdd,
+    .kernel = BiasAddKernel,
+    .grad = BiasAddGrad,
+    .grad_checks = {{.inputs = {{.shape = {3, 4}}, {.shape = {4}}}},
+                    {.inputs = {{.shape = {2, 2, 3}}, {.shape = {3}}}}},
+});
+
+// Columns per task of the column-sum loop: 64 floats = four AVX-512 vectors,
+// so the inner loop over a row's slice vectorizes.
+constexpr int64_t kColumnBlock = 64;
+
+// db[j] = Σ_r dy[r, j]. oneDNN's reduction primitive runs a slow reference
+// kernel here (BUILDING.md), so: blocks of columns in parallel, the rows of a
+// block in order. Each sum is serial over rows: results do not depend on the
+// thread count.
+absl::StatusOr<std::unique_ptr<Kernel>> BiasAddGradKernel(const KernelContext& k) {
+  auto [rows, cols] = RowsCols(k.in_shape(0));
+  const float* dy = k.in<const float>(0);
+  float* db = k.out<float>(0);
+  return MakeKernel([=](const RunContext&) {
+    const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t j0 = blk * kColumnBlock, j1 = std::min(cols, j0 + kColumnBlock);
+      float* out = db + j0;
+      const int64_t w = j1 - j0;
+      std::fill(out, out + w, 0.0f);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = dy + r * cols + j0;
+#pragma omp simd
+        for (int64_t j = 0; j < w; ++j) out[j] += row[j];
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "BiasAddGrad",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      if (ctx.shape(0).rank() < 2) {
+        return ctx.Error(absl::StrCat("dy must have rank >= 2, got ", ctx.Describe(0)));
+      }
+      ctx.AddOutput(DType::kF32, Shape{ctx.shape(0)[ctx.shape(0).rank() - 1]});
+      return absl::OkStatus();
+    },
+    .kernel = BiasAddGradKernel,
+    .no_gradient_reason = kBackwardOpReason,
+});
+
+// ---------------------------------------------------------------- activations fused into Dense
+
+// A Keras activation and the oneDNN eltwise algorithms that compute it (the
+// post-op) and its derivative from the output y (the backward primitive).
+struct ActivationAlgs {
+  const char* name;
+  algorithm forward;
+  algorithm backward_from_dst;
+};
+
+constexpr ActivationAlgs kFusableActivations[] = {
+    {"relu", algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd},
+    {"elu", algorithm::eltwise_elu, algorithm::eltwise_elu_use_dst_for_bwd},
+    {"tanh", algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd},
+    {"sigmoid", algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd},
+    {"exponential", algorithm::eltwise_exp, algorithm::eltwise_exp_use_dst_for_bwd},
+};
+
+std::string ActivationName(const Node& node) { return node.attr_or<std::string>("activation", ""); }
+double ActivationAlpha(const Node& node) { return node.attr_or<double>("activation_alpha", 0.0); }
+double ActivationBeta(const Node& node) { return node.attr_or<double>("activation_beta", 0.0); }
+
+const ActivationAlgs* FindActivation(const std::string& name) {
+  for (const ActivationAlgs& a : kFusableActivations) {
+    if (name == a.name) return &a;
+  }
+  return nullptr;
+}
+
+// Checks the activation attrs; nullptr with OK status means "none".
+absl::Status CheckActivation(const InferContext& ctx, const ActivationAlgs** found) {
+  *found = nullptr;
+  const std::string name = ActivationName(ctx.node());
+  if (name.empty()) return absl::OkStatus();
+  *found = FindActivation(name);
+  if (*found == nullptr) {
+    std::string valid;
+    for (const ActivationAlgs& a : kFusableActivations) absl::StrAppend(&valid, valid.empty() ? "" : ", ", a.name);
+    return ctx.Error(absl::StrCat("cannot fuse activation '", name, "'; fusable: ", valid,
+                                  " (apply other activations as a separate op)"));
+  }
+  // The *_use_dst_for_bwd derivatives of relu and elu need alpha >= 0 (oneDNN).
+  if (ActivationAlpha(ctx.node()) < 0) {
+    return ctx.Error(absl::StrCat("fused activation '", name, "' needs alpha >= 0, got ",
+                                  ActivationAlpha(ctx.node())));
+  }
+  return absl::OkStatus();
+}
+
+Attrs ActivationAttrs(const Node& node) {
+  return {{"activation", ActivationName(node)},
+          {"activation_alpha", ActivationAlpha(node)},
+          {"activation_beta", ActivationBeta(node)}};
+}
+
+// dz = dy · act'(z), with act'(z) written in terms of y = act(z) (oneDNN's
+// *_use_dst_for_bwd algorithms): relu: dy·(y > 0 ? 1 : alpha); elu: dy·(y > 0 ?
+// 1 : y + alpha); tanh: dy·(1 − y²); sigmoid: dy·y·(1 − y); exponential: dy·y.
+absl::StatusOr<std::unique_ptr<Kernel>> DenseActivationGradKernel(const KernelContext& k) {
+  return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+    const ActivationAlgs* act = FindActivation(ActivationName(k.node));
+    const float alpha = static_cast<float>(ActivationAlpha(k.node));
+    const float beta = static_cast<float>(ActivationBeta(k.node));
+    memory::desc md = PlainDesc(k.in_shape(0));
+    dnnl::eltwise_forward::primitive_desc hint(
+        dnnl::eltwise_forward::desc(prop_kind::forward_training, act->backward_from_dst, md, alpha, beta),
+        CpuEngine());
+    dnnl::eltwise_backward::primitive_desc pd(
+        dnnl::eltwise_backward::desc(act->backward_from_dst, md, md, alpha, beta), CpuEngine(), hint);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, MemoryAt(md, k.inputs[0])},
+                                            {DNNL_ARG_DST, MemoryAt(md, k.inputs[1])},
+                                            {DNNL_ARG_DIFF_SRC, MemoryAt(md, k.outputs[0])}};
+    return std::make_unique<PrimitiveKernel>(dnnl::eltwise_backward(pd), std::move(args));
+  });
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "DenseActivationGrad",
+    .num_inputs = 2,  // dy, y
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      if (ctx.shape(0) != ctx.shape(1)) {
+        return ctx.Error(absl::StrCat(ctx.Describe(0), " differs in shape from ", ctx.Describe(1)));
+      }
+      const ActivationAlgs* act = nullptr;
+      GF_RETURN_IF_ERROR(CheckActivation(ctx, &act));
+      if (act == nullptr) return ctx.Error("needs an 'activation' attr");
+      ctx.AddOutput(DType::kF32, ctx.shape(0));
+      return absl::OkStatus();
+    },
+    .kernel = DenseActivationGradKernel,
+    .no_gradient_reason = kBackwardOpReason,
+});
+
+// ---------------------------------------------------------------- Dense
+
+absl::Status InferDense(InferContext& ctx) {
+  if (ctx.num_inputs() != 2 && ctx.num_inputs() != 3) {
+    return ctx.Error(absl::StrCat("takes x, kernel and an optional bias, got ", ctx.num_inputs(),
+                                  " inputs"));
+  }
+  for (int i = 0; i < ctx.num_inputs(); ++i) GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
+  const Shape& x = ctx.shape(0);
+  const Shape& w = ctx.shape(1);
+  if (x.rank() != 2) {
+    return ctx.Error(absl::StrCat("needs a rank-2 input [batch, features], got ", ctx.Describe(0),
+                                  "; flatten first (ops::Flatten)"));
+  }
+  if (w.rank() != 2) {
+    return ctx.Error(absl::StrCat("the kernel must be [in, out], got ", ctx.Describe(1)));
+  }
+  if (w[0] != x[1]) {
+    return ctx.Error(absl::StrCat(ctx.Describe(0), " has ", x[1], " features but ", ctx.Describe(1),
+                                  " expects ", w[0]));
+  }
+  if (ctx.num_inputs() == 3 && (ctx.shape(2).rank() != 1 || ctx.shape(2)[0] != w[1])) {
+    return ctx.Error(absl::StrCat("the bias must be [", w[1], "] to match ", ctx.Describe(1), ", got ",
+                                  ctx.Describe(2)));
+  }
+  const ActivationAlgs* act = nullptr;
+  GF_RETURN_IF_ERROR(CheckActivation(ctx, &act));
+  ctx.AddOutput(DType::kF32, Shape{x[0], w[1]});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
+  return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+    const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
+    const bool has_bias = k.inputs.size() == 3;
+    memory::desc src = PlainDesc(k.in_shape(0));
+    memory::desc weights = KernelDesc(in, out);
+    memory::desc dst = PlainDesc(k.out_shape(0));
+    const prop_kind prop =
+        k.phase == Phase::kTrain ? prop_kind::forward_training : prop_kind::forward_inference;
+    inner_product_forward::desc desc =
+        has_bias ? inner_product_forward::desc(prop, src, weights, PlainDesc(k.in_shape(2)), dst)
+                 : inner_product_forward::desc(prop, src, weights, dst);
+    dnnl::primitive_attr attr;
+    if (const ActivationAlgs* act = FindActivation(ActivationName(k.node))) {
+      dnnl::post_ops post_ops;
+      post_ops.append_eltwise(1.0f, act->forward, static_cast<float>(ActivationAlpha(k.node)),
+                              static_cast<float>(ActivationBeta(k.node)));
+      attr.set_post_ops(post_ops);
+    }
+    inner_product_forward::primitive_desc pd(desc, attr, CpuEngine());
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+                                            {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                            {DNNL_ARG_DST, MemoryAt(dst, k.outputs[0])}};
+    if (has_bias) args[DNNL_ARG_BIAS] = MemoryAt(PlainDesc(k.in_shape(2)), k.inputs[2]);
+    return std::make_unique<PrimitiveKernel>(inner_product_forward(pd), std::move(args));
+  });
+}
+
+// y = act(z), z = x·W + b with W [in, out]:
+//   dz = dy · act'(z), from y (DenseActivationGrad), or dz = dy without activation;
+//   dx = dz·Wᵀ                    (DenseBackwardData: inner_product_backward_data);
+//   dW = xᵀ·dz, db = Σ_rows dz    (DenseBackwardWeights: inner_product_backward_weights).
+std::vector<Output> DenseGrad(GradContext& g) {
+  Graph& graph = g.scope.graph();
+  Output dz = g.dy[0];
+  if (!ActivationName(g.node).empty()) {
+    dz = graph.AddNode1(g.scope, "DenseActivationGrad", {dz, g.y()}, ActivationAttrs(g.node));
+  }
+  const bool has_bias = g.node.inputs.size() == 3;
+  Output dx = graph.AddNode1(g.scope, "DenseBackwardData", {dz, g.x(1)});
+  std::vector<Output> dw = graph.AddNode(g.scope, "DenseBackwardWeights", {g.x(0), dz},
+                                         {{"with_bias", has_bias}});
+  dw.resize(has_bias ? 2 : 1);  // invalid Outputs if the node failed (error kept in the graph)
+  std::vector<Output> grads = {dx};
+  grads.insert(grads.end(), dw.begin(), dw.end());
+  return grads;
+}
+
+Attrs ActivationCase(const char* name) {
+  return {{"activation", std::string(name)}, {"activation_alpha", 1.0}, {"activation_beta", 0.0}};
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Dense",
+    .num_inputs = -1,  // x, kernel[, bias]
+    .infer = InferDense,
+    .kernel = DenseKernel,
+    .grad = DenseGrad,
+    .grad_checks = {{.inputs = {{.shape = {3, 4}}, {.shape = {4, 2}}, {.shape = {2}}}},
+                    {.inputs = {{.shape = {2, 3}}, {.shape = {3, 4}}}},
+                    {.inputs = {{.shape = {3, 4}}, {.shape = {4, 2}}, {.shape = {2}}},
+                     .attrs = ActivationCase("tanh")},
+                    {.inputs = {{.shape = {2, 3}}, {.shape = {3, 2}}, {.shape = {2}}},
+                     .attrs = ActivationCase("sigmoid")}},
+});
+
+// The forward primitive descriptor oneDNN's backward inner products take as a
+// hint (created here, in the backward kernel's factory).
+inner_product_forward::primitive_desc DenseForwardHint(const memory::desc& src,
+                                                       const memory::desc& weights,
+                                                       const std::optional<memory::desc>& bias,
+                                                       const memory::desc& dst) {
+  inner_product_forward::desc desc =
+      bias ? inner_product_forward::desc(prop_kind::forward_training, src, weights, *bias, dst)
+           : inner_product_forward::desc(prop_kind::forward_training, src, weights, dst);
+  return inner_product_forward::primitive_desc(desc, CpuEngine());
+}
+
+// dx [N, in] = dy [N, out] · Wᵀ, W [in, out].
+GF_REGISTER_OP(OpDef{
+    .name = "DenseBackwardData",
+    .num_inputs = 2,  // dy, kernel
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      const Shape& dy = ctx.shape(0);
+      const Shape& w = ctx.shape(1);
+      if (dy.rank() != 2 || w.rank() != 2 || dy[1] != w[1]) {
+        return ctx.Error(absl::StrCat("needs dy [N, out] and kernel [in, out], got ", ctx.Describe(0),
+                                      " and ", ctx.Describe(1)));
+      }
+      ctx.AddOutput(DType::kF32, Shape{dy[0], w[0]});
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) {
+      return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+        const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
+        memory::desc diff_src = PlainDesc(k.out_shape(0));
+        memory::desc weights = KernelDesc(in, out);
+        memory::desc diff_dst = PlainDesc(k.in_shape(0));
+        auto hint = DenseForwardHint(diff_src, weights, std::nullopt, diff_dst);
+        inner_product_backward_data::primitive_desc pd(
+            inner_product_backward_data::desc(diff_src, weights, diff_dst), CpuEngine(), hint);
+        std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[0])},
+                                                {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                                {DNNL_ARG_DIFF_SRC, MemoryAt(diff_src, k.outputs[0])}};
+        return std::make_unique<PrimitiveKernel>(inner_product_backward_data(pd), std::move(args));
+      });
+    },
+    .no_gradient_reason = kBackwardOpReason,
+});
+
+// dW [in, out] = xᵀ·dy and, with attr with_bias, db [out] = Σ_rows dy.
+GF_REGISTER_OP(OpDef{
+    .name = "DenseBackwardWeights",
+    .num_inputs = 2,  // x, dy
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      const Shape& x = ctx.shape(0);
+      const Shape& dy = ctx.shape(1);
+      if (x.rank() != 2 || dy.rank() != 2 || (x[0] >= 0 && dy[0] >= 0 && x[0] != dy[0])) {
+        return ctx.Error(absl::StrCat("needs x [N, in] and dy [N, out], got ", ctx.Describe(0), " and ",
+                                      ctx.Describe(1)));
+      }
+      ctx.AddOutput(DType::kF32, Shape{x[1], dy[1]});
+      if (ctx.node().attr_or<bool>("with_bias", false)) ctx.AddOutput(DType::kF32, Shape{dy[1]});
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) {
+      return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
+        const int64_t in = k.in_shape(0)[1], out = k.in_shape(1)[1];
+        const bool with_bias = k.outputs.size() == 2;
+        memory::desc src = PlainDesc(k.in_shape(0));
+        memory::desc diff_weights = KernelDesc(in, out);
+        memory::desc diff_dst = PlainDesc(k.in_shape(1));
+        std::optional<memory::desc> diff_bias;
+        if (with_bias) diff_bias = PlainDesc(Shape{out});
+        auto hint = DenseForwardHint(src, diff_weights, diff_bias, diff_dst);
+        inner_product_backward_weights::desc desc =
+            with_bias ? inner_product_backward_weights::desc(src, diff_weights, *diff_bias, diff_dst)
+                      : inner_product_backward_weights::desc(src, diff_weights, diff_dst);
+        inner_product_backward_weights::primitive_desc pd(desc, CpuEngine(), hint);
+        std::unordered_map<int, memory> args = {
+            {DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+            {DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[1])},
+            {DNNL_ARG_DIFF_WEIGHTS, MemoryAt(diff_weights, k.outputs[0])}};
+        if (with_bias) args[DNNL_ARG_DIFF_BIAS] = MemoryAt(*diff_bias, k.outputs[1]);
+        return std::make_unique<PrimitiveKernel>(inner_product_backward_weights(pd), std::move(args));
+      });
+    },
+    .no_gradient_reason = kBackwardOpReason,
+});
+
+}  // namespace
+
+// ---------------------------------------------------------------- builders
+
+Output MatMul(const Scope& scope, Output a, Output b, bool transpose_a, bool transpose_b) {
+  return scope.graph().AddNode1(scope, "MatMul", {a, b}, TransposeAttrs(transpose_a, transpose_b));
+}
+
+Output BiasAdd(const Scope& scope, Output x, Output bias) {
+  return scope.graph().AddNode1(scope, "BiasAdd", {x, bias});
+}
+
+Output Dense(const Scope& scope, Output x, Output kernel, Output bias,
+             const FusedActivation& activation) {
+  std::vector<Output> inputs = {x, kernel};
+  if (bias.valid()) inputs.push_back(bias);
+  Attrs attrs;
+  if (!activation.name.empty()) {
+    // Keras: elu(x, alpha=1.0); relu's negative slope defaults to 0.
+    const double default_alpha = activation.name == "elu" ? 1.0 : 0.0;
+    attrs = {{"activation", activation.name},
+             {"activation_alpha", activation.alpha.value_or(default_alpha)},
+             {"activation_beta", activation.beta}};
+  }
+  return scope.graph().AddNode1(scope, "Dense", std::move(inputs), std::move(attrs));
+}
+
+}  // namespace gradflow::ops

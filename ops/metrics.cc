@@ -1,0 +1,275 @@
+#include "ops/metrics.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "ops/op_util.h"
+
+// Plain OpenMP loops: each output element (or row) is independent, and counts
+// are integer sums, exact in any order, so results do not depend on the
+// thread count.
+
+namespace gradflow::ops {
+namespace {
+
+constexpr char kNoGradientReason[] =
+    "metrics are piecewise constant (zero gradient almost everywhere); they stop gradients";
+
+// Metrics stop gradients silently: an empty list gives every input none.
+std::vector<Output> NoGradient(GradContext&) { return {}; }
+
+// Parallelize only when there is enough work to pay for it.
+constexpr int64_t kMinParallelElements = 16384;
+
+// Same rank and dims, where dim 0 may be -1 (unknown batch) on either side.
+bool Compatible(const Shape& a, const Shape& b) {
+  if (a.rank() != b.rank()) return false;
+  for (int i = 0; i < a.rank(); ++i) {
+    if (a[i] != b[i] && !(i == 0 && (a[i] < 0 || b[i] < 0))) return false;
+  }
+  return true;
+}
+
+// Index of the first largest of n values spaced `stride` apart (tf.argmax).
+template <typename T>
+int32_t ArgmaxOf(const T* x, int64_t n, int64_t stride = 1) {
+  int32_t best = 0;
+  for (int64_t j = 1; j < n; ++j) {
+    if (x[j * stride] > x[best * stride]) best = static_cast<int32_t>(j);
+  }
+  return best;
+}
+
+struct RowsAndDepth {
+  int64_t rows, depth;
+};
+RowsAndDepth Rows(const Shape& y) {
+  const int64_t depth = y[y.rank() - 1];
+  return {depth == 0 ? 0 : y.NumElements() / depth, depth};
+}
+
+// ---------------------------------------------------------------- Argmax
+
+int NormalizedAxis(const Node& node, int rank) {
+  int64_t axis = node.attr_or<int64_t>("axis", -1);
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+template <typename T>
+void ArgmaxLoop(const void* src, int32_t* dst, int64_t outer, int64_t n, int64_t inner) {
+  const T* x = static_cast<const T*>(src);
+#pragma omp parallel for schedule(static) if (outer * n * inner > kMinParallelElements)
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) dst[o * inner + i] = ArgmaxOf(x + o * n * inner + i, n, inner);
+  }
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Argmax",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      const Shape& x = ctx.shape(0);
+      const int axis = NormalizedAxis(ctx.node(), x.rank());
+      if (axis < 0 || axis >= x.rank()) {
+        return ctx.Error(absl::StrCat("axis ", ctx.node().attr_or<int64_t>("axis", -1),
+                                      " is out of range for ", ctx.Describe(0)));
+      }
+      if (x[axis] == 0) return ctx.Error(absl::StrCat("axis ", axis, " of ", ctx.Describe(0), " is empty"));
+      std::vector<int64_t> dims = x.dims();
+      dims.erase(dims.begin() + axis);
+      ctx.AddOutput(DType::kI32, Shape(dims));
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) {
+      const Shape& x = k.in_shape(0);
+      const int axis = NormalizedAxis(k.node, x.rank());
+      int64_t outer = 1, inner = 1;
+      for (int i = 0; i < axis; ++i) outer *= x[i];
+      for (int i = axis + 1; i < x.rank(); ++i) inner *= x[i];
+      const int64_t n = x[axis];
+      const void* src = k.inputs[0];
+      int32_t* dst = k.out<int32_t>(0);
+      const DType dtype = k.input_types[0].dtype;
+      return MakeKernel([=](const RunContext&) {
+        switch (dtype) {
+          case DType::kF32: ArgmaxLoop<float>(src, dst, outer, n, inner); break;
+          case DType::kI32: ArgmaxLoop<int32_t>(src, dst, outer, n, inner); break;
+          case DType::kI64: ArgmaxLoop<int64_t>(src, dst, outer, n, inner); break;
+        }
+        return absl::OkStatus();
+      });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = "an index output (i32) has no gradient",
+});
+
+// ---------------------------------------------------------------- Equal
+
+template <typename T>
+void EqualLoop(const void* a, const void* b, float* dst, int64_t n) {
+  const T* x = static_cast<const T*>(a);
+  const T* y = static_cast<const T*>(b);
+#pragma omp parallel for schedule(static) if (n > kMinParallelElements)
+  for (int64_t i = 0; i < n; ++i) dst[i] = x[i] == y[i] ? 1.0f : 0.0f;
+}
+
+GF_REGISTER_OP(OpDef{
+    .name = "Equal",
+    .num_inputs = 2,
+    .infer = [](InferContext& ctx) {
+      if (ctx.dtype(0) != ctx.dtype(1)) {
+        return ctx.Error(absl::StrCat("inputs must have the same dtype: ", ctx.Describe(0), " vs ",
+                                      ctx.Describe(1)));
+      }
+      if (!Compatible(ctx.shape(0), ctx.shape(1))) {
+        return ctx.Error(absl::StrCat("inputs must have the same shape (no broadcasting): ",
+                                      ctx.Describe(0), " vs ", ctx.Describe(1)));
+      }
+      Shape out = ctx.shape(0);
+      if (out.rank() > 0 && out[0] < 0) out[0] = ctx.shape(1)[0];
+      ctx.AddOutput(DType::kF32, out);
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) {
+      const void* a = k.inputs[0];
+      const void* b = k.inputs[1];
+      float* dst = k.out<float>(0);
+      const int64_t n = k.out_shape(0).NumElements();
+      const DType dtype = k.input_types[0].dtype;
+      return MakeKernel([=](const RunContext&) {
+        switch (dtype) {
+          case DType::kF32: EqualLoop<float>(a, b, dst, n); break;
+          case DType::kI32: EqualLoop<int32_t>(a, b, dst, n); break;
+          case DType::kI64: EqualLoop<int64_t>(a, b, dst, n); break;
+        }
+        return absl::OkStatus();
+      });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = kNoGradientReason,
+});
+
+// ---------------------------------------------------------------- accuracies
+
+// (targets, y) with y of rank >= 1; targets of y's shape, or (sparse) labels
+// i32 shaped as y without its last axis (or with it as 1). Output: scalar f32.
+absl::Status InferAccuracy(InferContext& ctx, bool sparse) {
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, sparse ? DType::kI32 : DType::kF32));
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+  const Shape& t = ctx.shape(0);
+  const Shape& y = ctx.shape(1);
+  if (y.rank() < (sparse ? 2 : 1)) {
+    return ctx.Error(absl::StrCat("predictions must have rank >= ", sparse ? 2 : 1, ", got ", ctx.Describe(1)));
+  }
+  if (sparse) {
+    Shape want(std::vector<int64_t>(y.dims().begin(), y.dims().end() - 1));
+    Shape want_1 = y;
+    want_1[y.rank() - 1] = 1;
+    if (!Compatible(t, want) && !Compatible(t, want_1)) {
+      return ctx.Error(absl::StrCat("labels ", ctx.Describe(0), " must have the shape ", want.ToString(),
+                                    " of the predictions ", ctx.Describe(1), " without the class axis"));
+    }
+  } else if (!Compatible(t, y)) {
+    return ctx.Error(absl::StrCat("targets ", ctx.Describe(0), " and predictions ", ctx.Describe(1),
+                                  " must have the same shape"));
+  }
+  ctx.AddOutput(DType::kF32, Shape{});
+  return absl::OkStatus();
+}
+
+// *out = (number of i in [0, n) with hit(i)) / n; 0 for n = 0.
+template <typename Hit>
+absl::StatusOr<std::unique_ptr<Kernel>> FractionKernel(float* out, int64_t n, int64_t work, Hit hit) {
+  return MakeKernel([=](const RunContext&) {
+    int64_t count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count) if (work > kMinParallelElements)
+    for (int64_t i = 0; i < n; ++i) count += hit(i) ? 1 : 0;
+    *out = n == 0 ? 0.0f : static_cast<float>(double(count) / double(n));
+    return absl::OkStatus();
+  });
+}
+
+// Keras sparse_categorical_accuracy: argmax(y) == label, averaged over rows. A
+// label outside [0, C) simply never matches.
+GF_REGISTER_OP(OpDef{
+    .name = "SparseCategoricalAccuracy",
+    .num_inputs = 2,  // labels, y
+    .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/true); },
+    .kernel = [](const KernelContext& k) {
+      const auto [rows, depth] = Rows(k.in_shape(1));
+      const int32_t* labels = k.in<const int32_t>(0);
+      const float* y = k.in<const float>(1);
+      const int64_t c = depth;
+      return FractionKernel(k.out<float>(0), rows, rows * depth,
+                            [=](int64_t r) { return ArgmaxOf(y + r * c, c) == labels[r]; });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = kNoGradientReason,
+});
+
+// Keras binary_accuracy: (y > threshold) == targets, averaged over the last
+// axis then over the rest; with rows of equal length that is the fraction of
+// all elements.
+GF_REGISTER_OP(OpDef{
+    .name = "BinaryAccuracy",
+    .num_inputs = 2,  // targets, y
+    .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/false); },
+    .kernel = [](const KernelContext& k) {
+      const int64_t n = k.in_shape(1).NumElements();
+      const float* t = k.in<const float>(0);
+      const float* y = k.in<const float>(1);
+      const float threshold = static_cast<float>(k.node.attr_or<double>("threshold", 0.5));
+      return FractionKernel(k.out<float>(0), n, n, [=](int64_t i) {
+        return (y[i] > threshold ? 1.0f : 0.0f) == t[i];
+      });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = kNoGradientReason,
+});
+
+// Keras categorical_accuracy: argmax(onehot) == argmax(y), averaged over rows.
+GF_REGISTER_OP(OpDef{
+    .name = "CategoricalAccuracy",
+    .num_inputs = 2,  // onehot, y
+    .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/false); },
+    .kernel = [](const KernelContext& k) {
+      const auto [rows, depth] = Rows(k.in_shape(1));
+      const float* t = k.in<const float>(0);
+      const float* y = k.in<const float>(1);
+      const int64_t c = depth;
+      return FractionKernel(k.out<float>(0), rows, rows * depth, [=](int64_t r) {
+        return ArgmaxOf(t + r * c, c) == ArgmaxOf(y + r * c, c);
+      });
+    },
+    .grad = NoGradient,
+    .no_gradient_reason = kNoGradientReason,
+});
+
+}  // namespace
+
+// ---------------------------------------------------------------- builders
+
+Output Argmax(const Scope& scope, Output x, int axis) {
+  return scope.graph().AddNode1(scope, "Argmax", {x}, {{"axis", int64_t{axis}}});
+}
+
+Output Equal(const Scope& scope, Output a, Output b) {
+  return scope.graph().AddNode1(scope, "Equal", {a, b});
+}
+
+Output SparseCategoricalAccuracy(const Scope& scope, Output labels, Output y) {
+  return scope.graph().AddNode1(scope, "SparseCategoricalAccuracy", {labels, y});
+}
+
+Output BinaryAccuracy(const Scope& scope, Output targets, Output y, double threshold) {
+  return scope.graph().AddNode1(scope, "BinaryAccuracy", {targets, y}, {{"threshold", threshold}});
+}
+
+Output CategoricalAccuracy(const Scope& scope, Output onehot, Output y) {
+  return scope.graph().AddNode1(scope, "CategoricalAccuracy", {onehot, y});
+}
+
+}  // namespace gradflow::ops

@@ -4,6 +4,8 @@
 
 #include "ops/dense.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -145,6 +147,23 @@ TEST(MatMulTest, UnknownBatchRunsAtSeveralBatchSizes) {
   }
 }
 
+// dW-style products contract over the batch: the -1 is the inner dimension.
+TEST(MatMulTest, UnknownInnerDimension) {
+  Graph g;
+  auto x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
+  auto dy = ops::Placeholder(g, "dy", DType::kF32, {-1, 4});
+  auto dw = ops::MatMul(g, x, dy, /*transpose_a=*/true);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(dw.shape(), (Shape{3, 4}));
+  Session s(g);
+  auto plan = s.Compile({dw});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  Tensor xv = RandomTensor({5, 3}, 1), dyv = RandomTensor({5, 4}, 2);
+  auto out = plan->Run({{x, xv}, {dy, dyv}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectNear((*out)[0], RefMatMul({xv, true}, {dyv}), "xT dy");
+}
+
 TEST(MatMulTest, InnerDimensionMismatchNamesNodesAndShapes) {
   Graph g;
   auto a = ops::Placeholder(g, "a", DType::kF32, {-1, 3});
@@ -198,6 +217,26 @@ TEST(BiasAddTest, ForwardAndBiasGradientMatchReference) {
   ExpectNear((*out)[0], want_y, "y");
   ExpectNear((*out)[1], want_dy, "dx");
   ExpectNear((*out)[2], want_db, "db");
+}
+
+// The column sums are serial per column: 1 and 2 threads agree bit for bit.
+TEST(BiasAddTest, BiasGradientDoesNotDependOnTheThreadCount) {
+  const int64_t rows = 1000, cols = 200;
+  Graph g;
+  auto dy = ops::Placeholder(g, "dy", DType::kF32, {-1, cols});
+  auto db = g.AddNode1(g, "BiasAddGrad", {dy});
+  Session s(g);
+  auto plan = s.Compile({db});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  Tensor dyv = RandomTensor({rows, cols}, 9);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  auto one = plan->Run({{dy, dyv}});
+  omp_set_num_threads(2);
+  auto two = plan->Run({{dy, dyv}});
+  omp_set_num_threads(saved);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ((*one)[0].ToVector<float>(), (*two)[0].ToVector<float>());
 }
 
 TEST(BiasAddTest, BiasLengthMismatchIsAnError) {

@@ -7,6 +7,8 @@
 
 #include "ops/losses.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -307,9 +309,15 @@ TEST(MeanSquaredErrorTest, LargeBatchMatchesSerialReference) {
     y[i] = float((i * 53) % 97) / 97.0f;
     want += (double(y[i]) - t[i]) * (double(y[i]) - t[i]);
   }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  LossRun one = RunLoss(Kind::kMse, F32({n, d}, t), F32({n, d}, y), false);
+  omp_set_num_threads(2);
   LossRun r = RunLoss(Kind::kMse, F32({n, d}, t), F32({n, d}, y), false);
-  ASSERT_TRUE(r.status.ok()) << r.status;
+  omp_set_num_threads(saved);
+  ASSERT_TRUE(r.status.ok() && one.status.ok()) << r.status;
   EXPECT_NEAR(r.loss, want / (n * d), 1e-6);
+  EXPECT_EQ(r.loss, one.loss);  // bit for bit, 1 thread or 2
 }
 
 }  // namespace

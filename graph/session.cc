@@ -203,17 +203,25 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
   }
 
   // 3. Offsets: allocate each root when produced, free it after its last use.
+  //    Feeds are all copied in before the first kernel runs, so placeholders
+  //    are allocated first and never share a buffer with an earlier value.
   ArenaPlanner planner;
   std::vector<std::vector<size_t>> offsets(n);
   std::vector<std::vector<std::pair<int, int>>> frees_at(n + 1);
+  for (int p = 0; p < n; ++p) offsets[p].resize(types[p].size());
+  auto allocate = [&](int p, int k) {
+    size_t bytes = types[p][k].shape.NumElements() * SizeOf(types[p][k].dtype);
+    offsets[p][k] = planner.Allocate(bytes);
+    frees_at[last_use[p][k]].push_back({p, k});
+  };
   for (int p = 0; p < n; ++p) {
-    offsets[p].resize(types[p].size());
+    if (order_[p]->op->source == SourceKind::kPlaceholder) allocate(p, 0);
+  }
+  for (int p = 0; p < n; ++p) {
+    if (order_[p]->op->source == SourceKind::kPlaceholder) continue;
     for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
       const Value& v = values[p][k];
-      if (v.fixed || v.root_p != p || v.root_k != k) continue;
-      size_t bytes = types[p][k].shape.NumElements() * SizeOf(types[p][k].dtype);
-      offsets[p][k] = planner.Allocate(bytes);
-      frees_at[last_use[p][k]].push_back({p, k});
+      if (!v.fixed && v.root_p == p && v.root_k == k) allocate(p, k);
     }
     for (auto [rp, rk] : frees_at[p]) {
       planner.Free(offsets[rp][rk], types[rp][rk].shape.NumElements() * SizeOf(types[rp][rk].dtype));

@@ -165,3 +165,26 @@ TEST(AutodiffTest, NonDifferentiableOpOnPathIsANamedError) {
 
 }  // namespace
 }  // namespace gradflow
+
+namespace gradflow {
+namespace {
+
+TEST(SessionTest, LatePlaceholderDoesNotOverwriteEarlierInputs) {
+  // "b" is created after a node that consumes "a" and frees its buffer; feeds
+  // are copied before any kernel runs, so b must not reuse a's buffer.
+  Graph g;
+  Output a = ops::Placeholder(g, "a", DType::kF32, {-1, 4});
+  Output a2 = ops::AddN(g, {a, a});
+  Output b = ops::Placeholder(g, "b", DType::kF32, {-1, 4});
+  Output sum = ops::AddN(g, {a2, b});
+  Session s(g);
+  auto plan = s.Compile({sum});
+  ASSERT_TRUE(plan.ok());
+  auto out = plan->Run({{a, Tensor::FromVector<float>({1, 4}, {1, 1, 1, 1})},
+                        {b, Tensor::FromVector<float>({1, 4}, {10, 10, 10, 10})}});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{12, 12, 12, 12}));
+}
+
+}  // namespace
+}  // namespace gradflow

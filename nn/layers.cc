@@ -1,0 +1,99 @@
+#include "nn/layers.h"
+
+#include "absl/strings/str_cat.h"
+#include "ops/activations.h"
+#include "ops/array.h"
+#include "ops/dense.h"
+
+namespace gradflow::nn {
+
+Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
+                          const Initializer& init) {
+  Output v = ops::Variable(scope, name, std::move(shape), init, trainable);
+  variables_.push_back(v);
+  return v;
+}
+
+namespace {
+
+class FlattenLayer : public Layer {
+ public:
+  explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
+  std::string type() const override { return "Flatten"; }
+  Output Build(const Scope& scope, Output x) override {
+    set_output(ops::Flatten(scope, x));
+    return output();
+  }
+};
+
+class DenseLayer : public Layer {
+ public:
+  DenseLayer(int64_t units, DenseOptions options) : units_(units), options_(std::move(options)) {
+    input_shape_ = options_.input_shape;
+    if (!options_.name.empty()) set_name(options_.name);
+  }
+  std::string type() const override { return "Dense"; }
+
+  Output Build(const Scope& scope, Output x) override {
+    Graph& g = scope.graph();
+    if (!x.valid()) return {};
+    if (x.shape().rank() != 2) {
+      g.RecordError(absl::InvalidArgumentError(absl::StrCat(
+          "Dense layer '", scope.prefix(), "' needs a rank-2 input [batch, features], got '",
+          x.name(), "' ", x.type().ToString(), "; put a Flatten layer before it")));
+      return {};
+    }
+    if (units_ <= 0) {
+      g.RecordError(absl::InvalidArgumentError(
+          absl::StrCat("Dense layer '", scope.prefix(), "': units must be > 0, got ", units_)));
+      return {};
+    }
+    auto kernel_init = InitializerFromName(options_.kernel_initializer);
+    auto bias_init = InitializerFromName(options_.bias_initializer);
+    for (const auto* init : {&kernel_init, &bias_init}) {
+      if (!init->ok()) {
+        g.RecordError(absl::InvalidArgumentError(
+            absl::StrCat("Dense layer '", scope.prefix(), "': ", init->status().message())));
+        return {};
+      }
+    }
+    Output kernel = AddVariable(scope, "kernel", {x.shape()[1], units_}, *kernel_init);
+    Output bias;
+    if (options_.use_bias) bias = AddVariable(scope, "bias", {units_}, *bias_init);
+    Output y = ops::Dense(scope, x, kernel, bias);
+    if (!options_.activation.empty() && options_.activation != "linear") {
+      y = ops::Activation(scope, y, options_.activation);
+    }
+    set_output(y);
+    return y;
+  }
+
+ private:
+  int64_t units_;
+  DenseOptions options_;
+};
+
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
+  std::string type() const override { return "Activation"; }
+  Output Build(const Scope& scope, Output x) override {
+    set_output(ops::Activation(scope, x, activation_));
+    return output();
+  }
+
+ private:
+  std::string activation_;
+};
+
+}  // namespace
+
+LayerPtr Flatten(std::optional<Shape> input_shape) {
+  return std::make_shared<FlattenLayer>(std::move(input_shape));
+}
+LayerPtr Dense(int64_t units, DenseOptions options) {
+  return std::make_shared<DenseLayer>(units, std::move(options));
+}
+LayerPtr Activation(std::string name) { return std::make_shared<ActivationLayer>(std::move(name)); }
+
+}  // namespace gradflow::nn

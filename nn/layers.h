@@ -1,0 +1,69 @@
+#ifndef GRADFLOW_NN_LAYERS_H_
+#define GRADFLOW_NN_LAYERS_H_
+
+// Keras-like layers. A layer adds its nodes and variables to a graph when a
+// model is compiled; until then it only holds its configuration.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace gradflow::nn {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // The Keras class name ("Dense") and the base of the default layer name.
+  virtual std::string type() const = 0;
+  // Adds the layer's nodes under `scope` and returns its output.
+  virtual Output Build(const Scope& scope, Output x) = 0;
+
+  // "dense_1": set from the scope when built (or by the user beforehand).
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  // The input shape without the batch dimension, for a model's first layer.
+  const std::optional<Shape>& input_shape() const { return input_shape_; }
+  // Variables created by Build (kernel, bias, ...).
+  const std::vector<Output>& variables() const { return variables_; }
+  Output output() const { return output_; }
+  bool trainable = true;
+
+ protected:
+  Output AddVariable(const Scope& scope, const std::string& name, Shape shape,
+                     const Initializer& init);
+  void set_output(Output out) { output_ = out; }
+  std::optional<Shape> input_shape_;
+
+ private:
+  std::string name_;
+  std::vector<Output> variables_;
+  Output output_;
+};
+
+using LayerPtr = std::shared_ptr<Layer>;
+
+// Flattens [batch, d1, d2, ...] to [batch, d1*d2*...]. `input_shape` (without
+// the batch dimension) makes it usable as a model's first layer.
+LayerPtr Flatten(std::optional<Shape> input_shape = std::nullopt);
+
+struct DenseOptions {
+  std::string activation;                            // Keras name; "" = linear
+  std::string kernel_initializer = "glorot_uniform";  // Keras default
+  std::string bias_initializer = "zeros";
+  bool use_bias = true;
+  std::string name;  // "" = dense, dense_1, ...
+  std::optional<Shape> input_shape;
+};
+
+// y = activation(x W + b), W of shape [in, units].
+LayerPtr Dense(int64_t units, DenseOptions options = {});
+
+// A standalone activation layer (Keras `Activation("relu")`).
+LayerPtr Activation(std::string name);
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_LAYERS_H_

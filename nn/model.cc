@@ -1,0 +1,329 @@
+#include "nn/model.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/random.h"
+#include "core/status.h"
+#include "nn/progress_bar.h"
+#include "ops/array.h"
+#include "ops/losses.h"
+#include "ops/metrics.h"
+
+namespace gradflow::nn {
+namespace {
+
+std::string SnakeCase(const std::string& type) {
+  std::string s;
+  for (char c : type) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !s.empty()) s += '_';
+    s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+// Copies rows order[begin, end) of `src` into `dst` (preallocated, same row size).
+void GatherRows(const Tensor& src, const std::vector<int64_t>* order, int64_t begin, int64_t end,
+                Tensor& dst) {
+  const size_t row_bytes = src.num_bytes() / src.shape()[0];
+  const auto* from = static_cast<const uint8_t*>(src.raw());
+  auto* to = static_cast<uint8_t*>(dst.raw());
+  if (order == nullptr) {
+    std::memcpy(to, from + begin * row_bytes, (end - begin) * row_bytes);
+    return;
+  }
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(to + (i - begin) * row_bytes, from + (*order)[i] * row_bytes, row_bytes);
+  }
+}
+
+std::string ShapeWithNone(const Shape& shape) {
+  std::string s = "(";
+  for (int i = 0; i < shape.rank(); ++i) {
+    absl::StrAppend(&s, i ? ", " : "", shape[i] < 0 ? "None" : std::to_string(shape[i]));
+  }
+  return s + ")";
+}
+
+std::string WithThousands(int64_t n) {
+  std::string digits = std::to_string(n), s;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+}  // namespace
+
+Sequential::Sequential(std::vector<LayerPtr> layers, std::string name)
+    : name_(std::move(name)), layers_(std::move(layers)) {}
+
+void Sequential::Add(LayerPtr layer) { layers_.push_back(std::move(layer)); }
+
+absl::Status Sequential::Compile(CompileOptions options) {
+  options_ = std::move(options);
+  if (layers_.empty()) return absl::InvalidArgumentError("Compile: the model has no layers");
+  if (!layers_[0]->input_shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: the first layer ('", layers_[0]->type(),
+        "') needs an input shape, e.g. nn::Flatten({28, 28}) or DenseOptions{.input_shape = {784}}"));
+  }
+  graph_ = std::make_unique<Graph>(options_.seed);
+  Graph& g = *graph_;
+  std::vector<int64_t> dims = {-1};
+  for (int64_t d : layers_[0]->input_shape()->dims()) dims.push_back(d);
+  x_ = ops::Placeholder(g, "x", DType::kF32, Shape(dims));
+  Output h = x_;
+  for (const LayerPtr& layer : layers_) {
+    Scope scope = g.Scope(layer->name().empty() ? SnakeCase(layer->type()) : layer->name());
+    layer->set_name(scope.prefix());
+    h = layer->Build(scope, h);
+  }
+  output_ = h;
+  if (!g.ok()) return g.status();
+
+  // Keras computes cross-entropy from the logits when the output is a softmax
+  // (more stable, same value); so do we.
+  Output logits = output_.node->op_name() == "Softmax" ? output_.node->inputs[0] : Output{};
+  const std::string& loss = options_.loss;
+  if (loss == "sparse_categorical_crossentropy") {
+    y_ = ops::Placeholder(g, "y", DType::kI32, {-1});
+    loss_ = logits.valid() ? ops::SparseCategoricalCrossentropy(g, y_, logits, true)
+                           : ops::SparseCategoricalCrossentropy(g, y_, output_, false);
+  } else if (loss == "categorical_crossentropy") {
+    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
+    loss_ = logits.valid() ? ops::CategoricalCrossentropy(g, y_, logits, true)
+                           : ops::CategoricalCrossentropy(g, y_, output_, false);
+  } else if (loss == "binary_crossentropy") {
+    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
+    loss_ = ops::BinaryCrossentropy(g, y_, output_, false);
+  } else if (loss == "mse" || loss == "mean_squared_error") {
+    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
+    loss_ = ops::MeanSquaredError(g, y_, output_);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: unknown loss '", loss, "'; use sparse_categorical_crossentropy, "
+        "categorical_crossentropy, binary_crossentropy or mse"));
+  }
+  metrics_.clear();
+  for (const std::string& m : options_.metrics) {
+    if (m != "accuracy") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Compile: unknown metric '", m, "'; use \"accuracy\""));
+    }
+    Output acc = loss == "sparse_categorical_crossentropy"
+                     ? ops::SparseCategoricalAccuracy(g, y_, output_)
+                 : loss == "binary_crossentropy" ? ops::BinaryAccuracy(g, y_, output_)
+                                                 : ops::CategoricalAccuracy(g, y_, output_);
+    metrics_.push_back({m, acc});
+  }
+  train_ = optimizers::Minimize(g, loss_, options_.optimizer);
+  if (!g.ok()) return g.status();
+
+  session_ = std::make_unique<Session>(g);
+  std::vector<ValueRef> fetches = {loss_};
+  for (const auto& [name, out] : metrics_) fetches.push_back(out);
+  GF_ASSIGN_OR_RETURN(Plan train, session_->Compile(fetches, {train_}, Phase::kTrain));
+  GF_ASSIGN_OR_RETURN(Plan eval, session_->Compile(fetches, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(Plan predict, session_->Compile({output_}, {}, Phase::kInfer));
+  train_plan_.emplace(std::move(train));
+  eval_plan_.emplace(std::move(eval));
+  predict_plan_.emplace(std::move(predict));
+  epoch_seed_ = options_.seed;
+  return absl::OkStatus();
+}
+
+absl::Status Sequential::CheckCompiled() const {
+  if (!train_plan_) return absl::FailedPreconditionError("call Compile before Fit/Evaluate/Predict");
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Checks a dataset against the model's placeholders; messages say what to fix.
+absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
+                       int64_t expected_rows) {
+  const Shape& want = placeholder.shape();
+  bool ok = t.dtype() == placeholder.dtype() && t.shape().rank() == want.rank();
+  for (int d = 1; ok && d < want.rank(); ++d) ok = t.shape()[d] == want[d];
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is ", TensorType{t.dtype(), t.shape()}.ToString(), " but the model expects ",
+        placeholder.type().ToString(), " (-1: any number of samples)"));
+  }
+  if (expected_rows >= 0 && t.shape()[0] != expected_rows) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", t.shape()[0],
+                                                   " samples but x has ", expected_rows));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
+    Plan& plan, const Tensor& x, const Tensor& y, int64_t batch_size,
+    const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix) {
+  const int64_t n = x.shape()[0];
+  const int64_t steps = (n + batch_size - 1) / batch_size;
+  Tensor xb, yb;
+  std::vector<Tensor> fetched;
+  std::vector<double> sums(1 + metrics_.size(), 0.0);
+  NamedValues shown;
+  for (int64_t step = 0; step < steps; ++step) {
+    int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
+    if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
+      xb = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
+      yb = Tensor(y.dtype(), y.shape().WithBatch(end - begin));
+    }
+    GatherRows(x, order, begin, end, xb);
+    GatherRows(y, order, begin, end, yb);
+    GF_RETURN_IF_ERROR(plan.Run({{x_, xb}, {y_, yb}}, &fetched));
+    shown.clear();
+    for (size_t k = 0; k < sums.size(); ++k) {
+      sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
+      shown.push_back({k == 0 ? "loss" : metrics_[k - 1].first, sums[k] / end});
+    }
+    if (bar) bar->Update(step + 1, shown);
+  }
+  std::map<std::string, double> result;
+  for (const auto& [name, value] : shown) result[prefix + name] = value;
+  return result;
+}
+
+absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all,
+                                        FitOptions options) {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_RETURN_IF_ERROR(CheckData("x", x_all, x_, -1));
+  GF_RETURN_IF_ERROR(CheckData("y", y_all, y_, x_all.shape()[0]));
+  if (options.batch_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("Fit: batch_size must be > 0, got ", options.batch_size));
+  }
+  if (!(options.validation_split >= 0 && options.validation_split < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Fit: validation_split must be in [0, 1), got ", options.validation_split));
+  }
+  Tensor x = x_all, y = y_all;
+  std::optional<ValidationData> validation = options.validation_data;
+  if (options.validation_split > 0) {  // Keras takes the last samples, before shuffling
+    int64_t n = x_all.shape()[0];
+    int64_t split = n - static_cast<int64_t>(n * options.validation_split);
+    validation = ValidationData{x_all.Slice(split, n), y_all.Slice(split, n)};
+    x = x_all.Slice(0, split);
+    y = y_all.Slice(0, split);
+  }
+  if (x.shape()[0] == 0) return absl::InvalidArgumentError("Fit: no training samples");
+  if (validation) {
+    GF_RETURN_IF_ERROR(CheckData("validation x", validation->x, x_, -1));
+    GF_RETURN_IF_ERROR(CheckData("validation y", validation->y, y_, validation->x.shape()[0]));
+  }
+
+  History history;
+  std::vector<int64_t> order(x.shape()[0]);
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
+    std::iota(order.begin(), order.end(), 0);
+    if (options.shuffle) {  // Fisher-Yates with the model's seeded generator
+      Rng rng(Mix64(epoch_seed_ ^ Mix64(epoch + 1)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) {
+        std::swap(order[i], order[rng.Below(i + 1)]);
+      }
+    }
+    const int64_t steps = (x.shape()[0] + options.batch_size - 1) / options.batch_size;
+    ProgressBar bar(steps, options.verbose);
+    GF_ASSIGN_OR_RETURN(auto metrics,
+                        RunEpoch(*train_plan_, x, y, options.batch_size, &order, &bar, ""));
+    history.seconds_per_epoch.push_back(bar.elapsed_seconds());
+    if (validation) {
+      GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, validation->x, validation->y,
+                                             options.batch_size, nullptr, nullptr, "val_"));
+      metrics.insert(val.begin(), val.end());
+    }
+    // Keras's order: loss, metrics, val_loss, val_metrics.
+    NamedValues shown;
+    for (const char* prefix : {"", "val_"}) {
+      std::vector<std::string> names = {"loss"};
+      for (const auto& [name, out] : metrics_) names.push_back(name);
+      for (const std::string& name : names) {
+        auto it = metrics.find(prefix + name);
+        if (it == metrics.end()) continue;
+        shown.push_back(*it);
+        history.history[it->first].push_back(it->second);
+      }
+    }
+    bar.Finish(shown);
+  }
+  return history;
+}
+
+absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor& x,
+                                                                   const Tensor& y,
+                                                                   int64_t batch_size,
+                                                                   int verbose) {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
+  GF_RETURN_IF_ERROR(CheckData("y", y, y_, x.shape()[0]));
+  if (batch_size <= 0 || x.shape()[0] == 0) {
+    return absl::InvalidArgumentError("Evaluate: needs batch_size > 0 and at least one sample");
+  }
+  ProgressBar bar((x.shape()[0] + batch_size - 1) / batch_size, verbose);
+  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, ""));
+  NamedValues shown(metrics.begin(), metrics.end());
+  bar.Finish(shown);
+  return metrics;
+}
+
+absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
+  if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
+  const int64_t n = x.shape()[0];
+  Tensor result(DType::kF32, output_.shape().WithBatch(n));
+  const size_t row_bytes = n ? result.num_bytes() / n : 0;
+  std::vector<Tensor> fetched;
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    int64_t end = std::min(n, begin + batch_size);
+    GF_RETURN_IF_ERROR(predict_plan_->Run({{x_, x.Slice(begin, end)}}, &fetched));
+    std::memcpy(static_cast<uint8_t*>(result.raw()) + begin * row_bytes, fetched[0].raw(),
+                fetched[0].num_bytes());
+  }
+  return result;
+}
+
+int64_t Sequential::CountParams(bool trainable) const {
+  int64_t total = 0;
+  for (const LayerPtr& layer : layers_) {
+    for (const Output& v : layer->variables()) {
+      if (v.node->attr_or<bool>("trainable", false) == trainable) total += v.shape().NumElements();
+    }
+  }
+  return total;
+}
+
+std::string Sequential::Summary() const {
+  const std::string rule(65, '_'), double_rule(65, '=');
+  std::string s = absl::StrCat("Model: \"", name_, "\"\n", rule, "\n",
+                               absl::StrFormat(" %-27s %-25s %s\n", "Layer (type)", "Output Shape", "Param #"),
+                               double_rule, "\n");
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerPtr& layer = layers_[i];
+    int64_t params = 0;
+    for (const Output& v : layer->variables()) params += v.shape().NumElements();
+    std::string shape = layer->output().valid() ? ShapeWithNone(layer->output().shape()) : "?";
+    absl::StrAppend(&s, absl::StrFormat(" %-27s %-25s %s\n",
+                                        absl::StrCat(layer->name(), " (", layer->type(), ")"), shape,
+                                        WithThousands(params)));
+    absl::StrAppend(&s, i + 1 < layers_.size() ? "\n" : "");
+  }
+  int64_t trainable = CountParams(true), frozen = CountParams(false);
+  absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
+                  "\nTrainable params: ", WithThousands(trainable),
+                  "\nNon-trainable params: ", WithThousands(frozen), "\n", rule, "\n");
+  return s;
+}
+
+}  // namespace gradflow::nn

@@ -14,7 +14,7 @@ using namespace gradflow;
 
 int main(int argc, char** argv) {
   examples::Flags flags(argc, argv,
-                        {{"epochs", "20"},
+                        {{"epochs", "30"},
                          {"learning_rate", "0.01"},
                          {"batch_size", "32"},
                          {"activation", "relu"},

@@ -171,18 +171,19 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   const int64_t n = x.shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
   Tensor xb, yb;
+  std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};  // share storage with xb, yb
   std::vector<Tensor> fetched;
   std::vector<double> sums(1 + metrics_.size(), 0.0);
   NamedValues shown;
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
-      xb = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
-      yb = Tensor(y.dtype(), y.shape().WithBatch(end - begin));
+      xb = feeds[0].value = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
+      yb = feeds[1].value = Tensor(y.dtype(), y.shape().WithBatch(end - begin));
     }
     GatherRows(x, order, begin, end, xb);
     GatherRows(y, order, begin, end, yb);
-    GF_RETURN_IF_ERROR(plan.Run({{x_, xb}, {y_, yb}}, &fetched));
+    GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
     shown.clear();
     for (size_t k = 0; k < sums.size(); ++k) {
       sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);

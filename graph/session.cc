@@ -112,14 +112,24 @@ class Executable {
     TensorType type;
   };
 
+  struct Copy {
+    const void* src;
+    void* dst;
+    size_t bytes;
+  };
+
   Tensor arena;
   std::vector<std::unique_ptr<Kernel>> kernels;
+  size_t num_early_kernels = 0;  // kernels before the first variable update
+  std::vector<Copy> snapshots;   // fetched variables, copied before the updates
   std::vector<Slot> feeds;    // one per Plan::placeholders_
   std::vector<Slot> fetches;  // one per Plan::fetches_
 };
 
-Plan::Plan(Session* session, std::vector<Node*> order, std::vector<Output> fetches, Phase phase)
-    : session_(session), order_(std::move(order)), fetches_(std::move(fetches)), phase_(phase),
+Plan::Plan(Session* session, std::vector<Node*> order, int num_early, std::vector<Output> fetches,
+           Phase phase)
+    : session_(session), order_(std::move(order)), num_early_(num_early),
+      fetches_(std::move(fetches)), phase_(phase),
       graph_version_(session->graph().version()) {
   for (Node* node : order_) {
     if (node->op->source == SourceKind::kPlaceholder) placeholders_.push_back(node);
@@ -217,6 +227,18 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
   for (int p = 0; p < n; ++p) {
     if (order_[p]->op->source == SourceKind::kPlaceholder) allocate(p, 0);
   }
+  // A fetched variable is read by the step before the updates write it, so
+  // fetch a copy taken between the two phases (Keras returns pre-update
+  // values). Like feeds, these buffers are never shared.
+  std::vector<size_t> snapshot_offsets;
+  for (const Output& f : fetches_) {
+    const Value& v = values[position[f.node->id]][f.index];
+    bool variable = v.fixed && order_[v.root_p]->op->source == SourceKind::kVariable;
+    snapshot_offsets.push_back(
+        variable && num_early_ < n ? planner.Allocate(types[v.root_p][v.root_k].shape.NumElements() *
+                                                      SizeOf(types[v.root_p][v.root_k].dtype))
+                                   : SIZE_MAX);
+  }
   for (int p = 0; p < n; ++p) {
     if (order_[p]->op->source == SourceKind::kPlaceholder) continue;
     for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
@@ -250,10 +272,18 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
     for (int k = 0; k < static_cast<int>(types[p].size()); ++k) ctx.outputs.push_back(pointer(p, k));
     GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node->op->kernel(ctx));
     if (kernel) exe->kernels.push_back(std::move(kernel));
+    if (p < num_early_) exe->num_early_kernels = exe->kernels.size();
   }
-  for (const Output& f : fetches_) {
-    int p = position[f.node->id];
-    exe->fetches.push_back({pointer(p, f.index), types[p][f.index]});
+  for (size_t i = 0; i < fetches_.size(); ++i) {
+    int p = position[fetches_[i].node->id];
+    const TensorType& type = types[p][fetches_[i].index];
+    void* data = pointer(p, fetches_[i].index);
+    if (snapshot_offsets[i] != SIZE_MAX) {
+      exe->snapshots.push_back({data, base + snapshot_offsets[i],
+                                type.shape.NumElements() * SizeOf(type.dtype)});
+      data = base + snapshot_offsets[i];
+    }
+    exe->fetches.push_back({data, type});
   }
   Executable* raw = exe.get();
   by_batch_[batch] = std::move(exe);
@@ -315,7 +345,11 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
     std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
   }
   RunContext ctx{Mix64(session_->seed() ^ Mix64(++run_count_))};
-  for (auto& kernel : exe->kernels) GF_RETURN_IF_ERROR(kernel->Run(ctx));
+  for (size_t i = 0; i < exe->num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
+  for (const Executable::Copy& c : exe->snapshots) std::memcpy(c.dst, c.src, c.bytes);
+  for (size_t i = exe->num_early_kernels; i < exe->kernels.size(); ++i) {
+    GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
+  }
 
   if (fetched == nullptr) return absl::OkStatus();
   fetched->resize(exe->fetches.size());
@@ -419,8 +453,9 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
     (is_late ? late_nodes : early_nodes).push_back(&node);
     if (node.op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(node));
   }
+  const int num_early = static_cast<int>(early_nodes.size());
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
-  return Plan(this, std::move(early_nodes), std::move(fetch_outputs), phase);
+  return Plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
 }
 
 }  // namespace gradflow

@@ -71,11 +71,13 @@ class Plan {
 
  private:
   friend class Session;
-  Plan(Session* session, std::vector<Node*> order, std::vector<Output> fetches, Phase phase);
+  Plan(Session* session, std::vector<Node*> order, int num_early, std::vector<Output> fetches,
+       Phase phase);
   absl::StatusOr<Executable*> ForBatch(int64_t batch);
 
   Session* session_;
   std::vector<Node*> order_;
+  int num_early_;  // order_[num_early_...] write variables or depend on nodes that do
   std::vector<Output> fetches_;
   std::vector<Node*> placeholders_;
   Phase phase_;

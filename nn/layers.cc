@@ -7,6 +7,12 @@
 
 namespace gradflow::nn {
 
+Output Layer::Apply(const Scope& scope, Output x) {
+  variables_.clear();
+  output_ = Build(scope, x);
+  return output_;
+}
+
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
                           const Initializer& init) {
   Output v = ops::Variable(scope, name, std::move(shape), init, trainable);
@@ -20,9 +26,10 @@ class FlattenLayer : public Layer {
  public:
   explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
   std::string type() const override { return "Flatten"; }
+
+ protected:
   Output Build(const Scope& scope, Output x) override {
-    set_output(ops::Flatten(scope, x));
-    return output();
+    return ops::Flatten(scope, x);
   }
 };
 
@@ -34,6 +41,7 @@ class DenseLayer : public Layer {
   }
   std::string type() const override { return "Dense"; }
 
+ protected:
   Output Build(const Scope& scope, Output x) override {
     Graph& g = scope.graph();
     if (!x.valid()) return {};
@@ -64,7 +72,6 @@ class DenseLayer : public Layer {
     if (!options_.activation.empty() && options_.activation != "linear") {
       y = ops::Activation(scope, y, options_.activation);
     }
-    set_output(y);
     return y;
   }
 
@@ -77,9 +84,10 @@ class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
   std::string type() const override { return "Activation"; }
+
+ protected:
   Output Build(const Scope& scope, Output x) override {
-    set_output(ops::Activation(scope, x, activation_));
-    return output();
+    return ops::Activation(scope, x, activation_);
   }
 
  private:

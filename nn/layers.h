@@ -18,8 +18,9 @@ class Layer {
   virtual ~Layer() = default;
   // The Keras class name ("Dense") and the base of the default layer name.
   virtual std::string type() const = 0;
-  // Adds the layer's nodes under `scope` and returns its output.
-  virtual Output Build(const Scope& scope, Output x) = 0;
+  // Adds the layer's nodes under `scope` (forgetting the variables of any
+  // earlier build) and returns its output.
+  Output Apply(const Scope& scope, Output x);
 
   // "dense_1": set from the scope when built (or by the user beforehand).
   const std::string& name() const { return name_; }
@@ -32,9 +33,9 @@ class Layer {
   bool trainable = true;
 
  protected:
+  virtual Output Build(const Scope& scope, Output x) = 0;
   Output AddVariable(const Scope& scope, const std::string& name, Shape shape,
                      const Initializer& init);
-  void set_output(Output out) { output_ = out; }
   std::optional<Shape> input_shape_;
 
  private:

@@ -73,6 +73,21 @@ absl::Status Sequential::Compile(CompileOptions options) {
         "Compile: the first layer ('", layers_[0]->type(),
         "') needs an input shape, e.g. nn::Flatten({28, 28}) or DenseOptions{.input_shape = {784}}"));
   }
+  // Recompiling (e.g. after freezing layers) keeps the layers' weights, as in
+  // Keras; the optimizer starts afresh. The weights are held until a Compile
+  // succeeds, so a failed one loses nothing.
+  if (session_) {
+    for (const LayerPtr& layer : layers_) {
+      for (const Output& v : layer->variables()) {
+        auto value = session_->variables().Get(v.node->name);
+        if (value.ok()) carried_weights_[v.node->name] = value->Clone();
+      }
+    }
+  }
+  train_plan_.reset();
+  eval_plan_.reset();
+  predict_plan_.reset();
+  session_.reset();
   graph_ = std::make_unique<Graph>(options_.seed);
   Graph& g = *graph_;
   std::vector<int64_t> dims = {-1};
@@ -82,7 +97,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
   for (const LayerPtr& layer : layers_) {
     Scope scope = g.Scope(layer->name().empty() ? SnakeCase(layer->type()) : layer->name());
     layer->set_name(scope.prefix());
-    h = layer->Build(scope, h);
+    h = layer->Apply(scope, h);
   }
   output_ = h;
   if (!g.ok()) return g.status();
@@ -125,16 +140,20 @@ absl::Status Sequential::Compile(CompileOptions options) {
   train_ = optimizers::Minimize(g, loss_, options_.optimizer);
   if (!g.ok()) return g.status();
 
-  session_ = std::make_unique<Session>(g);
+  auto session = std::make_unique<Session>(g);
   std::vector<ValueRef> fetches = {loss_};
   for (const auto& [name, out] : metrics_) fetches.push_back(out);
-  GF_ASSIGN_OR_RETURN(Plan train, session_->Compile(fetches, {train_}, Phase::kTrain));
-  GF_ASSIGN_OR_RETURN(Plan eval, session_->Compile(fetches, {}, Phase::kInfer));
-  GF_ASSIGN_OR_RETURN(Plan predict, session_->Compile({output_}, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(Plan train, session->Compile(fetches, {train_}, Phase::kTrain));
+  GF_ASSIGN_OR_RETURN(Plan eval, session->Compile(fetches, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(Plan predict, session->Compile({output_}, {}, Phase::kInfer));
+  for (const auto& [name, value] : carried_weights_) {
+    if (session->variables().Has(name)) GF_RETURN_IF_ERROR(session->variables().Set(name, value));
+  }
+  carried_weights_.clear();
+  session_ = std::move(session);
   train_plan_.emplace(std::move(train));
   eval_plan_.emplace(std::move(eval));
   predict_plan_.emplace(std::move(predict));
-  epoch_seed_ = options_.seed;
   return absl::OkStatus();
 }
 
@@ -210,7 +229,7 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   }
   Tensor x = x_all, y = y_all;
   std::optional<ValidationData> validation = options.validation_data;
-  if (options.validation_split > 0) {  // Keras takes the last samples, before shuffling
+  if (options.validation_split > 0 && !validation) {  // Keras: last samples, before shuffling
     int64_t n = x_all.shape()[0];
     int64_t split = n - static_cast<int64_t>(n * options.validation_split);
     validation = ValidationData{x_all.Slice(split, n), y_all.Slice(split, n)};
@@ -229,7 +248,7 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     std::iota(order.begin(), order.end(), 0);
     if (options.shuffle) {  // Fisher-Yates with the model's seeded generator
-      Rng rng(Mix64(epoch_seed_ ^ Mix64(epoch + 1)));
+      Rng rng(Mix64(options_.seed ^ Mix64(++epochs_shuffled_)));
       for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) {
         std::swap(order[i], order[rng.Below(i + 1)]);
       }

@@ -85,7 +85,8 @@ class Sequential {
   Output x_, y_, output_, loss_, train_;
   std::vector<std::pair<std::string, Output>> metrics_;  // fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
-  uint64_t epoch_seed_ = 0;
+  uint64_t epochs_shuffled_ = 0;  // across Fit calls: each epoch gets a new order
+  std::map<std::string, Tensor> carried_weights_;  // layer weights kept across Compile
 };
 
 }  // namespace gradflow::nn

@@ -76,6 +76,11 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     return {};
   }
   double lr = std::visit([](const auto& o) { return o.learning_rate; }, optimizer);
+  if (const auto* sgd = std::get_if<SGD>(&optimizer); sgd && !(sgd->momentum >= 0 && sgd->momentum <= 1)) {
+    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "Minimize: SGD momentum must be in [0, 1], got ", sgd->momentum)));
+    return {};
+  }
   if (!(lr > 0)) {
     graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
         "Minimize: the learning rate must be > 0, got ", lr)));

@@ -186,7 +186,8 @@ absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
 
 absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     Plan& plan, const Tensor& x, const Tensor& y, int64_t batch_size,
-    const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix) {
+    const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix,
+    const std::vector<CallbackPtr>* callbacks) {
   const int64_t n = x.shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
   Tensor xb, yb;
@@ -209,6 +210,10 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
       shown.push_back({k == 0 ? "loss" : metrics_[k - 1].first, sums[k] / end});
     }
     if (bar) bar->Update(step + 1, shown);
+    if (callbacks && !callbacks->empty()) {
+      Logs logs(shown.begin(), shown.end());
+      for (const CallbackPtr& c : *callbacks) GF_RETURN_IF_ERROR(c->OnTrainBatchEnd(*this, step, logs));
+    }
   }
   std::map<std::string, double> result;
   for (const auto& [name, value] : shown) result[prefix + name] = value;
@@ -244,7 +249,10 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
 
   History history;
   std::vector<int64_t> order(x.shape()[0]);
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  stop_training = false;
+  for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
+  for (int epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
+    for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnEpochBegin(*this, epoch));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     std::iota(order.begin(), order.end(), 0);
     if (options.shuffle) {  // Fisher-Yates with the model's seeded generator
@@ -256,11 +264,12 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
     const int64_t steps = (x.shape()[0] + options.batch_size - 1) / options.batch_size;
     ProgressBar bar(steps, options.verbose);
     GF_ASSIGN_OR_RETURN(auto metrics,
-                        RunEpoch(*train_plan_, x, y, options.batch_size, &order, &bar, ""));
+                        RunEpoch(*train_plan_, x, y, options.batch_size, &order, &bar, "",
+                                 &options.callbacks));
     history.seconds_per_epoch.push_back(bar.elapsed_seconds());
     if (validation) {
       GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, validation->x, validation->y,
-                                             options.batch_size, nullptr, nullptr, "val_"));
+                                             options.batch_size, nullptr, nullptr, "val_", nullptr));
       metrics.insert(val.begin(), val.end());
     }
     // Keras's order: loss, metrics, val_loss, val_metrics.
@@ -276,7 +285,11 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
       }
     }
     bar.Finish(shown);
+    for (const CallbackPtr& c : options.callbacks) {
+      GF_RETURN_IF_ERROR(c->OnEpochEnd(*this, epoch, metrics));
+    }
   }
+  for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainEnd(*this));
   return history;
 }
 
@@ -291,7 +304,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor&
     return absl::InvalidArgumentError("Evaluate: needs batch_size > 0 and at least one sample");
   }
   ProgressBar bar((x.shape()[0] + batch_size - 1) / batch_size, verbose);
-  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, ""));
+  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, "", nullptr));
   NamedValues shown(metrics.begin(), metrics.end());
   bar.Finish(shown);
   return metrics;
@@ -312,6 +325,44 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
                 fetched[0].num_bytes());
   }
   return result;
+}
+
+absl::StatusOr<double> Sequential::learning_rate() const {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_ASSIGN_OR_RETURN(Tensor lr, session_->variables().Get(optimizers::kLearningRateName));
+  return lr.data<float>()[0];
+}
+
+absl::Status Sequential::SetLearningRate(double rate) {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  if (!(rate > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("the learning rate must be > 0, got ", rate));
+  }
+  return session_->variables().Set(optimizers::kLearningRateName,
+                                   Tensor::Scalar(static_cast<float>(rate)));
+}
+
+absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  std::map<std::string, Tensor> weights;
+  for (const LayerPtr& layer : layers_) {
+    for (const Output& v : layer->variables()) {
+      GF_ASSIGN_OR_RETURN(Tensor value, session_->variables().Get(v.node->name));
+      weights[v.node->name] = value.Clone();
+    }
+  }
+  return weights;
+}
+
+absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights) {
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  for (const auto& [name, value] : weights) {
+    if (!session_->variables().Has(name)) {
+      return absl::NotFoundError(absl::StrCat("SetWeights: the model has no variable '", name, "'"));
+    }
+    GF_RETURN_IF_ERROR(session_->variables().Set(name, value));
+  }
+  return absl::OkStatus();
 }
 
 int64_t Sequential::CountParams(bool trainable) const {

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "core/tensor.h"
 #include "graph/session.h"
+#include "nn/callbacks.h"
 #include "nn/layers.h"
 #include "nn/progress_bar.h"
 #include "optimizers/optimizers.h"
@@ -40,6 +41,7 @@ struct FitOptions {
   double validation_split = 0;  // fraction taken from the end of x, y (Keras)
   bool shuffle = true;
   int verbose = 1;  // 0 silent, 1 progress bar, 2 one line per epoch
+  std::vector<CallbackPtr> callbacks;
 };
 
 // Per-epoch metrics by name: "loss", "accuracy", "val_loss", ...
@@ -60,6 +62,16 @@ class Sequential {
                                                          int64_t batch_size = 32, int verbose = 0);
   absl::StatusOr<Tensor> Predict(const Tensor& x, int64_t batch_size = 32);
 
+  // The optimizer's learning-rate variable (callbacks and schedules change it).
+  absl::StatusOr<double> learning_rate() const;
+  absl::Status SetLearningRate(double rate);
+  // Copies of the layers' variables by name ("dense/kernel"), and back.
+  absl::StatusOr<std::map<std::string, Tensor>> GetWeights() const;
+  absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
+  // A callback sets this to end Fit after the current epoch (Keras's
+  // model.stop_training); Fit clears it when it starts.
+  bool stop_training = false;
+
   // Keras-style table: layers, output shapes, parameter counts.
   std::string Summary() const;
   int64_t CountParams(bool trainable) const;
@@ -75,7 +87,8 @@ class Sequential {
   absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const Tensor& x,
                                                          const Tensor& y, int64_t batch_size,
                                                          const std::vector<int64_t>* order,
-                                                         ProgressBar* bar, const std::string& prefix);
+                                                         ProgressBar* bar, const std::string& prefix,
+                                                         const std::vector<CallbackPtr>* callbacks);
 
   std::string name_;
   std::vector<LayerPtr> layers_;

@@ -2,6 +2,8 @@
 #include "graph/autodiff.h"
 #include "ops/array.h"
 #include "ops/op_util.h"
+#include "optimizers/constraints.h"
+#include "optimizers/regularizers.h"
 #include "optimizers/updates.h"
 
 namespace gradflow::optimizers {
@@ -68,6 +70,7 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
         " (reduce it with ops::ReduceMean)")));
     return {};
   }
+  loss = AddRegularizationLosses(graph, loss);  // each penalty once, even if already added
   std::vector<Output> vars = options.var_list.empty() ? TrainableVariables(graph, loss)
                                                       : options.var_list;
   if (vars.empty()) {
@@ -100,7 +103,8 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
                     vars[i], (*grads)[i], learning_rate, step};
     Node* update = std::visit([&](const auto& o) { return AddUpdate(o, u); }, optimizer);
     if (update == nullptr) return {};
-    updates.push_back(update);
+    updates.push_back(AddConstraint(graph, vars[i], update));  // max-norm runs after the update
+    if (updates.back() == nullptr) return {};
   }
   Node* increment = graph.NewNode(graph, "IncrementStep", {step}, {}, "increment_step", updates);
   if (increment == nullptr) return {};

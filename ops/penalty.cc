@@ -1,0 +1,120 @@
+#include "ops/penalty.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "ops/op_util.h"
+
+namespace gradflow::ops {
+namespace {
+
+// Below this many elements a loop runs on one thread.
+constexpr int64_t kParallelMin = 32768;
+// The forward sum is split into fixed chunks whose partial sums are added in
+// chunk order, so the result does not depend on the thread count.
+constexpr int64_t kChunk = 16384;
+
+absl::Status CheckFactors(InferContext& ctx) {
+  for (const char* name : {"l1", "l2"}) {
+    double f = ctx.node().attr<double>(name);
+    if (!std::isfinite(f)) {
+      return ctx.Error(absl::StrCat("the ", name, " factor must be a finite number, got ", f));
+    }
+  }
+  return ctx.ExpectDType(0, DType::kF32);
+}
+
+}  // namespace
+
+// y = l1 * sum(|w|) + l2 * sum(w^2)
+// dy/dw = l1 * sign(w) + 2 * l2 * w (sign(0) = 0: the subgradient TensorFlow
+// uses for |w| at 0), so dw = dy * (l1 * sign(w) + 2 * l2 * w) with dy a scalar.
+GF_REGISTER_OP(OpDef{
+    .name = "L1L2Penalty",
+    .num_inputs = 1,
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(CheckFactors(ctx));
+      ctx.AddOutput(DType::kF32, Shape{});
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      const float* w = k.in<float>(0);
+      float* y = k.out<float>(0);
+      const int64_t n = k.in_shape(0).NumElements();
+      const double l1 = k.node.attr<double>("l1"), l2 = k.node.attr<double>("l2");
+      const int64_t chunks = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
+      return MakeKernel([=, partial = std::vector<double>(2 * chunks)](const RunContext&) mutable {
+        double* sums = partial.data();
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+        for (int64_t c = 0; c < chunks; ++c) {
+          double abs_sum = 0, square_sum = 0;
+          const int64_t end = std::min(n, (c + 1) * kChunk);
+          for (int64_t i = c * kChunk; i < end; ++i) {
+            const double v = w[i];
+            abs_sum += std::abs(v);
+            square_sum += v * v;
+          }
+          sums[2 * c] = abs_sum;
+          sums[2 * c + 1] = square_sum;
+        }
+        double abs_total = 0, square_total = 0;
+        for (int64_t c = 0; c < chunks; ++c) {
+          abs_total += sums[2 * c];
+          square_total += sums[2 * c + 1];
+        }
+        *y = static_cast<float>(l1 * abs_total + l2 * square_total);
+        return absl::OkStatus();
+      });
+    },
+    .grad = [](GradContext& g) {
+      return std::vector<Output>{g.scope.graph().AddNode1(
+          g.scope, "L1L2PenaltyGrad", {g.x(0), g.dy[0]},
+          {{"l1", g.node.attr<double>("l1")}, {"l2", g.node.attr<double>("l2")}})};
+    },
+    // |w| has a kink at 0: the cases with l1 > 0 keep w on one side of it.
+    .grad_checks = {{.inputs = {{.shape = {3, 4}}}, .attrs = {{"l1", 0.0}, {"l2", 0.3}}},
+                    {.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 1}},
+                     .attrs = {{"l1", 0.2}, {"l2", 0.05}}},
+                    {.inputs = {{.shape = {5}, .lo = -1, .hi = -0.1}},
+                     .attrs = {{"l1", 0.7}, {"l2", 0.0}}}},
+});
+
+GF_REGISTER_OP(OpDef{
+    .name = "L1L2PenaltyGrad",
+    .num_inputs = 2,  // w, dy (scalar)
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(CheckFactors(ctx));
+      if (ctx.shape(1).rank() != 0) {
+        return ctx.Error(absl::StrCat(ctx.Describe(1), " must be a scalar (the penalty's gradient)"));
+      }
+      ctx.AddOutput(DType::kF32, ctx.shape(0));
+      return absl::OkStatus();
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      const float* w = k.in<float>(0);
+      const float* dy = k.in<float>(1);
+      float* dw = k.out<float>(0);
+      const int64_t n = k.in_shape(0).NumElements();
+      const float l1 = static_cast<float>(k.node.attr<double>("l1"));
+      const float l2x2 = static_cast<float>(2 * k.node.attr<double>("l2"));
+      return MakeKernel([=](const RunContext&) {
+        const float g = *dy;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) {
+          const float sign = float(w[i] > 0) - float(w[i] < 0);
+          dw[i] = g * (l1 * sign + l2x2 * w[i]);
+        }
+        return absl::OkStatus();
+      });
+    },
+    .no_gradient_reason = "backward op; second derivatives are not supported",
+});
+
+Output L1L2Penalty(const Scope& scope, Output w, double l1, double l2) {
+  return scope.graph().AddNode1(scope, "L1L2Penalty", {w}, {{"l1", l1}, {"l2", l2}});
+}
+
+}  // namespace gradflow::ops

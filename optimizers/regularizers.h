@@ -1,0 +1,47 @@
+#ifndef GRADFLOW_OPTIMIZERS_REGULARIZERS_H_
+#define GRADFLOW_OPTIMIZERS_REGULARIZERS_H_
+
+// Weight penalties (Keras regularizers l1, l2, l1_l2). A penalty is attached
+// to a variable node (attrs "l1" and "l2"); Minimize adds the penalty of every
+// penalized variable the loss depends on to the loss it differentiates, and
+// nn::Sequential adds them to the loss it reports, in training and in
+// evaluation, as Keras does (its compiled loss includes model.losses).
+//
+//   Output w = ops::Variable(scope, "kernel", {784, 300}, HeNormal());
+//   optimizers::SetRegularizer(w, optimizers::L2(0.01));   // + 0.01 * sum(w^2)
+
+#include "graph/graph.h"
+
+namespace gradflow::optimizers {
+
+// Keras's default factor of regularizers.l1, l2 and l1_l2.
+inline constexpr double kDefaultPenaltyFactor = 0.01;
+
+// penalty(w) = l1 * sum(|w|) + l2 * sum(w^2) (Keras's L1L2).
+struct Regularizer {
+  double l1 = 0;
+  double l2 = 0;
+};
+
+// Keras regularizers.l1(0.01): l1 * sum(|w|).
+inline Regularizer L1(double l1 = kDefaultPenaltyFactor) { return {.l1 = l1}; }
+// Keras regularizers.l2(0.01): l2 * sum(w^2) (no 1/2 factor, unlike some texts).
+inline Regularizer L2(double l2 = kDefaultPenaltyFactor) { return {.l2 = l2}; }
+// Keras regularizers.l1_l2(l1=0.01, l2=0.01).
+inline Regularizer L1L2(double l1 = kDefaultPenaltyFactor, double l2 = kDefaultPenaltyFactor) {
+  return {.l1 = l1, .l2 = l2};
+}
+
+// Attaches `regularizer` to the variable `var` (replacing any earlier one).
+// A non-variable or a non-finite factor records an error in the graph.
+void SetRegularizer(Output var, const Regularizer& regularizer);
+
+// The penalty of every penalized variable that `loss` depends on and whose
+// penalty `loss` does not already include, added to `loss` (node
+// "regularized_loss"). Returns `loss` itself when there is nothing to
+// add, so calling it twice adds each penalty once.
+Output AddRegularizationLosses(Graph& graph, Output loss);
+
+}  // namespace gradflow::optimizers
+
+#endif  // GRADFLOW_OPTIMIZERS_REGULARIZERS_H_

@@ -68,6 +68,10 @@ class DenseLayer : public Layer {
     Output kernel = AddVariable(scope, "kernel", {x.shape()[1], units_}, *kernel_init);
     Output bias;
     if (options_.use_bias) bias = AddVariable(scope, "bias", {units_}, *bias_init);
+    if (options_.kernel_regularizer) optimizers::SetRegularizer(kernel, *options_.kernel_regularizer);
+    if (options_.kernel_constraint) optimizers::SetConstraint(kernel, *options_.kernel_constraint);
+    if (bias.valid() && options_.bias_regularizer) optimizers::SetRegularizer(bias, *options_.bias_regularizer);
+    if (bias.valid() && options_.bias_constraint) optimizers::SetConstraint(bias, *options_.bias_constraint);
     Output y = ops::Dense(scope, x, kernel, bias);
     if (!options_.activation.empty() && options_.activation != "linear") {
       y = ops::Activation(scope, y, options_.activation);

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "optimizers/constraints.h"
+#include "optimizers/regularizers.h"
 
 namespace gradflow::nn {
 
@@ -50,11 +52,25 @@ using LayerPtr = std::shared_ptr<Layer>;
 // the batch dimension) makes it usable as a model's first layer.
 LayerPtr Flatten(std::optional<Shape> input_shape = std::nullopt);
 
+// Keras's regularizers and constraints under nn:: (nn::L2(0.01), nn::MaxNorm{1.0}).
+using optimizers::L1;
+using optimizers::L1L2;
+using optimizers::L2;
+using optimizers::MaxNorm;
+
+// One value can configure many layers (the chapter's functools.partial): copy
+// it and change what differs, e.g. `auto out = hidden; out.activation = "softmax";`.
 struct DenseOptions {
   std::string activation;                            // Keras name; "" = linear
   std::string kernel_initializer = "glorot_uniform";  // Keras default
   std::string bias_initializer = "zeros";
   bool use_bias = true;
+  // Penalties added to the loss (Keras kernel_regularizer / bias_regularizer)
+  // and max-norm constraints applied after every update.
+  std::optional<optimizers::Regularizer> kernel_regularizer;
+  std::optional<optimizers::Regularizer> bias_regularizer;
+  std::optional<optimizers::MaxNorm> kernel_constraint;
+  std::optional<optimizers::MaxNorm> bias_constraint;
   std::string name;  // "" = dense, dense_1, ...
   std::optional<Shape> input_shape;
 };

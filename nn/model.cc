@@ -13,6 +13,7 @@
 #include "ops/array.h"
 #include "ops/losses.h"
 #include "ops/metrics.h"
+#include "optimizers/regularizers.h"
 
 namespace gradflow::nn {
 namespace {
@@ -125,6 +126,8 @@ absl::Status Sequential::Compile(CompileOptions options) {
         "Compile: unknown loss '", loss, "'; use sparse_categorical_crossentropy, "
         "categorical_crossentropy, binary_crossentropy or mse"));
   }
+  // Keras reports (in fit and evaluate) the loss plus the layers' penalties.
+  loss_ = optimizers::AddRegularizationLosses(g, loss_);
   metrics_.clear();
   for (const std::string& m : options_.metrics) {
     if (m != "accuracy") {

@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status.h"
+#include "ops/hard_sigmoid.h"
 #include "ops/op_util.h"
+#include "ops/rrelu.h"
 #include "ops/softmax.h"
 
 namespace gradflow::ops {
@@ -348,6 +350,8 @@ const NamedActivation kByKerasName[] = {
     {"swish", Swish},
     {"softplus", Softplus},
     {"softmax", Softmax},
+    {"hard_sigmoid", HardSigmoid},                                    // ops/hard_sigmoid.h
+    {"rrelu", [](const Scope& s, Output x) { return RRelu(s, x); }},  // ops/rrelu.h
 };
 
 }  // namespace

@@ -1,0 +1,448 @@
+#include "ops/batch_norm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "ops/op_util.h"
+
+namespace gradflow::ops {
+namespace {
+
+using dnnl::normalization_flags;
+
+constexpr char kScaleAttr[] = "scale";    // has gamma (Keras scale=True)
+constexpr char kCenterAttr[] = "center";  // has beta (Keras center=True)
+constexpr char kEpsilonAttr[] = "epsilon";
+constexpr char kFrozenAttr[] = "frozen";
+// BatchNormGrad: dL/dmean and dL/dvariance are inputs (some consumer of the
+// statistics outputs is differentiated), so dx gets their terms too.
+constexpr char kStatsGradsAttr[] = "stats_grads";
+
+// Input positions of a BatchNorm node: x, [gamma], [beta], moving_mean,
+// moving_variance (gamma and beta only when the node has them).
+struct ForwardInputs {
+  int gamma = -1, beta = -1, moving_mean, moving_variance;
+  explicit ForwardInputs(const Node& node) {
+    int i = 1;
+    if (node.attr<bool>(kScaleAttr)) gamma = i++;
+    if (node.attr<bool>(kCenterAttr)) beta = i++;
+    moving_mean = i++;
+    moving_variance = i++;
+  }
+  int count() const { return moving_variance + 1; }
+};
+
+// Input positions of a BatchNormGrad node: dy, x, [gamma], mean, variance,
+// [dmean, dvariance]. Outputs: dx, [dgamma], [dbeta].
+struct BackwardInputs {
+  int gamma = -1, mean, variance, dmean = -1, dvariance = -1;
+  explicit BackwardInputs(const Node& node) {
+    int i = 2;
+    if (node.attr<bool>(kScaleAttr)) gamma = i++;
+    mean = i++;
+    variance = i++;
+    if (node.attr<bool>(kStatsGradsAttr)) {
+      dmean = i++;
+      dvariance = i++;
+    }
+  }
+  int count() const { return (dvariance >= 0 ? dvariance : variance) + 1; }
+};
+
+// The training form runs only in training plans, and never for a frozen node.
+bool UsesBatchStatistics(const Node& node, Phase phase) {
+  return phase == Phase::kTrain && !node.attr<bool>(kFrozenAttr);
+}
+
+normalization_flags FlagsOf(const Node& node, bool batch_statistics) {
+  normalization_flags flags = normalization_flags::none;
+  if (node.attr<bool>(kScaleAttr)) flags |= normalization_flags::use_scale;
+  if (node.attr<bool>(kCenterAttr)) flags |= normalization_flags::use_shift;
+  if (!batch_statistics) flags |= normalization_flags::use_global_stats;
+  return flags;
+}
+
+// [M, C]: every axis but the last folded into rows (the per-feature
+// statistics of a channels-last tensor are those of this matrix).
+Shape RowsByFeatures(const Shape& x) {
+  const int64_t c = x[x.rank() - 1];
+  return Shape{c > 0 ? x.NumElements() / c : 0, c};
+}
+
+absl::Status DnnlError(const Node& node, const dnnl::error& e) {
+  return absl::InternalError(
+      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
+}
+
+// Checks input i is f32 [C].
+absl::Status ExpectFeatureVector(InferContext& ctx, int i, int64_t c, const char* what) {
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
+  if (ctx.shape(i) != Shape{c}) {
+    return ctx.Error(absl::StrCat("the ", what, " ", ctx.Describe(i), " must be [", c,
+                                  "], one value per feature of the last axis of ",
+                                  ctx.Describe(0)));
+  }
+  return absl::OkStatus();
+}
+
+// Checks x (input x_index) and returns its feature count C.
+absl::StatusOr<int64_t> FeatureCount(InferContext& ctx, int x_index) {
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(x_index, DType::kF32));
+  const Shape& x = ctx.shape(x_index);
+  if (x.rank() < 2 || x[x.rank() - 1] <= 0) {
+    return ctx.Error(absl::StrCat(ctx.Describe(x_index),
+                                  " must have rank >= 2 and a known last (feature) axis"));
+  }
+  for (int d = 1; d < x.rank(); ++d) {
+    if (x[d] < 0) return ctx.Error(absl::StrCat("only the batch dim of ", ctx.Describe(x_index), " may be -1"));
+  }
+  if (!(ctx.node().attr<double>(kEpsilonAttr) > 0)) {
+    return ctx.Error(absl::StrCat("epsilon must be > 0, got ", ctx.node().attr<double>(kEpsilonAttr)));
+  }
+  return x[x.rank() - 1];
+}
+
+// A oneDNN primitive followed by plain copies and an optional extra step.
+class BatchNormKernel : public Kernel {
+ public:
+  struct Copy {
+    const float* src;
+    float* dst;
+    int64_t n;
+  };
+  BatchNormKernel(std::optional<dnnl::primitive> primitive,
+                  std::unordered_map<int, dnnl::memory> args, std::vector<Copy> copies,
+                  std::function<void()> after = nullptr)
+      : primitive_(std::move(primitive)), args_(std::move(args)), copies_(std::move(copies)),
+        after_(std::move(after)) {}
+  absl::Status Run(const RunContext&) override {
+    if (primitive_) {
+      primitive_->execute(CpuStream(), args_);
+      CpuStream().wait();
+    }
+    for (const Copy& c : copies_) std::memcpy(c.dst, c.src, c.n * sizeof(float));
+    if (after_) after_();
+    return absl::OkStatus();
+  }
+  // Holds a buffer a bound argument points into for the kernel's lifetime.
+  void KeepAlive(std::shared_ptr<std::vector<float>> buffer) { owned_ = std::move(buffer); }
+
+ private:
+  std::optional<dnnl::primitive> primitive_;
+  std::unordered_map<int, dnnl::memory> args_;
+  std::vector<Copy> copies_;
+  std::function<void()> after_;
+  std::shared_ptr<std::vector<float>> owned_;
+};
+
+// ---------------------------------------------------------------- forward
+
+absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
+  const ForwardInputs in(k.node);
+  const bool batch_statistics = UsesBatchStatistics(k.node, k.phase);
+  const Shape rows = RowsByFeatures(k.in_shape(0));
+  const int64_t c = rows[1];
+  float* mean = k.out<float>(1);
+  float* variance = k.out<float>(2);
+  // The inference form reports the statistics it used: the moving ones.
+  std::vector<BatchNormKernel::Copy> copies;
+  if (!batch_statistics || rows[0] == 0) {
+    copies = {{k.in<float>(in.moving_mean), mean, c}, {k.in<float>(in.moving_variance), variance, c}};
+  }
+  if (rows[0] == 0) return std::unique_ptr<Kernel>(new BatchNormKernel(std::nullopt, {}, copies));
+  try {
+    const dnnl::memory::desc data = PlainDesc(rows), stats = PlainDesc(Shape{c});
+    const auto prop = batch_statistics ? dnnl::prop_kind::forward_training
+                                       : dnnl::prop_kind::forward_inference;
+    dnnl::batch_normalization_forward::primitive_desc pd(
+        {prop, data, static_cast<float>(k.node.attr<double>(kEpsilonAttr)),
+         FlagsOf(k.node, batch_statistics)},
+        CpuEngine());
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, MemoryAt(data, k.inputs[0])},
+        {DNNL_ARG_DST, MemoryAt(data, k.outputs[0])},
+        {DNNL_ARG_MEAN, MemoryAt(stats, batch_statistics ? mean : k.inputs[in.moving_mean])},
+        {DNNL_ARG_VARIANCE,
+         MemoryAt(stats, batch_statistics ? variance : k.inputs[in.moving_variance])},
+    };
+    if (in.gamma >= 0) args[DNNL_ARG_SCALE] = MemoryAt(stats, k.inputs[in.gamma]);
+    if (in.beta >= 0) args[DNNL_ARG_SHIFT] = MemoryAt(stats, k.inputs[in.beta]);
+    return std::unique_ptr<Kernel>(
+        new BatchNormKernel(dnnl::batch_normalization_forward(pd), std::move(args), copies));
+  } catch (const dnnl::error& e) {
+    return DnnlError(k.node, e);
+  }
+}
+
+// True if `dy` is the zeros autodiff substitutes for an output nobody
+// differentiates (a ZerosLike of that very output).
+bool IsNoGradient(const Output& dy, const Output& output) {
+  return dy.node->op_name() == "ZerosLike" && dy.node->inputs[0] == output;
+}
+
+// Gradient of y = gamma xhat + beta, xhat = (x - mean) / sqrt(var + eps),
+// with M rows per feature:
+//   dbeta  = sum_m dy
+//   dgamma = sum_m dy xhat
+// Training form (mean and var are functions of x):
+//   dx = gamma / (M sqrt(var + eps)) * (M dy - dbeta - xhat dgamma)
+// Inference form (mean and var are constants):
+//   dx = gamma dy / sqrt(var + eps)
+// oneDNN's batch_normalization_backward computes both (the second with
+// use_global_stats). When the statistics outputs are differentiated too,
+// mean = sum_m x / M and var = sum_m (x - mean)^2 / M add
+//   dx += dmean / M + dvar * 2 (x - mean) / M
+// (the path through mean inside var vanishes: sum_m (x - mean) = 0).
+// The moving statistics get no gradient: they are updated, not trained.
+std::vector<Output> BatchNormGradient(GradContext& g) {
+  const ForwardInputs in(g.node);
+  const bool stats_grads = !IsNoGradient(g.dy[1], g.y(1)) || !IsNoGradient(g.dy[2], g.y(2));
+  std::vector<Output> inputs = {g.dy[0], g.x(0)};
+  if (in.gamma >= 0) inputs.push_back(g.x(in.gamma));
+  inputs.push_back(g.y(1));
+  inputs.push_back(g.y(2));
+  if (stats_grads) {
+    inputs.push_back(g.dy[1]);
+    inputs.push_back(g.dy[2]);
+  }
+  Attrs attrs = g.node.attrs;
+  attrs[kStatsGradsAttr] = stats_grads;
+  std::vector<Output> outs = g.scope.graph().AddNode(g.scope, "BatchNormGrad", inputs, attrs);
+  std::vector<Output> dx(in.count());
+  if (outs.empty()) return dx;
+  int k = 0;
+  dx[0] = outs[k++];
+  if (in.gamma >= 0) dx[in.gamma] = outs[k++];
+  if (in.beta >= 0) dx[in.beta] = outs[k++];
+  return dx;
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
+  const BackwardInputs in(k.node);
+  const bool batch_statistics = UsesBatchStatistics(k.node, k.phase);
+  const bool scale = k.node.attr<bool>(kScaleAttr), center = k.node.attr<bool>(kCenterAttr);
+  const Shape rows = RowsByFeatures(k.in_shape(1));
+  const int64_t m = rows[0], c = rows[1];
+  int out = 1;
+  float* dgamma = scale ? k.out<float>(out++) : nullptr;
+  float* dbeta = center ? k.out<float>(out++) : nullptr;
+  if (m == 0) {  // an empty batch: zero parameter gradients
+    return MakeKernel([=](const RunContext&) {
+      if (dgamma) std::fill(dgamma, dgamma + c, 0.0f);
+      if (dbeta) std::fill(dbeta, dbeta + c, 0.0f);
+      return absl::OkStatus();
+    });
+  }
+  // dx += dmean / M + dvar * 2 (x - mean) / M, per row (one thread per row
+  // range: each element is computed by one fixed expression).
+  std::function<void()> stats_terms;
+  if (in.dmean >= 0 && batch_statistics) {
+    const float* x = k.in<float>(1);
+    const float* mean = k.in<float>(in.mean);
+    const float* dmean = k.in<float>(in.dmean);
+    const float* dvariance = k.in<float>(in.dvariance);
+    float* dx = k.out<float>(0);
+    const float inv_m = 1.0f / static_cast<float>(m);
+    stats_terms = [=]() {
+#pragma omp parallel for schedule(static) if (m * c > 32768)
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t f = 0; f < c; ++f) {
+          const int64_t i = r * c + f;
+          dx[i] += (dmean[f] + 2.0f * dvariance[f] * (x[i] - mean[f])) * inv_m;
+        }
+      }
+    };
+  }
+  try {
+    const dnnl::memory::desc data = PlainDesc(rows), stats = PlainDesc(Shape{c});
+    const float epsilon = static_cast<float>(k.node.attr<double>(kEpsilonAttr));
+    const normalization_flags flags = FlagsOf(k.node, batch_statistics);
+    dnnl::batch_normalization_forward::primitive_desc hint(
+        {dnnl::prop_kind::forward_training, data, epsilon, flags}, CpuEngine());
+    const auto prop = (scale || center) ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data;
+    dnnl::batch_normalization_backward::primitive_desc pd({prop, data, data, epsilon, flags},
+                                                          CpuEngine(), hint);
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_DIFF_DST, MemoryAt(data, k.inputs[0])},
+        {DNNL_ARG_SRC, MemoryAt(data, k.inputs[1])},
+        {DNNL_ARG_MEAN, MemoryAt(stats, k.inputs[in.mean])},
+        {DNNL_ARG_VARIANCE, MemoryAt(stats, k.inputs[in.variance])},
+        {DNNL_ARG_DIFF_SRC, MemoryAt(data, k.outputs[0])},
+    };
+    if (scale) {
+      args[DNNL_ARG_SCALE] = MemoryAt(stats, k.inputs[in.gamma]);
+      args[DNNL_ARG_DIFF_SCALE] = MemoryAt(stats, dgamma);
+    }
+    std::shared_ptr<std::vector<float>> unused_shift;
+    if (center) {
+      args[DNNL_ARG_DIFF_SHIFT] = MemoryAt(stats, dbeta);
+      // oneDNN 2.6 refuses to run a use_shift backward without a shift
+      // argument, although no gradient depends on beta's value: bind zeros.
+      unused_shift = std::make_shared<std::vector<float>>(c, 0.0f);
+      args[DNNL_ARG_SHIFT] = MemoryAt(stats, unused_shift->data());
+    }
+    auto kernel = std::make_unique<BatchNormKernel>(dnnl::batch_normalization_backward(pd),
+                                                    std::move(args), std::vector<BatchNormKernel::Copy>{},
+                                                    std::move(stats_terms));
+    kernel->KeepAlive(std::move(unused_shift));
+    return std::unique_ptr<Kernel>(std::move(kernel));
+  } catch (const dnnl::error& e) {
+    return DnnlError(k.node, e);
+  }
+}
+
+Attrs BnAttrs(bool scale, bool center, bool frozen = false) {
+  return {{kScaleAttr, scale}, {kCenterAttr, center}, {kEpsilonAttr, kBatchNormDefaultEpsilon},
+          {kFrozenAttr, frozen}};
+}
+
+// Grad-check inputs: x [4, 3] in [-1, 1], gamma in [0.5, 1.5], beta in
+// [-1, 1], and positive moving statistics (no gradient: they are updated,
+// not trained).
+std::vector<InputSpec> BnCheckInputs(bool scale, bool center) {
+  std::vector<InputSpec> inputs = {{.shape = {4, 3}}};
+  if (scale) inputs.push_back({.shape = {3}, .lo = 0.5, .hi = 1.5});
+  if (center) inputs.push_back({.shape = {3}});
+  inputs.push_back({.shape = {3}, .lo = -0.5, .hi = 0.5, .no_grad = true});
+  inputs.push_back({.shape = {3}, .lo = 0.5, .hi = 1.5, .no_grad = true});
+  return inputs;
+}
+
+}  // namespace
+
+GF_REGISTER_OP(OpDef{
+    .name = "BatchNorm",
+    .num_inputs = -1,
+    .infer = [](InferContext& ctx) {
+      const ForwardInputs in(ctx.node());
+      if (ctx.num_inputs() != in.count()) {
+        return ctx.Error(absl::StrCat("takes ", in.count(), " inputs with these scale/center attrs, got ",
+                                      ctx.num_inputs()));
+      }
+      GF_ASSIGN_OR_RETURN(int64_t c, FeatureCount(ctx, 0));
+      if (in.gamma >= 0) GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.gamma, c, "scale (gamma)"));
+      if (in.beta >= 0) GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.beta, c, "offset (beta)"));
+      GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.moving_mean, c, "moving mean"));
+      GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.moving_variance, c, "moving variance"));
+      ctx.AddOutput(DType::kF32, ctx.shape(0));
+      ctx.AddOutput(DType::kF32, Shape{c});
+      ctx.AddOutput(DType::kF32, Shape{c});
+      return absl::OkStatus();
+    },
+    .kernel = ForwardKernel,
+    .grad = BatchNormGradient,
+    .grad_checks = {
+        {.inputs = BnCheckInputs(true, true), .attrs = BnAttrs(true, true)},
+        {.inputs = BnCheckInputs(false, false), .attrs = BnAttrs(false, false)},
+        {.inputs = BnCheckInputs(true, false), .attrs = BnAttrs(true, false)},
+        {.inputs = BnCheckInputs(false, true), .attrs = BnAttrs(false, true)},
+        // A frozen node: the inference form inside a training plan.
+        {.inputs = BnCheckInputs(true, true), .attrs = BnAttrs(true, true, /*frozen=*/true)},
+        // Rank 3: statistics over the batch and the middle axis.
+        {.inputs = {{.shape = {2, 3, 2}}, {.shape = {2}, .lo = 0.5, .hi = 1.5}, {.shape = {2}},
+                    {.shape = {2}, .no_grad = true}, {.shape = {2}, .lo = 0.5, .hi = 1.5, .no_grad = true}},
+         .attrs = BnAttrs(true, true)},
+    },
+});
+
+GF_REGISTER_OP(OpDef{
+    .name = "BatchNormGrad",
+    .num_inputs = -1,
+    .infer = [](InferContext& ctx) {
+      const BackwardInputs in(ctx.node());
+      if (ctx.num_inputs() != in.count()) {
+        return ctx.Error(absl::StrCat("takes ", in.count(), " inputs with these attrs, got ",
+                                      ctx.num_inputs()));
+      }
+      GF_ASSIGN_OR_RETURN(int64_t c, FeatureCount(ctx, 1));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      const Shape& dy = ctx.shape(0);
+      const Shape& x = ctx.shape(1);
+      bool same = dy.rank() == x.rank();
+      for (int d = 0; same && d < x.rank(); ++d) same = dy[d] == x[d] || (d == 0 && (dy[d] < 0 || x[d] < 0));
+      if (!same) {
+        return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " must have the shape of ",
+                                      ctx.Describe(1)));
+      }
+      if (in.gamma >= 0) GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.gamma, c, "scale (gamma)"));
+      GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.mean, c, "mean"));
+      GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.variance, c, "variance"));
+      if (in.dmean >= 0) {
+        GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.dmean, c, "mean gradient"));
+        GF_RETURN_IF_ERROR(ExpectFeatureVector(ctx, in.dvariance, c, "variance gradient"));
+      }
+      ctx.AddOutput(DType::kF32, x);
+      if (ctx.node().attr<bool>(kScaleAttr)) ctx.AddOutput(DType::kF32, Shape{c});
+      if (ctx.node().attr<bool>(kCenterAttr)) ctx.AddOutput(DType::kF32, Shape{c});
+      return absl::OkStatus();
+    },
+    .kernel = BackwardKernel,
+    .no_gradient_reason = "backward op; second derivatives are not supported",
+});
+
+// variable -= (variable - value) * (1 - momentum), Keras's
+// _assign_moving_average; runs after every read of the variable in a step.
+GF_REGISTER_OP(OpDef{
+    .name = "AssignMovingAverage",
+    .num_inputs = 2,
+    .infer = [](InferContext& ctx) {
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      if (ctx.shape(0) != ctx.shape(1)) {
+        return ctx.Error(absl::StrCat("the value ", ctx.Describe(1), " must have the shape of the variable ",
+                                      ctx.Describe(0)));
+      }
+      const double momentum = ctx.node().attr<double>("momentum");
+      if (!(momentum >= 0 && momentum <= 1)) {
+        return ctx.Error(absl::StrCat("momentum must be in [0, 1], got ", momentum));
+      }
+      return absl::OkStatus();  // no outputs: the op only writes its variable
+    },
+    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      float* variable = k.in<float>(0);
+      const float* value = k.in<float>(1);
+      const float decay = static_cast<float>(1 - k.node.attr<double>("momentum"));
+      const int64_t n = k.in_shape(0).NumElements();
+      return MakeKernel([=](const RunContext&) {
+        for (int64_t i = 0; i < n; ++i) variable[i] -= (variable[i] - value[i]) * decay;
+        return absl::OkStatus();
+      });
+    },
+    .no_gradient_reason = "update op: writes a variable, produces no value",
+    .mutates_input = 0,
+});
+
+BatchNormOutputs BatchNorm(const Scope& scope, Output x, const BatchNormParams& params) {
+  Graph& g = scope.graph();
+  if (!g.ok()) return {};  // an earlier builder failed (gamma/beta may be invalid because of it)
+  if (!params.moving_mean.valid() || !params.moving_variance.valid()) {
+    g.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "BatchNorm in scope '", scope.prefix(), "': the moving mean and variance are required")));
+    return {};
+  }
+  std::vector<Output> inputs = {x};
+  if (params.gamma.valid()) inputs.push_back(params.gamma);
+  if (params.beta.valid()) inputs.push_back(params.beta);
+  inputs.push_back(params.moving_mean);
+  inputs.push_back(params.moving_variance);
+  std::vector<Output> outs = g.AddNode(scope, "BatchNorm", std::move(inputs),
+                                       {{kScaleAttr, params.gamma.valid()},
+                                        {kCenterAttr, params.beta.valid()},
+                                        {kEpsilonAttr, params.epsilon},
+                                        {kFrozenAttr, params.frozen}});
+  if (outs.size() != 3) return {};
+  return {outs[0], outs[1], outs[2]};
+}
+
+Node* AssignMovingAverage(const Scope& scope, Output variable, Output value, double momentum) {
+  return scope.graph().NewNode(scope, "AssignMovingAverage", {variable, value},
+                               {{"momentum", momentum}});
+}
+
+}  // namespace gradflow::ops

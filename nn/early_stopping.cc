@@ -1,0 +1,94 @@
+#include "nn/early_stopping.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "nn/model.h"
+
+namespace gradflow::nn {
+
+absl::StatusOr<std::shared_ptr<EarlyStopping>> EarlyStopping::Create(EarlyStoppingOptions options) {
+  const std::string& mode = options.mode;
+  if (mode != "auto" && mode != "min" && mode != "max") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EarlyStopping: mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\""));
+  }
+  if (options.patience < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EarlyStopping: patience must be >= 0, got ", options.patience));
+  }
+  const bool maximize =
+      mode == "max" || (mode == "auto" && (options.monitor.find("acc") != std::string::npos ||
+                                           options.monitor.find("auc") != std::string::npos));
+  return std::shared_ptr<EarlyStopping>(new EarlyStopping(std::move(options), maximize));
+}
+
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options, bool maximize)
+    : options_(std::move(options)), maximize_(maximize) {}
+
+// Keras: monitor_op(value - min_delta, reference) with min_delta's sign set by
+// the mode, i.e. an improvement beats the reference by more than |min_delta|.
+bool EarlyStopping::IsImprovement(double value, double reference) const {
+  const double delta = std::abs(options_.min_delta);
+  return maximize_ ? value - delta > reference : value + delta < reference;
+}
+
+absl::Status EarlyStopping::OnTrainBegin(Sequential&) {
+  wait_ = 0;
+  stopped_epoch_ = 0;
+  best_epoch_ = 0;
+  best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  best_weights_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status EarlyStopping::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+  auto it = logs.find(options_.monitor);
+  if (it == logs.end()) {
+    std::string available;
+    for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EarlyStopping: the logs have no '", options_.monitor, "' (available: ", available,
+        "); validation metrics need validation_data or validation_split"));
+  }
+  const double current = it->second;
+  // Keras keeps the first epoch's weights, so there is something to restore
+  // even if nothing ever improves.
+  if (options_.restore_best_weights && !best_weights_) {
+    GF_ASSIGN_OR_RETURN(best_weights_, model.GetWeights());
+  }
+  ++wait_;
+  if (IsImprovement(current, best_)) {
+    best_ = current;
+    best_epoch_ = epoch;
+    if (options_.restore_best_weights) {
+      GF_ASSIGN_OR_RETURN(best_weights_, model.GetWeights());
+    }
+    // The wait restarts only once the metric also beats the baseline.
+    if (!options_.baseline || IsImprovement(current, *options_.baseline)) wait_ = 0;
+    return absl::OkStatus();
+  }
+  if (wait_ >= options_.patience && epoch > 0) {
+    stopped_epoch_ = epoch;
+    model.stop_training = true;
+    if (options_.restore_best_weights && best_weights_) {
+      if (options_.verbose > 0) {
+        std::printf("Restoring model weights from the end of the best epoch: %d.\n", best_epoch_ + 1);
+      }
+      GF_RETURN_IF_ERROR(model.SetWeights(*best_weights_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EarlyStopping::OnTrainEnd(Sequential&) {
+  if (stopped_epoch_ > 0 && options_.verbose > 0) {
+    std::printf("Epoch %d: early stopping\n", stopped_epoch_ + 1);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gradflow::nn

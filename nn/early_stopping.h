@@ -1,0 +1,68 @@
+#ifndef GRADFLOW_NN_EARLY_STOPPING_H_
+#define GRADFLOW_NN_EARLY_STOPPING_H_
+
+// Keras's EarlyStopping callback (tf.keras 2.x semantics): stop training when
+// the monitored metric has not improved for `patience` epochs, optionally
+// rolling the model back to the weights of its best epoch.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/tensor.h"
+#include "nn/callbacks.h"
+
+namespace gradflow::nn {
+
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";
+  // An improvement must beat the best value by more than this (absolute).
+  double min_delta = 0;
+  // Epochs without improvement after which training stops.
+  int patience = 0;
+  // "min", "max", or "auto": max when the monitor's name contains "acc" or
+  // "auc", else min (Keras).
+  std::string mode = "auto";
+  // Set: the patience counter keeps running until the metric beats it.
+  std::optional<double> baseline;
+  // On stopping, set the weights of the best epoch seen (Keras restores only
+  // when it stops early; a run that uses all its epochs keeps the last ones).
+  bool restore_best_weights = false;
+  int verbose = 0;  // 1: print a line when stopping and restoring
+};
+
+class EarlyStopping : public Callback {
+ public:
+  // An unknown mode or a negative patience is an InvalidArgument error.
+  static absl::StatusOr<std::shared_ptr<EarlyStopping>> Create(EarlyStoppingOptions options = {});
+
+  absl::Status OnTrainBegin(Sequential& model) override;
+  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
+  absl::Status OnTrainEnd(Sequential& model) override;
+
+  // The epoch (0-based, as Keras) at which training was stopped; 0 if it was not.
+  int stopped_epoch() const { return stopped_epoch_; }
+  // The epoch with the best monitored value, and that value.
+  int best_epoch() const { return best_epoch_; }
+  double best() const { return best_; }
+  // Epochs since the last improvement.
+  int wait() const { return wait_; }
+
+ private:
+  explicit EarlyStopping(EarlyStoppingOptions options, bool maximize);
+  bool IsImprovement(double value, double reference) const;
+
+  EarlyStoppingOptions options_;
+  bool maximize_;
+  int wait_ = 0;
+  int stopped_epoch_ = 0;
+  int best_epoch_ = 0;
+  double best_ = 0;
+  std::optional<std::map<std::string, Tensor>> best_weights_;
+};
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_EARLY_STOPPING_H_

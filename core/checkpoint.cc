@@ -49,8 +49,7 @@ constexpr size_t kMaxQuotedNameBytes = 120;
 // The safetensors dtypes gradflow has no DType for: valid files, but
 // unsupported here (Unimplemented rather than InvalidArgument).
 constexpr std::string_view kOtherSafetensorsDTypes[] = {
-    "BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
-    "F16",  "BF16", "U32", "F64",    "U64",
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "U32", "F64", "U64",
 };
 constexpr char kSupportedDTypes[] = "F32, I32, I64";
 
@@ -68,9 +67,12 @@ std::string Quote(std::string_view s) {
 
 std::string SafetensorsName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kI32: return "I32";
-    case DType::kI64: return "I64";
+    case DType::kF32:
+      return "F32";
+    case DType::kI32:
+      return "I32";
+    case DType::kI64:
+      return "I64";
   }
   return "?";
 }
@@ -162,8 +164,8 @@ class HeaderParser : public nlohmann::json_sax<Json> {
                                ") in its shape"));
     }
     if (state_ == State::kOffsets) {
-      return Fail(absl::StrCat("tensor ", Quote(entry_.name), " has a negative data offset (", v,
-                               ")"));
+      return Fail(
+          absl::StrCat("tensor ", Quote(entry_.name), " has a negative data offset (", v, ")"));
     }
     return Unexpected("a negative integer");
   }
@@ -255,8 +257,8 @@ class HeaderParser : public nlohmann::json_sax<Json> {
         }
         unsigned bit = 1u << static_cast<int>(field_);
         if (fields_seen_ & bit) {
-          return Fail(absl::StrCat("tensor ", Quote(entry_.name), " has the field ", Quote(k),
-                                   " twice"));
+          return Fail(
+              absl::StrCat("tensor ", Quote(entry_.name), " has the field ", Quote(k), " twice"));
         }
         fields_seen_ |= bit;
         state_ = State::kEntryValue;
@@ -275,8 +277,9 @@ class HeaderParser : public nlohmann::json_sax<Json> {
         state_ = State::kTop;
         return true;
       case State::kEntry:
-        for (auto [field, name] : {std::pair{Field::kDType, "dtype"}, std::pair{Field::kShape, "shape"},
-                                   std::pair{Field::kOffsets, "data_offsets"}}) {
+        for (auto [field, name] :
+             {std::pair{Field::kDType, "dtype"}, std::pair{Field::kShape, "shape"},
+              std::pair{Field::kOffsets, "data_offsets"}}) {
           if (!(fields_seen_ & (1u << static_cast<int>(field)))) {
             return Fail(absl::StrCat("tensor ", Quote(entry_.name), " has no field '", name, "'"));
           }
@@ -321,7 +324,15 @@ class HeaderParser : public nlohmann::json_sax<Json> {
 
  private:
   enum class State {
-    kStart, kTop, kTopValue, kMetadata, kMetadataValue, kEntry, kEntryValue, kShape, kOffsets,
+    kStart,
+    kTop,
+    kTopValue,
+    kMetadata,
+    kMetadataValue,
+    kEntry,
+    kEntryValue,
+    kShape,
+    kOffsets,
     kDone,
   };
   enum class Field { kDType = 0, kShape = 1, kOffsets = 2 };
@@ -395,13 +406,15 @@ absl::StatusOr<DType> ParseDType(const HeaderEntry& e) {
   for (std::string_view other : kOtherSafetensorsDTypes) {
     if (e.dtype == other) {
       return absl::UnimplementedError(absl::StrCat("tensor ", Quote(e.name), " has dtype ",
-                                                   Quote(e.dtype), ", which gradflow does not "
-                                                   "support (supported: ", kSupportedDTypes, ")"));
+                                                   Quote(e.dtype),
+                                                   ", which gradflow does not "
+                                                   "support (supported: ",
+                                                   kSupportedDTypes, ")"));
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(e.name), " has the unknown dtype ",
-                                                 Quote(e.dtype), " (supported: ", kSupportedDTypes,
-                                                 ")"));
+  return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(e.name),
+                                                 " has the unknown dtype ", Quote(e.dtype),
+                                                 " (supported: ", kSupportedDTypes, ")"));
 }
 
 // Checks one entry on its own: dtype, element count without overflow, byte
@@ -421,17 +434,20 @@ absl::StatusOr<TensorLayout> CheckEntry(const HeaderEntry& e, uint64_t data_byte
                              &expected_bytes) ||
       expected_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return absl::InvalidArgumentError(absl::StrCat("shape ", DimsString(e.dims), " of tensor ",
-                                                   Quote(e.name), " needs more bytes than fit in "
+                                                   Quote(e.name),
+                                                   " needs more bytes than fit in "
                                                    "64 bits"));
   }
   uint64_t begin = e.offsets[0], end = e.offsets[1];
-  std::string offsets = absl::StrCat("data_offsets [", begin, ", ", end, "] of tensor ", Quote(e.name));
+  std::string offsets =
+      absl::StrCat("data_offsets [", begin, ", ", end, "] of tensor ", Quote(e.name));
   if (begin > end) {
     return absl::InvalidArgumentError(absl::StrCat(offsets, " are reversed (begin > end)"));
   }
   if (end > data_bytes) {
     return absl::DataLossError(absl::StrCat(offsets, " run past the end of the data section (",
-                                            data_bytes, " bytes); the file is truncated or its "
+                                            data_bytes,
+                                            " bytes); the file is truncated or its "
                                             "offsets are wrong"));
   }
   if (end - begin != expected_bytes) {
@@ -440,9 +456,11 @@ absl::StatusOr<TensorLayout> CheckEntry(const HeaderEntry& e, uint64_t data_byte
         " needs ", expected_bytes, " (", elements, " elements x ", SizeOf(dtype), " bytes)"));
   }
   if (begin % SizeOf(dtype) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(offsets, " are misaligned: begin is not a "
-                                                   "multiple of the ", SizeOf(dtype),
-                                                   "-byte element size of ", e.dtype));
+    return absl::InvalidArgumentError(absl::StrCat(offsets,
+                                                   " are misaligned: begin is not a "
+                                                   "multiple of the ",
+                                                   SizeOf(dtype), "-byte element size of ",
+                                                   e.dtype));
   }
   return TensorLayout{&e, dtype, begin, end};
 }
@@ -501,8 +519,8 @@ absl::StatusOr<Checkpoint> LoadCheckpointOrError(const std::string& path) {
   std::memcpy(&header_bytes, length_bytes, sizeof(header_bytes));  // little-endian host
   if (header_bytes > file_size - kHeaderLengthBytes) {
     return absl::DataLossError(absl::StrCat("the header length (", header_bytes,
-                                            " bytes) runs past the end of the file (",
-                                            file_size, " bytes); the file is truncated or not a "
+                                            " bytes) runs past the end of the file (", file_size,
+                                            " bytes); the file is truncated or not a "
                                             "safetensors file"));
   }
   if (header_bytes > kMaxCheckpointHeaderBytes) {
@@ -518,7 +536,8 @@ absl::StatusOr<Checkpoint> LoadCheckpointOrError(const std::string& path) {
   // The spec requires the JSON to start right away; only trailing spaces
   // (padding) are allowed around it.
   if (header.empty() || header[0] != '{') {
-    return absl::InvalidArgumentError("the header does not start with '{' (not a safetensors file?)");
+    return absl::InvalidArgumentError(
+        "the header does not start with '{' (not a safetensors file?)");
   }
   HeaderParser parser;
   Json::sax_parse(header.begin(), header.end(), &parser);
@@ -590,8 +609,7 @@ absl::StatusOr<Serialized> Serialize(const std::map<std::string, Tensor>& tensor
                                                      " has no storage (a default-constructed "
                                                      "Tensor); give it a shape and data"));
     }
-    if (!tensor.shape().IsFullyKnown() ||
-        tensor.shape().NumElements() != tensor.num_elements()) {
+    if (!tensor.shape().IsFullyKnown() || tensor.shape().NumElements() != tensor.num_elements()) {
       return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(name), " has shape ",
                                                      tensor.shape().ToString(),
                                                      ", which is not fully known"));
@@ -621,14 +639,14 @@ absl::StatusOr<Serialized> Serialize(const std::map<std::string, Tensor>& tensor
   } catch (const Json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a tensor name or metadata string is not valid UTF-8 (safetensors headers are UTF-8 "
-        "JSON): ", e.what()));
+        "JSON): ",
+        e.what()));
   }
   text.append((kHeaderAlignment - text.size() % kHeaderAlignment) % kHeaderAlignment, ' ');
   if (text.size() > kMaxCheckpointHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the header would be ", text.size(),
-                                                   " bytes, above the limit of ",
-                                                   kMaxCheckpointHeaderBytes,
-                                                   "; use fewer tensors or shorter names"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the header would be ", text.size(), " bytes, above the limit of ",
+                     kMaxCheckpointHeaderBytes, "; use fewer tensors or shorter names"));
   }
   uint64_t length = text.size();
   out.prefix.resize(kHeaderLengthBytes);
@@ -641,11 +659,10 @@ absl::StatusOr<Serialized> Serialize(const std::map<std::string, Tensor>& tensor
 // concurrent savers never write into each other's temporary files.
 std::string TemporaryName(const std::filesystem::path& target) {
   static std::atomic<uint64_t> counter{0};
-  uint64_t ticks = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
-  return (target.parent_path() /
-          absl::StrCat(".", target.filename().string(), ".tmp-", ::getpid(), "-",
-                       counter.fetch_add(1), "-", ticks % 1000000))
+  uint64_t ticks =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return (target.parent_path() / absl::StrCat(".", target.filename().string(), ".tmp-", ::getpid(),
+                                              "-", counter.fetch_add(1), "-", ticks % 1000000))
       .string();
 }
 
@@ -694,8 +711,8 @@ absl::Status SaveCheckpointOrError(const std::string& path,
   // The rename is durable only once the directory entry is on disk.
   std::string dir = target.parent_path().empty() ? "." : target.parent_path().string();
   int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return OsError(errno, absl::StrCat("saved, but cannot open directory '", dir,
-                                                      "' to flush it"));
+  if (dir_fd < 0)
+    return OsError(errno, absl::StrCat("saved, but cannot open directory '", dir, "' to flush it"));
   FileDescriptor dir_guard(dir_fd);
   // EINVAL: the file system cannot sync directories; nothing more to do.
   if (::fsync(dir_fd) != 0 && errno != EINVAL) {

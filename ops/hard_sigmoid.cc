@@ -11,6 +11,8 @@ namespace {
 
 constexpr float kSlope = static_cast<float>(kHardSigmoidSlope);
 constexpr float kOffset = static_cast<float>(kHardSigmoidOffset);
+// Where the linear part meets 0 and 1: (1 - 0.5) / 0.2 = 2.5 (exact in f32).
+constexpr float kKink = static_cast<float>((1 - kHardSigmoidOffset) / kHardSigmoidSlope);
 // Elementwise loops below this size run on one thread (thread start-up costs more).
 constexpr int64_t kParallelThreshold = 32768;
 
@@ -39,9 +41,11 @@ absl::Status SameShapeF32(InferContext& ctx) {
 
 }  // namespace
 
-// y = clip(z, 0, 1), z = 0.2 x + 0.5. dy/dx = 0.2 where 0 <= z <= 1 (i.e.
-// |x| <= 2.5), else 0. The boundaries are included as in TensorFlow's
-// clip_by_value gradient, which Keras 2's hard_sigmoid is built on.
+// y = clip(z, 0, 1), z = 0.2 x + 0.5. dy/dx = 0.2 where 0 <= z <= 1, i.e.
+// |x| <= 2.5, else 0. The boundaries are included as in TensorFlow's
+// clip_by_value gradient, which Keras 2's hard_sigmoid is built on. The
+// backward tests |x| <= 2.5 rather than the rounded z, whose f32 value at
+// x = -2.5 depends on whether the compiler fuses the multiply-add.
 GF_REGISTER_OP(OpDef{
     .name = "HardSigmoid",
     .num_inputs = 1,
@@ -66,7 +70,7 @@ GF_REGISTER_OP(OpDef{
                     {.inputs = {{.shape = {2, 3}, .lo = 2.6, .hi = 5}}}},
 });
 
-// HardSigmoidGrad(dy, x) -> dx = 0.2 dy where 0 <= 0.2 x + 0.5 <= 1, else 0.
+// HardSigmoidGrad(dy, x) -> dx = 0.2 dy where |x| <= 2.5, else 0.
 GF_REGISTER_OP(OpDef{
     .name = "HardSigmoidGrad",
     .num_inputs = 2,
@@ -79,8 +83,7 @@ GF_REGISTER_OP(OpDef{
       return MakeKernel([=](const RunContext&) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
         for (int64_t i = 0; i < n; ++i) {
-          const float z = kSlope * x[i] + kOffset;
-          dx[i] = (z >= 0.0f && z <= 1.0f) ? kSlope * dy[i] : 0.0f;
+          dx[i] = (x[i] >= -kKink && x[i] <= kKink) ? kSlope * dy[i] : 0.0f;
         }
         return absl::OkStatus();
       });

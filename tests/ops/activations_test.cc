@@ -221,7 +221,8 @@ TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"},   {"relu", "Relu"},   {"leaky_relu", "LeakyRelu"},
       {"elu", "Elu"},         {"selu", "Selu"},   {"gelu", "Gelu"},   {"swish", "Swish"},
-      {"softplus", "Softplus"}, {"softmax", "Softmax"}};
+      {"softplus", "Softplus"}, {"softmax", "Softmax"}, {"hard_sigmoid", "HardSigmoid"},
+      {"rrelu", "RRelu"}};
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   for (const auto& [name, op] : expected) {

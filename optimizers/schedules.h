@@ -1,0 +1,115 @@
+#ifndef GRADFLOW_OPTIMIZERS_SCHEDULES_H_
+#define GRADFLOW_OPTIMIZERS_SCHEDULES_H_
+
+// Learning-rate schedules as small subgraphs over the step counter (the i64
+// variable "global_step": the number of updates applied so far). Minimize
+// builds the schedule under "optimizer/schedule/" and feeds its output,
+// "optimizer/schedule/learning_rate", to the update nodes, so a DOT export
+// shows the schedule next to the updates it drives. The rate of a step is
+// computed from the step count before that step's update, as Keras calls
+// `learning_rate(iterations)` before incrementing `iterations`.
+//
+//   optimizers::Minimize(g, loss, optimizers::SGD{},
+//                        {.schedule = optimizers::ExponentialDecay{
+//                             .initial_learning_rate = 0.01, .decay_steps = 20 * 1719}});
+//
+// A schedule replaces the optimizer's constant learning_rate (as passing a
+// schedule as Keras's `learning_rate` does). The rate is then a pure function
+// of global_step, which checkpoints save, so a restored run continues on the
+// same curve. Each schedule names its Keras class or the chapter's formula
+// (t is the step, in f32: exact up to 2^24 steps).
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+
+namespace gradflow::optimizers {
+
+// The chapter's power scheduling: lr0 / (1 + t/s)^c. With c = 1 it is Keras's
+// InverseTimeDecay(lr0, decay_steps = s, decay_rate = 1); the chapter's
+// SGD(decay=1e-4) is s = 10,000, c = 1.
+struct PowerSchedule {
+  double initial_learning_rate = 0.01;  // lr0
+  double decay_steps = 0;               // s > 0 (required)
+  double power = 1.0;                   // c >= 0
+};
+
+// Keras ExponentialDecay: lr0 * decay_rate^(t / decay_steps), with
+// staircase: lr0 * decay_rate^floor(t / decay_steps). The chapter's
+// exponential scheduling lr0 * 0.1^(t/s) is the default decay_rate.
+struct ExponentialDecay {
+  double initial_learning_rate = 0.01;
+  double decay_steps = 0;  // s > 0 (required)
+  double decay_rate = 0.1;
+  bool staircase = false;
+};
+
+// Keras PiecewiseConstantDecay: values[0] while t <= boundaries[0],
+// values[1] while t <= boundaries[1], ..., values.back() after the last.
+struct PiecewiseConstantDecay {
+  std::vector<int64_t> boundaries;  // strictly increasing steps
+  std::vector<double> values;       // boundaries.size() + 1 rates
+};
+
+// Keras 2.x CosineDecay (without warmup):
+//   p = min(t, decay_steps) / decay_steps
+//   lr = lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * p)) + alpha)
+struct CosineDecay {
+  double initial_learning_rate = 0.01;
+  int64_t decay_steps = 0;  // > 0 (required)
+  double alpha = 0.0;       // the final rate as a fraction of lr0
+};
+
+// Keras PolynomialDecay (cycle=False):
+//   p = min(t, decay_steps) / decay_steps
+//   lr = (lr0 - end) * (1 - p)^power + end
+struct PolynomialDecay {
+  double initial_learning_rate = 0.01;
+  int64_t decay_steps = 0;             // > 0 (required)
+  double end_learning_rate = 0.0001;   // Keras default
+  double power = 1.0;                  // Keras default
+};
+
+// The chapter's 1cycle (its OneCycleScheduler callback, 3rd edition): with
+//   last = last_steps (default total_steps / 10 + 1),
+//   half = (total_steps - last) / 2            (integer division),
+// the rate rises linearly from start (default max / 10) to max over steps
+// [0, half], falls linearly back to start over [half, 2 half], then drops
+// linearly to last_learning_rate (default start / 1000) at total_steps, and
+// stays there after (the chapter's callback would extrapolate below it).
+// The chapter also mentions cycling the momentum the other way; that is not
+// part of this schedule.
+struct OneCycle {
+  int64_t total_steps = 0;           // required: the whole run's steps
+  double max_learning_rate = 0.0;    // required
+  double start_learning_rate = 0.0;  // 0: max_learning_rate / 10
+  int64_t last_steps = 0;            // 0: total_steps / 10 + 1
+  double last_learning_rate = 0.0;   // 0: start_learning_rate / 1000
+};
+
+using Schedule = std::variant<PowerSchedule, ExponentialDecay, PiecewiseConstantDecay,
+                              CosineDecay, PolynomialDecay, OneCycle>;
+
+// "power", "exponential", "piecewise_constant", "cosine", "polynomial", "1cycle".
+std::string ScheduleName(const Schedule& schedule);
+
+// InvalidArgument naming the field and how to fix it, or OK.
+absl::Status ValidateSchedule(const Schedule& schedule);
+
+// Adds the nodes computing the rate at `step` (an i64 scalar) under `scope`
+// and returns it (an f32 scalar, the node "<scope>/learning_rate"). An
+// invalid schedule records its error in the graph and returns Output{}.
+Output BuildSchedule(const Scope& scope, Output step, const Schedule& schedule);
+
+// The rates the schedule's subgraph computes at steps 0 .. num_steps - 1
+// (evaluated by running that subgraph; for plots and tests).
+absl::StatusOr<std::vector<float>> ScheduleValues(const Schedule& schedule, int64_t num_steps);
+
+}  // namespace gradflow::optimizers
+
+#endif  // GRADFLOW_OPTIMIZERS_SCHEDULES_H_

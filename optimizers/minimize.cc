@@ -94,6 +94,10 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     graph.RecordError(grads.status());
     return {};
   }
+  if (options.clip) {
+    *grads = ClipGradients(graph.Scope("gradient_clipping"), *grads, *options.clip);
+    if (!graph.ok()) return {};
+  }
   Output step = GetOrCreateScalar(graph, kStepName, DType::kI64, 0);
   Output learning_rate = GetOrCreateScalar(graph, kLearningRateName, DType::kF32, lr);
 
@@ -108,7 +112,9 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
   }
   Node* increment = graph.NewNode(graph, "IncrementStep", {step}, {}, "increment_step", updates);
   if (increment == nullptr) return {};
-  return ops::Group(graph, {increment}, "train");
+  std::vector<Node*> train_deps = {increment};
+  train_deps.insert(train_deps.end(), options.extra_updates.begin(), options.extra_updates.end());
+  return ops::Group(graph, train_deps, "train");
 }
 
 }  // namespace gradflow::optimizers

@@ -5,11 +5,13 @@
 // node per trainable variable, and the step counter increment, and returns a
 // single train op to run as a plan target.
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "graph/graph.h"
+#include "optimizers/clipping.h"
 
 namespace gradflow::optimizers {
 
@@ -26,6 +28,13 @@ using Optimizer = std::variant<SGD>;
 struct MinimizeOptions {
   // Variables to train; empty means every trainable variable the loss depends on.
   std::vector<Output> var_list;
+  // Clipping between the gradients and the updates (optimizers/clipping.h):
+  // ClipByValue / ClipByNorm / ClipByGlobalNorm, Keras's clipvalue /
+  // clipnorm / global_clipnorm.
+  std::optional<GradientClipping> clip;
+  // Other update nodes to run with every training step, e.g. batch norm's
+  // moving statistics (nn layers' updates()): the train op depends on them.
+  std::vector<Node*> extra_updates;
 };
 
 // The names of the variables Minimize creates.

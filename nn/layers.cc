@@ -9,13 +9,14 @@ namespace gradflow::nn {
 
 Output Layer::Apply(const Scope& scope, Output x) {
   variables_.clear();
+  updates_.clear();
   output_ = Build(scope, x);
   return output_;
 }
 
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
-                          const Initializer& init) {
-  Output v = ops::Variable(scope, name, std::move(shape), init, trainable);
+                          const Initializer& init, bool weight_trainable) {
+  Output v = ops::Variable(scope, name, std::move(shape), init, trainable && weight_trainable);
   variables_.push_back(v);
   return v;
 }

@@ -31,18 +31,27 @@ class Layer {
   const std::optional<Shape>& input_shape() const { return input_shape_; }
   // Variables created by Build (kernel, bias, ...).
   const std::vector<Output>& variables() const { return variables_; }
+  // Update nodes every training step must run (batch norm's moving
+  // statistics); Sequential passes them to Minimize as extra_updates.
+  const std::vector<Node*>& updates() const { return updates_; }
   Output output() const { return output_; }
   bool trainable = true;
 
  protected:
   virtual Output Build(const Scope& scope, Output x) = 0;
+  // A weight is trainable when both the layer and `weight_trainable` say so
+  // (Keras add_weight(trainable=False) for moving statistics).
   Output AddVariable(const Scope& scope, const std::string& name, Shape shape,
-                     const Initializer& init);
+                     const Initializer& init, bool weight_trainable = true);
+  void AddUpdate(Node* update) {
+    if (update != nullptr) updates_.push_back(update);
+  }
   std::optional<Shape> input_shape_;
 
  private:
   std::string name_;
   std::vector<Output> variables_;
+  std::vector<Node*> updates_;
   Output output_;
 };
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <numeric>
+#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,12 +19,12 @@
 namespace gradflow::nn {
 namespace {
 
+// Keras's to_snake_case (the default layer names): "Dense" -> "dense",
+// "BatchNormalization" -> "batch_normalization", "LeakyReLU" -> "leaky_re_lu".
 std::string SnakeCase(const std::string& type) {
-  std::string s;
-  for (char c : type) {
-    if (std::isupper(static_cast<unsigned char>(c)) && !s.empty()) s += '_';
-    s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  static const std::regex kWord("(.)([A-Z][a-z0-9]+)"), kLowerUpper("([a-z])([A-Z])");
+  std::string s = std::regex_replace(std::regex_replace(type, kWord, "$1_$2"), kLowerUpper, "$1_$2");
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -140,7 +141,12 @@ absl::Status Sequential::Compile(CompileOptions options) {
                                                  : ops::CategoricalAccuracy(g, y_, output_);
     metrics_.push_back({m, acc});
   }
-  train_ = optimizers::Minimize(g, loss_, options_.optimizer);
+  optimizers::MinimizeOptions minimize_options{.clip = options_.clip};
+  for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics
+    minimize_options.extra_updates.insert(minimize_options.extra_updates.end(),
+                                          layer->updates().begin(), layer->updates().end());
+  }
+  train_ = optimizers::Minimize(g, loss_, options_.optimizer, minimize_options);
   if (!g.ok()) return g.status();
 
   auto session = std::make_unique<Session>(g);

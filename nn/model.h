@@ -28,6 +28,9 @@ struct CompileOptions {
   optimizers::Optimizer optimizer = optimizers::SGD{};
   std::vector<std::string> metrics;  // "accuracy"
   uint64_t seed = 42;                // initializers, shuffling
+  // Gradient clipping (Keras's optimizer clipvalue / clipnorm /
+  // global_clipnorm): optimizers::ClipByValue(v), ClipByNorm(n), ClipByGlobalNorm(n).
+  std::optional<optimizers::GradientClipping> clip;
 };
 
 struct ValidationData {

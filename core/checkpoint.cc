@@ -497,13 +497,15 @@ absl::Status CheckTiling(std::vector<TensorLayout>& layouts, uint64_t data_bytes
 }
 
 absl::StatusOr<Checkpoint> LoadCheckpointOrError(const std::string& path) {
-  int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is rejected
+  // below); reads of regular files ignore the flag.
+  int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (raw_fd < 0) return OsError(errno, "cannot open it");
   FileDescriptor fd(raw_fd);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return OsError(errno, "cannot stat it");
   if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError("it is not a regular file (a directory?)");
+    return absl::InvalidArgumentError("it is not a regular file (a directory, FIFO or device?)");
   }
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < kHeaderLengthBytes) {

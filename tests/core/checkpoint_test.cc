@@ -447,6 +447,16 @@ TEST(CheckpointTest, DirectoryIsNotACheckpoint) {
   EXPECT_THAT(Msg(loaded.status()), HasSubstr("not a regular file"));
 }
 
+// Opening a FIFO would block until a writer comes; the reader refuses it
+// instead of hanging.
+TEST(CheckpointTest, FifoIsRefusedWithoutBlocking) {
+  std::string path = TempDir("fifo") + "/pipe.safetensors";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  absl::StatusOr<Checkpoint> loaded = LoadCheckpoint(path);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(loaded.status()), HasSubstr("not a regular file"));
+}
+
 // A header length above the cap is refused before anything is allocated for
 // it. The file really is that long (sparse, so it costs no disk), otherwise
 // the "runs past the end of the file" check would fire first.

@@ -1,0 +1,190 @@
+// Tests of nn/early_stopping.cc: Keras's EarlyStopping rules on scripted
+// metric sequences (patience, min_delta, mode, baseline, restoring the best
+// epoch's weights), called directly and once through Sequential::Fit.
+
+#include "nn/early_stopping.h"
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nn/model.h"
+
+namespace gradflow::nn {
+namespace {
+
+using ::testing::HasSubstr;
+
+Sequential CompiledModel() {
+  Sequential model({Dense(3, {.activation = "relu", .input_shape = Shape{2}}),
+                    Dense(2, {.activation = "softmax"})});
+  EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = 0.1}}).ok());
+  return model;
+}
+
+// Weights whose every element is `marker`: they identify the epoch that set them.
+std::map<std::string, Tensor> Marked(Sequential& model, float marker) {
+  std::map<std::string, Tensor> weights = *model.GetWeights();
+  for (auto& [name, t] : weights) {
+    for (float& v : t.flat<float>()) v = marker;
+  }
+  return weights;
+}
+
+float MarkerOf(Sequential& model) { return model.GetWeights()->at("dense/kernel").data<float>()[0]; }
+
+struct Outcome {
+  int epochs_run = 0;  // epochs whose end was reported before stopping
+  int stopped_epoch = 0;
+  int best_epoch = 0;
+  float weights_marker = 0;  // which epoch's weights the model holds at the end
+};
+
+// Plays `values` of `monitor` as successive epochs; "training" sets the
+// weights to the epoch number before each epoch end.
+Outcome Play(EarlyStoppingOptions options, const std::vector<double>& values) {
+  Sequential model = CompiledModel();
+  auto es = EarlyStopping::Create(options);
+  EXPECT_TRUE(es.ok()) << es.status();
+  Outcome out;
+  EXPECT_TRUE((*es)->OnTrainBegin(model).ok());
+  model.stop_training = false;
+  for (int epoch = 0; epoch < static_cast<int>(values.size()) && !model.stop_training; ++epoch) {
+    EXPECT_TRUE(model.SetWeights(Marked(model, static_cast<float>(epoch))).ok());
+    EXPECT_TRUE((*es)->OnEpochEnd(model, epoch, {{options.monitor, values[epoch]}, {"loss", 1.0}}).ok());
+    out.epochs_run = epoch + 1;
+  }
+  EXPECT_TRUE((*es)->OnTrainEnd(model).ok());
+  out.stopped_epoch = (*es)->stopped_epoch();
+  out.best_epoch = (*es)->best_epoch();
+  out.weights_marker = MarkerOf(model);
+  return out;
+}
+
+TEST(EarlyStoppingTest, StopsAfterPatienceEpochsAndRestoresTheBestEpoch) {
+  Outcome o = Play({.patience = 2, .restore_best_weights = true},
+                   {1.0, 0.8, 0.85, 0.9, 0.79, 0.7});
+  EXPECT_EQ(o.epochs_run, 4);     // epochs 2 and 3 did not improve on 0.8
+  EXPECT_EQ(o.stopped_epoch, 3);
+  EXPECT_EQ(o.best_epoch, 1);
+  EXPECT_EQ(o.weights_marker, 1.0f);  // epoch 1's weights are back
+}
+
+TEST(EarlyStoppingTest, WithoutRestoreKeepsTheLastWeights) {
+  Outcome o = Play({.patience = 2}, {1.0, 0.8, 0.85, 0.9, 0.79});
+  EXPECT_EQ(o.stopped_epoch, 3);
+  EXPECT_EQ(o.weights_marker, 3.0f);
+}
+
+TEST(EarlyStoppingTest, PatienceZeroStopsAtTheFirstNonImprovement) {
+  Outcome o = Play({}, {1.0, 0.9, 0.95, 0.5});
+  EXPECT_EQ(o.stopped_epoch, 2);
+}
+
+TEST(EarlyStoppingTest, MinDeltaIgnoresSmallImprovements) {
+  // 0.95 is within 0.1 of 1.0: no improvement; 0.85 is one; 0.84, 0.83 are not.
+  Outcome o = Play({.min_delta = 0.1, .patience = 2, .restore_best_weights = true},
+                   {1.0, 0.95, 0.85, 0.84, 0.83, 0.5});
+  EXPECT_EQ(o.stopped_epoch, 4);
+  EXPECT_EQ(o.best_epoch, 2);
+  EXPECT_EQ(o.weights_marker, 2.0f);
+}
+
+TEST(EarlyStoppingTest, AutoModeMaximizesAccuracy) {
+  Outcome o = Play({.monitor = "val_accuracy", .patience = 1}, {0.5, 0.6, 0.6, 0.7});
+  EXPECT_EQ(o.stopped_epoch, 2);  // equal is no improvement
+  EXPECT_EQ(o.best_epoch, 1);
+  Outcome min = Play({.monitor = "val_accuracy", .patience = 1, .mode = "min"}, {0.5, 0.6, 0.7});
+  EXPECT_EQ(min.stopped_epoch, 1);
+}
+
+TEST(EarlyStoppingTest, BaselineKeepsThePatienceRunningUntilBeaten) {
+  // Keras: improvements that do not beat the baseline do not reset the wait.
+  Outcome with = Play({.patience = 2, .baseline = 0.5}, {0.9, 0.8, 0.85, 0.4});
+  EXPECT_EQ(with.stopped_epoch, 2);
+  Outcome without = Play({.patience = 2}, {0.9, 0.8, 0.85, 0.4});
+  EXPECT_EQ(without.stopped_epoch, 0);
+  EXPECT_EQ(without.epochs_run, 4);
+}
+
+TEST(EarlyStoppingTest, NothingEverImprovesRestoresTheFirstEpoch) {
+  Outcome o = Play({.patience = 1, .restore_best_weights = true},
+                   {std::nan(""), std::nan(""), std::nan("")});
+  EXPECT_EQ(o.stopped_epoch, 1);
+  EXPECT_EQ(o.weights_marker, 0.0f);
+}
+
+TEST(EarlyStoppingTest, Errors) {
+  EXPECT_THAT(std::string(EarlyStopping::Create({.mode = "maximum"}).status().message()),
+              HasSubstr("mode must be"));
+  EXPECT_FALSE(EarlyStopping::Create({.patience = -1}).ok());
+  Sequential model = CompiledModel();
+  auto es = EarlyStopping::Create({});
+  ASSERT_TRUE((*es)->OnTrainBegin(model).ok());
+  absl::Status s = (*es)->OnEpochEnd(model, 0, {{"loss", 1.0}});
+  EXPECT_THAT(std::string(s.message()), HasSubstr("no 'val_loss' (available: loss)"));
+}
+
+// Through Fit: the model trains for real while a wrapper feeds EarlyStopping
+// a scripted val_loss; a recorder before it keeps every epoch's weights.
+class ScriptedMonitor : public Callback {
+ public:
+  ScriptedMonitor(std::shared_ptr<EarlyStopping> es, std::vector<double> values)
+      : es_(std::move(es)), values_(std::move(values)) {}
+  absl::Status OnTrainBegin(Sequential& m) override { return es_->OnTrainBegin(m); }
+  absl::Status OnEpochEnd(Sequential& m, int epoch, const Logs& logs) override {
+    Logs scripted = logs;
+    scripted["val_loss"] = values_[epoch];
+    return es_->OnEpochEnd(m, epoch, scripted);
+  }
+  absl::Status OnTrainEnd(Sequential& m) override { return es_->OnTrainEnd(m); }
+
+ private:
+  std::shared_ptr<EarlyStopping> es_;
+  std::vector<double> values_;
+};
+
+class WeightRecorder : public Callback {
+ public:
+  absl::Status OnEpochEnd(Sequential& m, int, const Logs&) override {
+    weights.push_back(*m.GetWeights());
+    return absl::OkStatus();
+  }
+  std::vector<std::map<std::string, Tensor>> weights;
+};
+
+TEST(EarlyStoppingTest, StopsFitAndRestoresTheBestEpochsWeights) {
+  Tensor x(DType::kF32, {64, 2}), y(DType::kI32, {64});
+  for (int i = 0; i < 64; ++i) {
+    x.data<float>()[2 * i] = (i % 2 ? 1.0f : -1.0f) * (0.5f + 0.01f * i);
+    x.data<float>()[2 * i + 1] = 0.1f * (i % 7);
+    y.data<int32_t>()[i] = i % 2;
+  }
+  Sequential model = CompiledModel();
+  auto es = EarlyStopping::Create({.patience = 2, .restore_best_weights = true});
+  ASSERT_TRUE(es.ok());
+  auto recorder = std::make_shared<WeightRecorder>();
+  auto history = model.Fit(
+      x, y,
+      {.epochs = 10, .batch_size = 16, .verbose = 0,
+       .callbacks = {recorder, std::make_shared<ScriptedMonitor>(
+                                   *es, std::vector<double>{0.9, 0.7, 0.6, 0.65, 0.61, 0.5, 0.4})}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->history.at("loss").size(), 5u);  // epochs 0..4; stopped at 4
+  EXPECT_EQ((*es)->stopped_epoch(), 4);
+  EXPECT_EQ((*es)->best_epoch(), 2);
+  ASSERT_EQ(recorder->weights.size(), 5u);
+  std::map<std::string, Tensor> now = *model.GetWeights();
+  for (const auto& [name, value] : recorder->weights[2]) {
+    EXPECT_EQ(now.at(name).ToVector<float>(), value.ToVector<float>()) << name;
+  }
+  EXPECT_NE(now.at("dense/kernel").ToVector<float>(),
+            recorder->weights[4].at("dense/kernel").ToVector<float>());  // training moved them
+}
+
+}  // namespace
+}  // namespace gradflow::nn

@@ -1,0 +1,105 @@
+// Tests of nn/mc_dropout.cc: PredictMC's mean and population standard
+// deviation against passes run by hand through the same kind of plan, its
+// reproducibility, the no-dropout case, and errors.
+
+#include "nn/mc_dropout.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nn/dropout_layers.h"
+
+namespace gradflow::nn {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kSamples = 20;
+constexpr int kPasses = 30;
+
+Tensor Inputs() {
+  Tensor x(DType::kF32, {kSamples, 5});
+  Rng rng(9);
+  for (float& v : x.flat<float>()) v = static_cast<float>(rng.Normal());
+  return x;
+}
+
+Sequential DropoutModel() {
+  Sequential model({Dense(32, {.activation = "relu", .input_shape = Shape{5}}), Dropout(0.5),
+                    Dense(4, {.activation = "softmax"})});
+  EXPECT_TRUE(model.Compile({}).ok());
+  return model;
+}
+
+TEST(PredictMcTest, MeanAndStddevOfTheDropoutPasses) {
+  Sequential model = DropoutModel();
+  const Tensor x = Inputs();
+  auto mc = PredictMC(model, x, kPasses, /*batch_size=*/kSamples);
+  ASSERT_TRUE(mc.ok()) << mc.status();
+
+  // The same passes by hand: a fresh training-phase plan without updates
+  // draws the same step seeds in the same order.
+  auto plan = model.session()->Compile({model.output()}, {}, Phase::kTrain);
+  ASSERT_TRUE(plan.ok());
+  const int64_t count = kSamples * 4;
+  std::vector<std::vector<float>> passes;
+  for (int p = 0; p < kPasses; ++p) passes.push_back((*plan->Run({{model.input(), x}}))[0].ToVector<float>());
+  EXPECT_NE(passes[0], passes[1]);  // a new mask every pass
+  bool some_spread = false;
+  for (int64_t i = 0; i < count; ++i) {
+    double mean = 0, square = 0;
+    for (const auto& pass : passes) mean += pass[i] / double(kPasses);
+    for (const auto& pass : passes) square += (pass[i] - mean) * (pass[i] - mean);
+    const double stddev = std::sqrt(square / kPasses);  // numpy's std (ddof 0)
+    EXPECT_NEAR(mc->mean.data<float>()[i], mean, 1e-6) << i;
+    EXPECT_NEAR(mc->stddev.data<float>()[i], stddev, 1e-6) << i;
+    some_spread |= stddev > 1e-3;
+  }
+  EXPECT_TRUE(some_spread);
+  // Probabilities: each row of the mean still sums to 1.
+  for (int64_t r = 0; r < kSamples; ++r) {
+    double s = 0;
+    for (int k = 0; k < 4; ++k) s += mc->mean.data<float>()[r * 4 + k];
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
+}
+
+TEST(PredictMcTest, CallsAreReproducible) {
+  Sequential model = DropoutModel();
+  const Tensor x = Inputs();
+  auto a = PredictMC(model, x, 5, 7), b = PredictMC(model, x, 5, 7);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->mean.ToVector<float>(), b->mean.ToVector<float>());
+  EXPECT_EQ(a->stddev.ToVector<float>(), b->stddev.ToVector<float>());
+  EXPECT_EQ(a->mean.shape(), (Shape{kSamples, 4}));
+}
+
+TEST(PredictMcTest, WithoutDropoutEqualsPredictWithZeroSpread) {
+  Sequential model({Dense(8, {.activation = "relu", .input_shape = Shape{5}}),
+                    Dense(4, {.activation = "softmax"})});
+  ASSERT_TRUE(model.Compile({}).ok());
+  const Tensor x = Inputs();
+  auto mc = PredictMC(model, x, 4);
+  auto plain = model.Predict(x);
+  ASSERT_TRUE(mc.ok() && plain.ok());
+  for (int64_t i = 0; i < plain->num_elements(); ++i) {
+    EXPECT_NEAR(mc->mean.data<float>()[i], plain->data<float>()[i], 1e-6);
+    EXPECT_EQ(mc->stddev.data<float>()[i], 0.0f);
+  }
+}
+
+TEST(PredictMcTest, Errors) {
+  Sequential uncompiled({Dense(4, {.input_shape = Shape{5}})});
+  EXPECT_THAT(std::string(PredictMC(uncompiled, Inputs(), 3).status().message()), HasSubstr("Compile"));
+  Sequential model = DropoutModel();
+  EXPECT_FALSE(PredictMC(model, Inputs(), 0).ok());
+  EXPECT_THAT(std::string(PredictMC(model, Tensor(DType::kF32, {3, 4}), 2).status().message()),
+              HasSubstr("f32[3, 4] but the model expects f32[-1, 5]"));
+}
+
+}  // namespace
+}  // namespace gradflow::nn

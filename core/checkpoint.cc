@@ -219,7 +219,8 @@ class HeaderParser : public nlohmann::json_sax<Json> {
         if (key_ == kMetadataKey) {
           state_ = State::kMetadata;
         } else {
-          entry_ = HeaderEntry{.name = key_};
+          entry_ = HeaderEntry();
+          entry_.name = key_;
           fields_seen_ = 0;
           state_ = State::kEntry;
         }

@@ -2,7 +2,6 @@
 #include "graph/autodiff.h"
 #include "ops/array.h"
 #include "ops/op_util.h"
-#include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 #include "optimizers/updates.h"
 
@@ -29,9 +28,9 @@ GF_REGISTER_OP(OpDef{
     .mutates_input = 0,
 });
 
-Output UpdateContext::Slot(const std::string& name) const {
+Output UpdateContext::Slot(const std::string& name, Initializer init) const {
   Scope root(scope.graph());
-  return ops::Variable(root, absl::StrCat(var.node->name, "/", name), var.shape(), Zeros(),
+  return ops::Variable(root, absl::StrCat(var.node->name, "/", name), var.shape(), std::move(init),
                        /*trainable=*/false);
 }
 
@@ -51,16 +50,6 @@ std::vector<Output> TrainableVariables(Graph& graph, Output y) {
   return vars;
 }
 
-namespace {
-
-// The graph's step counter and learning-rate variable, created on first use.
-Output GetOrCreateScalar(Graph& graph, const char* name, DType dtype, double initial) {
-  if (Node* existing = graph.FindNode(name)) return existing->output();
-  return ops::Variable(graph, name, Shape{}, Constant(initial), /*trainable=*/false, dtype);
-}
-
-}  // namespace
-
 Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
                 const MinimizeOptions& options) {
   if (!graph.ok() || !loss.valid()) return {};
@@ -78,15 +67,9 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
         "Minimize: the loss '", loss.name(), "' depends on no trainable variable")));
     return {};
   }
-  double lr = std::visit([](const auto& o) { return o.learning_rate; }, optimizer);
-  if (const auto* sgd = std::get_if<SGD>(&optimizer); sgd && !(sgd->momentum >= 0 && sgd->momentum <= 1)) {
-    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
-        "Minimize: SGD momentum must be in [0, 1], got ", sgd->momentum)));
-    return {};
-  }
-  if (!(lr > 0)) {
-    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
-        "Minimize: the learning rate must be > 0, got ", lr)));
+  // Hyperparameters are checked before anything is added to the graph.
+  if (absl::Status valid = ValidateOptimizer(optimizer, options); !valid.ok()) {
+    graph.RecordError(absl::Status(valid.code(), absl::StrCat("Minimize: ", valid.message())));
     return {};
   }
   auto grads = AddGradients(graph, loss, vars);
@@ -98,23 +81,10 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     *grads = ClipGradients(graph.Scope("gradient_clipping"), *grads, *options.clip);
     if (!graph.ok()) return {};
   }
-  Output step = GetOrCreateScalar(graph, kStepName, DType::kI64, 0);
-  Output learning_rate = GetOrCreateScalar(graph, kLearningRateName, DType::kF32, lr);
-
-  std::vector<Node*> updates;
-  for (size_t i = 0; i < vars.size(); ++i) {
-    UpdateContext u{Scope(graph, graph.UniqueName(absl::StrCat(vars[i].node->name, "/update"))),
-                    vars[i], (*grads)[i], learning_rate, step};
-    Node* update = std::visit([&](const auto& o) { return AddUpdate(o, u); }, optimizer);
-    if (update == nullptr) return {};
-    updates.push_back(AddConstraint(graph, vars[i], update));  // max-norm runs after the update
-    if (updates.back() == nullptr) return {};
-  }
-  Node* increment = graph.NewNode(graph, "IncrementStep", {step}, {}, "increment_step", updates);
-  if (increment == nullptr) return {};
-  std::vector<Node*> train_deps = {increment};
-  train_deps.insert(train_deps.end(), options.extra_updates.begin(), options.extra_updates.end());
-  return ops::Group(graph, train_deps, "train");
+  // Updates, constraints (max-norm after each update) and the step increment.
+  std::vector<std::pair<Output, Output>> grads_and_vars;
+  for (size_t i = 0; i < vars.size(); ++i) grads_and_vars.push_back({(*grads)[i], vars[i]});
+  return ApplyGradients(graph, grads_and_vars, optimizer, options);
 }
 
 }  // namespace gradflow::optimizers

@@ -1,17 +1,27 @@
 #ifndef GRADFLOW_OPTIMIZERS_OPTIMIZERS_H_
 #define GRADFLOW_OPTIMIZERS_OPTIMIZERS_H_
 
-// Optimizers as graph rewrites: Minimize adds the gradient nodes, one update
-// node per trainable variable, and the step counter increment, and returns a
-// single train op to run as a plan target.
+// Optimizers as graph rewrites: Minimize adds the gradient nodes, the update
+// nodes (one fused multi-tensor update, or one per trainable variable), the
+// learning rate (a variable, or a schedule's subgraph) and the step counter
+// increment, and returns a single train op to run as a plan target.
+//
+// Formulas and defaults are Keras's (tf.keras 2.11+ / Keras 3 unless a
+// file says otherwise); each optimizer's .cc file writes its update rule out.
+// Slots are non-trainable variables named "<variable>/<slot>"
+// ("dense/kernel/m"); with the step counter, the learning rate and Nadam's
+// momentum product they live in the VariableStore, so checkpoints save them.
 
 #include <optional>
+#include <utility>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "graph/graph.h"
 #include "optimizers/clipping.h"
+#include "optimizers/schedules.h"
 
 namespace gradflow::optimizers {
 
@@ -23,7 +33,63 @@ struct SGD {
   bool nesterov = false;
 };
 
-using Optimizer = std::variant<SGD>;
+// Keras Adagrad: acc += g^2; w -= lr * g / sqrt(acc + epsilon) (adagrad.cc).
+struct Adagrad {
+  double learning_rate = 0.001;
+  double initial_accumulator_value = 0.1;
+  double epsilon = 1e-7;
+};
+
+// Keras RMSprop, plain or centered, optional momentum (rmsprop.cc).
+struct RMSprop {
+  double learning_rate = 0.001;
+  double rho = 0.9;
+  double momentum = 0.0;
+  double epsilon = 1e-7;
+  bool centered = false;
+};
+
+// Keras Adam (or AMSGrad): bias-corrected moments, epsilon outside the root (adam.cc).
+struct Adam {
+  double learning_rate = 0.001;
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+  bool amsgrad = false;
+};
+
+// Keras AdamW: Adam plus decoupled weight decay w -= lr * weight_decay * w (adam.cc).
+struct AdamW {
+  double learning_rate = 0.001;
+  double weight_decay = 0.004;
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+  bool amsgrad = false;
+};
+
+// Keras Nadam: Adam with Nesterov momentum and the momentum schedule
+// mu_t = beta_1 * (1 - 0.5 * 0.96^(schedule_decay * t)) (nadam.cc).
+struct Nadam {
+  double learning_rate = 0.001;
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+  double schedule_decay = 0.004;  // tf.keras 2.x; Keras 2.11+ / 3 behave as 1.0
+};
+
+// Keras Adamax: Adam with the infinity norm (adamax.cc).
+struct Adamax {
+  double learning_rate = 0.001;
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+};
+
+using Optimizer = std::variant<SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax>;
+
+// "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax".
+std::string OptimizerName(const Optimizer& optimizer);
 
 struct MinimizeOptions {
   // Variables to train; empty means every trainable variable the loss depends on.
@@ -35,17 +101,41 @@ struct MinimizeOptions {
   // Other update nodes to run with every training step, e.g. batch norm's
   // moving statistics (nn layers' updates()): the train op depends on them.
   std::vector<Node*> extra_updates;
+  // A learning-rate schedule over the step counter (optimizers/schedules.h).
+  // It replaces the optimizer's constant learning_rate, as passing a schedule
+  // as Keras's `learning_rate` does; no kLearningRateName variable is made,
+  // and the rate is the node kScheduledLearningRateName.
+  std::optional<Schedule> schedule;
+  // true: one update node of the optimizer's op over all variables (a
+  // multi-tensor update: one parallel pass over parameters and slots).
+  // false: one node per variable ("dense/kernel/update/ApplyAdam"), easier to
+  // read in a DOT export. Both give bit-identical results.
+  bool fused_updates = true;
 };
 
 // The names of the variables Minimize creates.
 inline constexpr char kStepName[] = "global_step";                   // i64 scalar
 inline constexpr char kLearningRateName[] = "optimizer/learning_rate";  // f32 scalar
+// With a schedule: the node computing the rate of the current step.
+inline constexpr char kScheduledLearningRateName[] = "optimizer/schedule/learning_rate";
+// Nadam's product of momentum-schedule values mu_1 ... mu_t (f32 scalar).
+inline constexpr char kNadamMomentumProductName[] = "optimizer/nadam_u_product";
 
 // Adds the training step for `loss` (a f32 scalar) and returns its handle.
 // Errors (non-scalar loss, nothing to train) are recorded in graph.status()
 // and an invalid Output is returned.
 Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
                 const MinimizeOptions& options = {});
+
+// Keras's apply_gradients: the update part of Minimize for gradients computed
+// elsewhere ({gradient, variable} pairs, each gradient of its variable's
+// shape). Returns the train op; errors are recorded in the graph.
+Output ApplyGradients(Graph& graph, const std::vector<std::pair<Output, Output>>& grads_and_vars,
+                      const Optimizer& optimizer, const MinimizeOptions& options = {});
+
+// OK, or InvalidArgument naming the hyperparameter (of the optimizer or the
+// schedule) that is out of range. Minimize and ApplyGradients check it first.
+absl::Status ValidateOptimizer(const Optimizer& optimizer, const MinimizeOptions& options = {});
 
 // Trainable variables (attr "trainable") that `y` depends on, in creation order.
 std::vector<Output> TrainableVariables(Graph& graph, Output y);

@@ -1,0 +1,121 @@
+// Adam (optionally AMSGrad) and AdamW. Keras 2.11+ (keras/optimizers/adam.py
+// and adamw.py, update_step; Keras 3 is the same), with t = step + 1 the
+// number of this update:
+//   alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)      (bias correction)
+//   m <- m + (g - m) * (1 - beta_1)                       (slot "m")
+//   v <- v + (g^2 - v) * (1 - beta_2)                     (slot "v")
+//   amsgrad: vhat <- max(vhat, v); v' = vhat               (slot "vhat")
+//   w <- w - m * alpha / (sqrt(v') + epsilon)              (epsilon outside the root)
+// AdamW first decays the weights, decoupled from the gradient (Keras 2.11+
+// Optimizer._apply_weight_decay, run before update_step, on every variable:
+// nothing is excluded by default):
+//   w <- w - w * weight_decay * lr
+// Defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad false;
+// AdamW weight_decay 0.004.
+
+#include <cmath>
+
+#include "optimizers/update_kernel.h"
+#include "optimizers/updates.h"
+
+namespace gradflow::optimizers {
+namespace {
+
+// Inputs per variable: var, m, v, [vhat], grad; scalars: lr, step. Attrs
+// beta_1, beta_2, epsilon, amsgrad, weight_decay (0: plain Adam).
+struct AdamRule {
+  struct Coefficients {
+    float alpha;  // lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    float decay;  // lr * weight_decay
+  };
+  double beta_1, beta_2, weight_decay;
+  float epsilon;
+  bool amsgrad;
+  explicit AdamRule(const Node& node)
+      : beta_1(node.attr_or<double>("beta_1", 0.9)),
+        beta_2(node.attr_or<double>("beta_2", 0.999)),
+        weight_decay(node.attr_or<double>("weight_decay", 0.0)),
+        epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))),
+        amsgrad(node.attr_or<bool>("amsgrad", false)) {}
+  int num_slots() const { return amsgrad ? 3 : 2; }
+  std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64}; }
+  Coefficients Prepare(const internal::ScalarInputs& s) const {
+    const double lr = s.f32(0);
+    const double t = static_cast<double>(s.i64(1) + 1);
+    return {static_cast<float>(lr * std::sqrt(1 - std::pow(beta_2, t)) / (1 - std::pow(beta_1, t))),
+            static_cast<float>(lr * weight_decay)};
+  }
+
+  template <bool kAmsgrad, bool kDecay>
+  void Run(const Coefficients& c, float* const* t, int64_t begin, int64_t end) const {
+    float* __restrict w = t[0];
+    float* __restrict m = t[1];
+    float* __restrict v = t[2];
+    float* __restrict vhat = kAmsgrad ? t[3] : nullptr;
+    const float* __restrict g = t[kAmsgrad ? 4 : 3];
+    const float one_minus_b1 = static_cast<float>(1 - beta_1), one_minus_b2 = static_cast<float>(1 - beta_2);
+    const float alpha = c.alpha, decay = c.decay, eps = epsilon;
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      float wi = w[i];
+      if constexpr (kDecay) wi -= wi * decay;
+      const float mi = m[i] + (g[i] - m[i]) * one_minus_b1;
+      float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_b2;
+      m[i] = mi;
+      v[i] = vi;
+      if constexpr (kAmsgrad) {
+        vi = std::max(vhat[i], vi);
+        vhat[i] = vi;
+      }
+      w[i] = wi - mi * alpha / (std::sqrt(vi) + eps);
+    }
+  }
+
+  void Update(const Coefficients& c, float* const* t, int64_t begin, int64_t end) const {
+    const bool decay = weight_decay != 0;
+    if (amsgrad) {
+      decay ? Run<true, true>(c, t, begin, end) : Run<true, false>(c, t, begin, end);
+    } else {
+      decay ? Run<false, true>(c, t, begin, end) : Run<false, false>(c, t, begin, end);
+    }
+  }
+};
+
+absl::Status ValidateBetasEpsilon(const char* name, double beta_1, double beta_2, double epsilon) {
+  GF_RETURN_IF_ERROR(CheckInRange(name, "beta_1", beta_1, 0, 1, /*hi_inclusive=*/false));
+  GF_RETURN_IF_ERROR(CheckInRange(name, "beta_2", beta_2, 0, 1, /*hi_inclusive=*/false));
+  return CheckNonNegative(name, "epsilon", epsilon);
+}
+
+UpdateSpec AdamSpec(const UpdateContext& u, double beta_1, double beta_2, double epsilon, bool amsgrad,
+                    double weight_decay) {
+  UpdateSpec spec{"ApplyAdam", {u.var, u.Slot("m"), u.Slot("v")}, {u.learning_rate, u.step},
+                  {{"beta_1", beta_1}, {"beta_2", beta_2}, {"epsilon", epsilon}, {"amsgrad", amsgrad},
+                   {"weight_decay", weight_decay}}};
+  if (amsgrad) spec.tensors.push_back(u.Slot("vhat"));
+  spec.tensors.push_back(u.grad);
+  return spec;
+}
+
+}  // namespace
+
+GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>("ApplyAdam"));
+
+absl::Status Validate(const Adam& opt) {
+  return ValidateBetasEpsilon("Adam", opt.beta_1, opt.beta_2, opt.epsilon);
+}
+
+absl::Status Validate(const AdamW& opt) {
+  GF_RETURN_IF_ERROR(ValidateBetasEpsilon("AdamW", opt.beta_1, opt.beta_2, opt.epsilon));
+  return CheckNonNegative("AdamW", "weight_decay", opt.weight_decay);
+}
+
+UpdateSpec DescribeUpdate(const Adam& opt, const UpdateContext& u) {
+  return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, /*weight_decay=*/0.0);
+}
+
+UpdateSpec DescribeUpdate(const AdamW& opt, const UpdateContext& u) {
+  return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, opt.weight_decay);
+}
+
+}  // namespace gradflow::optimizers

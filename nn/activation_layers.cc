@@ -1,0 +1,94 @@
+#include "nn/activation_layers.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ops/activations.h"
+#include "ops/prelu.h"
+
+namespace gradflow::nn {
+namespace {
+
+class LeakyReLULayer : public Layer {
+ public:
+  explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
+  std::string type() const override { return "LeakyReLU"; }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override { return ops::LeakyRelu(scope, x, alpha_); }
+
+ private:
+  double alpha_;
+};
+
+class ELULayer : public Layer {
+ public:
+  explicit ELULayer(double alpha) : alpha_(alpha) {}
+  std::string type() const override { return "ELU"; }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override { return ops::Elu(scope, x, alpha_); }
+
+ private:
+  double alpha_;
+};
+
+class RReLULayer : public Layer {
+ public:
+  RReLULayer(double lower, double upper) : lower_(lower), upper_(upper) {}
+  std::string type() const override { return "RReLU"; }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override { return ops::RRelu(scope, x, lower_, upper_); }
+
+ private:
+  double lower_, upper_;
+};
+
+class PReLULayer : public Layer {
+ public:
+  explicit PReLULayer(PReLUOptions options) : options_(std::move(options)) {
+    input_shape_ = options_.input_shape;
+    if (!options_.name.empty()) set_name(options_.name);
+  }
+  std::string type() const override { return "PReLU"; }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override {
+    Graph& g = scope.graph();
+    if (!x.valid()) return {};
+    auto fail = [&](const std::string& message) {
+      g.RecordError(absl::InvalidArgumentError(absl::StrCat("PReLU layer '", scope.prefix(), "': ", message)));
+      return Output{};
+    };
+    if (x.shape().rank() < 2) {
+      return fail(absl::StrCat("needs an input with a batch dim and features, got '", x.name(), "' ",
+                               x.type().ToString()));
+    }
+    std::vector<int64_t> alpha_shape(x.shape().dims().begin() + 1, x.shape().dims().end());
+    for (int axis : options_.shared_axes) {
+      if (axis < 1 || axis >= x.shape().rank()) {
+        return fail(absl::StrCat("shared axis ", axis, " is not in [1, ", x.shape().rank() - 1,
+                                 "] for input ", x.type().ToString(), " (axis 0 is the batch)"));
+      }
+      alpha_shape[axis - 1] = 1;
+    }
+    auto init = InitializerFromName(options_.alpha_initializer);
+    if (!init.ok()) return fail(std::string(init.status().message()));
+    Output alpha = AddVariable(scope, "alpha", Shape(alpha_shape), *init);
+    return ops::PRelu(scope, x, alpha);
+  }
+
+ private:
+  PReLUOptions options_;
+};
+
+}  // namespace
+
+LayerPtr LeakyReLU(double alpha) { return std::make_shared<LeakyReLULayer>(alpha); }
+LayerPtr ELU(double alpha) { return std::make_shared<ELULayer>(alpha); }
+LayerPtr PReLU(PReLUOptions options) { return std::make_shared<PReLULayer>(std::move(options)); }
+LayerPtr RReLU(double lower, double upper) { return std::make_shared<RReLULayer>(lower, upper); }
+
+}  // namespace gradflow::nn

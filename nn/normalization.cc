@@ -1,0 +1,65 @@
+#include "nn/normalization.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace gradflow::nn {
+namespace {
+
+class BatchNormalizationLayer : public Layer {
+ public:
+  explicit BatchNormalizationLayer(BatchNormalizationOptions options) : options_(std::move(options)) {
+    input_shape_ = options_.input_shape;
+    if (!options_.name.empty()) set_name(options_.name);
+  }
+  std::string type() const override { return "BatchNormalization"; }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override {
+    Graph& g = scope.graph();
+    if (!x.valid()) return {};
+    auto fail = [&](const std::string& message) {
+      g.RecordError(absl::InvalidArgumentError(
+          absl::StrCat("BatchNormalization layer '", scope.prefix(), "': ", message)));
+      return Output{};
+    };
+    if (x.shape().rank() < 2) {
+      return fail(absl::StrCat("needs an input [batch, ..., features], got '", x.name(), "' ",
+                               x.type().ToString()));
+    }
+    if (!(options_.momentum >= 0 && options_.momentum <= 1)) {
+      return fail(absl::StrCat("momentum must be in [0, 1], got ", options_.momentum));
+    }
+    const Shape features{x.shape()[x.shape().rank() - 1]};
+    auto init = [&](const std::string& name) { return InitializerFromName(name); };
+    auto gamma_init = init(options_.gamma_initializer), beta_init = init(options_.beta_initializer);
+    auto mean_init = init(options_.moving_mean_initializer);
+    auto variance_init = init(options_.moving_variance_initializer);
+    for (const auto* i : {&gamma_init, &beta_init, &mean_init, &variance_init}) {
+      if (!i->ok()) return fail(std::string(i->status().message()));
+    }
+    // Keras's weight order: gamma, beta, moving_mean, moving_variance.
+    ops::BatchNormParams params{.epsilon = options_.epsilon, .frozen = !trainable};
+    if (options_.scale) params.gamma = AddVariable(scope, "gamma", features, *gamma_init);
+    if (options_.center) params.beta = AddVariable(scope, "beta", features, *beta_init);
+    params.moving_mean = AddVariable(scope, "moving_mean", features, *mean_init, /*weight_trainable=*/false);
+    params.moving_variance =
+        AddVariable(scope, "moving_variance", features, *variance_init, /*weight_trainable=*/false);
+    ops::BatchNormOutputs bn = ops::BatchNorm(scope, x, params);
+    if (!params.frozen) {  // a frozen layer keeps its statistics
+      AddUpdate(ops::AssignMovingAverage(scope, params.moving_mean, bn.mean, options_.momentum));
+      AddUpdate(ops::AssignMovingAverage(scope, params.moving_variance, bn.variance, options_.momentum));
+    }
+    return bn.y;
+  }
+
+ private:
+  BatchNormalizationOptions options_;
+};
+
+}  // namespace
+
+LayerPtr BatchNormalization(BatchNormalizationOptions options) {
+  return std::make_shared<BatchNormalizationLayer>(std::move(options));
+}
+
+}  // namespace gradflow::nn

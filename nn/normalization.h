@@ -1,0 +1,50 @@
+#ifndef GRADFLOW_NN_NORMALIZATION_H_
+#define GRADFLOW_NN_NORMALIZATION_H_
+
+// Keras's BatchNormalization layer (axis = -1) on ops::BatchNorm.
+//
+//   nn::Sequential model({
+//       nn::Flatten(Shape{28, 28}),
+//       nn::BatchNormalization(),
+//       nn::Dense(300, {.kernel_initializer = "he_normal", .use_bias = false}),
+//       nn::BatchNormalization(),      // before the activation, as in the chapter
+//       nn::Activation("relu"),
+//       ...
+//   });
+//
+// Variables, as Keras: "<layer>/gamma" and "<layer>/beta" (trainable, each
+// optional), "<layer>/moving_mean" and "<layer>/moving_variance"
+// (non-trainable; Summary counts them as non-trainable parameters). In
+// training plans the layer normalizes with the batch statistics and its
+// update nodes (Layer::updates(), run by the train op) move the moving
+// statistics; inference plans (Evaluate, Predict) use the moving statistics.
+// Setting `trainable = false` on the layer before Compile freezes gamma and
+// beta and makes the layer use its moving statistics in training too, with
+// no updates (Keras's fine-tuning behaviour).
+
+#include <optional>
+#include <string>
+
+#include "nn/layers.h"
+#include "ops/batch_norm.h"
+
+namespace gradflow::nn {
+
+struct BatchNormalizationOptions {
+  double momentum = ops::kBatchNormDefaultMomentum;  // 0.99, Keras
+  double epsilon = ops::kBatchNormDefaultEpsilon;    // 1e-3, Keras
+  bool center = true;                                // learn beta
+  bool scale = true;                                 // learn gamma
+  std::string beta_initializer = "zeros";
+  std::string gamma_initializer = "ones";
+  std::string moving_mean_initializer = "zeros";
+  std::string moving_variance_initializer = "ones";
+  std::string name;  // "" = batch_normalization, batch_normalization_1, ...
+  std::optional<Shape> input_shape;
+};
+
+LayerPtr BatchNormalization(BatchNormalizationOptions options = {});
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_NORMALIZATION_H_

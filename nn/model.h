@@ -84,6 +84,8 @@ class Sequential {
   Session* session() { return session_.get(); }
   Output input() const { return x_; }
   Output output() const { return output_; }
+  Output target() const { return y_; }  // the label placeholder "y"
+  Output loss() const { return loss_; }  // the training loss (with penalties)
 
  private:
   absl::Status CheckCompiled() const;

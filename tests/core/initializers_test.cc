@@ -267,6 +267,67 @@ TEST(InitializersTest, TryInitializeRejectsWhatInitializeCannotFill) {
   EXPECT_TRUE(TryInitialize(GlorotUniform(), rng, w).ok());
 }
 
+// Every initializer by its Keras name on the chapter's first hidden kernel,
+// [784, 300] (fan_in 784, fan_out 300, fan_avg 542; N = 235,200 samples):
+// sample mean and stddev against Keras's formula, and the bound the samples
+// must respect (uniform: +-limit; truncated normals: 2 stddevs of the
+// untruncated distribution) with the tails actually reached. Standard errors
+// for N = 235,200: stddev <= 0.0015 sigma, mean 0.0021 sigma; the 1% / 0.01
+// sigma tolerances of the 1000x500 tests above are > 4.5 of them.
+TEST(InitializersTest, KerasStatisticsOnA784By300Kernel) {
+  constexpr double kIn = 784, kOut = 300, kAvg = (kIn + kOut) / 2;
+  const double c = kTruncatedNormalStddevCorrection;
+  struct Expected {
+    const char* name;
+    double mean, stddev;
+    double limit;  // max |x - mean|; 0: unbounded (checked loosely)
+  };
+  auto truncated = [&](const char* name, double variance) {
+    // VarianceScaling draws N(0, sqrt(variance) / c) truncated at 2 of its stddevs.
+    return Expected{name, 0, std::sqrt(variance), kTruncationStddevs * std::sqrt(variance) / c};
+  };
+  auto uniform = [](const char* name, double variance) {
+    const double limit = std::sqrt(3 * variance);
+    return Expected{name, 0, limit / std::sqrt(3.0), limit};
+  };
+  const Expected cases[] = {
+      truncated("glorot_normal", 1 / kAvg),
+      uniform("glorot_uniform", 1 / kAvg),
+      truncated("he_normal", 2 / kIn),
+      uniform("he_uniform", 2 / kIn),
+      truncated("lecun_normal", 1 / kIn),
+      uniform("lecun_uniform", 1 / kIn),
+      truncated("variance_scaling", 1 / kIn),  // Keras defaults: scale 1, fan_in, truncated
+      {"random_normal", 0, kDefaultRandomStddev, 0},
+      {"random_uniform", 0, 2 * kDefaultRandomUniformLimit / std::sqrt(12.0), kDefaultRandomUniformLimit},
+      // TruncatedNormal(stddev=0.05) is not corrected: its samples have 0.05 c.
+      {"truncated_normal", 0, kDefaultRandomStddev * c, kTruncationStddevs * kDefaultRandomStddev},
+      // [784, 300] orthogonal: 300 orthonormal columns of length 784, so the
+      // mean square is exactly 300 / (784 * 300).
+      {"orthogonal", 0, 1 / std::sqrt(kIn), 0},
+  };
+  for (const Expected& e : cases) {
+    SCOPED_TRACE(e.name);
+    absl::StatusOr<Initializer> init = InitializerFromName(e.name);
+    ASSERT_TRUE(init.ok()) << init.status();
+    Moments m = DrawKernel(*init, {784, 300});
+    EXPECT_NEAR(m.stddev, e.stddev, kStddevRelTolerance * e.stddev);
+    EXPECT_NEAR(m.mean, e.mean, kMeanTolerance * e.stddev);
+    if (e.limit > 0) {
+      EXPECT_LE(m.max_abs, static_cast<float>(e.limit));
+      EXPECT_GT(m.max_abs, 0.95 * e.limit);  // the tails are drawn
+    } else {
+      EXPECT_LT(m.max_abs, 6 * e.stddev);  // P(|z| > 6) * N ~ 5e-4
+    }
+  }
+  for (auto [name, value] : {std::pair{"zeros", 0.0f}, {"ones", 1.0f}, {"constant", 0.0f}}) {
+    Tensor t(DType::kF32, {784, 300});
+    Rng rng(kSeed);
+    Initialize(*InitializerFromName(name), rng, t);
+    for (float x : t.flat<float>()) ASSERT_EQ(x, value) << name;
+  }
+}
+
 TEST(InitializersDeathTest, InitializeAbortsOnRandomIntoNonF32) {
   Tensor labels(DType::kI32, {4});
   Rng rng(kSeed);

@@ -141,7 +141,8 @@ absl::Status Sequential::Compile(CompileOptions options) {
                                                  : ops::CategoricalAccuracy(g, y_, output_);
     metrics_.push_back({m, acc});
   }
-  optimizers::MinimizeOptions minimize_options{.clip = options_.clip};
+  optimizers::MinimizeOptions minimize_options{.clip = options_.clip,
+                                               .schedule = options_.learning_rate_schedule};
   for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics
     minimize_options.extra_updates.insert(minimize_options.extra_updates.end(),
                                           layer->updates().begin(), layer->updates().end());
@@ -338,12 +339,18 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
 
 absl::StatusOr<double> Sequential::learning_rate() const {
   GF_RETURN_IF_ERROR(CheckCompiled());
+  if (options_.learning_rate_schedule) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the learning rate follows a '", optimizers::ScheduleName(*options_.learning_rate_schedule),
+        "' schedule over the step counter: it has no variable to get or set"));
+  }
   GF_ASSIGN_OR_RETURN(Tensor lr, session_->variables().Get(optimizers::kLearningRateName));
   return lr.data<float>()[0];
 }
 
 absl::Status Sequential::SetLearningRate(double rate) {
   GF_RETURN_IF_ERROR(CheckCompiled());
+  if (options_.learning_rate_schedule) return learning_rate().status();  // no variable to set
   if (!(rate > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("the learning rate must be > 0, got ", rate));
   }

@@ -31,6 +31,11 @@ struct CompileOptions {
   // Gradient clipping (Keras's optimizer clipvalue / clipnorm /
   // global_clipnorm): optimizers::ClipByValue(v), ClipByNorm(n), ClipByGlobalNorm(n).
   std::optional<optimizers::GradientClipping> clip;
+  // A learning-rate schedule over the training steps (optimizers/schedules.h),
+  // replacing the optimizer's constant learning_rate as Keras's
+  // `learning_rate=schedule` does. learning_rate()/SetLearningRate and the
+  // learning-rate callbacks need a constant rate.
+  std::optional<optimizers::Schedule> learning_rate_schedule;
 };
 
 struct ValidationData {

@@ -1,0 +1,128 @@
+#include "nn/lr_callbacks.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "nn/model.h"
+#include "optimizers/optimizers.h"
+
+namespace gradflow::nn {
+namespace {
+
+// OK when the compiled model has a learning-rate variable to change.
+absl::Status RequireConstantLearningRate(Sequential& model, const char* callback) {
+  const Graph* graph = model.graph();
+  if (graph != nullptr && graph->FindNode(optimizers::kLearningRateName) == nullptr &&
+      graph->FindNode(optimizers::kScheduledLearningRateName) != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        callback, " sets the optimizer's learning-rate variable between epochs, but this model's rate "
+        "follows a step schedule (CompileOptions.learning_rate_schedule) and has no such variable; "
+        "use either the schedule or the callback"));
+  }
+  return model.learning_rate().status();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- ReduceLROnPlateau
+
+absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(ReduceLROnPlateauOptions options) {
+  auto invalid = [](const std::string& message) {
+    return absl::InvalidArgumentError(absl::StrCat("ReduceLROnPlateau: ", message));
+  };
+  if (!(options.factor > 0 && options.factor < 1)) {
+    return invalid(absl::StrCat("factor must be in (0, 1) (Keras does not support a factor >= 1.0), got ",
+                                options.factor));
+  }
+  const std::string& mode = options.mode;
+  if (mode != "auto" && mode != "min" && mode != "max") {
+    return invalid(absl::StrCat("mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\""));
+  }
+  if (options.patience < 0 || options.cooldown < 0) {
+    return invalid(absl::StrCat("patience and cooldown must be >= 0, got ", options.patience, " and ",
+                                options.cooldown));
+  }
+  if (!(options.min_delta >= 0) || !(options.min_lr >= 0)) {
+    return invalid(absl::StrCat("min_delta and min_lr must be >= 0, got ", options.min_delta, " and ",
+                                options.min_lr));
+  }
+  const bool maximize = mode == "max" || (mode == "auto" && options.monitor.find("acc") != std::string::npos);
+  return std::shared_ptr<ReduceLROnPlateau>(new ReduceLROnPlateau(std::move(options), maximize));
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(ReduceLROnPlateauOptions options, bool maximize)
+    : options_(std::move(options)), maximize_(maximize) {}
+
+absl::Status ReduceLROnPlateau::OnTrainBegin(Sequential& model) {
+  GF_RETURN_IF_ERROR(RequireConstantLearningRate(model, "ReduceLROnPlateau"));
+  best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  wait_ = 0;
+  cooldown_counter_ = 0;
+  reductions_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status ReduceLROnPlateau::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+  auto it = logs.find(options_.monitor);
+  if (it == logs.end()) {
+    std::string available;
+    for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReduceLROnPlateau: the logs have no '", options_.monitor, "' (available: ", available,
+        "); validation metrics need validation_data or validation_split"));
+  }
+  const double current = it->second;
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    wait_ = 0;
+  }
+  const bool improved = maximize_ ? current > best_ + options_.min_delta : current < best_ - options_.min_delta;
+  if (improved) {
+    best_ = current;
+    wait_ = 0;
+    return absl::OkStatus();
+  }
+  if (cooldown_counter_ > 0) return absl::OkStatus();
+  if (++wait_ < options_.patience) return absl::OkStatus();
+  GF_ASSIGN_OR_RETURN(const double old_lr, model.learning_rate());
+  // Keras compares the f32 variable with np.float32(min_lr).
+  if (!(static_cast<float>(old_lr) > static_cast<float>(options_.min_lr))) return absl::OkStatus();
+  const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
+  GF_RETURN_IF_ERROR(model.SetLearningRate(new_lr));
+  if (options_.verbose > 0) {
+    std::printf("\nEpoch %d: ReduceLROnPlateau reducing learning rate to %g.\n", epoch + 1, new_lr);
+  }
+  reductions_.push_back(epoch);
+  cooldown_counter_ = options_.cooldown;
+  wait_ = 0;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- LearningRateScheduler
+
+absl::StatusOr<std::shared_ptr<LearningRateScheduler>> LearningRateScheduler::Create(EpochSchedule schedule,
+                                                                                     int verbose) {
+  if (!schedule) return absl::InvalidArgumentError("LearningRateScheduler: the schedule function is empty");
+  return std::shared_ptr<LearningRateScheduler>(new LearningRateScheduler(std::move(schedule), verbose));
+}
+
+absl::Status LearningRateScheduler::OnTrainBegin(Sequential& model) {
+  return RequireConstantLearningRate(model, "LearningRateScheduler");
+}
+
+absl::Status LearningRateScheduler::OnEpochBegin(Sequential& model, int epoch) {
+  GF_ASSIGN_OR_RETURN(const double current, model.learning_rate());
+  const double rate = schedule_(epoch, current);
+  if (!(rate > 0) || !std::isfinite(rate)) {
+    return absl::InvalidArgumentError(absl::StrCat("LearningRateScheduler: the schedule returned ", rate,
+                                                   " for epoch ", epoch, "; rates must be > 0"));
+  }
+  GF_RETURN_IF_ERROR(model.SetLearningRate(rate));
+  if (verbose_ > 0) std::printf("\nEpoch %d: LearningRateScheduler setting learning rate to %g.\n", epoch + 1, rate);
+  return absl::OkStatus();
+}
+
+}  // namespace gradflow::nn

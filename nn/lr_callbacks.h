@@ -1,0 +1,98 @@
+#ifndef GRADFLOW_NN_LR_CALLBACKS_H_
+#define GRADFLOW_NN_LR_CALLBACKS_H_
+
+// Keras's learning-rate callbacks (tf.keras 2.x semantics): performance
+// scheduling (ReduceLROnPlateau) and an epoch-based scheduler
+// (LearningRateScheduler). Both write the optimizer's learning-rate variable
+// ("optimizer/learning_rate") between epochs, so they need a constant-rate
+// optimizer: with CompileOptions.learning_rate_schedule the rate is computed
+// from the step counter and there is no variable to change, and both fail at
+// the start of Fit with FailedPrecondition (Keras raises a TypeError there).
+//
+//   auto plateau = nn::ReduceLROnPlateau::Create({.factor = 0.5, .patience = 5});
+//   model.Fit(x, y, {.epochs = 50, .validation_data = ..., .callbacks = {*plateau}});
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nn/callbacks.h"
+
+namespace gradflow::nn {
+
+// Keras 2.x ReduceLROnPlateau defaults.
+struct ReduceLROnPlateauOptions {
+  std::string monitor = "val_loss";
+  double factor = 0.1;  // new rate = rate * factor, in (0, 1)
+  int patience = 10;    // epochs without improvement before a reduction
+  // "min", "max", or "auto": max when the monitor's name contains "acc", else
+  // min (as Keras's ReduceLROnPlateau).
+  std::string mode = "auto";
+  double min_delta = 1e-4;  // an improvement beats the best by more than this
+  int cooldown = 0;         // epochs after a reduction during which waiting is suspended
+  double min_lr = 0;        // the rate never goes below this
+  int verbose = 0;          // 1: print a line at each reduction
+};
+
+// At each epoch end (Keras's on_epoch_end, in this order):
+//   in cooldown: cooldown_counter -= 1, wait = 0
+//   improved (min: current < best - min_delta; max: current > best + min_delta):
+//     best = current, wait = 0
+//   else, if not in cooldown: wait += 1, and once wait >= patience and
+//     rate > min_lr (compared in f32): rate = max(rate * factor, min_lr),
+//     cooldown_counter = cooldown, wait = 0.
+// A missing monitored metric is an error (Keras only warns): it usually means
+// no validation data was given.
+class ReduceLROnPlateau : public Callback {
+ public:
+  // factor outside (0, 1), an unknown mode, or negative patience, cooldown,
+  // min_delta or min_lr are InvalidArgument errors.
+  static absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> Create(ReduceLROnPlateauOptions options = {});
+
+  absl::Status OnTrainBegin(Sequential& model) override;
+  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
+
+  double best() const { return best_; }
+  int wait() const { return wait_; }
+  int cooldown_counter() const { return cooldown_counter_; }
+  // The epochs (0-based) at whose end the rate was reduced.
+  const std::vector<int>& reductions() const { return reductions_; }
+
+ private:
+  ReduceLROnPlateau(ReduceLROnPlateauOptions options, bool maximize);
+
+  ReduceLROnPlateauOptions options_;
+  bool maximize_;
+  double best_ = 0;
+  int wait_ = 0;
+  int cooldown_counter_ = 0;
+  std::vector<int> reductions_;
+};
+
+// The rate for an epoch (0-based) given the current rate, as Keras's
+// schedule(epoch, lr); e.g. the chapter's exponential_decay_fn:
+//   [](int epoch, double) { return 0.01 * std::pow(0.1, epoch / 20.0); }
+using EpochSchedule = std::function<double(int epoch, double learning_rate)>;
+
+// Keras LearningRateScheduler: at the beginning of every epoch sets the rate
+// to schedule(epoch, current rate). A rate that is not > 0 is an error.
+class LearningRateScheduler : public Callback {
+ public:
+  static absl::StatusOr<std::shared_ptr<LearningRateScheduler>> Create(EpochSchedule schedule,
+                                                                       int verbose = 0);
+
+  absl::Status OnTrainBegin(Sequential& model) override;
+  absl::Status OnEpochBegin(Sequential& model, int epoch) override;
+
+ private:
+  LearningRateScheduler(EpochSchedule schedule, int verbose) : schedule_(std::move(schedule)), verbose_(verbose) {}
+
+  EpochSchedule schedule_;
+  int verbose_;
+};
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_LR_CALLBACKS_H_

@@ -1,0 +1,197 @@
+// Tests of nn/lr_callbacks.cc: ReduceLROnPlateau driven with a scripted
+// sequence of validation losses reduces the rate at exactly the epochs Keras's
+// algorithm does (derived by hand below); the same through Fit with real
+// metrics; LearningRateScheduler sets each epoch's rate before it trains; both
+// refuse a model whose rate follows a step schedule; option errors.
+
+#include "nn/lr_callbacks.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nn/model.h"
+
+namespace gradflow::nn {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// The learning-rate variable is f32: compare rates to f32 precision.
+constexpr double kRateTolerance = 1e-7;
+
+void MakeData(Tensor& x, Tensor& y) {
+  x = Tensor(DType::kF32, {64, 2});
+  y = Tensor(DType::kI32, {64});
+  for (int i = 0; i < 64; ++i) {
+    float v = (i % 2 ? 1.0f : -1.0f) * (0.5f + 0.01f * i);
+    x.data<float>()[2 * i] = v;
+    x.data<float>()[2 * i + 1] = 0.1f * (i % 7);
+    y.data<int32_t>()[i] = v > 0;
+  }
+}
+
+Sequential CompiledModel(double lr, std::optional<optimizers::Schedule> schedule = std::nullopt) {
+  Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}), Dense(2, {.activation = "softmax"})});
+  EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = lr},
+                             .metrics = {"accuracy"},
+                             .learning_rate_schedule = schedule})
+                  .ok());
+  return model;
+}
+
+TEST(ReduceLROnPlateauTest, ScriptedValidationLossesReduceAtTheRightEpochs) {
+  // patience 2, factor 0.5, min_delta 0.01, cooldown 1, min_lr 0.1, rate 1.0.
+  // Keras's on_epoch_end, epoch by epoch (best starts at +inf, mode min):
+  //  e0 1.000  improves (best 1.0)                                   wait 0
+  //  e1 0.995  not < 0.99                                             wait 1
+  //  e2 0.990  not < 0.99                   wait 2 -> rate 0.5, cooldown 1, wait 0
+  //  e3 0.980  cooldown 1 -> 0, wait 0; 0.98 < 0.99 improves (best 0.98)
+  //  e4 0.985  not < 0.97                                             wait 1
+  //  e5 0.975  not < 0.97                   wait 2 -> rate 0.25, cooldown 1
+  //  e6 1.200  cooldown -> 0, wait 0; no improvement, not in cooldown wait 1
+  //  e7 1.300                               wait 2 -> rate max(0.125, 0.1) = 0.125
+  //  e8 1.300  cooldown -> 0; wait 1
+  //  e9 1.300                               wait 2 -> rate max(0.0625, 0.1) = 0.1
+  //  e10 1.300 cooldown -> 0; wait 1
+  //  e11 1.300 wait 2, but the rate is already min_lr: no change (wait stays)
+  //  e12 0.500 improves (best 0.5)                                    wait 0
+  const std::vector<double> val_loss = {1.0, 0.995, 0.99, 0.98, 0.985, 0.975, 1.2, 1.3, 1.3, 1.3, 1.3, 1.3, 0.5};
+  const std::vector<double> expected_rate = {1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.1, 0.1, 0.1, 0.1};
+  Sequential model = CompiledModel(1.0);
+  auto plateau = ReduceLROnPlateau::Create(
+      {.factor = 0.5, .patience = 2, .min_delta = 0.01, .cooldown = 1, .min_lr = 0.1});
+  ASSERT_TRUE(plateau.ok()) << plateau.status();
+  ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
+  for (size_t e = 0; e < val_loss.size(); ++e) {
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"loss", 9.0}, {"val_loss", val_loss[e]}}).ok());
+    EXPECT_NEAR(*model.learning_rate(), expected_rate[e], kRateTolerance) << "after epoch " << e;
+  }
+  EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 5, 7, 9));
+  EXPECT_EQ((*plateau)->best(), 0.5);
+  EXPECT_EQ((*plateau)->wait(), 0);
+}
+
+TEST(ReduceLROnPlateauTest, AccuracyIsMaximizedAndPatienceZeroReducesAtOnce) {
+  // mode auto + "val_accuracy" -> max. patience 0: every epoch that does not
+  // improve reduces (wait becomes 1 >= 0).
+  Sequential model = CompiledModel(0.8);
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "val_accuracy", .factor = 0.5, .patience = 0});
+  ASSERT_TRUE(plateau.ok()) << plateau.status();
+  ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
+  const std::vector<double> accuracy = {0.5, 0.6, 0.6, 0.55, 0.7};
+  for (size_t e = 0; e < accuracy.size(); ++e) {
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"val_accuracy", accuracy[e]}}).ok());
+  }
+  EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 3));
+  EXPECT_NEAR(*model.learning_rate(), 0.2, kRateTolerance);
+}
+
+TEST(ReduceLROnPlateauTest, ThroughFitWithRealMetrics) {
+  // min_delta so large that only the first epoch counts as an improvement:
+  // with patience 0 every later epoch reduces the rate.
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "loss", .factor = 0.5, .patience = 0, .min_delta = 1e9});
+  ASSERT_TRUE(plateau.ok()) << plateau.status();
+  auto history = model.Fit(x, y, {.epochs = 4, .verbose = 0, .callbacks = {*plateau}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_THAT((*plateau)->reductions(), ElementsAre(1, 2, 3));
+  EXPECT_NEAR(*model.learning_rate(), 0.1 * 0.125, kRateTolerance);
+}
+
+TEST(ReduceLROnPlateauTest, MissingMonitorIsAnErrorThatNamesTheLogs) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto plateau = ReduceLROnPlateau::Create();
+  ASSERT_TRUE(plateau.ok());
+  auto history = model.Fit(x, y, {.epochs = 2, .verbose = 0, .callbacks = {*plateau}});
+  ASSERT_FALSE(history.ok());
+  EXPECT_THAT(history.status().message(), HasSubstr("no 'val_loss' (available: accuracy, loss)"));
+  EXPECT_THAT(history.status().message(), HasSubstr("validation_data"));
+}
+
+TEST(ReduceLROnPlateauTest, BadOptionsAreErrors) {
+  EXPECT_THAT(ReduceLROnPlateau::Create({.factor = 1.0}).status().message(), HasSubstr("factor must be in (0, 1)"));
+  EXPECT_THAT(ReduceLROnPlateau::Create({.mode = "down"}).status().message(), HasSubstr("mode must be"));
+  EXPECT_THAT(ReduceLROnPlateau::Create({.patience = -1}).status().message(), HasSubstr("patience and cooldown"));
+  EXPECT_THAT(ReduceLROnPlateau::Create({.min_lr = -1}).status().message(), HasSubstr("min_delta and min_lr"));
+}
+
+// A recorder placed after the scheduler sees the rate each epoch trains with.
+class RateRecorder : public Callback {
+ public:
+  absl::Status OnEpochBegin(Sequential& model, int) override {
+    auto rate = model.learning_rate();
+    if (!rate.ok()) return rate.status();
+    rates.push_back(*rate);
+    return absl::OkStatus();
+  }
+  std::vector<double> rates;
+};
+
+TEST(LearningRateSchedulerTest, SetsEachEpochsRateBeforeItTrains) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  // The chapter's exponential_decay_fn(epoch) = lr0 * 0.1^(epoch / s), s = 2.
+  auto scheduler = LearningRateScheduler::Create([](int epoch, double) { return 0.01 * std::pow(0.1, epoch / 2.0); });
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  auto recorder = std::make_shared<RateRecorder>();
+  auto history = model.Fit(x, y, {.epochs = 3, .verbose = 0, .callbacks = {*scheduler, recorder}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(recorder->rates.size(), 3u);
+  const double expected[] = {0.01, 0.01 * std::pow(0.1, 0.5), 0.001};
+  for (int e = 0; e < 3; ++e) EXPECT_NEAR(recorder->rates[e], expected[e], kRateTolerance) << e;
+}
+
+TEST(LearningRateSchedulerTest, ScheduleSeesTheCurrentRate) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.4);
+  auto halve = LearningRateScheduler::Create([](int, double lr) { return lr / 2; });
+  ASSERT_TRUE(halve.ok());
+  ASSERT_TRUE(model.Fit(x, y, {.epochs = 3, .verbose = 0, .callbacks = {*halve}}).ok());
+  EXPECT_NEAR(*model.learning_rate(), 0.05, kRateTolerance);
+}
+
+TEST(LearningRateSchedulerTest, NonPositiveRateIsAnError) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto zero = LearningRateScheduler::Create([](int epoch, double) { return epoch == 1 ? 0.0 : 0.1; });
+  ASSERT_TRUE(zero.ok());
+  auto history = model.Fit(x, y, {.epochs = 3, .verbose = 0, .callbacks = {*zero}});
+  ASSERT_FALSE(history.ok());
+  EXPECT_THAT(history.status().message(), HasSubstr("the schedule returned 0 for epoch 1"));
+  EXPECT_FALSE(LearningRateScheduler::Create(nullptr).ok());
+}
+
+TEST(LrCallbacksTest, StepScheduleAndRateCallbacksDoNotMix) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1, optimizers::ExponentialDecay{.initial_learning_rate = 0.1, .decay_steps = 10});
+  ASSERT_TRUE(model.graph()->FindNode(optimizers::kScheduledLearningRateName) != nullptr);
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "loss"});
+  auto scheduler = LearningRateScheduler::Create([](int, double lr) { return lr; });
+  for (CallbackPtr callback : {CallbackPtr(*plateau), CallbackPtr(*scheduler)}) {
+    auto history = model.Fit(x, y, {.epochs = 1, .verbose = 0, .callbacks = {callback}});
+    ASSERT_FALSE(history.ok());
+    EXPECT_EQ(history.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(history.status().message(), HasSubstr("follows a step schedule"));
+  }
+  // The model's own accessors say why too, and setting creates nothing.
+  EXPECT_THAT(model.learning_rate().status().message(), HasSubstr("'exponential' schedule"));
+  EXPECT_FALSE(model.SetLearningRate(0.5).ok());
+  EXPECT_FALSE(model.session()->variables().Has(optimizers::kLearningRateName));
+  // Training with the schedule alone works.
+  EXPECT_TRUE(model.Fit(x, y, {.epochs = 1, .verbose = 0}).ok());
+}
+
+}  // namespace
+}  // namespace gradflow::nn

@@ -75,6 +75,15 @@ Shape RowsByFeatures(const Shape& x) {
   return Shape{c > 0 ? x.NumElements() / c : 0, c};
 }
 
+// The [M, C] rows as oneDNN's [M, C, 1, 1] in nhwc: the same bytes, but
+// oneDNN 2.6 then picks its jit channels-last kernels (bnorm_jit /
+// bnorm_tbb_jit), where a 2-D "ab" descriptor gets the generic ncsp_bnorm,
+// measured here 8-20x slower for [32, 784], [32, 300] and [32, 100].
+dnnl::memory::desc RowsDesc(const Shape& rows) {
+  return dnnl::memory::desc({rows[0], rows[1], 1, 1}, dnnl::memory::data_type::f32,
+                            dnnl::memory::format_tag::nhwc);
+}
+
 absl::Status DnnlError(const Node& node, const dnnl::error& e) {
   return absl::InternalError(
       absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
@@ -157,7 +166,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
   }
   if (rows[0] == 0) return std::unique_ptr<Kernel>(new BatchNormKernel(std::nullopt, {}, copies));
   try {
-    const dnnl::memory::desc data = PlainDesc(rows), stats = PlainDesc(Shape{c});
+    const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
     const auto prop = batch_statistics ? dnnl::prop_kind::forward_training
                                        : dnnl::prop_kind::forward_inference;
     dnnl::batch_normalization_forward::primitive_desc pd(
@@ -260,7 +269,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
     };
   }
   try {
-    const dnnl::memory::desc data = PlainDesc(rows), stats = PlainDesc(Shape{c});
+    const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
     const float epsilon = static_cast<float>(k.node.attr<double>(kEpsilonAttr));
     const normalization_flags flags = FlagsOf(k.node, batch_statistics);
     dnnl::batch_normalization_forward::primitive_desc hint(

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
                          {"rate", "0.2"},
                          {"passes", "100"},
                          {"images", "3"},
+                         {"optimizer", "sgd"},
                          {"seed", "42"},
                          {"verbose", "2"}});
   auto data = examples::LoadChapterSplits();
@@ -78,9 +79,18 @@ int main(int argc, char** argv) {
       nn::Dropout(rate),
       nn::Dense(10, {.activation = "softmax"}),
   });
+  // --optimizer=sgd: SGD with Nesterov momentum 0.9; nadam: Keras's Nadam.
+  optimizers::Optimizer optimizer =
+      optimizers::SGD{.learning_rate = flags.num("learning_rate"), .momentum = 0.9, .nesterov = true};
+  if (flags.str("optimizer") == "nadam") {
+    optimizer = optimizers::Nadam{.learning_rate = flags.num("learning_rate")};
+  } else if (flags.str("optimizer") != "sgd") {
+    std::fprintf(stderr, "error: --optimizer must be sgd or nadam\n");
+    return 2;
+  }
   absl::Status status = model.Compile(
       {.loss = "sparse_categorical_crossentropy",
-       .optimizer = optimizers::SGD{.learning_rate = flags.num("learning_rate"), .momentum = 0.9, .nesterov = true},
+       .optimizer = optimizer,
        .metrics = {"accuracy"},
        .seed = static_cast<uint64_t>(flags.integer("seed"))});
   if (!status.ok()) return fail(status);

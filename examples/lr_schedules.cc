@@ -110,15 +110,17 @@ int main(int argc, char** argv) {
       if (!plateau.ok()) status = plateau.status();
       else callbacks = {*plateau, epoch_rates};
     }
-    absl::StatusOr<nn::History> history = status;
-    if (status.ok()) {
-      history = model.Fit(data->x_train, data->y_train,
-                          {.epochs = epochs,
-                           .batch_size = batch,
-                           .validation_data = nn::ValidationData{data->x_valid, data->y_valid},
-                           .verbose = flags.integer("verbose"),
-                           .callbacks = callbacks});
+    if (!status.ok()) {
+      std::fprintf(stderr, "error (%s): %s\n", run.name.c_str(), std::string(status.message()).c_str());
+      return 1;
     }
+    absl::StatusOr<nn::History> history =
+        model.Fit(data->x_train, data->y_train,
+                  {.epochs = epochs,
+                   .batch_size = batch,
+                   .validation_data = nn::ValidationData{data->x_valid, data->y_valid},
+                   .verbose = flags.integer("verbose"),
+                   .callbacks = callbacks});
     absl::StatusOr<std::map<std::string, double>> test =
         history.ok() ? model.Evaluate(data->x_test, data->y_test) : history.status();
     // The rate of every step: the schedule's subgraph evaluated at each step,

@@ -25,10 +25,11 @@
 //
 // A fused node and per-variable nodes run the same kernel code (this op with
 // num_vars = N or 1), which cuts every variable into the same
-// kUpdateChunk-element pieces counted from the variable's start, so both give
-// bit-identical results however the compiler vectorizes (or contracts to FMA)
-// inside a piece. Each element is computed once, by one thread, in a fixed
-// order: results do not depend on the thread count.
+// kUpdateChunk-element pieces counted from the variable's start, so both run
+// the same instructions over the same element ranges and give bit-identical
+// results (tests/optimizers/minimize_test.cc checks it for every optimizer).
+// Each element is computed once, by one thread, in a fixed order: results do
+// not depend on the thread count.
 
 #include <algorithm>
 #include <cstdint>

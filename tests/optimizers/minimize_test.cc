@@ -5,6 +5,8 @@
 // bit-identical to uninterrupted training (through core/checkpoint); errors
 // of ApplyGradients.
 
+#include <omp.h>
+
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -188,6 +190,35 @@ TEST(MinimizeTest, FusedUpdatesEqualPerVariableUpdatesBitForBit) {
     Tensor initial = *s.variables().Get("hidden/kernel");
     EXPECT_NE(std::memcmp(initial.raw(), results[1]["hidden/kernel"].raw(), initial.num_bytes()), 0);
   }
+}
+
+// The update kernels give the same bits with 1 or 2 threads (fixed gradients,
+// so only update nodes run).
+TEST(MinimizeTest, UpdatesDoNotDependOnTheThreadCount) {
+  const int saved = omp_get_max_threads();
+  for (const NamedOptimizer& o : AllOptimizers()) {
+    SCOPED_TRACE(o.name);
+    std::map<std::string, Tensor> results[2];
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      Graph g(3);
+      std::vector<std::pair<Output, Output>> grads_and_vars;
+      for (int64_t size : {60000, 300, 9000}) {
+        const std::string name = absl::StrCat("v", size);
+        grads_and_vars.push_back({ops::Variable(g, name + "/gradient", {size}, RandomNormal(0, 1), false),
+                                  ops::Variable(g, name, {size}, RandomNormal(0, 1))});
+      }
+      Output train = optimizers::ApplyGradients(g, grads_and_vars, o.opt, {.schedule = o.schedule});
+      ASSERT_TRUE(g.ok()) << g.status();
+      Session s(g);
+      auto plan = s.Compile({}, {train}, Phase::kTrain);
+      ASSERT_TRUE(plan.ok()) << plan.status();
+      for (int t = 0; t < 3; ++t) ASSERT_TRUE(plan->Run({}, nullptr).ok());
+      results[threads - 1] = Snapshot(s);
+    }
+    ExpectBitIdentical(results[0], results[1], "1 vs 2 threads");
+  }
+  omp_set_num_threads(saved);
 }
 
 // ---------------------------------------------------------------- schedules drive the updates

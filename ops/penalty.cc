@@ -17,6 +17,41 @@ constexpr int64_t kParallelMin = 32768;
 // chunk order, so the result does not depend on the thread count.
 constexpr int64_t kChunk = 16384;
 
+// sum(|w|) and sum(w^2) over [begin, end) in double. Plain arguments and a
+// simd reduction let the loop vectorize; its order is fixed by the code, so
+// the sums do not depend on the thread count.
+void PenaltyChunk(const float* __restrict w, int64_t begin, int64_t end, double* abs_out,
+                  double* square_out) {
+  double abs_sum = 0, square_sum = 0;
+#pragma omp simd reduction(+ : abs_sum, square_sum)
+  for (int64_t i = begin; i < end; ++i) {
+    const double v = w[i];
+    abs_sum += std::abs(v);
+    square_sum += v * v;
+  }
+  *abs_out = abs_sum;
+  *square_out = square_sum;
+}
+
+// dw = [acc +] l1g * sign(w) + l2x2g * w over [begin, end), where l1g and
+// l2x2g already include the upstream scalar gradient.
+void PenaltyGradChunk(const float* __restrict w, const float* __restrict acc, float* __restrict dw,
+                      int64_t begin, int64_t end, float l1g, float l2x2g) {
+  if (acc == nullptr) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float sign = float(w[i] > 0) - float(w[i] < 0);
+      dw[i] = l1g * sign + l2x2g * w[i];
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float sign = float(w[i] > 0) - float(w[i] < 0);
+      dw[i] = acc[i] + (l1g * sign + l2x2g * w[i]);
+    }
+  }
+}
+
 absl::Status CheckFactors(InferContext& ctx) {
   for (const char* name : {"l1", "l2"}) {
     double f = ctx.node().attr<double>(name);
@@ -50,15 +85,7 @@ GF_REGISTER_OP(OpDef{
         double* sums = partial.data();
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t c = 0; c < chunks; ++c) {
-          double abs_sum = 0, square_sum = 0;
-          const int64_t end = std::min(n, (c + 1) * kChunk);
-          for (int64_t i = c * kChunk; i < end; ++i) {
-            const double v = w[i];
-            abs_sum += std::abs(v);
-            square_sum += v * v;
-          }
-          sums[2 * c] = abs_sum;
-          sums[2 * c + 1] = square_sum;
+          PenaltyChunk(w, c * kChunk, std::min(n, (c + 1) * kChunk), &sums[2 * c], &sums[2 * c + 1]);
         }
         double abs_total = 0, square_total = 0;
         for (int64_t c = 0; c < chunks; ++c) {
@@ -82,13 +109,23 @@ GF_REGISTER_OP(OpDef{
                      .attrs = {{"l1", 0.7}, {"l2", 0.0}}}},
 });
 
+// dw = [acc +] dy * (l1 * sign(w) + 2 * l2 * w). The optional third input
+// `acc` is the variable's other gradient (from the data loss): adding it here
+// saves a separate AddN pass over the weights (FusePenaltyGradients in
+// optimizers/regularizers.h builds this form).
 GF_REGISTER_OP(OpDef{
     .name = "L1L2PenaltyGrad",
-    .num_inputs = 2,  // w, dy (scalar)
+    .num_inputs = -1,  // w, dy (scalar)[, acc]
     .infer = [](InferContext& ctx) {
+      if (ctx.num_inputs() != 2 && ctx.num_inputs() != 3) {
+        return ctx.Error(absl::StrCat("takes w, dy and optionally acc, got ", ctx.num_inputs(), " inputs"));
+      }
       GF_RETURN_IF_ERROR(CheckFactors(ctx));
       if (ctx.shape(1).rank() != 0) {
         return ctx.Error(absl::StrCat(ctx.Describe(1), " must be a scalar (the penalty's gradient)"));
+      }
+      if (ctx.num_inputs() == 3 && (ctx.shape(2) != ctx.shape(0) || ctx.dtype(2) != DType::kF32)) {
+        return ctx.Error(absl::StrCat(ctx.Describe(2), " must match ", ctx.Describe(0)));
       }
       ctx.AddOutput(DType::kF32, ctx.shape(0));
       return absl::OkStatus();
@@ -96,16 +133,17 @@ GF_REGISTER_OP(OpDef{
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const float* w = k.in<float>(0);
       const float* dy = k.in<float>(1);
+      const float* acc = k.inputs.size() == 3 ? k.in<float>(2) : nullptr;
       float* dw = k.out<float>(0);
       const int64_t n = k.in_shape(0).NumElements();
       const float l1 = static_cast<float>(k.node.attr<double>("l1"));
       const float l2x2 = static_cast<float>(2 * k.node.attr<double>("l2"));
+      const int64_t chunks = (n + kChunk - 1) / kChunk;
       return MakeKernel([=](const RunContext&) {
         const float g = *dy;
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-        for (int64_t i = 0; i < n; ++i) {
-          const float sign = float(w[i] > 0) - float(w[i] < 0);
-          dw[i] = g * (l1 * sign + l2x2 * w[i]);
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+        for (int64_t c = 0; c < chunks; ++c) {
+          PenaltyGradChunk(w, acc, dw, c * kChunk, std::min(n, (c + 1) * kChunk), g * l1, g * l2x2);
         }
         return absl::OkStatus();
       });

@@ -77,6 +77,7 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     graph.RecordError(grads.status());
     return {};
   }
+  *grads = FusePenaltyGradients(graph, *grads);  // data + penalty gradient in one pass
   if (options.clip) {
     *grads = ClipGradients(graph.Scope("gradient_clipping"), *grads, *options.clip);
     if (!graph.ok()) return {};

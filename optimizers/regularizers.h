@@ -10,6 +10,8 @@
 //   Output w = ops::Variable(scope, "kernel", {784, 300}, HeNormal());
 //   optimizers::SetRegularizer(w, optimizers::L2(0.01));   // + 0.01 * sum(w^2)
 
+#include <vector>
+
 #include "graph/graph.h"
 
 namespace gradflow::optimizers {
@@ -41,6 +43,12 @@ void SetRegularizer(Output var, const Regularizer& regularizer);
 // "regularized_loss"). Returns `loss` itself when there is nothing to
 // add, so calling it twice adds each penalty once.
 Output AddRegularizationLosses(Graph& graph, Output loss);
+
+// A peephole for gradients from AddGradients: where a variable's gradient is
+// AddN(data gradient, L1L2PenaltyGrad(w, dy)), returns one L1L2PenaltyGrad
+// that adds the data gradient itself (one pass over the weights instead of
+// two). Other gradients are returned unchanged. Used by Minimize.
+std::vector<Output> FusePenaltyGradients(Graph& graph, const std::vector<Output>& grads);
 
 }  // namespace gradflow::optimizers
 

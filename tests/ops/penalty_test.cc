@@ -62,6 +62,26 @@ TEST(L1L2PenaltyTest, L1L2ValueAndGradient) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(r.grad[i], want[i], kTolerance) << i;
 }
 
+TEST(L1L2PenaltyTest, GradientWithAnAccumulatorAddsIt) {
+  // The fused form Minimize uses: dw = acc + dy * (l1 * sign(w) + 2 * l2 * w).
+  Graph g;
+  Output w = ops::Placeholder(g, "w", DType::kF32, {3, 2});
+  Output acc = ops::Placeholder(g, "acc", DType::kF32, {3, 2});
+  Output dy = ops::Placeholder(g, "dy", DType::kF32, {});
+  Output dw = g.AddNode1(g, "L1L2PenaltyGrad", {w, dy, acc}, {{"l1", 0.01}, {"l2", 0.02}});
+  ASSERT_TRUE(g.ok()) << g.status();
+  Session s(g);
+  auto plan = s.Compile({dw});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto out = plan->Run({{w, Tensor::FromVector<float>({3, 2}, kMatrix)},
+                        {acc, Tensor::FromVector<float>({3, 2}, {1, 2, 3, 4, 5, 6})},
+                        {dy, Tensor::Scalar(2.0f)}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  const std::vector<float> want = {1 + 2 * 0.05f, 2 - 2 * 0.09f, 3 + 2 * 0.03f,
+                                   4.0f,          5 - 2 * 0.13f, 6 + 2 * 0.17f};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR((*out)[0].data<float>()[i], want[i], kTolerance) << i;
+}
+
 TEST(L1L2PenaltyTest, LargeTensorMatchesDoubleReferenceWithAnyThreadCount) {
   const int64_t n = 300000;  // several chunks, parallel
   std::vector<float> values(n);

@@ -81,6 +81,12 @@ TEST(RegularizersTest, MinimizeStepFollowsThePenalizedGradient) {
   const float lr = 0.1f;
   Output train = optimizers::Minimize(p.graph, p.data_loss, optimizers::SGD{.learning_rate = lr});
   ASSERT_TRUE(train.valid()) << p.graph.status();
+  // The data and penalty gradients are summed by one fused node.
+  int fused = 0;
+  for (const Node& node : p.graph.nodes()) {
+    fused += node.op_name() == "L1L2PenaltyGrad" && node.inputs.size() == 3;
+  }
+  EXPECT_EQ(fused, 1);
   Session s(p.graph);
   auto step = s.Compile({}, {train}, Phase::kTrain);
   ASSERT_TRUE(step.ok()) << step.status();

@@ -23,6 +23,30 @@ int NormalizeAxis(int64_t axis, int rank) {
   return axis >= 0 && axis < std::max(rank, 1) ? static_cast<int>(axis) : -1;
 }
 
+// Rescales `columns` consecutive columns of a [length, stride] row-major slab
+// so each column's L2 norm n becomes n * min(n, max_value) / (epsilon + n).
+// Sums run row by row (contiguous reads, vectorized over the columns) in
+// double, in a fixed order.
+void MaxNormColumns(float* __restrict slab, int64_t length, int64_t stride, int64_t columns,
+                    double max_value) {
+  double square_sum[kBlock] = {};
+  for (int64_t i = 0; i < length; ++i) {
+    const float* row = slab + i * stride;
+#pragma omp simd
+    for (int64_t j = 0; j < columns; ++j) square_sum[j] += double(row[j]) * row[j];
+  }
+  float factor[kBlock];
+  for (int64_t j = 0; j < columns; ++j) {
+    const double norm = std::sqrt(square_sum[j]);
+    factor[j] = static_cast<float>(std::min(norm, max_value) / (kMaxNormEpsilon + norm));
+  }
+  for (int64_t i = 0; i < length; ++i) {
+    float* row = slab + i * stride;
+#pragma omp simd
+    for (int64_t j = 0; j < columns; ++j) row[j] *= factor[j];
+  }
+}
+
 }  // namespace
 
 // w <- w * min(n, max_value) / (epsilon + n) with n = ||w||_2 over `axis`
@@ -57,22 +81,8 @@ GF_REGISTER_OP(OpDef{
         // row by row (contiguous reads), then applied row by row.
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t t = 0; t < outer * blocks; ++t) {
-          const int64_t o = t / blocks, j0 = (t % blocks) * kBlock, j1 = std::min(inner, j0 + kBlock);
-          float* slab = w + o * length * inner;
-          double square_sum[kBlock] = {};
-          for (int64_t i = 0; i < length; ++i) {
-            const float* row = slab + i * inner;
-            for (int64_t j = j0; j < j1; ++j) square_sum[j - j0] += double(row[j]) * row[j];
-          }
-          float factor[kBlock];
-          for (int64_t j = j0; j < j1; ++j) {
-            const double norm = std::sqrt(square_sum[j - j0]);
-            factor[j - j0] = static_cast<float>(std::min(norm, max_value) / (kMaxNormEpsilon + norm));
-          }
-          for (int64_t i = 0; i < length; ++i) {
-            float* row = slab + i * inner;
-            for (int64_t j = j0; j < j1; ++j) row[j] *= factor[j - j0];
-          }
+          const int64_t o = t / blocks, j0 = (t % blocks) * kBlock;
+          MaxNormColumns(w + o * length * inner + j0, length, inner, std::min(kBlock, inner - j0), max_value);
         }
         return absl::OkStatus();
       });

@@ -122,6 +122,9 @@ inline constexpr char kScheduledLearningRateName[] = "optimizer/schedule/learnin
 inline constexpr char kNadamMomentumProductName[] = "optimizer/nadam_u_product";
 
 // Adds the training step for `loss` (a f32 scalar) and returns its handle.
+// The penalties of regularized variables (optimizers/regularizers.h) are
+// added to the loss it differentiates, and max-norm constraints
+// (optimizers/constraints.h) run after their variable's update.
 // Errors (non-scalar loss, nothing to train) are recorded in graph.status()
 // and an invalid Output is returned.
 Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,

@@ -344,7 +344,11 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
   for (size_t i = 0; i < placeholders_.size(); ++i) {
     std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
   }
-  RunContext ctx{Mix64(session_->seed() ^ Mix64(++run_count_))};
+  // Each plan draws its own stream (salted by its compile index; the first
+  // plan's salt is 0), so an MC dropout plan does not replay the masks of the
+  // training plan's steps.
+  const uint64_t salt = (plan_index_ - 1) * 0x9e3779b97f4a7c15ULL;
+  RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_))};
   for (size_t i = 0; i < exe->num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
   for (const Executable::Copy& c : exe->snapshots) std::memcpy(c.dst, c.src, c.bytes);
   for (size_t i = exe->num_early_kernels; i < exe->kernels.size(); ++i) {
@@ -455,7 +459,9 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
   }
   const int num_early = static_cast<int>(early_nodes.size());
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
-  return Plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
+  Plan plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
+  plan.plan_index_ = ++plans_compiled_;
+  return plan;
 }
 
 }  // namespace gradflow

@@ -82,6 +82,7 @@ class Plan {
   std::vector<Node*> placeholders_;
   Phase phase_;
   int64_t graph_version_;
+  uint64_t plan_index_ = 0;  // which Compile of the session made this plan
   uint64_t run_count_ = 0;
   absl::flat_hash_map<int64_t, std::unique_ptr<Executable>> by_batch_;
 };
@@ -115,6 +116,7 @@ class Session {
 
   Graph& graph_;
   uint64_t seed_;
+  uint64_t plans_compiled_ = 0;
   VariableStore variables_;
 };
 

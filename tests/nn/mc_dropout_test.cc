@@ -41,13 +41,15 @@ TEST(PredictMcTest, MeanAndStddevOfTheDropoutPasses) {
   auto mc = PredictMC(model, x, kPasses, /*batch_size=*/kSamples);
   ASSERT_TRUE(mc.ok()) << mc.status();
 
-  // The same passes by hand: a fresh training-phase plan without updates
-  // draws the same step seeds in the same order.
-  auto plan = model.session()->Compile({model.output()}, {}, Phase::kTrain);
+  // The same passes by hand on an identical model: its first extra plan is
+  // the same compile of the same seeded session as PredictMC's, so it draws
+  // the same step seeds in the same order.
+  Sequential twin = DropoutModel();
+  auto plan = twin.session()->Compile({twin.output()}, {}, Phase::kTrain);
   ASSERT_TRUE(plan.ok());
   const int64_t count = kSamples * 4;
   std::vector<std::vector<float>> passes;
-  for (int p = 0; p < kPasses; ++p) passes.push_back((*plan->Run({{model.input(), x}}))[0].ToVector<float>());
+  for (int p = 0; p < kPasses; ++p) passes.push_back((*plan->Run({{twin.input(), x}}))[0].ToVector<float>());
   EXPECT_NE(passes[0], passes[1]);  // a new mask every pass
   bool some_spread = false;
   for (int64_t i = 0; i < count; ++i) {
@@ -68,14 +70,18 @@ TEST(PredictMcTest, MeanAndStddevOfTheDropoutPasses) {
   }
 }
 
-TEST(PredictMcTest, CallsAreReproducible) {
-  Sequential model = DropoutModel();
+TEST(PredictMcTest, ReproducibleForASeedAndFreshForEachCall) {
+  Sequential model = DropoutModel(), twin = DropoutModel();
   const Tensor x = Inputs();
-  auto a = PredictMC(model, x, 5, 7), b = PredictMC(model, x, 5, 7);
+  auto a = PredictMC(model, x, 5, 7), b = PredictMC(twin, x, 5, 7);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->mean.ToVector<float>(), b->mean.ToVector<float>());
   EXPECT_EQ(a->stddev.ToVector<float>(), b->stddev.ToVector<float>());
   EXPECT_EQ(a->mean.shape(), (Shape{kSamples, 4}));
+  // A second call draws new masks (Keras's model(x, training=True) does too).
+  auto again = PredictMC(model, x, 5, 7);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->mean.ToVector<float>(), a->mean.ToVector<float>());
 }
 
 TEST(PredictMcTest, WithoutDropoutEqualsPredictWithZeroSpread) {

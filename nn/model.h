@@ -91,6 +91,9 @@ class Sequential {
   Output output() const { return output_; }
   Output target() const { return y_; }  // the label placeholder "y"
   Output loss() const { return loss_; }  // the training loss (with penalties)
+  // The compiled plans (null before Compile): benchmarks read their arena sizes.
+  Plan* train_plan() { return train_plan_ ? &*train_plan_ : nullptr; }
+  Plan* predict_plan() { return predict_plan_ ? &*predict_plan_ : nullptr; }
 
  private:
   absl::Status CheckCompiled() const;

@@ -1,0 +1,69 @@
+// One measurement of one workload (benchmarks/workloads.h), for
+// benchmarks/compare.sh, which runs it alternately with the oneDNN limit and
+// the PyTorch peers. Prints one JSON line:
+//   {"samples_per_s": ..., "seconds": [...], "arena_bytes": ..., "data_bytes": ...}
+// The thread count is OMP_NUM_THREADS (oneDNN and our own loops share it).
+//
+//   bazel run -c opt //benchmarks:gradflow_runner -- --workload=W1 --mode=train --batch=32
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "benchmarks/workloads.h"
+#include <cstdlib>
+#include <map>
+
+using namespace gradflow;
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> flags = {
+      {"workload", "W1"}, {"mode", "train"} /* or "predict" */, {"batch", "32"},
+      {"samples", "60000"}, {"repeats", "1"}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
+    if (!arg.starts_with("--") || eq == std::string::npos || !flags.contains(name)) {
+      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats=\n",
+                   arg.c_str());
+      return 2;
+    }
+    flags[name] = arg.substr(eq + 1);
+  }
+  const std::string workload = flags["workload"], mode = flags["mode"];
+  const int64_t batch = std::atoll(flags["batch"].c_str());
+  const int64_t samples = std::atoll(flags["samples"].c_str());
+  const int repeats = std::atoi(flags["repeats"].c_str());
+  benchmarks::TrainingData data = benchmarks::LoadTrainingData();
+  auto model = benchmarks::BuildWorkload(workload);
+  if (!model.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
+    return 1;
+  }
+  std::vector<double> seconds;
+  for (int r = 0; r < repeats; ++r) {
+    auto t = mode == "train" ? benchmarks::TimeTrainEpoch(*model, data, batch, samples)
+                             : benchmarks::TimePredict(*model, data, batch, samples);
+    if (!t.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
+    seconds.push_back(*t);
+  }
+  std::vector<double> sorted = seconds;
+  std::sort(sorted.begin(), sorted.end());
+  Plan* plan = mode == "train" ? model->train_plan() : model->predict_plan();
+  auto arena = plan->ArenaBytes(batch);
+  std::printf(
+      "{\"samples_per_s\": %.1f, \"seconds\": [%s], \"arena_bytes\": %zu, \"data_bytes\": %zu, "
+      "\"threads\": %d, \"real_data\": %s}\n",
+      samples / sorted[sorted.size() / 2], absl::StrJoin(seconds, ", ").c_str(),
+      arena.ok() ? *arena : size_t{0}, data.x.num_bytes() + data.y.num_bytes(),
+      omp_get_max_threads(), data.real ? "true" : "false");
+  return 0;
+}

@@ -1,9 +1,11 @@
 #include "graph/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/random.h"
 #include "core/status.h"
 
@@ -33,6 +35,21 @@ absl::Status VariableStore::Set(std::string_view name, const Tensor& value) {
         " but the new value is ", std::string(DTypeName(value.dtype())), value.shape().ToString()));
   }
   std::memcpy(dst.raw(), value.raw(), value.num_bytes());
+  return absl::OkStatus();
+}
+
+absl::Status VariableStore::Bind(std::string_view name, const Tensor& value) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot bind variable '", std::string(name),
+                                                   "' to a tensor without storage"));
+  }
+  auto [it, inserted] = values_.try_emplace(std::string(name), value);
+  if (!inserted && (it->second.raw() != value.raw() || it->second.dtype() != value.dtype() ||
+                    it->second.shape() != value.shape())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "variable '", std::string(name), "' already exists; bind it before it is created ",
+        "(before compiling a plan that uses it), or use Set to copy a value into it"));
+  }
   return absl::OkStatus();
 }
 
@@ -101,6 +118,90 @@ class ArenaPlanner {
  private:
   std::vector<std::pair<size_t, size_t>> free_;  // (offset, bytes), sorted
   size_t end_ = 0;
+};
+
+// Index of the first NaN or Inf among `count` floats, or -1.
+int64_t FirstNonFinite(const float* data, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    if (!std::isfinite(data[i])) return i;
+  }
+  return -1;
+}
+
+// "NaN at element 17 (row 0)", naming the row for tensors with a batch dim.
+std::string DescribeNonFinite(float value, int64_t element, const Shape& shape) {
+  std::string s = absl::StrCat(std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                               " at element ", element);
+  if (shape.rank() >= 2 && shape[0] > 0) {
+    absl::StrAppend(&s, " (row ", element / (shape.NumElements() / shape[0]), ")");
+  }
+  return s;
+}
+
+// SessionOptions::check_numerics: runs a node's kernel, then scans its f32
+// outputs -- and, for a node that writes variables, those variables -- for
+// NaN or Inf. Only plans of a session with the option get this wrapper.
+class NumericsCheckedKernel : public Kernel {
+ public:
+  struct Value {
+    const float* data;
+    TensorType type;
+    std::string what;  // "output 0", "variable 'dense/kernel' (input 2)"
+  };
+
+  NumericsCheckedKernel(std::unique_ptr<Kernel> kernel, const KernelContext& k)
+      : kernel_(std::move(kernel)), node_(k.node) {
+    for (size_t i = 0; i < k.output_types.size(); ++i) {
+      if (k.output_types[i].dtype == DType::kF32) {
+        outputs_.push_back({static_cast<const float*>(k.outputs[i]), k.output_types[i],
+                            absl::StrCat("output ", i)});
+      }
+    }
+    for (size_t i = 0; i < k.input_types.size(); ++i) {
+      if (k.input_types[i].dtype != DType::kF32) continue;
+      const Node* from = node_.inputs[i].node;
+      Value v{static_cast<const float*>(k.inputs[i]), k.input_types[i],
+              absl::StrCat("input ", i, " '", node_.inputs[i].name(), "'")};
+      // A node that mutates an input writes variables: check what it wrote.
+      if (node_.op->mutates_input >= 0 && from->op->source == SourceKind::kVariable) {
+        outputs_.push_back({v.data, v.type, absl::StrCat("variable '", from->name, "' (input ", i, ")")});
+      }
+      inputs_.push_back(std::move(v));
+    }
+  }
+
+  absl::Status Run(const RunContext& ctx) override {
+    GF_RETURN_IF_ERROR(kernel_->Run(ctx));
+    for (const Value& out : outputs_) {
+      int64_t bad = FirstNonFinite(out.data, out.type.shape.NumElements());
+      if (bad >= 0) return Error(out, bad);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(const Value& out, int64_t bad) const {
+    // Say which inputs already held non-finite values (variables are not
+    // checked when read, e.g. weights loaded from a file).
+    std::vector<std::string> bad_inputs;
+    for (const Value& in : inputs_) {
+      int64_t i = FirstNonFinite(in.data, in.type.shape.NumElements());
+      if (i >= 0) bad_inputs.push_back(absl::StrCat(in.what, " ", in.type.ToString(), " has ",
+                                                    DescribeNonFinite(in.data[i], i, in.type.shape)));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CheckNumerics: node '", node_.name, "' (op ", node_.op_name(), ") produced ",
+        DescribeNonFinite(out.data[bad], bad, out.type.shape), " in its ", out.what, " ",
+        out.type.ToString(), "; ",
+        bad_inputs.empty() ? std::string("all its f32 inputs are finite")
+                           : absl::StrCat("but its ", absl::StrJoin(bad_inputs, "; ")),
+        ". Typical causes: a learning rate too large (lower it or clip gradients), log or "
+        "division of 0, or NaN in the data"));
+  }
+
+  std::unique_ptr<Kernel> kernel_;
+  const Node& node_;
+  std::vector<Value> outputs_, inputs_;
 };
 
 }  // namespace
@@ -271,6 +372,9 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
     }
     for (int k = 0; k < static_cast<int>(types[p].size()); ++k) ctx.outputs.push_back(pointer(p, k));
     GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node->op->kernel(ctx));
+    if (kernel && session_->check_numerics_) {
+      kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
+    }
     if (kernel) exe->kernels.push_back(std::move(kernel));
     if (p < num_early_) exe->num_early_kernels = exe->kernels.size();
   }
@@ -340,6 +444,19 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
     }
   }
 
+  if (session_->check_numerics_) {
+    for (size_t i = 0; i < placeholders_.size(); ++i) {
+      if (fed[i]->dtype() != DType::kF32) continue;
+      int64_t bad = FirstNonFinite(fed[i]->data<float>(), fed[i]->num_elements());
+      if (bad >= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "CheckNumerics: the feed for placeholder '", placeholders_[i]->name, "' ",
+            TensorType{DType::kF32, fed[i]->shape()}.ToString(), " holds ",
+            DescribeNonFinite(fed[i]->data<float>()[bad], bad, fed[i]->shape()),
+            "; clean or impute the input data"));
+      }
+    }
+  }
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
   for (size_t i = 0; i < placeholders_.size(); ++i) {
     std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
@@ -378,7 +495,8 @@ absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
 // ---------------------------------------------------------------- session
 
 Session::Session(Graph& graph, SessionOptions options)
-    : graph_(graph), seed_(options.seed ? options.seed : graph.seed()) {}
+    : graph_(graph), seed_(options.seed ? options.seed : graph.seed()),
+      check_numerics_(options.check_numerics) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {

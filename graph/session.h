@@ -24,6 +24,12 @@ class VariableStore {
   // Copies `value` into the existing variable (same dtype and shape), so
   // compiled plans keep their pointers; creates it if absent.
   absl::Status Set(std::string_view name, const Tensor& value);
+  // Adds `value` itself (not a copy) as the variable `name`: the store and the
+  // caller share its storage, so two sessions that bind the same tensor train
+  // one set of weights (nn layers reused by several models). Only for a name
+  // not yet in the store, i.e. before any plan points at it: FailedPrecondition
+  // otherwise, unless it already shares `value`'s storage.
+  absl::Status Bind(std::string_view name, const Tensor& value);
   std::vector<std::string> Names() const;  // sorted
   // Creates the variable if absent; returns the live tensor.
   Tensor& GetOrCreate(const std::string& name, DType dtype, const Shape& shape, bool* created);
@@ -89,6 +95,11 @@ class Plan {
 
 struct SessionOptions {
   uint64_t seed = 0;  // 0: use the graph's seed
+  // CheckNumerics: after each kernel, scan its f32 outputs (and the variables
+  // an update node wrote) and fail the step with an error naming the first
+  // node that produced NaN or Inf, its op and the shape; f32 feeds are checked
+  // too. Off by default: without it plans hold exactly the plain kernels.
+  bool check_numerics = false;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -108,6 +119,7 @@ class Session {
   Graph& graph() { return graph_; }
   VariableStore& variables() { return variables_; }
   uint64_t seed() const { return seed_; }
+  bool check_numerics() const { return check_numerics_; }
 
  private:
   friend class Plan;
@@ -116,6 +128,7 @@ class Session {
 
   Graph& graph_;
   uint64_t seed_;
+  bool check_numerics_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
 };

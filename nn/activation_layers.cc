@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ops/activations.h"
@@ -14,6 +16,7 @@ class LeakyReLULayer : public Layer {
  public:
   explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
   std::string type() const override { return "LeakyReLU"; }
+  nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override { return ops::LeakyRelu(scope, x, alpha_); }
@@ -26,6 +29,7 @@ class ELULayer : public Layer {
  public:
   explicit ELULayer(double alpha) : alpha_(alpha) {}
   std::string type() const override { return "ELU"; }
+  nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override { return ops::Elu(scope, x, alpha_); }
@@ -38,6 +42,7 @@ class RReLULayer : public Layer {
  public:
   RReLULayer(double lower, double upper) : lower_(lower), upper_(upper) {}
   std::string type() const override { return "RReLU"; }
+  nlohmann::json Config() const override { return {{"lower", lower_}, {"upper", upper_}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override { return ops::RRelu(scope, x, lower_, upper_); }
@@ -53,6 +58,7 @@ class PReLULayer : public Layer {
     if (!options_.name.empty()) set_name(options_.name);
   }
   std::string type() const override { return "PReLU"; }
+  nlohmann::json Config() const override { return {{"alpha_initializer", options_.alpha_initializer}, {"shared_axes", options_.shared_axes}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override {

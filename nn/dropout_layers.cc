@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "ops/dropout.h"
 
 namespace gradflow::nn {
@@ -15,6 +17,7 @@ class DropoutLayer : public Layer {
     if (monte_carlo_) set_name(alpha_ ? "mc_alpha_dropout" : "mc_dropout");
   }
   std::string type() const override { return type_; }
+  nlohmann::json Config() const override { return {{"rate", rate_}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override {

@@ -1,5 +1,7 @@
 #include "nn/layers.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 #include "ops/activations.h"
 #include "ops/array.h"
@@ -14,6 +16,8 @@ Output Layer::Apply(const Scope& scope, Output x) {
   return output_;
 }
 
+nlohmann::json Layer::Config() const { return nullptr; }
+
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
                           const Initializer& init, bool weight_trainable) {
   Output v = ops::Variable(scope, name, std::move(shape), init, trainable && weight_trainable);
@@ -27,6 +31,7 @@ class FlattenLayer : public Layer {
  public:
   explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
   std::string type() const override { return "Flatten"; }
+  nlohmann::json Config() const override { return nlohmann::json::object(); }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -41,6 +46,25 @@ class DenseLayer : public Layer {
     if (!options_.name.empty()) set_name(options_.name);
   }
   std::string type() const override { return "Dense"; }
+  nlohmann::json Config() const override {
+    auto regularizer = [](const std::optional<optimizers::Regularizer>& r) -> nlohmann::json {
+      if (!r) return nullptr;
+      return {{"l1", r->l1}, {"l2", r->l2}};
+    };
+    auto constraint = [](const std::optional<optimizers::MaxNorm>& c) -> nlohmann::json {
+      if (!c) return nullptr;
+      return {{"max_value", c->max_value}, {"axis", c->axis}};
+    };
+    return {{"units", units_},
+            {"activation", options_.activation.empty() ? "linear" : options_.activation},
+            {"kernel_initializer", options_.kernel_initializer},
+            {"bias_initializer", options_.bias_initializer},
+            {"use_bias", options_.use_bias},
+            {"kernel_regularizer", regularizer(options_.kernel_regularizer)},
+            {"bias_regularizer", regularizer(options_.bias_regularizer)},
+            {"kernel_constraint", constraint(options_.kernel_constraint)},
+            {"bias_constraint", constraint(options_.bias_constraint)}};
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -89,6 +113,7 @@ class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
   std::string type() const override { return "Activation"; }
+  nlohmann::json Config() const override { return {{"activation", activation_}}; }
 
  protected:
   Output Build(const Scope& scope, Output x) override {

@@ -4,10 +4,13 @@
 // Keras-like layers. A layer adds its nodes and variables to a graph when a
 // model is compiled; until then it only holds its configuration.
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "graph/graph.h"
 #include "optimizers/constraints.h"
@@ -29,7 +32,24 @@ class Layer {
   void set_name(std::string name) { name_ = std::move(name); }
   // The input shape without the batch dimension, for a model's first layer.
   const std::optional<Shape>& input_shape() const { return input_shape_; }
-  // Variables created by Build (kernel, bias, ...).
+  void set_input_shape(std::optional<Shape> shape) { input_shape_ = std::move(shape); }
+  // The layer's own settings (units, activation, rates, initializer names,
+  // ...) as a JSON object: what nn/model_config.h saves with a model and
+  // hands back to the layer type's factory. The name, trainable flag and input
+  // shape are saved beside it. Layer types that cannot be saved return null
+  // (the default), and saving a model with one is an error naming it.
+  virtual nlohmann::json Config() const;
+  // The values of the layer's variables by local name ("kernel", "bias"),
+  // filled when a model is compiled with this layer (or by SetWeights /
+  // LoadModel before that). Every model compiled with this layer object binds
+  // these very tensors into its VariableStore (VariableStore::Bind), so
+  // models built from shared layers train one set of weights, as Keras's
+  // layer reuse does; CloneModel makes fresh layers instead.
+  std::map<std::string, Tensor>& weights() { return weights_; }
+  const std::map<std::string, Tensor>& weights() const { return weights_; }
+  // Variables created by the most recent Build (kernel, bias, ...); a layer
+  // shared by several models points into the graph compiled last
+  // (Sequential::layer_variables(i) gives a model's own).
   const std::vector<Output>& variables() const { return variables_; }
   // Update nodes every training step must run (batch norm's moving
   // statistics); Sequential passes them to Minimize as extra_updates.
@@ -53,6 +73,7 @@ class Layer {
   std::vector<Output> variables_;
   std::vector<Node*> updates_;
   Output output_;
+  std::map<std::string, Tensor> weights_;
 };
 
 using LayerPtr = std::shared_ptr<Layer>;

@@ -1,5 +1,7 @@
 #include "nn/normalization.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 
 namespace gradflow::nn {
@@ -12,6 +14,16 @@ class BatchNormalizationLayer : public Layer {
     if (!options_.name.empty()) set_name(options_.name);
   }
   std::string type() const override { return "BatchNormalization"; }
+  nlohmann::json Config() const override {
+    return {{"momentum", options_.momentum},
+            {"epsilon", options_.epsilon},
+            {"center", options_.center},
+            {"scale", options_.scale},
+            {"beta_initializer", options_.beta_initializer},
+            {"gamma_initializer", options_.gamma_initializer},
+            {"moving_mean_initializer", options_.moving_mean_initializer},
+            {"moving_variance_initializer", options_.moving_variance_initializer}};
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {

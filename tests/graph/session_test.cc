@@ -188,3 +188,38 @@ TEST(SessionTest, LatePlaceholderDoesNotOverwriteEarlierInputs) {
 
 }  // namespace
 }  // namespace gradflow
+
+namespace gradflow {
+namespace {
+
+// Bind shares storage: two sessions over two graphs that bind one tensor see
+// each other's writes (how nn layers reused by several models share weights).
+TEST(VariableStoreTest, BindSharesStorageBetweenSessions) {
+  Tensor shared = Tensor::FromVector<float>({2}, {1, 2});
+  Graph g1, g2;
+  Output w1 = ops::Variable(g1.Scope("dense"), "kernel", {2}, HeNormal());
+  Output w2 = ops::Variable(g2.Scope("dense"), "kernel", {2}, HeNormal());
+  Session s1(g1), s2(g2);
+  ASSERT_TRUE(s1.variables().Bind("dense/kernel", shared).ok());
+  ASSERT_TRUE(s2.variables().Bind("dense/kernel", shared).ok());
+  auto p1 = s1.Compile({w1});
+  auto p2 = s2.Compile({w2});
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  auto v1 = p1->Run({});
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ((*v1)[0].ToVector<float>(), (std::vector<float>{1, 2})) << "bound, so not initialized";
+
+  ASSERT_TRUE(s1.variables().Set("dense/kernel", Tensor::FromVector<float>({2}, {5, 6})).ok());
+  auto v2 = p2->Run({});
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ((*v2)[0].ToVector<float>(), (std::vector<float>{5, 6}));
+  EXPECT_EQ(shared.ToVector<float>(), (std::vector<float>{5, 6}));
+
+  EXPECT_TRUE(s1.variables().Bind("dense/kernel", shared).ok()) << "binding the same storage again";
+  absl::Status again = s1.variables().Bind("dense/kernel", Tensor::FromVector<float>({2}, {0, 0}));
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(again.message(), HasSubstr("already exists"));
+}
+
+}  // namespace
+}  // namespace gradflow

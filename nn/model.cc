@@ -5,9 +5,11 @@
 #include <cstring>
 #include <numeric>
 #include <regex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/random.h"
 #include "core/status.h"
 #include "nn/progress_bar.h"
@@ -65,7 +67,10 @@ std::string WithThousands(int64_t n) {
 Sequential::Sequential(std::vector<LayerPtr> layers, std::string name)
     : name_(std::move(name)), layers_(std::move(layers)) {}
 
-void Sequential::Add(LayerPtr layer) { layers_.push_back(std::move(layer)); }
+void Sequential::Add(LayerPtr layer) {
+  layers_.push_back(std::move(layer));
+  require_held_weights_ = false;
+}
 
 absl::Status Sequential::Compile(CompileOptions options) {
   options_ = std::move(options);
@@ -75,17 +80,36 @@ absl::Status Sequential::Compile(CompileOptions options) {
         "Compile: the first layer ('", layers_[0]->type(),
         "') needs an input shape, e.g. nn::Flatten({28, 28}) or DenseOptions{.input_shape = {784}}"));
   }
-  // Recompiling (e.g. after freezing layers) keeps the layers' weights, as in
-  // Keras; the optimizer starts afresh. The weights are held until a Compile
-  // succeeds, so a failed one loses nothing.
-  if (session_) {
-    for (const LayerPtr& layer : layers_) {
-      for (const Output& v : layer->variables()) {
-        auto value = session_->variables().Get(v.node->name);
-        if (value.ok()) carried_weights_[v.node->name] = value->Clone();
+  // Names: explicit ones (or those of an earlier build, e.g. layers reused
+  // from another model) are kept; the others get Keras's snake-case default
+  // made unique within the model ("dense", "dense_1", ...).
+  std::set<std::string> taken;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat("Compile: layer ", i, " is null"));
+    for (size_t j = 0; j < i; ++j) {
+      if (layers_[j] == layers_[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Compile: layer ", i, " ('", layers_[i]->name(), "') is the same object as layer ", j,
+            "; a Sequential model uses each layer once"));
       }
     }
+    const std::string& name = layers_[i]->name();
+    if (!name.empty() && !taken.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Compile: two layers are named '", name, "'; layer names must be unique in a model"));
+    }
   }
+  for (const LayerPtr& layer : layers_) {
+    if (!layer->name().empty()) continue;
+    const std::string base = SnakeCase(layer->type());
+    std::string name = base;
+    for (int k = 1; taken.count(name); ++k) name = absl::StrCat(base, "_", k);
+    taken.insert(name);
+    layer->set_name(name);
+  }
+  // Recompiling (e.g. after freezing layers) keeps the layers' weights, as in
+  // Keras, because the layers hold them (Layer::weights()); the optimizer
+  // starts afresh.
   train_plan_.reset();
   eval_plan_.reset();
   predict_plan_.reset();
@@ -96,10 +120,17 @@ absl::Status Sequential::Compile(CompileOptions options) {
   for (int64_t d : layers_[0]->input_shape()->dims()) dims.push_back(d);
   x_ = ops::Placeholder(g, "x", DType::kF32, Shape(dims));
   Output h = x_;
+  layer_variables_.clear();
+  layer_outputs_.clear();
   for (const LayerPtr& layer : layers_) {
-    Scope scope = g.Scope(layer->name().empty() ? SnakeCase(layer->type()) : layer->name());
-    layer->set_name(scope.prefix());
+    Scope scope = g.Scope(layer->name());
+    if (scope.prefix() != layer->name()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Compile: the layer name '", layer->name(), "' is taken by the model's own nodes; rename the layer"));
+    }
     h = layer->Apply(scope, h);
+    layer_variables_.push_back(layer->variables());
+    layer_outputs_.push_back(h);
   }
   output_ = h;
   if (!g.ok()) return g.status();
@@ -150,16 +181,59 @@ absl::Status Sequential::Compile(CompileOptions options) {
   train_ = optimizers::Minimize(g, loss_, options_.optimizer, minimize_options);
   if (!g.ok()) return g.status();
 
+  // The weights the layers already hold (from an earlier Compile of this or
+  // another model, SetWeights or LoadModel) are bound into the new store with
+  // shared storage; the others are initialized by the session. Everything is
+  // checked before the session allocates anything.
+  std::vector<std::pair<std::string, Tensor>> bindings;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = *layers_[i];
+    const std::string prefix = layer.name() + "/";
+    std::set<std::string> built;
+    for (const Output& v : layer_variables_[i]) {
+      const std::string local = v.node->name.substr(prefix.size());
+      built.insert(local);
+      auto held = layer.weights().find(local);
+      if (held == layer.weights().end()) {
+        if (require_held_weights_) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "Compile: the saved model has no weight '", v.node->name, "' ", v.type().ToString(),
+              " for layer '", layer.name(), "' (", layer.type(), ")"));
+        }
+        continue;
+      }
+      if (held->second.dtype() != v.dtype() || held->second.shape() != v.shape()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Compile: layer '", layer.name(), "' holds '", local, "' as ",
+            TensorType{held->second.dtype(), held->second.shape()}.ToString(),
+            " (from an earlier model, SetWeights or a file) but this model builds it as ",
+            v.type().ToString(), "; a layer keeps the input size it was first built with"));
+      }
+      bindings.push_back({v.node->name, held->second});
+    }
+    for (const auto& [local, value] : layer.weights()) {
+      if (!built.count(local)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Compile: layer '", layer.name(), "' (", layer.type(), ") was given a weight '", local,
+            "' that it does not have (it has: ", absl::StrJoin(built, ", "), ")"));
+      }
+    }
+  }
   auto session = std::make_unique<Session>(g);
+  for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(session->variables().Bind(name, value));
   std::vector<ValueRef> fetches = {loss_};
   for (const auto& [name, out] : metrics_) fetches.push_back(out);
   GF_ASSIGN_OR_RETURN(Plan train, session->Compile(fetches, {train_}, Phase::kTrain));
   GF_ASSIGN_OR_RETURN(Plan eval, session->Compile(fetches, {}, Phase::kInfer));
   GF_ASSIGN_OR_RETURN(Plan predict, session->Compile({output_}, {}, Phase::kInfer));
-  for (const auto& [name, value] : carried_weights_) {
-    if (session->variables().Has(name)) GF_RETURN_IF_ERROR(session->variables().Set(name, value));
+  for (size_t i = 0; i < layers_.size(); ++i) {  // the layers now share the store's tensors
+    const std::string prefix = layers_[i]->name() + "/";
+    for (const Output& v : layer_variables_[i]) {
+      GF_ASSIGN_OR_RETURN(Tensor value, session->variables().Get(v.node->name));
+      layers_[i]->weights()[v.node->name.substr(prefix.size())] = value;
+    }
   }
-  carried_weights_.clear();
+  require_held_weights_ = false;
   session_ = std::move(session);
   train_plan_.emplace(std::move(train));
   eval_plan_.emplace(std::move(eval));
@@ -359,32 +433,53 @@ absl::Status Sequential::SetLearningRate(double rate) {
 }
 
 absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
-  GF_RETURN_IF_ERROR(CheckCompiled());
+  // The layers hold the weights (shared with the store once compiled), so an
+  // uncompiled model built from trained layers has weights too.
   std::map<std::string, Tensor> weights;
   for (const LayerPtr& layer : layers_) {
-    for (const Output& v : layer->variables()) {
-      GF_ASSIGN_OR_RETURN(Tensor value, session_->variables().Get(v.node->name));
-      weights[v.node->name] = value.Clone();
+    for (const auto& [local, value] : layer->weights()) {
+      weights[absl::StrCat(layer->name(), "/", local)] = value.Clone();
     }
   }
   return weights;
 }
 
 absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights) {
-  GF_RETURN_IF_ERROR(CheckCompiled());
-  for (const auto& [name, value] : weights) {
-    if (!session_->variables().Has(name)) {
-      return absl::NotFoundError(absl::StrCat("SetWeights: the model has no variable '", name, "'"));
+  if (session_ != nullptr) {
+    for (const auto& [name, value] : weights) {
+      if (!session_->variables().Has(name)) {
+        return absl::NotFoundError(absl::StrCat("SetWeights: the model has no variable '", name, "'"));
+      }
+      GF_RETURN_IF_ERROR(session_->variables().Set(name, value));
     }
-    GF_RETURN_IF_ERROR(session_->variables().Set(name, value));
+    return absl::OkStatus();
+  }
+  // Before Compile (e.g. a CloneModel copy): the layers hold the values until
+  // Compile binds them, checking each against the variable it builds.
+  for (const auto& [name, value] : weights) {
+    const size_t slash = name.rfind('/');
+    const std::string layer_name = slash == std::string::npos ? "" : name.substr(0, slash);
+    auto it = std::find_if(layers_.begin(), layers_.end(),
+                           [&](const LayerPtr& l) { return l->name() == layer_name && !l->name().empty(); });
+    if (it == layers_.end()) {
+      return absl::NotFoundError(absl::StrCat(
+          "SetWeights: the model has no layer named '", layer_name, "' for '", name,
+          "' (unnamed layers get their names when the model is compiled)"));
+    }
+    (*it)->weights()[name.substr(slash + 1)] = value.Clone();
   }
   return absl::OkStatus();
 }
 
+const std::vector<Output>& Sequential::layer_variables(size_t i) const {
+  static const std::vector<Output>* none = new std::vector<Output>;
+  return i < layer_variables_.size() ? layer_variables_[i] : *none;
+}
+
 int64_t Sequential::CountParams(bool trainable) const {
   int64_t total = 0;
-  for (const LayerPtr& layer : layers_) {
-    for (const Output& v : layer->variables()) {
+  for (const std::vector<Output>& variables : layer_variables_) {
+    for (const Output& v : variables) {
       if (v.node->attr_or<bool>("trainable", false) == trainable) total += v.shape().NumElements();
     }
   }
@@ -399,8 +494,11 @@ std::string Sequential::Summary() const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerPtr& layer = layers_[i];
     int64_t params = 0;
-    for (const Output& v : layer->variables()) params += v.shape().NumElements();
-    std::string shape = layer->output().valid() ? ShapeWithNone(layer->output().shape()) : "?";
+    const bool built = i < layer_outputs_.size() && layer_outputs_[i].valid();
+    if (built) {
+      for (const Output& v : layer_variables_[i]) params += v.shape().NumElements();
+    }
+    std::string shape = built ? ShapeWithNone(layer_outputs_[i].shape()) : "?";
     absl::StrAppend(&s, absl::StrFormat(" %-27s %-25s %s\n",
                                         absl::StrCat(layer->name(), " (", layer->type(), ")"), shape,
                                         WithThousands(params)));

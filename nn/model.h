@@ -58,6 +58,35 @@ struct History {
   std::vector<double> seconds_per_epoch;
 };
 
+struct SaveOptions {
+  // Also save the optimizer's state: its slots ("dense/kernel/m"), the step
+  // counter and the learning-rate variable (Keras's default, include_optimizer=True).
+  bool include_optimizer = true;
+};
+
+struct LoadWeightsOptions {
+  // false: the file's layers with weights are matched to the model's in order
+  // (the architectures must agree). true: weights are matched by name
+  // ("dense_1/kernel"); model weights the file lacks keep their values.
+  bool by_name = false;
+  // With by_name: a weight whose shape differs is skipped and reported
+  // instead of failing the whole load (Keras's skip_mismatch).
+  bool skip_mismatch = false;
+};
+
+// What LoadWeights did, weight by weight (model names).
+struct LoadWeightsReport {
+  struct Mismatch {
+    std::string name;
+    Shape model_shape, file_shape;
+  };
+  std::vector<std::string> loaded;
+  std::vector<std::string> missing;     // model weights the file does not have (by_name)
+  std::vector<Mismatch> mismatched;     // skipped because the shapes differ (skip_mismatch)
+  std::vector<std::string> unused;      // file tensors that matched no model weight
+  std::string ToString() const;
+};
+
 class Sequential {
  public:
   explicit Sequential(std::vector<LayerPtr> layers = {}, std::string name = "sequential");
@@ -74,8 +103,28 @@ class Sequential {
   absl::StatusOr<double> learning_rate() const;
   absl::Status SetLearningRate(double rate);
   // Copies of the layers' variables by name ("dense/kernel"), and back.
+  // Before Compile, GetWeights returns what the layers hold (e.g. layers
+  // reused from a trained model) and SetWeights hands the values to the named
+  // layers; Compile then checks each against the variable it builds.
   absl::StatusOr<std::map<std::string, Tensor>> GetWeights() const;
   absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
+
+  // Saving and loading (nn/saving.cc; nn::LoadModel and nn::CloneModel are in
+  // nn/saving.h). Save writes one safetensors file, atomically (temporary
+  // file, fsync, rename; core/checkpoint.h): every layer variable by name,
+  // optionally the optimizer's state, and the configuration (layers and
+  // compile options) as JSON under the metadata key "gradflow.model"
+  // (nn/model_config.h).
+  absl::Status Save(const std::string& path, SaveOptions options = {});
+  // The layer variables only (plus the metadata "gradflow.layers": the
+  // layers with weights, in order, for LoadWeights without by_name).
+  absl::Status SaveWeights(const std::string& path);
+  // Loads weights saved by Save or SaveWeights (or any safetensors file with
+  // the same names) into this compiled model.
+  absl::StatusOr<LoadWeightsReport> LoadWeights(const std::string& path, LoadWeightsOptions options = {});
+  // Graphviz DOT of the compiled model's graph: layers, loss, gradients and
+  // the optimizer's update nodes (Graph::ToDot).
+  absl::StatusOr<std::string> ToDot() const;
   // A callback sets this to end Fit after the current epoch (Keras's
   // model.stop_training); Fit clears it when it starts.
   bool stop_training = false;
@@ -85,6 +134,16 @@ class Sequential {
   int64_t CountParams(bool trainable) const;
 
   const std::vector<LayerPtr>& layers() const { return layers_; }
+  const std::string& name() const { return name_; }
+  bool compiled() const { return train_plan_.has_value(); }
+  // The options of the last successful Compile (nullptr before).
+  const CompileOptions* compile_options() const { return compiled() ? &options_ : nullptr; }
+  // Layer i's variables and output in this model's graph (empty / invalid
+  // before Compile).
+  const std::vector<Output>& layer_variables(size_t i) const;
+  Output layer_output(size_t i) const {
+    return i < layer_outputs_.size() ? layer_outputs_[i] : Output{};
+  }
   Graph* graph() { return graph_.get(); }
   Session* session() { return session_.get(); }
   Output input() const { return x_; }
@@ -112,7 +171,15 @@ class Sequential {
   std::vector<std::pair<std::string, Output>> metrics_;  // fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
   uint64_t epochs_shuffled_ = 0;  // across Fit calls: each epoch gets a new order
-  std::map<std::string, Tensor> carried_weights_;  // layer weights kept across Compile
+  // Per layer, as built into this model's graph (a shared layer's own
+  // variables()/output() point into the graph compiled last).
+  std::vector<std::vector<Output>> layer_variables_;
+  std::vector<Output> layer_outputs_;
+  // Set by LoadModel: Compile must find every layer weight in the layers
+  // (i.e. in the file) instead of initializing it, so a hostile configuration
+  // cannot make it allocate what the file does not hold.
+  bool require_held_weights_ = false;
+  friend class ModelFile;
 };
 
 }  // namespace gradflow::nn

@@ -1,0 +1,297 @@
+// Sequential::Save / SaveWeights / LoadWeights / ToDot, nn::LoadModel and
+// nn::CloneModel (see nn/saving.h for the file layout).
+
+#include "nn/saving.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/checkpoint.h"
+#include "core/status.h"
+#include "nn/model_config.h"
+
+namespace gradflow::nn {
+
+using Json = nlohmann::json;
+
+// Reaches the private parts of Sequential that loading needs.
+class ModelFile {
+ public:
+  static void RequireHeldWeights(Sequential& model) { model.require_held_weights_ = true; }
+};
+
+namespace {
+
+absl::Status WithPath(const std::string& path, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat("'", path, "': ", status.message()));
+}
+
+// "gradflow.layers": the layers with weights, in model order.
+std::string LayerWeightsJson(const Sequential& model) {
+  Json layers = Json::array();
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    const std::vector<Output>& variables = model.layer_variables(i);
+    if (variables.empty()) continue;
+    Json names = Json::array();
+    for (const Output& v : variables) names.push_back(v.node->name);
+    layers.push_back({{"name", model.layers()[i]->name()}, {"weights", names}});
+  }
+  return layers.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Parses "gradflow.layers" into (layer name, weight names) in order.
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> ParseLayerWeights(
+    const std::string& text) {
+  auto bad = [](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("metadata '", kLayerWeightsMetadataKey, "' ", why));
+  };
+  if (text.size() > kMaxModelConfigBytes) return bad("is too long");
+  Json root = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_array()) return bad("is not a JSON array");
+  std::vector<std::pair<std::string, std::vector<std::string>>> layers;
+  for (const Json& layer : root) {
+    if (!layer.is_object() || layer.size() != 2 || !layer.contains("name") || !layer.contains("weights") ||
+        !layer["name"].is_string() || !layer["weights"].is_array()) {
+      return bad("must list {\"name\": string, \"weights\": [string, ...]} objects");
+    }
+    std::vector<std::string> weights;
+    for (const Json& w : layer["weights"]) {
+      if (!w.is_string()) return bad("has a weight name that is not a string");
+      weights.push_back(w.get<std::string>());
+    }
+    layers.push_back({layer["name"].get<std::string>(), std::move(weights)});
+  }
+  return layers;
+}
+
+std::string TypeString(const Tensor& t) { return TensorType{t.dtype(), t.shape()}.ToString(); }
+
+}  // namespace
+
+std::string LoadWeightsReport::ToString() const {
+  std::string s = absl::StrCat("loaded ", loaded.size(), " weights");
+  if (!missing.empty()) absl::StrAppend(&s, "; missing from the file: ", absl::StrJoin(missing, ", "));
+  if (!mismatched.empty()) {
+    absl::StrAppend(&s, "; skipped (shape mismatch): ");
+    for (size_t i = 0; i < mismatched.size(); ++i) {
+      absl::StrAppend(&s, i ? ", " : "", mismatched[i].name, " (model ", mismatched[i].model_shape.ToString(),
+                      ", file ", mismatched[i].file_shape.ToString(), ")");
+    }
+  }
+  if (!unused.empty()) absl::StrAppend(&s, "; unused file tensors: ", absl::StrJoin(unused, ", "));
+  return s;
+}
+
+absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
+  if (!compiled()) {
+    return absl::FailedPreconditionError(
+        "Save: compile the model first (Compile creates its weights and fixes the layer names)");
+  }
+  ModelConfig config{.name = name_, .layers = layers_, .compile = options_};
+  // Keras saves the optimizer's current rate (callbacks may have changed it).
+  if (absl::StatusOr<double> rate = learning_rate(); rate.ok()) {
+    std::visit([&](auto& optimizer) { optimizer.learning_rate = *rate; }, config.compile->optimizer);
+  }
+  GF_ASSIGN_OR_RETURN(std::string config_json, ModelConfigToJson(config));
+
+  std::map<std::string, Tensor> tensors;
+  for (const std::vector<Output>& variables : layer_variables_) {
+    for (const Output& v : variables) {
+      GF_ASSIGN_OR_RETURN(tensors[v.node->name], session_->variables().Get(v.node->name));
+    }
+  }
+  if (options.include_optimizer) {
+    for (const std::string& name : session_->variables().Names()) {
+      if (tensors.count(name)) continue;
+      GF_ASSIGN_OR_RETURN(tensors[name], session_->variables().Get(name));
+    }
+  }
+  return SaveCheckpoint(path, tensors,
+                        {{kModelConfigMetadataKey, config_json},
+                         {kLayerWeightsMetadataKey, LayerWeightsJson(*this)}});
+}
+
+absl::Status Sequential::SaveWeights(const std::string& path) {
+  if (!compiled()) return absl::FailedPreconditionError("SaveWeights: compile the model first");
+  std::map<std::string, Tensor> tensors;
+  for (const std::vector<Output>& variables : layer_variables_) {
+    for (const Output& v : variables) {
+      GF_ASSIGN_OR_RETURN(tensors[v.node->name], session_->variables().Get(v.node->name));
+    }
+  }
+  return SaveCheckpoint(path, tensors, {{kLayerWeightsMetadataKey, LayerWeightsJson(*this)}});
+}
+
+absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& path,
+                                                          LoadWeightsOptions options) {
+  if (!compiled()) {
+    return absl::FailedPreconditionError(
+        "LoadWeights: compile the model first (its weights and their shapes exist after Compile)");
+  }
+  GF_ASSIGN_OR_RETURN(Checkpoint file, LoadCheckpoint(path));
+  std::optional<std::vector<std::pair<std::string, std::vector<std::string>>>> file_layers;
+  if (auto it = file.metadata.find(kLayerWeightsMetadataKey); it != file.metadata.end()) {
+    absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> parsed =
+        ParseLayerWeights(it->second);
+    if (!parsed.ok()) return WithPath(path, parsed.status());
+    file_layers = *std::move(parsed);
+  }
+
+  // Decide every assignment (model name <- file name) first; write only if
+  // all of them are acceptable, so a failed load changes nothing.
+  LoadWeightsReport report;
+  std::vector<std::pair<std::string, std::string>> assignments;
+  std::set<std::string> used;
+  auto model_shape = [](const Output& v) { return v.shape(); };
+  if (options.by_name) {
+    for (const std::vector<Output>& variables : layer_variables_) {
+      for (const Output& v : variables) {
+        const std::string& name = v.node->name;
+        auto it = file.tensors.find(name);
+        if (it == file.tensors.end()) {
+          report.missing.push_back(name);
+          continue;
+        }
+        used.insert(name);
+        if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
+          if (!options.skip_mismatch) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "'", path, "': '", name, "' is ", TypeString(it->second), " in the file but ",
+                v.type().ToString(), " in the model (skip_mismatch skips such weights)"));
+          }
+          report.mismatched.push_back({name, model_shape(v), it->second.shape()});
+          continue;
+        }
+        assignments.push_back({name, name});
+      }
+    }
+  } else {
+    if (!file_layers) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path, "' does not record its layer order (metadata '", kLayerWeightsMetadataKey,
+          "'); load it with by_name = true"));
+    }
+    std::vector<size_t> weighted;
+    for (size_t i = 0; i < layer_variables_.size(); ++i) {
+      if (!layer_variables_[i].empty()) weighted.push_back(i);
+    }
+    if (weighted.size() != file_layers->size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path, "' has ", file_layers->size(), " layers with weights but the model has ",
+          weighted.size(), "; load by_name to match the layers that agree"));
+    }
+    for (size_t k = 0; k < weighted.size(); ++k) {
+      const std::vector<Output>& variables = layer_variables_[weighted[k]];
+      const auto& [file_layer, file_weights] = (*file_layers)[k];
+      if (variables.size() != file_weights.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", path, "': layer ", k, " with weights is '", file_layer, "' with ", file_weights.size(),
+            " weights in the file but '", layers_[weighted[k]]->name(), "' with ", variables.size(),
+            " in the model"));
+      }
+      for (size_t j = 0; j < variables.size(); ++j) {
+        auto it = file.tensors.find(file_weights[j]);
+        if (it == file.tensors.end()) {
+          return absl::InvalidArgumentError(absl::StrCat("'", path, "': the layer list names '",
+                                                         file_weights[j], "' but the file has no such tensor"));
+        }
+        const Output& v = variables[j];
+        if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "'", path, "': '", file_weights[j], "' is ", TypeString(it->second), " but the model's '",
+              v.node->name, "' is ", v.type().ToString()));
+        }
+        used.insert(file_weights[j]);
+        assignments.push_back({v.node->name, file_weights[j]});
+      }
+    }
+  }
+  for (const auto& [model_name, file_name] : assignments) {
+    GF_RETURN_IF_ERROR(session_->variables().Set(model_name, file.tensors.at(file_name)));
+    report.loaded.push_back(model_name);
+  }
+  // Unused: the file's layer weights (all its tensors if it does not list
+  // them) that went nowhere.
+  std::vector<std::string> candidates;
+  if (file_layers) {
+    for (const auto& [layer, weights] : *file_layers) candidates.insert(candidates.end(), weights.begin(), weights.end());
+  } else {
+    for (const auto& [name, tensor] : file.tensors) candidates.push_back(name);
+  }
+  for (const std::string& name : candidates) {
+    if (!used.count(name)) report.unused.push_back(name);
+  }
+  return report;
+}
+
+absl::StatusOr<std::string> Sequential::ToDot() const {
+  if (graph_ == nullptr) return absl::FailedPreconditionError("ToDot: compile the model first");
+  return graph_->ToDot();
+}
+
+absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions options) {
+  GF_ASSIGN_OR_RETURN(Checkpoint file, LoadCheckpoint(path));
+  auto config_text = file.metadata.find(kModelConfigMetadataKey);
+  if (config_text == file.metadata.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' has no model configuration (metadata '", kModelConfigMetadataKey,
+        "'): it holds weights only (SaveWeights, or another tool); build the model and call LoadWeights"));
+  }
+  absl::StatusOr<ModelConfig> config = ParseModelConfig(config_text->second);
+  if (!config.ok()) return WithPath(path, config.status());
+
+  Sequential model(config->layers, config->name);
+  // Hand each layer its weights: "<layer>/<weight>" with no further '/'
+  // (slots such as "dense/kernel/m" and "global_step" are optimizer state).
+  std::map<std::string, LayerPtr> by_name;
+  for (const LayerPtr& layer : model.layers()) {
+    if (!layer->name().empty()) by_name[layer->name()] = layer;
+  }
+  std::map<std::string, const Tensor*> optimizer_state;
+  for (const auto& [name, tensor] : file.tensors) {
+    const size_t slash = name.find('/');
+    auto layer = slash == std::string::npos ? by_name.end() : by_name.find(name.substr(0, slash));
+    if (layer != by_name.end() && name.find('/', slash + 1) == std::string::npos) {
+      layer->second->weights()[name.substr(slash + 1)] = tensor;
+    } else {
+      optimizer_state[name] = &tensor;
+    }
+  }
+  ModelFile::RequireHeldWeights(model);
+  if (!options.compile || !config->compile) {
+    if (!config->compile && !optimizer_state.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path, "': tensor '", optimizer_state.begin()->first,
+          "' belongs to no layer, and the file has no compile options it could be optimizer state of"));
+    }
+    return model;
+  }
+  GF_RETURN_IF_ERROR(WithPath(path, model.Compile(*config->compile)));
+  for (const auto& [name, tensor] : optimizer_state) {
+    if (!model.session()->variables().Has(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path, "': tensor '", name, "' is neither a layer weight nor a variable of the compiled ",
+          "model's optimizer"));
+    }
+    GF_RETURN_IF_ERROR(WithPath(path, model.session()->variables().Set(name, *tensor)));
+  }
+  return model;
+}
+
+absl::StatusOr<Sequential> CloneModel(const Sequential& model) {
+  std::vector<LayerPtr> layers;
+  for (const LayerPtr& layer : model.layers()) {
+    GF_ASSIGN_OR_RETURN(LayerPtr copy, CloneLayer(*layer));
+    layers.push_back(std::move(copy));
+  }
+  return Sequential(std::move(layers), model.name());
+}
+
+}  // namespace gradflow::nn

@@ -1,0 +1,276 @@
+#include "nn/checkpoint_callbacks.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <regex>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "nn/model.h"
+
+namespace gradflow::nn {
+namespace {
+
+absl::Status OsError(const std::string& path, const std::string& what, int err) {
+  return absl::UnavailableError(absl::StrCat("'", path, "': ", what, ": ", std::strerror(err)));
+}
+
+// Python's repr of a float: the shortest text that reads back to the same double.
+std::string ShortestRepr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return ec == std::errc() ? std::string(buffer, end) : absl::StrCat(value);
+}
+
+// One "{name}" or "{name:spec}" field of a ModelCheckpoint path.
+struct PathField {
+  size_t begin, end;  // of the braces in the path
+  std::string name, spec;
+};
+
+// The fields of `path`, or an error for unbalanced braces or a format that is
+// not a simple printf-style width/precision.
+absl::StatusOr<std::vector<PathField>> ParsePathFields(const std::string& path) {
+  static const std::regex kSpec("0?[0-9]{0,3}(\\.[0-9]{1,2})?[dfeg]?");
+  std::vector<PathField> fields;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '}') {
+      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '}' in path '", path, "'"));
+    }
+    if (path[i] != '{') continue;
+    const size_t close = path.find('}', i);
+    if (close == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '{' in path '", path, "'"));
+    }
+    std::string inside = path.substr(i + 1, close - i - 1);
+    const size_t colon = inside.find(':');
+    PathField field{i, close + 1, inside.substr(0, colon),
+                    colon == std::string::npos ? "" : inside.substr(colon + 1)};
+    if (field.name.empty() || field.name.find('{') != std::string::npos ||
+        !std::regex_match(field.spec, kSpec)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ModelCheckpoint: path field '{", inside, "}' is not {name} or {name:spec} with a spec such as "
+          "02d or .4f"));
+    }
+    const char type = field.spec.empty() ? 0 : field.spec.back();
+    if (field.name == "epoch" ? (type != 0 && type != 'd' && !std::isdigit(type))
+                              : type == 'd') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ModelCheckpoint: path field '{", inside, "}': {epoch} takes an integer format (02d), metrics a "
+          "float format (.4f)"));
+    }
+    fields.push_back(std::move(field));
+    i = close;
+  }
+  return fields;
+}
+
+bool MaximizeForMonitor(const std::string& mode, const std::string& monitor) {
+  return mode == "max" || (mode == "auto" && monitor.find("acc") != std::string::npos);
+}
+
+std::string AvailableLogs(const Logs& logs) {
+  std::string available;
+  for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
+  return available;
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string temp = (dir / absl::StrCat(".", target.filename().string(), ".tmp-XXXXXX")).string();
+  int fd = ::mkstemp(temp.data());
+  if (fd < 0) return OsError(path, "cannot create a temporary file beside it", errno);
+  auto fail = [&](const std::string& what, int err) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return OsError(path, what, err);
+  };
+  for (size_t written = 0; written < contents.size();) {
+    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write", n < 0 ? errno : EIO);
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail("cannot flush to disk (fsync)", errno);
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return OsError(path, "cannot close the temporary file", err);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return OsError(path, "cannot rename the temporary file over it", err);
+  }
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);  // makes the rename durable; the file itself is complete either way
+    ::close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ ModelCheckpoint
+
+absl::StatusOr<std::shared_ptr<ModelCheckpoint>> ModelCheckpoint::Create(std::string path,
+                                                                         ModelCheckpointOptions options) {
+  if (path.empty()) return absl::InvalidArgumentError("ModelCheckpoint: the path is empty");
+  if (options.mode != "auto" && options.mode != "min" && options.mode != "max") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ModelCheckpoint: mode must be \"auto\", \"min\" or \"max\", got \"", options.mode, "\""));
+  }
+  GF_RETURN_IF_ERROR(ParsePathFields(path).status());
+  const bool maximize = MaximizeForMonitor(options.mode, options.monitor);
+  return std::shared_ptr<ModelCheckpoint>(new ModelCheckpoint(std::move(path), std::move(options), maximize));
+}
+
+ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions options, bool maximize)
+    : path_(std::move(path)), options_(std::move(options)), maximize_(maximize),
+      best_(maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity()) {}
+
+absl::Status ModelCheckpoint::OnTrainBegin(Sequential&) {
+  // Keras keeps `best` across fit calls on the same callback object; so do we.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& logs) const {
+  GF_ASSIGN_OR_RETURN(std::vector<PathField> fields, ParsePathFields(path_));
+  std::string out;
+  size_t at = 0;
+  for (const PathField& field : fields) {
+    out += path_.substr(at, field.begin - at);
+    at = field.end;
+    char buffer[128];
+    if (field.name == "epoch") {
+      std::string spec = field.spec.empty() || field.spec.back() != 'd' ? field.spec + "d" : field.spec;
+      std::snprintf(buffer, sizeof(buffer), ("%" + spec).c_str(), epoch + 1);
+      out += buffer;
+      continue;
+    }
+    auto it = logs.find(field.name);
+    if (it == logs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: the path field '{", field.name,
+                                                     "}' is not in the logs (available: epoch, ",
+                                                     AvailableLogs(logs), ")"));
+    }
+    if (field.spec.empty()) {
+      out += ShortestRepr(it->second);
+    } else {
+      std::string spec = std::isdigit(static_cast<unsigned char>(field.spec.back())) ? field.spec + "f" : field.spec;
+      std::snprintf(buffer, sizeof(buffer), ("%" + spec).c_str(), it->second);
+      out += buffer;
+    }
+  }
+  return out + path_.substr(at);
+}
+
+absl::Status ModelCheckpoint::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+  GF_ASSIGN_OR_RETURN(std::string path, FormatPath(epoch, logs));
+  if (options_.save_best_only) {
+    auto it = logs.find(options_.monitor);
+    if (it == logs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ModelCheckpoint: the logs have no '", options_.monitor, "' (available: ", AvailableLogs(logs),
+          "); validation metrics need validation_data or validation_split"));
+    }
+    const double current = it->second;
+    const bool improved = maximize_ ? current > best_ : current < best_;
+    if (!improved) {
+      if (options_.verbose > 0) {
+        std::printf("\nEpoch %d: %s did not improve from %.5f\n", epoch + 1, options_.monitor.c_str(), best_);
+      }
+      return absl::OkStatus();
+    }
+    if (options_.verbose > 0) {
+      std::printf("\nEpoch %d: %s improved from %.5f to %.5f, saving model to %s\n", epoch + 1,
+                  options_.monitor.c_str(), best_, current, path.c_str());
+    }
+    best_ = current;
+  } else if (options_.verbose > 0) {
+    std::printf("\nEpoch %d: saving model to %s\n", epoch + 1, path.c_str());
+  }
+  GF_RETURN_IF_ERROR(options_.save_weights_only
+                         ? model.SaveWeights(path)
+                         : model.Save(path, {.include_optimizer = options_.include_optimizer}));
+  saved_.push_back(path);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ CSVLogger
+
+absl::StatusOr<std::shared_ptr<CSVLogger>> CSVLogger::Create(std::string path, CSVLoggerOptions options) {
+  if (path.empty()) return absl::InvalidArgumentError("CSVLogger: the path is empty");
+  if (options.separator == '\n' || options.separator == '\r' || options.separator == '"' ||
+      options.separator == '\0') {
+    return absl::InvalidArgumentError("CSVLogger: the separator cannot be a newline, a quote or NUL");
+  }
+  return std::shared_ptr<CSVLogger>(new CSVLogger(std::move(path), options));
+}
+
+absl::Status CSVLogger::OnTrainBegin(Sequential&) {
+  contents_.clear();
+  keys_.clear();
+  if (options_.append) {
+    std::ifstream in(path_, std::ios::binary);
+    if (in) {
+      std::ostringstream existing;
+      existing << in.rdbuf();
+      contents_ = existing.str();
+      if (!contents_.empty() && contents_.back() != '\n') contents_ += '\n';
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CSVLogger::OnEpochEnd(Sequential&, int epoch, const Logs& logs) {
+  const std::string separator(1, options_.separator);
+  if (keys_.empty()) {
+    for (const auto& [name, value] : logs) keys_.push_back(name);  // std::map: sorted, as Keras
+    if (contents_.empty()) {  // a new file (or an empty one being appended to) gets a header
+      contents_ = "epoch";
+      for (const std::string& key : keys_) absl::StrAppend(&contents_, separator, key);
+      contents_ += '\n';
+    }
+  }
+  std::string row = std::to_string(epoch);
+  for (const std::string& key : keys_) {
+    auto it = logs.find(key);
+    absl::StrAppend(&row, separator, it == logs.end() ? "NA" : ShortestRepr(it->second));
+  }
+  contents_ += row + '\n';
+  return WriteFileAtomically(path_, contents_);
+}
+
+// ------------------------------------------------------------ TerminateOnNaN
+
+absl::Status TerminateOnNaN::OnEpochBegin(Sequential&, int epoch) {
+  epoch_ = epoch;
+  return absl::OkStatus();
+}
+
+absl::Status TerminateOnNaN::OnTrainBatchEnd(Sequential& model, int64_t batch, const Logs& logs) {
+  auto it = logs.find("loss");
+  if (it == logs.end() || std::isfinite(it->second)) return absl::OkStatus();
+  model.stop_training = true;
+  return absl::AbortedError(absl::StrCat("TerminateOnNaN: epoch ", epoch_ + 1, ", batch ", batch + 1,
+                                         ": invalid loss ", ShortestRepr(it->second),
+                                         ", training terminated"));
+}
+
+}  // namespace gradflow::nn

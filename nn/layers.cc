@@ -97,10 +97,15 @@ class DenseLayer : public Layer {
     if (options_.kernel_constraint) optimizers::SetConstraint(kernel, *options_.kernel_constraint);
     if (bias.valid() && options_.bias_regularizer) optimizers::SetRegularizer(bias, *options_.bias_regularizer);
     if (bias.valid() && options_.bias_constraint) optimizers::SetConstraint(bias, *options_.bias_constraint);
+    // Activations oneDNN can apply as a post-op of the inner product (and
+    // differentiate from the output) run inside the Dense primitive: one pass
+    // over the output instead of two, forward and backward. The unfused pair
+    // computes the same values (tests/nn/dense_fusion_test.cc).
+    const std::string& act = options_.activation;
+    const bool fusable = act == "relu" || act == "elu" || act == "tanh" || act == "sigmoid";
+    if (fusable) return ops::Dense(scope, x, kernel, bias, {.name = act});
     Output y = ops::Dense(scope, x, kernel, bias);
-    if (!options_.activation.empty() && options_.activation != "linear") {
-      y = ops::Activation(scope, y, options_.activation);
-    }
+    if (!act.empty() && act != "linear") y = ops::Activation(scope, y, act);
     return y;
   }
 

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Driver of benchmarks/compare.sh: runs gradflow, the raw oneDNN limit and
+the PyTorch peers (Python on the OpenMP and on the pthread OpenBLAS, and the
+libtorch C++ twin on the OpenMP OpenBLAS) on every issue-7 workload,
+alternating: each repetition visits every workload and, within it, every
+runner in an order rotated by the repetition number. One process per
+measurement, so its peak RSS (from wait4) is that workload's.
+
+Prints per-run lines, then a table of median samples/s, the ratios
+gradflow / best PyTorch and gradflow / limit (ratios of medians), and the
+median peak RSS of each runner.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+
+# (label, workload, mode, batch, threads, samples)
+WORKLOADS = [
+    ("W1 train b32", "W1", "train", 32, 2, 16384),
+    ("W1 train b256", "W1", "train", 256, 2, 16384),
+    ("W1 train b1024", "W1", "train", 1024, 2, 16384),
+    ("W2 train b32", "W2", "train", 32, 2, 8192),
+    ("W2 train b256", "W2", "train", 256, 2, 16384),
+    ("W3 train b32", "W3", "train", 32, 2, 16384),
+    ("W3 train b256", "W3", "train", 256, 2, 16384),
+    ("W4 train b32", "W4", "train", 32, 2, 16384),
+    ("W1 predict b1", "W1", "predict", 1, 2, 2048),
+    ("W1 predict b256", "W1", "predict", 256, 2, 16384),
+    ("W1 train b32 1thr", "W1", "train", 32, 1, 16384),
+    ("W2 train b32 1thr", "W2", "train", 32, 1, 8192),
+]
+
+
+def runners(libtorch_bin):
+    bin_dir = os.environ.get("GRADFLOW_BENCH_BIN") or os.path.join(ROOT, "bazel-bin/benchmarks")
+    gf = os.path.join(bin_dir, "gradflow_runner")
+    limit = os.path.join(bin_dir, "onednn_limit")
+    py = ["/usr/bin/python3", os.path.join(ROOT, "benchmarks/compare_pytorch.py")]
+    r = [("gradflow", [gf], {}, lambda w: True),
+         ("onednn_limit", [limit], {}, lambda w: w[1] in ("W1", "W2") and (w[2] == "train" or w[1] == "W1")),
+         ("torch_py_omp", py, {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True),
+         ("torch_py_pthread", py, {}, lambda w: True)]
+    if libtorch_bin:
+        r.append(("libtorch_omp", [libtorch_bin], {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True))
+    return r
+
+
+def run_one(cmd, extra_env, w):
+    _, workload, mode, batch, threads, samples = w
+    env = dict(os.environ)
+    env.update(extra_env)
+    env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)})
+    args = cmd + [f"--workload={workload}", f"--mode={mode}", f"--batch={batch}", f"--samples={samples}"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    out, err = p.stdout.read().decode(), p.stderr.read().decode()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        print(f"  FAILED {' '.join(args)}: {err.strip()[-300:]}", file=sys.stderr)
+        return None
+    result = json.loads(out.strip().splitlines()[-1])
+    result["rss_mib"] = usage.ru_maxrss / 1024.0
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--libtorch", default="")
+    p.add_argument("--filter", default="", help="substring of the workload labels to run")
+    a = p.parse_args()
+    ws = [w for w in WORKLOADS if a.filter in w[0]]
+    rs = runners(a.libtorch)
+    results = {}  # (label, runner) -> list of dicts
+    start = time.time()
+    for rep in range(a.reps):
+        for w in ws:
+            todo = [r for r in rs if r[3](w)]
+            shift = rep % len(todo)
+            for name, cmd, env, _ in todo[shift:] + todo[:shift]:
+                res = run_one(cmd, env, w)
+                if res:
+                    results.setdefault((w[0], name), []).append(res)
+                    print(f"rep {rep + 1} {w[0]:<18} {name:<17} {res['samples_per_s']:>10.0f} samples/s "
+                          f"rss {res['rss_mib']:.0f} MiB", flush=True)
+    names = [r[0] for r in rs]
+    med = lambda k: statistics.median(x["samples_per_s"] for x in results[k]) if k in results else None
+    rss = lambda k: statistics.median(x["rss_mib"] for x in results[k]) if k in results else None
+    print(f"\n{a.reps} repetitions, {time.time() - start:.0f} s; load average at the end: "
+          f"{os.getloadavg()[0]:.2f}; medians of samples/s (higher is better)\n")
+    head = "| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |"
+    print(head)
+    print("|" + "---|" * (len(names) + 3))
+    for w in ws:
+        cells = [med((w[0], n)) for n in names]
+        torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
+        gf, lim = cells[0], cells[1]
+        ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
+        ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
+        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |")
+    print("\nmedian peak RSS (MiB) per process (gradflow arena = planned peak bytes of the plan)\n")
+    print("| workload | " + " | ".join(names) + " | gradflow arena KiB |")
+    print("|" + "---|" * (len(names) + 2))
+    for w in ws:
+        cells = [rss((w[0], n)) for n in names]
+        arena = results.get((w[0], "gradflow"), [{}])[0].get("arena_bytes")
+        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells)
+              + f" | {arena / 1024:.0f} |" if arena is not None else " | - |")
+    data = results.get((ws[0][0], "gradflow"), [{}])[0].get("data_bytes")
+    if data:
+        print(f"\ndataset in memory: {data / 2**20:.0f} MiB; RSS target for W1 training: "
+              f"< {data / 2**20 + 64:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -203,6 +203,12 @@ absl::Status Sequential::Compile(CompileOptions options) {
         continue;
       }
       if (held->second.dtype() != v.dtype() || held->second.shape() != v.shape()) {
+        if (require_held_weights_) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the saved model's '", v.node->name, "' is ",
+              TensorType{held->second.dtype(), held->second.shape()}.ToString(),
+              " but its configuration builds ", v.type().ToString()));
+        }
         return absl::InvalidArgumentError(absl::StrCat(
             "Compile: layer '", layer.name(), "' holds '", local, "' as ",
             TensorType{held->second.dtype(), held->second.shape()}.ToString(),

@@ -213,14 +213,14 @@ class Reader {
 void CheckInitializer(Reader& r, std::string_view key, const std::string& name) {
   if (!r.ok()) return;
   auto init = InitializerFromName(name);
-  if (!init.ok()) r.FailField(key, std::string(init.status().message()));
+  if (!init.ok()) r.Fail(absl::StrCat("'", std::string(key), "': ", init.status().message()));
 }
 
 void CheckActivation(Reader& r, std::string_view key, const std::string& name) {
   if (!r.ok() || name.empty() || name == "linear") return;
   std::vector<std::string> names = ops::ActivationNames();
   if (std::find(names.begin(), names.end(), name) == names.end()) {
-    r.FailField(key, absl::StrCat("is the unknown activation '", name, "'; valid names: linear, ",
+    r.FailField(key, absl::StrCat("is the unknown activation '", name, "'; valid names: ",
                                   absl::StrJoin(names, ", ")));
   }
 }

@@ -24,6 +24,7 @@ OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 # (label, workload, mode, batch, threads, samples)
 WORKLOADS = [
     ("W1 train b32", "W1", "train", 32, 2, 16384),
+    ("W1 train b32 60k", "W1", "train", 32, 2, 60000),  # the full epoch: the RSS target
     ("W1 train b256", "W1", "train", 256, 2, 16384),
     ("W1 train b1024", "W1", "train", 1024, 2, 16384),
     ("W2 train b32", "W2", "train", 32, 2, 8192),

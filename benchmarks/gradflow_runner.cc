@@ -23,13 +23,13 @@ using namespace gradflow;
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
       {"workload", "W1"}, {"mode", "train"} /* or "predict" */, {"batch", "32"},
-      {"samples", "60000"}, {"repeats", "1"}};
+      {"samples", "60000"}, {"repeats", "1"}, {"print_plan", "0"}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     size_t eq = arg.find('=');
     std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
     if (!arg.starts_with("--") || eq == std::string::npos || !flags.contains(name)) {
-      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats=\n",
+      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats= --print_plan=\n",
                    arg.c_str());
       return 2;
     }
@@ -55,9 +55,16 @@ int main(int argc, char** argv) {
     }
     seconds.push_back(*t);
   }
+  Plan* plan = mode == "train" ? model->train_plan() : model->predict_plan();
+  if (flags["print_plan"] == "1") {  // the ops one step runs, in order, on stderr
+    std::map<std::string, std::string> op_of;
+    for (const Node& node : model->graph()->nodes()) op_of[node.name] = node.op_name();
+    for (const std::string& name : plan->NodeNames()) {
+      std::fprintf(stderr, "%s (%s)\n", name.c_str(), op_of[name].c_str());
+    }
+  }
   std::vector<double> sorted = seconds;
   std::sort(sorted.begin(), sorted.end());
-  Plan* plan = mode == "train" ? model->train_plan() : model->predict_plan();
   auto arena = plan->ArenaBytes(batch);
   std::printf(
       "{\"samples_per_s\": %.1f, \"seconds\": [%s], \"arena_bytes\": %zu, \"data_bytes\": %zu, "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <regex>
@@ -225,7 +226,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
       }
     }
   }
-  auto session = std::make_unique<Session>(g);
+  auto session = std::make_unique<Session>(g, SessionOptions{.check_numerics = options_.check_numerics});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(session->variables().Bind(name, value));
   std::vector<ValueRef> fetches = {loss_};
   for (const auto& [name, out] : metrics_) fetches.push_back(out);
@@ -274,6 +275,18 @@ absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
 
 }  // namespace
 
+absl::Status Sequential::DivergedError(float loss, int64_t step, int64_t steps) const {
+  auto rate = learning_rate();
+  return absl::AbortedError(absl::StrCat(
+      "Fit: the loss became ", std::isnan(loss) ? "NaN" : "Inf", " at epoch ", epoch_ + 1,
+      ", batch ", step + 1, " of ", steps, ": training diverged and was stopped. Lower the "
+      "learning rate", rate.ok() ? absl::StrCat(" (now ", *rate, ")") : std::string(),
+      ", clip the gradients (CompileOptions::clip, e.g. optimizers::ClipByGlobalNorm(1.0)), "
+      "or check the data for NaN/Inf; CompileOptions::check_numerics names the first node "
+      "that produces one. The weights hold this step's update; files saved earlier (e.g. by "
+      "ModelCheckpoint) are untouched"));
+}
+
 absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     Plan& plan, const Tensor& x, const Tensor& y, int64_t batch_size,
     const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix,
@@ -304,6 +317,11 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
       Logs logs(shown.begin(), shown.end());
       for (const CallbackPtr& c : *callbacks) GF_RETURN_IF_ERROR(c->OnTrainBatchEnd(*this, step, logs));
     }
+    // Training never continues silently past a NaN/Inf loss (Keras does,
+    // unless TerminateOnNaN is given; that callback, above, reports first).
+    if (&plan == &*train_plan_ && !std::isfinite(fetched[0].data<float>()[0])) {
+      return DivergedError(fetched[0].data<float>()[0], step, steps);
+    }
   }
   std::map<std::string, double> result;
   for (const auto& [name, value] : shown) result[prefix + name] = value;
@@ -331,10 +349,21 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
     x = x_all.Slice(0, split);
     y = y_all.Slice(0, split);
   }
-  if (x.shape()[0] == 0) return absl::InvalidArgumentError("Fit: no training samples");
+  if (x.shape()[0] == 0) {
+    return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");
+  }
   if (validation) {
     GF_RETURN_IF_ERROR(CheckData("validation x", validation->x, x_, -1));
     GF_RETURN_IF_ERROR(CheckData("validation y", validation->y, y_, validation->x.shape()[0]));
+    // Keras refuses a split that leaves no validation sample, too.
+    if (validation->x.shape()[0] == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Fit: the validation data has no samples",
+          options.validation_data ? std::string()
+                                  : absl::StrCat(" (validation_split ", options.validation_split, " of ",
+                                                 x_all.shape()[0], " samples)"),
+          "; give more data or no validation"));
+    }
   }
 
   History history;
@@ -342,6 +371,7 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   stop_training = false;
   for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
   for (int epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
+    epoch_ = epoch;
     for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnEpochBegin(*this, epoch));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     std::iota(order.begin(), order.end(), 0);
@@ -391,7 +421,8 @@ absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor&
   GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
   GF_RETURN_IF_ERROR(CheckData("y", y, y_, x.shape()[0]));
   if (batch_size <= 0 || x.shape()[0] == 0) {
-    return absl::InvalidArgumentError("Evaluate: needs batch_size > 0 and at least one sample");
+    return absl::InvalidArgumentError(absl::StrCat("Evaluate: needs batch_size > 0 and at least one sample, got batch_size ",
+                                                   batch_size, " and ", x.shape()[0], " samples"));
   }
   ProgressBar bar((x.shape()[0] + batch_size - 1) / batch_size, verbose);
   GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, "", nullptr));
@@ -431,8 +462,8 @@ absl::StatusOr<double> Sequential::learning_rate() const {
 absl::Status Sequential::SetLearningRate(double rate) {
   GF_RETURN_IF_ERROR(CheckCompiled());
   if (options_.learning_rate_schedule) return learning_rate().status();  // no variable to set
-  if (!(rate > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("the learning rate must be > 0, got ", rate));
+  if (!(rate > 0) || !std::isfinite(rate)) {
+    return absl::InvalidArgumentError(absl::StrCat("the learning rate must be finite and > 0, got ", rate));
   }
   return session_->variables().Set(optimizers::kLearningRateName,
                                    Tensor::Scalar(static_cast<float>(rate)));

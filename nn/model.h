@@ -36,6 +36,10 @@ struct CompileOptions {
   // `learning_rate=schedule` does. learning_rate()/SetLearningRate and the
   // learning-rate callbacks need a constant rate.
   std::optional<optimizers::Schedule> learning_rate_schedule;
+  // Debugging aid (SessionOptions::check_numerics): every step fails at the
+  // first node producing NaN or Inf, naming it, its op and its shape. Off by
+  // default (it scans every f32 value a step produces). Not saved with the model.
+  bool check_numerics = false;
 };
 
 struct ValidationData {
@@ -156,6 +160,8 @@ class Sequential {
 
  private:
   absl::Status CheckCompiled() const;
+  // Fit's error for a NaN/Inf training loss at batch `step` of `steps` of epoch_.
+  absl::Status DivergedError(float loss, int64_t step, int64_t steps) const;
   absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const Tensor& x,
                                                          const Tensor& y, int64_t batch_size,
                                                          const std::vector<int64_t>* order,
@@ -170,6 +176,7 @@ class Sequential {
   Output x_, y_, output_, loss_, train_;
   std::vector<std::pair<std::string, Output>> metrics_;  // fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
+  int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages
   uint64_t epochs_shuffled_ = 0;  // across Fit calls: each epoch gets a new order
   // Per layer, as built into this model's graph (a shared layer's own
   // variables()/output() point into the graph compiled last).

@@ -68,7 +68,7 @@ def checkpoint_seeds():
         {"class_name": "Dense", "config": {"units": 2, "activation": "relu"}}]}})
     write(t, "model_metadata", safetensors(
         [("dense/kernel", "F32", [1, 2], [0.25, -0.5]), ("dense/bias", "F32", [2], [0, 0])],
-        {"gradflow_model": config}))
+        {"gradflow.model": config}))
 
 
 def idx(magic, dims, data):

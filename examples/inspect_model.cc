@@ -1,0 +1,197 @@
+// A command-line look at a saved model (a file written by
+// nn::Sequential::Save):
+//
+//   inspect_model summary FILE       layers, output shapes, parameter counts,
+//                                    compile options, what the file holds
+//   inspect_model evaluate FILE      loss and metrics on the 10,000
+//                                    Fashion-MNIST test images (the file must
+//                                    carry compile options)
+//   inspect_model predict FILE [N]   the top 3 classes of the first N test
+//                                    images (default 5)
+//
+// Any problem (a missing, damaged or hostile file, a model that does not fit
+// Fashion-MNIST) prints one line "inspect_model: error: ..." on stderr and
+// exits with status 1; a usage error exits with status 2.
+//
+//   bazel build -c opt //examples:inspect_model //examples:transfer_learning
+//   ./bazel-bin/examples/transfer_learning          # writes my_model_A.safetensors
+//   ./bazel-bin/examples/inspect_model summary my_model_A.safetensors
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/checkpoint.h"
+#include "core/fashion_mnist.h"
+#include "core/status.h"
+#include "nn/model.h"
+#include "nn/saving.h"
+
+using namespace gradflow;
+
+namespace {
+
+constexpr int kDefaultPredictions = 5;
+constexpr int kTopClasses = 3;
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: inspect_model summary FILE | evaluate FILE | predict FILE [N]\n"
+               "  FILE: a model saved by nn::Sequential::Save (safetensors)\n");
+  return 2;
+}
+
+int Error(const absl::Status& status) {
+  std::string message(status.message());
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  std::fprintf(stderr, "inspect_model: error: %s\n", message.c_str());
+  return 1;
+}
+
+std::string DescribeCompile(const nn::CompileOptions& o) {
+  return absl::StrCat("loss ", o.loss, ", optimizer ", optimizers::OptimizerName(o.optimizer),
+                      o.metrics.empty() ? "" : absl::StrCat(", metrics ", absl::StrJoin(o.metrics, ", ")),
+                      o.learning_rate_schedule
+                          ? absl::StrCat(", schedule ", optimizers::ScheduleName(*o.learning_rate_schedule))
+                          : "",
+                      o.clip ? ", gradient clipping" : "");
+}
+
+// The model loaded from `path`, compiled: with the file's options if it
+// has them, else (when `need_compile_options` is false) with a placeholder
+// loss, only so that shapes are known and Predict runs.
+struct Loaded {
+  nn::Sequential model;
+  bool compile_options_in_file;
+};
+
+absl::StatusOr<Loaded> Load(const std::string& path, bool need_compile_options) {
+  GF_ASSIGN_OR_RETURN(nn::Sequential model, nn::LoadModel(path));
+  if (model.compiled()) return Loaded{std::move(model), true};
+  if (need_compile_options) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path, "' has no compile options (it was saved before Compile); evaluate needs its loss and metrics"));
+  }
+  GF_RETURN_IF_ERROR(model.Compile({.loss = "mse"}));
+  return Loaded{std::move(model), false};
+}
+
+// The Fashion-MNIST test images shaped for the model's input, and checks
+// that it outputs one score per class.
+absl::StatusOr<Tensor> TestImagesFor(nn::Sequential& model, const Tensor& images) {
+  const Shape& input = model.input().shape();
+  const int64_t n = images.shape()[0];
+  Tensor x;
+  if (input == Shape({-1, kFashionMnistImageSize, kFashionMnistImageSize})) {
+    x = images;
+  } else if (input == Shape({-1, kFashionMnistImageSize * kFashionMnistImageSize})) {
+    x = images.Reshaped({n, kFashionMnistImageSize * kFashionMnistImageSize});
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("the model's input is ", input.ToString(),
+                                                   "; Fashion-MNIST images need [-1, 28, 28] or [-1, 784]"));
+  }
+  if (model.output().shape() != Shape({-1, kFashionMnistNumClasses})) {
+    return absl::InvalidArgumentError(absl::StrCat("the model outputs ", model.output().shape().ToString(),
+                                                   "; a Fashion-MNIST classifier outputs [-1, 10]"));
+  }
+  return x;
+}
+
+int Summary(const std::string& path) {
+  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
+  if (!loaded.ok()) return Error(loaded.status());
+  absl::StatusOr<Checkpoint> file = LoadCheckpoint(path);
+  if (!file.ok()) return Error(file.status());
+  const std::map<std::string, Tensor> weights = *loaded->model.GetWeights();
+  int64_t layer_weights = 0, state = 0;
+  size_t bytes = 0;
+  for (const auto& [name, tensor] : file->tensors) {
+    bytes += tensor.num_bytes();
+    ++(weights.count(name) ? layer_weights : state);
+  }
+  std::printf("file: %s\n", path.c_str());
+  std::printf("tensors: %zu (%zu bytes of data): %lld layer weights, %lld optimizer state\n",
+              file->tensors.size(), bytes, (long long)layer_weights, (long long)state);
+  std::printf("compile options: %s\n", loaded->compile_options_in_file
+                                           ? DescribeCompile(*loaded->model.compile_options()).c_str()
+                                           : "none in the file");
+  std::printf("%s", loaded->model.Summary().c_str());
+  return 0;
+}
+
+int Evaluate(const std::string& path) {
+  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/true);
+  if (!loaded.ok()) return Error(loaded.status());
+  nn::Sequential* model = &loaded->model;
+  absl::StatusOr<Dataset> test = LoadFashionMnist("test");
+  if (!test.ok()) return Error(test.status());
+  absl::StatusOr<Tensor> x = TestImagesFor(*model, test->images);
+  if (!x.ok()) return Error(x.status());
+  Tensor y = test->labels;
+  const std::string& loss = model->compile_options()->loss;
+  if (loss == "categorical_crossentropy") {  // one-hot labels
+    y = Tensor(DType::kF32, {test->labels.shape()[0], kFashionMnistNumClasses});
+    for (int64_t i = 0; i < y.shape()[0]; ++i) {
+      y.data<float>()[i * kFashionMnistNumClasses + test->labels.data<int32_t>()[i]] = 1.0f;
+    }
+  } else if (loss != "sparse_categorical_crossentropy") {
+    return Error(absl::InvalidArgumentError(absl::StrCat(
+        "the model's loss is ", loss, "; evaluate needs a classifier (sparse_)categorical_crossentropy")));
+  }
+  absl::StatusOr<std::map<std::string, double>> scores = model->Evaluate(*x, y);
+  if (!scores.ok()) return Error(scores.status());
+  std::printf("Fashion-MNIST test set (%lld images):", (long long)y.shape()[0]);
+  for (const auto& [name, value] : *scores) std::printf(" %s %.4f", name.c_str(), value);
+  std::printf("\n");
+  return 0;
+}
+
+int Predict(const std::string& path, const std::string& count) {
+  int n = kDefaultPredictions;
+  if (!count.empty()) {
+    size_t used = 0;
+    try {
+      n = std::stoi(count, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != count.size() || n < 1 || n > 10000) {
+      return Error(absl::InvalidArgumentError(absl::StrCat("N must be an integer in [1, 10000], got '", count, "'")));
+    }
+  }
+  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
+  if (!loaded.ok()) return Error(loaded.status());
+  nn::Sequential* model = &loaded->model;
+  absl::StatusOr<Dataset> test = LoadFashionMnist("test");
+  if (!test.ok()) return Error(test.status());
+  absl::StatusOr<Tensor> x = TestImagesFor(*model, test->images);
+  if (!x.ok()) return Error(x.status());
+  absl::StatusOr<Tensor> scores = model->Predict(x->Slice(0, n));
+  if (!scores.ok()) return Error(scores.status());
+  for (int i = 0; i < n; ++i) {
+    const float* p = scores->data<float>() + i * kFashionMnistNumClasses;
+    std::vector<int> order(kFashionMnistNumClasses);
+    for (int c = 0; c < kFashionMnistNumClasses; ++c) order[c] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+    std::printf("image %d (label: %s):", i, kFashionMnistClassNames[test->labels.data<int32_t>()[i]]);
+    for (int k = 0; k < kTopClasses; ++k) {
+      std::printf("%s %s %.4f", k ? "," : "", kFashionMnistClassNames[order[k]], p[order[k]]);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  const std::string command = argv[1], path = argv[2];
+  if (command == "summary" && argc == 3) return Summary(path);
+  if (command == "evaluate" && argc == 3) return Evaluate(path);
+  if (command == "predict" && (argc == 3 || argc == 4)) return Predict(path, argc == 4 ? argv[3] : "");
+  return Usage();
+}

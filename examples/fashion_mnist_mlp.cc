@@ -4,6 +4,7 @@
 // and time, and the accuracy on the 10,000 test images.
 //
 //   bazel run -c opt //examples:fashion_mnist_mlp -- --epochs=30 --activation=relu
+//   ... --save=my_model.safetensors   (then: inspect_model evaluate my_model.safetensors)
 
 #include <cstdio>
 
@@ -19,7 +20,8 @@ int main(int argc, char** argv) {
                          {"batch_size", "32"},
                          {"activation", "relu"},
                          {"seed", "42"},
-                         {"verbose", "1"}});
+                         {"verbose", "1"},
+                         {"save", ""}});  // a path: Save the trained model there (see inspect_model)
   auto data = examples::LoadChapterSplits();
   if (!data.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(data.status().message()).c_str());
@@ -61,5 +63,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("test loss: %.4f - test accuracy: %.4f\n", (*test)["loss"], (*test)["accuracy"]);
+  if (!flags.str("save").empty()) {
+    if (absl::Status saved = model.Save(flags.str("save")); !saved.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(saved.message()).c_str());
+      return 1;
+    }
+    std::printf("saved to %s\n", flags.str("save").c_str());
+  }
   return 0;
 }

@@ -41,11 +41,12 @@ absl::Status GradientDiagnostics::Build() {
   std::vector<Output> xs;
   std::vector<std::pair<int, int>> grad_of;  // (layer, 0 = output, 1 = kernel)
   for (int i = 0; i < static_cast<int>(model_.layers().size()); ++i) {
-    const LayerPtr& layer = model_.layers()[i];
-    if (!layer->output().valid()) continue;
-    xs.push_back(layer->output());
+    // The model's own view: a layer shared with another model points into
+    // the graph compiled last.
+    if (!model_.layer_output(i).valid()) continue;
+    xs.push_back(model_.layer_output(i));
     grad_of.push_back({i, 0});
-    for (const Output& v : layer->variables()) {
+    for (const Output& v : model_.layer_variables(i)) {
       if (EndsWith(v.node->name, "/kernel")) {
         xs.push_back(v);
         grad_of.push_back({i, 1});
@@ -58,9 +59,9 @@ absl::Status GradientDiagnostics::Build() {
   std::vector<ValueRef> fetch_refs = {model_.loss()};
   fetches_.assign(model_.layers().size(), {});
   for (int i = 0; i < static_cast<int>(model_.layers().size()); ++i) {
-    if (!model_.layers()[i]->output().valid()) continue;
+    if (!model_.layer_output(i).valid()) continue;
     fetches_[i].output = static_cast<int>(fetch_refs.size());
-    fetch_refs.push_back(model_.layers()[i]->output());
+    fetch_refs.push_back(model_.layer_output(i));
   }
   for (size_t k = 0; k < xs.size(); ++k) {
     if (IsNoPathGradient(grads[k], xs[k])) continue;

@@ -129,6 +129,9 @@ GF_REGISTER_OP(OpDef{
 // ---------------------------------------------------------------- BiasAdd
 
 // Rows and columns of x viewed as a matrix whose columns run along the last axis.
+// Callers copy the result into named variables rather than structured
+// bindings: clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture
+// bindings in lambdas.
 std::pair<int64_t, int64_t> RowsCols(const Shape& shape) {
   const int64_t cols = shape[shape.rank() - 1];
   return {cols == 0 ? 0 : shape.NumElements() / cols, cols};
@@ -151,7 +154,8 @@ absl::Status InferBiasAdd(InferContext& ctx) {
 // y = x + b broadcast over rows: oneDNN's binary add with src1 {1, cols}.
 absl::StatusOr<std::unique_ptr<Kernel>> BiasAddKernel(const KernelContext& k) {
   return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
-    auto [rows, cols] = RowsCols(k.in_shape(0));
+    const std::pair<int64_t, int64_t> rows_cols = RowsCols(k.in_shape(0));
+    const int64_t rows = rows_cols.first, cols = rows_cols.second;
     memory::desc x = PlainDesc(Shape{rows, cols});
     memory::desc b = PlainDesc(Shape{1, cols});
     dnnl::binary::primitive_desc pd(dnnl::binary::desc(algorithm::binary_add, x, b, x), CpuEngine());
@@ -186,7 +190,8 @@ constexpr int64_t kColumnBlock = 64;
 // block in order. Each sum is serial over rows: results do not depend on the
 // thread count.
 absl::StatusOr<std::unique_ptr<Kernel>> BiasAddGradKernel(const KernelContext& k) {
-  auto [rows, cols] = RowsCols(k.in_shape(0));
+  const std::pair<int64_t, int64_t> rows_cols = RowsCols(k.in_shape(0));
+  const int64_t rows = rows_cols.first, cols = rows_cols.second;
   const float* dy = k.in<const float>(0);
   float* db = k.out<float>(0);
   return MakeKernel([=](const RunContext&) {

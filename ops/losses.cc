@@ -26,6 +26,8 @@ constexpr char kBackwardOpReason[] = "backward op; second derivatives are not su
 // Parallelize the row loops only when there is enough work to pay for it.
 constexpr int64_t kMinParallelElements = 16384;
 
+// Kernels copy these into named variables rather than structured bindings:
+// clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
 struct RowsAndDepth {
   int64_t rows, depth;
 };
@@ -108,7 +110,8 @@ absl::Status CheckLabels(const Node& node, const int32_t* labels, int64_t rows, 
 template <typename RowLoss>
 absl::StatusOr<std::unique_ptr<Kernel>> MeanOverRows(const KernelContext& k, RowLoss row_loss,
                                                      std::function<absl::Status()> prepare = {}) {
-  const auto [rows, depth] = Rows(k.in_shape(1));
+  const RowsAndDepth rows_depth = Rows(k.in_shape(1));
+  const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   float* out = k.out<float>(0);
   auto per_row = std::make_shared<std::vector<double>>(rows);
   return MakeKernel([=](const RunContext&) -> absl::Status {
@@ -129,7 +132,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> MeanOverRows(const KernelContext& k, Row
 template <typename RowGrad>
 absl::StatusOr<std::unique_ptr<Kernel>> GradOverRows(const KernelContext& k, RowGrad row_grad,
                                                      std::function<absl::Status()> prepare = {}) {
-  const auto [rows, depth] = Rows(k.in_shape(1));
+  const RowsAndDepth rows_depth = Rows(k.in_shape(1));
+  const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   const float* dloss = k.in<const float>(2);
   float* dy = k.out<float>(0);
   return MakeKernel([=](const RunContext&) -> absl::Status {
@@ -175,7 +179,7 @@ Attrs LogitsAttr(bool from_logits) { return {{"from_logits", from_logits}}; }
 //   ℓ = log Σ_j c_j − log c_l,     ∂ℓ/∂p_k = 1/Σ_j c_j − [k = l]/c_l, or 0 where p_k
 //   is clipped (clip_by_value passes no gradient outside its interval).
 absl::StatusOr<std::unique_ptr<Kernel>> SparseCceKernel(const KernelContext& k) {
-  const auto [rows, depth] = Rows(k.in_shape(1));
+  const int64_t depth = Rows(k.in_shape(1)).depth;
   const int32_t* labels = k.in<const int32_t>(0);
   const float* y = k.in<const float>(1);
   const Node* node = &k.node;
@@ -196,7 +200,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> SparseCceKernel(const KernelContext& k) 
 }
 
 absl::StatusOr<std::unique_ptr<Kernel>> SparseCceGradKernel(const KernelContext& k) {
-  const auto [rows, depth] = Rows(k.in_shape(1));
+  const int64_t depth = Rows(k.in_shape(1)).depth;
   const int32_t* labels = k.in<const int32_t>(0);
   const float* y = k.in<const float>(1);
   const Node* node = &k.node;

@@ -297,7 +297,10 @@ KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}) {
   return [alg, params](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
     const int64_t n = k.out_shape(0).NumElements();
     if (n == 0) return nullptr;
-    auto [alpha, beta] = params ? params(k.node) : std::pair<float, float>{0.0f, 0.0f};
+    // Named variables, not a structured binding: clang 14 (Debian 12, used by
+    // tools/fuzz.sh) cannot capture bindings in lambdas.
+    const std::pair<float, float> alpha_beta = params ? params(k.node) : std::pair<float, float>{0.0f, 0.0f};
+    const float alpha = alpha_beta.first, beta = alpha_beta.second;
     return CatchDnnl(k, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const auto md = PlainDesc(Shape{n});  // elementwise: layout does not matter
       dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
@@ -625,7 +628,8 @@ GF_REGISTER_OP(OpDef{
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const int64_t n = k.out_shape(0).NumElements();
       if (n == 0) return nullptr;
-      auto [lo, hi] = ClipParams(k.node);
+      const std::pair<float, float> lo_hi = ClipParams(k.node);  // no binding: see EltwiseKernel
+      const float lo = lo_hi.first, hi = lo_hi.second;
       return CatchDnnl(k, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         const auto md = PlainDesc(Shape{n});
         dnnl::eltwise_forward::desc hint_desc(dnnl::prop_kind::forward_training, algorithm::eltwise_clip_v2,

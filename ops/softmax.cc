@@ -13,6 +13,8 @@ namespace {
 
 // Softmax along the last axis of any rank >= 1: the kernels view the tensor as
 // [rows, depth] (depth = the last dimension) and reduce over axis 1.
+// Kernels copy these into named variables rather than structured bindings:
+// clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
 struct RowsAndDepth {
   int64_t rows, depth;
 };
@@ -42,7 +44,8 @@ absl::Status InferSoftmax(InferContext& ctx) {
 // (the 2.x API: one descriptor type each, same signatures).
 template <typename Fwd>
 absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
-  auto [rows, depth] = Rows(k.in_shape(0));
+  const RowsAndDepth rows_depth = Rows(k.in_shape(0));
+  const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   if (rows * depth == 0) return nullptr;
   try {
     dnnl::memory::desc md = PlainDesc(Shape{rows, depth});
@@ -66,7 +69,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
 // is summed serially, so results do not depend on the thread count. (The
 // backward still runs on dnnl::logsoftmax_backward, accurate to ~3e-7.)
 absl::StatusOr<std::unique_ptr<Kernel>> LogSoftmaxKernel(const KernelContext& k) {
-  auto [rows, depth] = Rows(k.in_shape(0));
+  const RowsAndDepth rows_depth = Rows(k.in_shape(0));
+  const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   if (rows * depth == 0) return nullptr;
   const float* src = k.in<float>(0);
   float* dst = k.out<float>(0);
@@ -89,7 +93,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> LogSoftmaxKernel(const KernelContext& k)
 // Inputs (dy, y) -> dx, by the backward primitive that reads dst (y).
 template <typename Fwd, typename Bwd>
 absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
-  auto [rows, depth] = Rows(k.out_shape(0));
+  const RowsAndDepth rows_depth = Rows(k.out_shape(0));
+  const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   if (rows * depth == 0) return nullptr;
   try {
     dnnl::memory::desc md = PlainDesc(Shape{rows, depth});

@@ -705,6 +705,10 @@ absl::StatusOr<Json> LayerToJson(const Layer& layer) {
         "layer '", layer.name(), "' (", layer.type(), ") has no registered factory "
         "(nn::RegisterLayerType), so a saved model could not be loaded back"));
   }
+  if (absl::Status name_ok = CheckLayerName(layer.name()); !name_ok.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("layer '", layer.name(), "' (", layer.type(), "): ",
+                                                   name_ok.message(), "; rename it to save the model"));
+  }
   config["name"] = layer.name();
   config["trainable"] = layer.trainable;
   config["input_shape"] = nullptr;

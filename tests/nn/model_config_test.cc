@@ -160,6 +160,10 @@ TEST(ModelConfigTest, CustomLayerTypeCanBeRegistered) {
   auto json = nn::LayerToJson(Unsaveable());
   EXPECT_EQ(json.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(json.status().message(), HasSubstr("TestUnsaveable"));
+
+  // A name the loader would reject is refused when saving already.
+  auto slashed = nn::LayerToJson(*nn::Dense(2, {.name = "block/dense"}));
+  EXPECT_THAT(slashed.status().message(), HasSubstr("may not contain '/'"));
 }
 
 // ---------------------------------------------------------------- hostile input

@@ -274,6 +274,11 @@ int main(int argc, char** argv) {
   gradflow::Tensor x = data.ok() ? data->images : gradflow::Tensor(gradflow::DType::kF32, {60000, 28, 28});
   gradflow::Tensor y = data.ok() ? data->labels : gradflow::Tensor(gradflow::DType::kI32, {60000});
   const bool train = mode == "train";
+  // The same rule as nn::Sequential (nn/model.cc): a forward pass under 1M
+  // multiply-adds runs on one thread, primitives created and run that way.
+  int64_t macs_per_sample = 0;
+  for (size_t l = 0; l + 1 < widths.size(); ++l) macs_per_sample += widths[l] * widths[l + 1];
+  if (batch * macs_per_sample < (int64_t{1} << 20)) omp_set_num_threads(1);
   // Full batches plus the remainder: one net per batch size, both built before timing.
   Net net(widths, batch, train, workload == "W2");
   const int64_t rest = samples % batch;

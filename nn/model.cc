@@ -1,5 +1,7 @@
 #include "nn/model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -62,6 +64,32 @@ std::string WithThousands(int64_t n) {
   }
   return s;
 }
+
+// A forward pass with fewer multiply-adds than this runs on one OpenMP
+// thread (oneDNN's primitives and our loops alike): there, the fork/join of
+// every primitive costs more than a second thread saves, and on a shared
+// machine each parallel region waits for a descheduled thread (W1 predict at
+// batch 1 measured 2-6k samples/s on 2 threads vs 37-43k on 1 with the 2
+// cores loaded). 1M covers batch 1-3 of the chapter's MLP.
+constexpr int64_t kSingleThreadMacs = int64_t{1} << 20;
+
+// Sets the OpenMP thread count to 1 for a small step and restores it after.
+// Executables (and their oneDNN primitives) are per batch size and created
+// inside the first Run, so each batch size always runs with the same count.
+class SmallStepThreads {
+ public:
+  SmallStepThreads(int64_t batch, int64_t macs_per_sample)
+      : previous_(omp_get_max_threads()), single_(batch * macs_per_sample < kSingleThreadMacs) {
+    if (single_) omp_set_num_threads(1);
+  }
+  ~SmallStepThreads() {
+    if (single_) omp_set_num_threads(previous_);
+  }
+
+ private:
+  int previous_;
+  bool single_;
+};
 
 }  // namespace
 
@@ -135,6 +163,13 @@ absl::Status Sequential::Compile(CompileOptions options) {
   }
   output_ = h;
   if (!g.ok()) return g.status();
+  macs_per_sample_ = 0;  // decides which steps are small enough for one thread
+  for (const Node& node : g.nodes()) {
+    if (node.op_name() == "Dense" || node.op_name() == "MatMul") {
+      const Shape& w = node.inputs[1].shape();
+      if (w.rank() == 2) macs_per_sample_ += w[0] * w[1];
+    }
+  }
 
   // Keras computes cross-entropy from the logits when the output is a softmax
   // (more stable, same value); so do we.
@@ -306,7 +341,10 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     }
     GatherRows(x, order, begin, end, xb);
     GatherRows(y, order, begin, end, yb);
-    GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
+    {
+      SmallStepThreads threads(end - begin, macs_per_sample_);
+      GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
+    }
     shown.clear();
     for (size_t k = 0; k < sums.size(); ++k) {
       sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
@@ -441,6 +479,7 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
   std::vector<Tensor> fetched;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
+    SmallStepThreads threads(end - begin, macs_per_sample_);
     GF_RETURN_IF_ERROR(predict_plan_->Run({{x_, x.Slice(begin, end)}}, &fetched));
     std::memcpy(static_cast<uint8_t*>(result.raw()) + begin * row_bytes, fetched[0].raw(),
                 fetched[0].num_bytes());

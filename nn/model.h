@@ -176,6 +176,7 @@ class Sequential {
   Output x_, y_, output_, loss_, train_;
   std::vector<std::pair<std::string, Output>> metrics_;  // fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
+  int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
   int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages
   uint64_t epochs_shuffled_ = 0;  // across Fit calls: each epoch gets a new order
   // Per layer, as built into this model's graph (a shared layer's own

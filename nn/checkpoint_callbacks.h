@@ -102,6 +102,8 @@ class CSVLogger : public Callback {
 // loss, terminating training"; here Fit returns an Aborted error with that
 // information (epoch, batch, loss value), so a caller cannot mistake a
 // diverged run for a finished one. The weights are those after the bad step.
+// (Fit also stops on a non-finite batch loss by itself; this callback runs
+// before that check, so its message is the one returned.)
 class TerminateOnNaN : public Callback {
  public:
   static std::shared_ptr<TerminateOnNaN> Create() { return std::shared_ptr<TerminateOnNaN>(new TerminateOnNaN); }

@@ -19,6 +19,10 @@ PACKAGES=(
   pkg-config
   g++
   python3-numpy
+  clang                 # tools/fuzz.sh: libFuzzer targets (bazel --config=fuzz)
+  libclang-rt-14-dev    # clang's libFuzzer and sanitizer runtimes
+  libomp-dev            # OpenMP for clang (-fopenmp)
+  lld                   # the fuzz config's linker
 )
 
 missing=()

@@ -13,9 +13,9 @@
 # (bazel test //tests/fuzz/...) keeps it fixed. Exit status: 0 if no target crashed.
 #
 # CC=clang makes Bazel re-detect its C++ toolchain, so this uses an output
-# base of its own (GRADFLOW_FUZZ_OUTPUT_BASE); the shared one keeps its gcc
-# build. New corpus inputs go to GRADFLOW_FUZZ_WORK (a temporary folder by
-# default), never into the committed seeds.
+# base of its own (GRADFLOW_CLANG_OUTPUT_BASE, shared with --config=tsan); the
+# shared one keeps its gcc build. New corpus inputs go to GRADFLOW_FUZZ_WORK
+# (a temporary folder by default), never into the committed seeds.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,7 +23,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(checkpoint_fuzzer idx_fuzzer model_config_fuzzer)
-output_base="${GRADFLOW_FUZZ_OUTPUT_BASE:-$HOME/.cache/gradflow-fuzz/output_base}"
+output_base="${GRADFLOW_CLANG_OUTPUT_BASE:-$HOME/.cache/gradflow-clang/output_base}"
 work="${GRADFLOW_FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gradflow-fuzz.XXXXXX")}"
 # Fixed libFuzzer seed: the same inputs are tried in the same order (the
 # count within the time bound still depends on the machine's speed).

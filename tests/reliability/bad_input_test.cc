@@ -3,6 +3,7 @@
 // what is wrong (and, where there is one, the fix).
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -23,7 +24,11 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+// The message, also printed (the test log shows what a caller gets).
+std::string Msg(const absl::Status& s) {
+  std::printf("  -> %s: %s\n", absl::StatusCodeToString(s.code()).c_str(), std::string(s.message()).c_str());
+  return std::string(s.message());
+}
 template <typename T> std::string Msg(const absl::StatusOr<T>& s) { return Msg(s.status()); }
 
 // ------------------------------------------------------------ graph level

@@ -477,10 +477,16 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
   Tensor result(DType::kF32, output_.shape().WithBatch(n));
   const size_t row_bytes = n ? result.num_bytes() / n : 0;
   std::vector<Tensor> fetched;
+  Tensor xb;  // one batch buffer (and one feed list) reused by every step
+  std::vector<Feed> feeds = {{x_, xb}};
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
+    if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
+      xb = feeds[0].value = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
+    }
+    GatherRows(x, nullptr, begin, end, xb);
     SmallStepThreads threads(end - begin, macs_per_sample_);
-    GF_RETURN_IF_ERROR(predict_plan_->Run({{x_, x.Slice(begin, end)}}, &fetched));
+    GF_RETURN_IF_ERROR(predict_plan_->Run(feeds, &fetched));
     std::memcpy(static_cast<uint8_t*>(result.raw()) + begin * row_bytes, fetched[0].raw(),
                 fetched[0].num_bytes());
   }

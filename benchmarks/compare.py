@@ -60,7 +60,19 @@ def run_one(cmd, extra_env, w):
     env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)})
     args = cmd + [f"--workload={workload}", f"--mode={mode}", f"--batch={batch}", f"--samples={samples}"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
+    # A measurement that a co-runner stalls for minutes is dropped, so the
+    # whole comparison stays within its time budget.
+    deadline = time.time() + 180
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.time() > deadline:
+            p.kill()
+            _, status, usage = os.wait4(p.pid, 0)
+            print(f"  TIMEOUT {' '.join(args)}", file=sys.stderr)
+            return None
+        time.sleep(0.05)
     out, err = p.stdout.read().decode(), p.stderr.read().decode()
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:

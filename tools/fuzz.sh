@@ -23,7 +23,8 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(checkpoint_fuzzer idx_fuzzer model_config_fuzzer)
-output_base="${GRADFLOW_CLANG_OUTPUT_BASE:-$HOME/.cache/gradflow-clang/output_base}"
+# One per checkout (an output base belongs to one workspace).
+output_base="${GRADFLOW_CLANG_OUTPUT_BASE:-$HOME/.cache/gradflow-clang/$(pwd -P | md5sum | cut -c1-12)}"
 work="${GRADFLOW_FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gradflow-fuzz.XXXXXX")}"
 # Fixed libFuzzer seed: the same inputs are tried in the same order (the
 # count within the time bound still depends on the machine's speed).

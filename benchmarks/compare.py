@@ -95,9 +95,9 @@ def main():
     start = time.time()
     for rep in range(a.reps):
         for w in ws:
-            todo = [r for r in rs if r[3](w)]
-            shift = rep % len(todo)
-            for name, cmd, env, _ in todo[shift:] + todo[:shift]:
+            pending = [r for r in rs if r[3](w)]
+            shift = rep % len(pending)
+            for name, cmd, env, _ in pending[shift:] + pending[:shift]:
                 res = run_one(cmd, env, w)
                 if res:
                     results.setdefault((w[0], name), []).append(res)

@@ -332,7 +332,8 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};  // share storage with xb, yb
   std::vector<Tensor> fetched;
   std::vector<double> sums(1 + metrics_.size(), 0.0);
-  NamedValues shown;
+  NamedValues shown = {{"loss", 0.0}};  // named once; each step updates the values
+  for (const auto& [name, out] : metrics_) shown.push_back({name, 0.0});
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
@@ -345,10 +346,9 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
       SmallStepThreads threads(end - begin, macs_per_sample_);
       GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
     }
-    shown.clear();
     for (size_t k = 0; k < sums.size(); ++k) {
       sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
-      shown.push_back({k == 0 ? "loss" : metrics_[k - 1].first, sums[k] / end});
+      shown[k].second = sums[k] / end;
     }
     if (bar) bar->Update(step + 1, shown);
     if (callbacks && !callbacks->empty()) {

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,9 @@ class InferContext {
 
 struct RunContext {
   uint64_t step_seed = 0;  // fresh for every Run: random kernels derive their draws from it
+  // Changes whenever a variable may have been written (VariableStore::version):
+  // kernels that cache something computed from weights recompute it then.
+  uint64_t variables_version = 0;
 };
 
 // A compiled kernel: pointers and primitives are fixed at creation; Run only
@@ -112,6 +116,23 @@ struct GradCheckCase {
   Attrs attrs;
 };
 
+// Plan-time fusion (graph/README.md). A rule on a fused op looks at a node
+// of a compiled plan and the nodes producing its inputs, and may replace them
+// with one node of its op, which takes over the outputs of `node` index for
+// index. `absorbed` are the producers removed with `node`; the session checks
+// that nothing else in the plan, and no fetch, reads their outputs.
+struct Fusion {
+  std::vector<Output> inputs;
+  Attrs attrs;
+  std::vector<Node*> absorbed;
+};
+struct FusionContext {
+  Phase phase;
+  // How many times the plan reads `output` (inputs of its nodes, plus fetches).
+  std::function<int(const Output&)> uses;
+};
+using FusionRule = std::function<std::optional<Fusion>(Node& node, const FusionContext& ctx)>;
+
 // How the executor provides a node's outputs.
 enum class SourceKind {
   kNone,         // computed by its kernel into the arena
@@ -136,6 +157,8 @@ struct OpDef {
   int mutates_input = -1;
   // >= 0: output 0 shares the buffer of this input (reshape: no copy).
   int aliases_input = -1;
+  // Set on fused ops that plans create themselves (see Fusion).
+  FusionRule fuse;
 };
 
 class OpRegistry {

@@ -19,10 +19,12 @@ absl::StatusOr<Tensor> VariableStore::Get(std::string_view name) const {
     return absl::NotFoundError(absl::StrCat("no variable named '", std::string(name),
                                             "' (compile a plan that uses it first)"));
   }
+  ++version_;  // the caller may write through the live tensor
   return it->second;
 }
 
 absl::Status VariableStore::Set(std::string_view name, const Tensor& value) {
+  ++version_;
   auto it = values_.find(name);
   if (it == values_.end()) {
     values_.emplace(std::string(name), value.Clone());
@@ -43,6 +45,7 @@ absl::Status VariableStore::Bind(std::string_view name, const Tensor& value) {
     return absl::InvalidArgumentError(absl::StrCat("cannot bind variable '", std::string(name),
                                                    "' to a tensor without storage"));
   }
+  ++version_;
   auto [it, inserted] = values_.try_emplace(std::string(name), value);
   if (!inserted && (it->second.raw() != value.raw() || it->second.dtype() != value.dtype() ||
                     it->second.shape() != value.shape())) {
@@ -61,6 +64,7 @@ std::vector<std::string> VariableStore::Names() const {
 
 Tensor& VariableStore::GetOrCreate(const std::string& name, DType dtype, const Shape& shape,
                                    bool* created) {
+  ++version_;
   auto [it, inserted] = values_.try_emplace(name);
   if (inserted) it->second = Tensor(dtype, shape);
   *created = inserted;
@@ -252,8 +256,9 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
 
   auto exe = std::make_unique<Executable>();
   const int n = static_cast<int>(order_.size());
-  std::vector<int> position(session_->graph().num_nodes(), -1);
+  std::vector<int> position(session_->graph().num_nodes() + fused_nodes_.size(), -1);
   for (int p = 0; p < n; ++p) position[order_[p]->id] = p;
+  for (auto [node, fused] : replaced_) position[node->id] = position[fused->id];
 
   // 1. Concrete types: the placeholders' unknown batch dimension becomes `batch`.
   std::vector<std::vector<TensorType>> types(n);
@@ -465,9 +470,11 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
   // plan's salt is 0), so an MC dropout plan does not replay the masks of the
   // training plan's steps.
   const uint64_t salt = (plan_index_ - 1) * 0x9e3779b97f4a7c15ULL;
-  RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_))};
+  VariableStore& variables = session_->variables_;
+  RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
   for (size_t i = 0; i < exe->num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
   for (const Executable::Copy& c : exe->snapshots) std::memcpy(c.dst, c.src, c.bytes);
+  if (num_early_ < static_cast<int>(order_.size())) variables.MarkWritten();
   for (size_t i = exe->num_early_kernels; i < exe->kernels.size(); ++i) {
     GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
   }
@@ -496,7 +503,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
 
 Session::Session(Graph& graph, SessionOptions options)
     : graph_(graph), seed_(options.seed ? options.seed : graph.seed()),
-      check_numerics_(options.check_numerics) {}
+      check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {
@@ -579,7 +586,79 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
   Plan plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
   plan.plan_index_ = ++plans_compiled_;
+  if (fuse_ops_) Fuse(plan);
   return plan;
+}
+
+void Session::Fuse(Plan& plan) {
+  static const std::vector<const OpDef*> fused_ops = [] {
+    std::vector<const OpDef*> ops;
+    for (const OpDef* op : OpRegistry::Global().All()) {
+      if (op->fuse) ops.push_back(op);
+    }
+    return ops;
+  }();
+  if (fused_ops.empty()) return;
+  std::map<std::pair<int, int>, int> uses;  // (node id, output index) -> reads
+  for (const Node* node : plan.order_) {
+    for (const Output& in : node->inputs) ++uses[{in.node->id, in.index}];
+  }
+  for (const Output& f : plan.fetches_) ++uses[{f.node->id, f.index}];
+  const FusionContext ctx{plan.phase_, [&](const Output& o) {
+                            auto it = uses.find({o.node->id, o.index});
+                            return it == uses.end() ? 0 : it->second;
+                          }};
+  // Only outputs every read of which comes from inside the fusion may vanish.
+  auto contained = [&](Node& node, const Fusion& f) {
+    auto inside = [&](const Node* n) {
+      return n == &node || std::find(f.absorbed.begin(), f.absorbed.end(), n) != f.absorbed.end();
+    };
+    for (const Output& in : f.inputs) {
+      if (in.node != &node && inside(in.node)) return false;
+    }
+    for (const Node* a : f.absorbed) {
+      for (int k = 0; k < static_cast<int>(a->outputs.size()); ++k) {
+        int reads = 0;
+        for (const Node* n : f.absorbed) {
+          for (const Output& in : n->inputs) reads += in.node == a && in.index == k;
+        }
+        for (const Output& in : node.inputs) reads += in.node == a && in.index == k;
+        if (reads != ctx.uses(Output{const_cast<Node*>(a), k})) return false;
+      }
+    }
+    return true;
+  };
+  // From the last node back, so the longest chain ending at a node fuses
+  // before a shorter one inside it could; updates (late nodes) never fuse.
+  std::vector<char> absorbed(graph_.num_nodes(), 0);
+  for (int p = plan.num_early_ - 1; p >= 0; --p) {
+    Node* node = plan.order_[p];
+    if (absorbed[node->id]) continue;
+    for (const OpDef* op : fused_ops) {
+      std::optional<Fusion> f = op->fuse(*node, ctx);
+      if (!f || !contained(*node, *f)) continue;
+      auto fused = std::make_unique<Node>();
+      fused->id = graph_.num_nodes() + static_cast<int>(plan.fused_nodes_.size());
+      for (const Node* a : f->absorbed) absl::StrAppend(&fused->name, a->name, "+");
+      absl::StrAppend(&fused->name, node->name);  // "dense/Dense+bn/BatchNorm+act/Elu"
+      fused->op = op;
+      fused->inputs = std::move(f->inputs);
+      fused->attrs = std::move(f->attrs);
+      fused->outputs = node->outputs;
+      fused->graph = &graph_;
+      for (const Node* a : f->absorbed) absorbed[a->id] = 1;
+      plan.replaced_.push_back({node, fused.get()});
+      plan.order_[p] = fused.get();
+      plan.fused_nodes_.push_back(std::move(fused));
+      break;
+    }
+  }
+  int removed_early = 0;
+  for (int p = 0; p < plan.num_early_; ++p) {
+    removed_early += plan.order_[p]->id < graph_.num_nodes() && absorbed[plan.order_[p]->id];
+  }
+  std::erase_if(plan.order_, [&](const Node* n) { return n->id < graph_.num_nodes() && absorbed[n->id]; });
+  plan.num_early_ -= removed_early;
 }
 
 }  // namespace gradflow

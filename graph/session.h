@@ -18,6 +18,15 @@ namespace gradflow {
 // statistics, the step counter. Outlives plans; this is what checkpoints save.
 class VariableStore {
  public:
+  // Changes whenever a variable may have been written: by Set, Bind,
+  // GetOrCreate, by Get (its tensor is live, the caller may write through
+  // it) and by every run of a plan that updates variables. Kernels that cache
+  // values derived from weights (inference batch norm folded into a Dense)
+  // recompute them when it changes. Code that keeps a tensor from Get and
+  // writes through it later calls MarkWritten.
+  uint64_t version() const { return version_; }
+  void MarkWritten() { ++version_; }
+
   bool Has(std::string_view name) const { return values_.contains(name); }
   // The live tensor (plans point into it); NotFound if absent.
   absl::StatusOr<Tensor> Get(std::string_view name) const;
@@ -36,6 +45,7 @@ class VariableStore {
 
  private:
   std::map<std::string, Tensor, std::less<>> values_;
+  mutable uint64_t version_ = 1;
 };
 
 // A feed or fetch key: an Output handle or a node name ("x", "split:1").
@@ -83,6 +93,10 @@ class Plan {
 
   Session* session_;
   std::vector<Node*> order_;
+  // Plan-owned fused nodes (Fusion) in order_, each with the graph node whose
+  // outputs it provides.
+  std::vector<std::unique_ptr<Node>> fused_nodes_;
+  std::vector<std::pair<const Node*, const Node*>> replaced_;  // (graph node, fused node)
   int num_early_;  // order_[num_early_...] write variables or depend on nodes that do
   std::vector<Output> fetches_;
   std::vector<Node*> placeholders_;
@@ -100,6 +114,10 @@ struct SessionOptions {
   // node that produced NaN or Inf, its op and the shape; f32 feeds are checked
   // too. Off by default: without it plans hold exactly the plain kernels.
   bool check_numerics = false;
+  // Plan-time fusions (OpDef::fuse): e.g. an inference plan runs Dense ->
+  // BatchNorm -> activation as one inner product with folded weights. Off
+  // only to compare against the unfused graph.
+  bool fuse_ops = true;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -125,10 +143,13 @@ class Session {
   friend class Plan;
   absl::StatusOr<Output> Resolve(const ValueRef& ref) const;
   absl::Status InitializeVariable(Node& node);
+  // Applies the registered fusion rules to a pruned, ordered plan.
+  void Fuse(Plan& plan);
 
   Graph& graph_;
   uint64_t seed_;
   bool check_numerics_;
+  bool fuse_ops_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
 };

@@ -46,15 +46,6 @@ memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed) {
                       transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
 }
 
-// The Dense kernel is stored Keras-style as a row-major [in, out] buffer.
-// oneDNN's inner product wants weights with dims {out, in}; element (o, i)
-// lives at i * out + o, i.e. strides {1, out} (format tag `io`), so the
-// variable is used without a reorder. The backward-weights primitive writes
-// diff_weights with the same descriptor, so dW lands as [in, out] as well.
-memory::desc KernelDesc(int64_t in, int64_t out) {
-  return memory::desc({out, in}, memory::data_type::f32, memory::dims{1, out});
-}
-
 // ---------------------------------------------------------------- MatMul
 
 bool TransposeA(const Node& node) { return node.attr_or<bool>("transpose_a", false); }
@@ -358,7 +349,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
     const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
     const bool has_bias = k.inputs.size() == 3;
     memory::desc src = PlainDesc(k.in_shape(0));
-    memory::desc weights = KernelDesc(in, out);
+    memory::desc weights = DenseKernelDesc(in, out);
     memory::desc dst = PlainDesc(k.out_shape(0));
     const prop_kind prop =
         k.phase == Phase::kTrain ? prop_kind::forward_training : prop_kind::forward_inference;
@@ -451,7 +442,7 @@ GF_REGISTER_OP(OpDef{
       return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
         const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
         memory::desc diff_src = PlainDesc(k.out_shape(0));
-        memory::desc weights = KernelDesc(in, out);
+        memory::desc weights = DenseKernelDesc(in, out);
         memory::desc diff_dst = PlainDesc(k.in_shape(0));
         auto hint = DenseForwardHint(diff_src, weights, std::nullopt, diff_dst);
         inner_product_backward_data::primitive_desc pd(
@@ -487,7 +478,7 @@ GF_REGISTER_OP(OpDef{
         const int64_t in = k.in_shape(0)[1], out = k.in_shape(1)[1];
         const bool with_bias = k.outputs.size() == 2;
         memory::desc src = PlainDesc(k.in_shape(0));
-        memory::desc diff_weights = KernelDesc(in, out);
+        memory::desc diff_weights = DenseKernelDesc(in, out);
         memory::desc diff_dst = PlainDesc(k.in_shape(1));
         std::optional<memory::desc> diff_bias;
         if (with_bias) diff_bias = PlainDesc(Shape{out});

@@ -25,6 +25,15 @@ inline dnnl::memory::desc PlainDesc(const Shape& shape,
   return dnnl::memory::desc(dims, dt, strides);
 }
 
+// The Dense kernel is stored Keras-style as a row-major [in, out] buffer.
+// oneDNN's inner product wants weights with dims {out, in}; element (o, i)
+// lives at i * out + o, i.e. strides {1, out} (format tag `io`), so the
+// variable is used without a reorder. The backward-weights primitive writes
+// diff_weights with the same descriptor, so dW lands as [in, out] as well.
+inline dnnl::memory::desc DenseKernelDesc(int64_t in, int64_t out) {
+  return dnnl::memory::desc({out, in}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, out});
+}
+
 inline dnnl::memory MemoryAt(const dnnl::memory::desc& desc, void* data) {
   return dnnl::memory(desc, CpuEngine(), data);
 }

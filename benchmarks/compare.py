@@ -34,6 +34,7 @@ WORKLOADS = [
     ("W4 train b32", "W4", "train", 32, 2, 16384),
     ("W1 predict b1", "W1", "predict", 1, 2, 2048),
     ("W1 predict b256", "W1", "predict", 256, 2, 16384),
+    ("W3 predict b256", "W3", "predict", 256, 2, 16384),
     ("W1 train b32 1thr", "W1", "train", 32, 1, 16384),
     ("W2 train b32 1thr", "W2", "train", 32, 1, 8192),
 ]

@@ -23,13 +23,14 @@ using namespace gradflow;
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
       {"workload", "W1"}, {"mode", "train"} /* or "predict" */, {"batch", "32"},
-      {"samples", "60000"}, {"repeats", "1"}, {"print_plan", "0"}};
+      {"samples", "60000"}, {"repeats", "1"}, {"print_plan", "0"},
+      {"fuse", "1"} /* 0: plans without fusions (SessionOptions::fuse_ops) */};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     size_t eq = arg.find('=');
     std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
     if (!arg.starts_with("--") || eq == std::string::npos || !flags.contains(name)) {
-      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats= --print_plan=\n",
+      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats= --print_plan= --fuse=\n",
                    arg.c_str());
       return 2;
     }
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
   const int64_t samples = std::atoll(flags["samples"].c_str());
   const int repeats = std::atoi(flags["repeats"].c_str());
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
-  auto model = benchmarks::BuildWorkload(workload);
+  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0");
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
     return 1;

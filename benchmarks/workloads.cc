@@ -53,7 +53,7 @@ TrainingData LoadTrainingData() {
   return d;
 }
 
-absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload) {
+absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload, bool fuse_ops) {
   nn::Sequential model({nn::Flatten(Shape{28, 28})});
   optimizers::Optimizer optimizer = optimizers::SGD{.learning_rate = 0.01, .momentum = 0.9};
   if (workload == "W1") {
@@ -81,7 +81,8 @@ absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload) {
   model.Add(nn::Dense(10, Output()));
   absl::Status s = model.Compile({.loss = "sparse_categorical_crossentropy",
                                   .optimizer = optimizer,
-                                  .seed = kSeed});
+                                  .seed = kSeed,
+                                  .fuse_ops = fuse_ops});
   if (!s.ok()) return s;
   return model;
 }

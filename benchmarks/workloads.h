@@ -35,7 +35,7 @@ TrainingData LoadTrainingData();
 // "W1".."W4"; an unknown name is an InvalidArgument error. The model is
 // compiled (seed 42), so its train/predict plans exist; the executables for a
 // batch size are created on the first step at that size.
-absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload);
+absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload, bool fuse_ops = true);
 
 // Seconds for one epoch of Fit over the first `samples` rows of `data`
 // (shuffled, verbose 0), after one warm-up epoch of two batches so kernel

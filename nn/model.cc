@@ -261,7 +261,8 @@ absl::Status Sequential::Compile(CompileOptions options) {
       }
     }
   }
-  auto session = std::make_unique<Session>(g, SessionOptions{.check_numerics = options_.check_numerics});
+  auto session = std::make_unique<Session>(g, SessionOptions{.check_numerics = options_.check_numerics,
+                                                               .fuse_ops = options_.fuse_ops});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(session->variables().Bind(name, value));
   std::vector<ValueRef> fetches = {loss_};
   for (const auto& [name, out] : metrics_) fetches.push_back(out);

@@ -40,6 +40,9 @@ struct CompileOptions {
   // first node producing NaN or Inf, naming it, its op and its shape. Off by
   // default (it scans every f32 value a step produces). Not saved with the model.
   bool check_numerics = false;
+  // Plan-time fusions (SessionOptions::fuse_ops), e.g. batch norm folded into
+  // the preceding Dense for Predict/Evaluate. Off only to compare.
+  bool fuse_ops = true;
 };
 
 struct ValidationData {

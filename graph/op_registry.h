@@ -157,6 +157,10 @@ struct OpDef {
   int mutates_input = -1;
   // >= 0: output 0 shares the buffer of this input (reshape: no copy).
   int aliases_input = -1;
+  // >= 0: output 0 may overwrite this input (same size) when the plan reads
+  // that buffer nowhere after this node. Only for kernels correct with
+  // output == input (element i of the output depends on element i only).
+  int inplace_input = -1;
   // Set on fused ops that plans create themselves (see Fusion).
   FusionRule fuse;
 };

@@ -277,22 +277,51 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
     types[p] = std::move(ctx.outputs());
   }
 
-  // 2. Liveness. Every value maps to a root buffer (itself, or the input it
-  //    aliases); a root lives until the last use of any value on it.
+  // 2. Liveness. Every value maps to a root buffer (itself, the input it
+  //    aliases, or the input it overwrites in place); a root lives until the
+  //    last use of any value on it.
   struct Value {
     int root_p, root_k;  // owner of the buffer
     void* fixed = nullptr;
   };
+  // The last position reading each value directly (n: fetched).
+  std::vector<std::vector<int>> last_read(n);
+  for (int p = 0; p < n; ++p) last_read[p].assign(types[p].size(), -1);
+  for (int p = 0; p < n; ++p) {
+    for (const Output& in : order_[p]->inputs) last_read[position[in.node->id]][in.index] = p;
+  }
+  for (const Output& f : fetches_) last_read[position[f.node->id]][f.index] = n;
   std::vector<std::vector<Value>> values(n);
   std::vector<std::vector<int>> last_use(n);
+  // Per root: the last read of any value placed on it so far. An op may
+  // overwrite an input in place only if nothing reads that buffer after it.
+  std::vector<std::vector<int>> root_last_read(n);
+  auto can_overwrite = [&](int p, int i) {
+    const Output& in = order_[p]->inputs[i];
+    const Value& v = values[position[in.node->id]][in.index];
+    if (v.fixed || root_last_read[v.root_p][v.root_k] > p) return false;
+    if (types[v.root_p][v.root_k].dtype != types[p][0].dtype ||
+        types[v.root_p][v.root_k].shape.NumElements() != types[p][0].shape.NumElements()) {
+      return false;
+    }
+    for (int j = 0; j < static_cast<int>(order_[p]->inputs.size()); ++j) {  // no other input on it
+      const Output& other = order_[p]->inputs[j];
+      const Value& w = values[position[other.node->id]][other.index];
+      if (j != i && w.root_p == v.root_p && w.root_k == v.root_k) return false;
+    }
+    return true;
+  };
   for (int p = 0; p < n; ++p) {
     Node* node = order_[p];
     values[p].resize(types[p].size());
     last_use[p].assign(types[p].size(), p);
+    root_last_read[p].assign(types[p].size(), -1);
     for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
       Value& v = values[p][k];
       v.root_p = p;
       v.root_k = k;
+      const int shared = k > 0 ? -1 : node->op->aliases_input >= 0 ? node->op->aliases_input
+                                                                    : node->op->inplace_input;
       if (node->op->source == SourceKind::kConstant) {
         v.fixed = const_cast<void*>(node->attr<Tensor>("value").raw());
       } else if (node->op->source == SourceKind::kVariable) {
@@ -303,10 +332,12 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
               var.shape().ToString(), " but the graph declares ", types[p][k].ToString()));
         }
         v.fixed = var.raw();
-      } else if (k == 0 && node->op->aliases_input >= 0) {
-        const Output& in = node->inputs[node->op->aliases_input];
+      } else if (shared >= 0 && (shared == node->op->aliases_input || can_overwrite(p, shared))) {
+        const Output& in = node->inputs[shared];
         v = values[position[in.node->id]][in.index];
       }
+      int& root_last = root_last_read[v.root_p][v.root_k];
+      root_last = std::max(root_last, last_read[p][k]);
     }
     for (const Output& in : node->inputs) {
       const Value& v = values[position[in.node->id]][in.index];

@@ -211,6 +211,7 @@ OpDef ActivationOp(std::string name, std::vector<GradCheckCase> grad_checks) {
       .kernel = ActivationKernel,
       .grad = ActivationGrad,
       .grad_checks = std::move(grad_checks),
+      .inplace_input = 0,  // oneDNN eltwise runs with dst == src
   };
 }
 
@@ -310,6 +311,7 @@ GF_REGISTER_OP(OpDef{
       }
     },
     .no_gradient_reason = "backward op; second derivatives are not supported",
+    .inplace_input = 0,  // oneDNN eltwise backward runs with diff_src == diff_dst
 });
 
 // ---------------------------------------------------------------- builders

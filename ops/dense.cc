@@ -170,6 +170,7 @@ GF_REGISTER_OP(OpDef{
     .grad = BiasAddGrad,
     .grad_checks = {{.inputs = {{.shape = {3, 4}}, {.shape = {4}}}},
                     {.inputs = {{.shape = {2, 2, 3}}, {.shape = {3}}}}},
+    .inplace_input = 0,  // oneDNN binary runs with dst == src0
 });
 
 // Columns per task of the column-sum loop: 64 floats = four AVX-512 vectors,
@@ -311,6 +312,7 @@ GF_REGISTER_OP(OpDef{
     },
     .kernel = DenseActivationGradKernel,
     .no_gradient_reason = kBackwardOpReason,
+    .inplace_input = 0,  // oneDNN eltwise backward runs with diff_src == diff_dst
 });
 
 // ---------------------------------------------------------------- Dense

@@ -1,9 +1,14 @@
 #include "graph/session.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "graph/autodiff.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ops/activations.h"
 #include "ops/array.h"
+#include "ops/math.h"
 
 namespace gradflow {
 namespace {
@@ -127,6 +132,46 @@ TEST(SessionTest, ArenaReusesBuffersByLiveness) {
   auto out = plan->Run({{x, Tensor::FromVector<float>({1, 1000}, std::vector<float>(1000, 1.0f))}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].data<float>()[999], 1024.0f);
+}
+
+// Elementwise ops marked OpDef::inplace_input write over their input when
+// nothing reads it later: a chain of them lives in the feed's own buffer.
+TEST(SessionTest, ElementwiseOpsRunInPlaceWhenTheInputIsDead) {
+  Graph g;
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 1000});
+  Output y = ops::Tanh(g, ops::Sigmoid(g, ops::Relu(g, x)));
+  Session s(g);
+  std::vector<float> in(1000);
+  for (int i = 0; i < 1000; ++i) in[i] = (i % 7) - 3.0f;
+  const Tensor feed = Tensor::FromVector<float>({1, 1000}, in);
+  auto expect_values = [&](const Tensor& out) {
+    for (int i = 0; i < 1000; ++i) {
+      const float want = std::tanh(1.0f / (1.0f + std::exp(-std::max(in[i], 0.0f))));
+      ASSERT_NEAR(out.data<float>()[i], want, 1e-6) << i;
+    }
+  };
+  auto plan = s.Compile({y});
+  ASSERT_TRUE(plan.ok());
+  auto bytes = plan->ArenaBytes(1);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_LT(*bytes, 2 * 4000u);  // one buffer (plus padding), where ping-pong takes two
+  auto out = plan->Run({{x, feed}});
+  ASSERT_TRUE(out.ok());
+  expect_values((*out)[0]);
+  // x fetched as well: its buffer must survive, so the Relu may not overwrite it.
+  auto both = s.Compile({y, x});
+  ASSERT_TRUE(both.ok());
+  out = both->Run({{x, feed}});
+  ASSERT_TRUE(out.ok());
+  expect_values((*out)[0]);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ((*out)[1].data<float>()[i], in[i]) << i;
+  // x read by a later op (the Add): only the ops after that read may overwrite it.
+  Output z = ops::Add(g, ops::Relu(g, x), x);
+  auto later = s.Compile({z});
+  ASSERT_TRUE(later.ok());
+  out = later->Run({{x, feed}});
+  ASSERT_TRUE(out.ok());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ((*out)[0].data<float>()[i], std::max(in[i], 0.0f) + in[i]) << i;
 }
 
 TEST(SessionTest, DotExportShowsNodesAndShapes) {

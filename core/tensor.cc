@@ -44,6 +44,15 @@ Tensor Tensor::Slice(int64_t begin, int64_t end) const {
   return t;
 }
 
+Tensor Tensor::View(size_t offset, DType dtype, Shape shape) const {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.num_elements_ = shape.NumElements();
+  t.shape_ = std::move(shape);
+  t.data_ = std::shared_ptr<uint8_t[]>(data_, data_.get() + offset);  // aliasing: shares ownership
+  return t;
+}
+
 Tensor Tensor::Reshaped(Shape shape) const {
   Tensor t = *this;
   t.shape_ = std::move(shape);

@@ -53,6 +53,10 @@ class Tensor {
   Tensor Slice(int64_t begin, int64_t end) const;
   // Same storage, another shape with the same element count.
   Tensor Reshaped(Shape shape) const;
+  // A tensor of `dtype` and `shape` over bytes [offset, offset + its size) of
+  // this one's storage (no copy; keeps the storage alive). The range must lie
+  // inside the storage; views need not be 64-byte aligned.
+  Tensor View(size_t offset, DType dtype, Shape shape) const;
   std::string DebugString(int max_elements = 8) const;
 
  private:

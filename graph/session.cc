@@ -430,6 +430,19 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
   return raw;
 }
 
+absl::StatusOr<Tensor> Plan::FeedBuffer(const ValueRef& placeholder, int64_t batch) {
+  GF_ASSIGN_OR_RETURN(Output key, session_->Resolve(placeholder));
+  auto it = std::find(placeholders_.begin(), placeholders_.end(), key.node);
+  if (it == placeholders_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", key.name(), "' is not a placeholder this plan reads, so it has no feed buffer"));
+  }
+  GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+  const Executable::Slot& slot = exe->feeds[it - placeholders_.begin()];
+  const size_t offset = static_cast<uint8_t*>(slot.data) - static_cast<uint8_t*>(exe->arena.raw());
+  return exe->arena.View(offset, slot.type.dtype, slot.type.shape);
+}
+
 absl::StatusOr<size_t> Plan::ArenaBytes(int64_t batch) {
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
   return exe->arena.num_bytes();
@@ -495,7 +508,9 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
   }
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
   for (size_t i = 0; i < placeholders_.size(); ++i) {
-    std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
+    if (fed[i]->raw() != exe->feeds[i].data) {  // else: written into FeedBuffer
+      std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
+    }
   }
   // Each plan draws its own stream (salted by its compile index; the first
   // plan's salt is 0), so an MC dropout plan does not replay the masks of the

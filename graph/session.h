@@ -78,6 +78,12 @@ class Plan {
   absl::Status Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetched);
   absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Feed>& feeds);
 
+  // The buffer the plan copies `placeholder`'s feed into, for `batch` rows:
+  // write a batch into it and pass it as that placeholder's feed, and Run
+  // copies nothing (Fit and Predict gather their batches straight into it).
+  // A step may reuse this memory for other values once it has read the feed:
+  // fill it again before every Run.
+  absl::StatusOr<Tensor> FeedBuffer(const ValueRef& placeholder, int64_t batch);
   // Bytes of the arena that holds every intermediate for `batch` (compiles it
   // if needed). Shows the effect of liveness-based buffer reuse.
   absl::StatusOr<size_t> ArenaBytes(int64_t batch);

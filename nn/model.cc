@@ -329,8 +329,8 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     const std::vector<CallbackPtr>* callbacks) {
   const int64_t n = x.shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
-  Tensor xb, yb;
-  std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};  // share storage with xb, yb
+  Tensor xb, yb;  // the plan's own feed buffers: gathering is the only copy
+  std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};
   std::vector<Tensor> fetched;
   std::vector<double> sums(1 + metrics_.size(), 0.0);
   NamedValues shown = {{"loss", 0.0}};  // named once; each step updates the values
@@ -338,8 +338,10 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
-      xb = feeds[0].value = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
-      yb = feeds[1].value = Tensor(y.dtype(), y.shape().WithBatch(end - begin));
+      GF_ASSIGN_OR_RETURN(xb, plan.FeedBuffer(x_, end - begin));
+      GF_ASSIGN_OR_RETURN(yb, plan.FeedBuffer(y_, end - begin));
+      feeds[0].value = xb;
+      feeds[1].value = yb;
     }
     GatherRows(x, order, begin, end, xb);
     GatherRows(y, order, begin, end, yb);
@@ -478,12 +480,13 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
   Tensor result(DType::kF32, output_.shape().WithBatch(n));
   const size_t row_bytes = n ? result.num_bytes() / n : 0;
   std::vector<Tensor> fetched;
-  Tensor xb;  // one batch buffer (and one feed list) reused by every step
+  Tensor xb;  // the plan's feed buffer: gathering is the only copy
   std::vector<Feed> feeds = {{x_, xb}};
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
-      xb = feeds[0].value = Tensor(x.dtype(), x.shape().WithBatch(end - begin));
+      GF_ASSIGN_OR_RETURN(xb, predict_plan_->FeedBuffer(x_, end - begin));
+      feeds[0].value = xb;
     }
     GatherRows(x, nullptr, begin, end, xb);
     SmallStepThreads threads(end - begin, macs_per_sample_);

@@ -174,6 +174,32 @@ TEST(SessionTest, ElementwiseOpsRunInPlaceWhenTheInputIsDead) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ((*out)[0].data<float>()[i], std::max(in[i], 0.0f) + in[i]) << i;
 }
 
+TEST(SessionTest, FeedBufferIsFedWithoutACopy) {
+  Graph g;
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
+  Output y = ops::Relu(g, x);  // may overwrite the feed buffer in place
+  Output w = ops::Placeholder(g, "w", DType::kF32, {2});
+  Session s(g);
+  auto plan = s.Compile({y});
+  ASSERT_TRUE(plan.ok());
+  auto buffer = plan->FeedBuffer(x, 2);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  EXPECT_EQ(buffer->shape(), (Shape{2, 3}));
+  for (int round = 0; round < 2; ++round) {  // refilled before every Run
+    for (int i = 0; i < 6; ++i) buffer->data<float>()[i] = float(i - 3 + round);
+    auto out = plan->Run({{x, *buffer}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (int i = 0; i < 6; ++i) EXPECT_EQ((*out)[0].data<float>()[i], std::max(0.0f, float(i - 3 + round)));
+  }
+  // Other tensors are still copied in.
+  auto out = plan->Run({{x, Tensor::FromVector<float>({1, 3}, {-1, 2, -3})}});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{0, 2, 0}));
+  auto not_read = plan->FeedBuffer(w, 2);
+  EXPECT_EQ(not_read.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(not_read.status().message(), ::testing::HasSubstr("'w' is not a placeholder this plan reads"));
+}
+
 TEST(SessionTest, DotExportShowsNodesAndShapes) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});

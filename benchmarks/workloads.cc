@@ -24,18 +24,21 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// Rows [0, n) of t without a copy.
+Tensor FirstRows(const Tensor& t, int64_t n) { return t.View(0, t.dtype(), t.shape().WithBatch(n)); }
+
 // Rows [0, n) plus the remainder batch, so a timed epoch compiles nothing new.
 absl::Status WarmUp(nn::Sequential& model, const TrainingData& data, int64_t batch,
                     int64_t samples, bool train) {
   const int64_t rest = samples % batch;
   const int64_t n = std::min(samples, batch * 2 + rest);
-  Tensor x = data.x.Slice(0, n), y = data.y.Slice(0, n);
+  Tensor x = FirstRows(data.x, n), y = FirstRows(data.y, n);
   if (train) {
     return model.Fit(x, y, {.epochs = 1, .batch_size = batch, .shuffle = false, .verbose = 0})
         .status();
   }
   auto p = model.Predict(x, batch);
-  if (rest) p = model.Predict(x.Slice(0, rest), batch);
+  if (rest) p = model.Predict(FirstRows(x, rest), batch);
   return p.status();
 }
 
@@ -91,8 +94,7 @@ absl::StatusOr<double> TimeTrainEpoch(nn::Sequential& model, const TrainingData&
                                       int64_t batch, int64_t samples) {
   absl::Status s = WarmUp(model, data, batch, samples, true);
   if (!s.ok()) return s;
-  Tensor x = samples == data.x.shape()[0] ? data.x : data.x.Slice(0, samples);
-  Tensor y = samples == data.y.shape()[0] ? data.y : data.y.Slice(0, samples);
+  Tensor x = FirstRows(data.x, samples), y = FirstRows(data.y, samples);
   auto start = std::chrono::steady_clock::now();
   auto history = model.Fit(x, y, {.epochs = 1, .batch_size = batch, .verbose = 0});
   if (!history.ok()) return history.status();
@@ -103,7 +105,7 @@ absl::StatusOr<double> TimePredict(nn::Sequential& model, const TrainingData& da
                                    int64_t samples) {
   absl::Status s = WarmUp(model, data, batch, samples, false);
   if (!s.ok()) return s;
-  Tensor x = samples == data.x.shape()[0] ? data.x : data.x.Slice(0, samples);
+  Tensor x = FirstRows(data.x, samples);
   auto start = std::chrono::steady_clock::now();
   auto p = model.Predict(x, batch);
   if (!p.ok()) return p.status();

@@ -49,6 +49,17 @@ TEST(TensorTest, CopySharesStorage) {
   EXPECT_EQ(a.raw(), b.raw());
 }
 
+TEST(TensorTest, ViewSharesStorageAndKeepsItAlive) {
+  Tensor view;
+  {
+    Tensor t = Tensor::FromVector<float>({3, 2}, {1, 2, 3, 4, 5, 6});
+    view = t.View(2 * sizeof(float), DType::kF32, {2, 2});  // rows 1 and 2
+    t.data<float>()[2] = 30;
+  }
+  EXPECT_EQ(view.shape(), (Shape{2, 2}));
+  EXPECT_EQ(view.ToVector<float>(), (std::vector<float>{30, 4, 5, 6}));
+}
+
 TEST(TensorTest, CloneIsDeep) {
   Tensor a = Tensor::FromVector<float>({2, 2}, {1, 2, 3, 4});
   Tensor c = a.Clone();

@@ -1,7 +1,7 @@
 #!/bin/bash
 # gradflow vs the raw oneDNN limit vs PyTorch (Python and libtorch C++) on the
 # issue-7 workloads, alternating, 3 repetitions, medians and ratios, peak RSS.
-#   benchmarks/compare.sh            # all workloads (about 10 minutes on 2 quiet cores)
+#   benchmarks/compare.sh            # all workloads (about 3-4 minutes on 2 quiet cores)
 #   benchmarks/compare.sh --reps=5 --filter=W1
 # Needs the peers: benchmarks/install_peers.sh (Debian's python3-torch,
 # libtorch-dev and libopenblas0-openmp). Not part of CI.

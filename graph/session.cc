@@ -683,6 +683,18 @@ void Session::Fuse(Plan& plan) {
     for (const OpDef* op : fused_ops) {
       std::optional<Fusion> f = op->fuse(*node, ctx);
       if (!f || !contained(*node, *f)) continue;
+      // The fused node must provide every output of `node` the plan reads.
+      std::vector<TensorType> input_types;
+      for (const Output& in : f->inputs) input_types.push_back(in.type());
+      Node probe{.op = op, .attrs = f->attrs};
+      InferContext infer(probe, input_types);
+      if (!op->infer(infer).ok()) continue;
+      const int provided = static_cast<int>(infer.outputs().size());
+      bool complete = true;
+      for (int k = provided; k < static_cast<int>(node->outputs.size()); ++k) {
+        complete &= ctx.uses(node->output(k)) == 0;
+      }
+      if (!complete) continue;
       auto fused = std::make_unique<Node>();
       fused->id = graph_.num_nodes() + static_cast<int>(plan.fused_nodes_.size());
       for (const Node* a : f->absorbed) absl::StrAppend(&fused->name, a->name, "+");
@@ -690,7 +702,7 @@ void Session::Fuse(Plan& plan) {
       fused->op = op;
       fused->inputs = std::move(f->inputs);
       fused->attrs = std::move(f->attrs);
-      fused->outputs = node->outputs;
+      fused->outputs = std::move(infer.outputs());
       fused->graph = &graph_;
       for (const Node* a : f->absorbed) absorbed[a->id] = 1;
       plan.replaced_.push_back({node, fused.get()});

@@ -139,7 +139,8 @@ TEST(DenseBatchNormFusion, OnlyWhereEveryIntermediateStaysInside) {
   Output z = ops::Dense(dense, x, ops::Variable(dense, "kernel", {3, 2}, HeNormal()));
   ops::BatchNormParams params{.moving_mean = ops::Variable(bn, "mean", {2}, Zeros(), false),
                               .moving_variance = ops::Variable(bn, "var", {2}, Ones(), false)};
-  Output h = ops::BatchNorm(bn, z, params).y;
+  ops::BatchNormOutputs stats = ops::BatchNorm(bn, z, params);
+  Output h = stats.y;
   Output y = ops::Elu(g, h);
   Session s(g);
   auto fused = s.Compile({y});
@@ -154,6 +155,10 @@ TEST(DenseBatchNormFusion, OnlyWhereEveryIntermediateStaysInside) {
   ASSERT_TRUE(with_h.ok());
   EXPECT_EQ(CountFused(*with_h), 1);
   EXPECT_EQ(with_h->NodeNames().back(), "Elu");
+  // The batch norm's statistics are fetched: the fused op does not provide them.
+  auto with_mean = s.Compile({y, stats.mean});
+  ASSERT_TRUE(with_mean.ok());
+  EXPECT_EQ(CountFused(*with_mean), 0);
   // A training plan uses batch statistics: no folding.
   auto train = s.Compile({y}, {}, Phase::kTrain);
   ASSERT_TRUE(train.ok());
@@ -161,8 +166,10 @@ TEST(DenseBatchNormFusion, OnlyWhereEveryIntermediateStaysInside) {
   const Tensor input = RandomTensor({4, 3}, 5, -1, 1);
   auto a = fused->Run({{x, input}});
   auto b = with_z->Run({{x, input}});
-  ASSERT_TRUE(a.ok() && b.ok());
+  auto c = with_mean->Run({{x, input}});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_LT(MaxRelDiff((*a)[0], (*b)[0]), kTolerance);
+  EXPECT_LT(MaxRelDiff((*a)[0], (*c)[0]), kTolerance);
 }
 
 // Through nn::Sequential: Predict after Fit, and after more Fit (the training

@@ -93,6 +93,18 @@ Output ApplyGradients(Graph& graph, const std::vector<std::pair<Output, Output>>
           : GetOrCreateScalar(graph, kLearningRateName, DType::kF32,
                               std::visit([](const auto& o) { return o.learning_rate; }, optimizer));
   if (!graph.ok()) return {};
+  // A graph has one learning-rate variable: a second optimizer asking for
+  // another rate would silently train with the first one's.
+  const double requested = std::visit([](const auto& o) { return o.learning_rate; }, optimizer);
+  const double existing = learning_rate.node->attr_or<Initializer>("initializer", Constant(requested)).value;
+  if (!options.schedule && existing != requested) {
+    graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "ApplyGradients: this graph already has '", kLearningRateName, "' starting at ", existing,
+        " (an earlier Minimize/ApplyGradients); another optimizer cannot start at ", requested,
+        ". Use one optimizer per graph, or give both the same rate and change it with "
+        "VariableStore::Set")));
+    return {};
+  }
 
   // One UpdateSpec per variable; slots are created here, in variable order.
   std::vector<UpdateSpec> specs;

@@ -125,8 +125,9 @@ inline constexpr char kNadamMomentumProductName[] = "optimizer/nadam_u_product";
 // The penalties of regularized variables (optimizers/regularizers.h) are
 // added to the loss it differentiates, and max-norm constraints
 // (optimizers/constraints.h) run after their variable's update.
-// Errors (non-scalar loss, nothing to train) are recorded in graph.status()
-// and an invalid Output is returned.
+// Errors (non-scalar loss, nothing to train, a second optimizer on the same
+// graph starting at another learning rate: the graph has one rate variable)
+// are recorded in graph.status() and an invalid Output is returned.
 Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
                 const MinimizeOptions& options = {});
 

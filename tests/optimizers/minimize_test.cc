@@ -364,6 +364,23 @@ TEST(MinimizeTest, ApplyGradientsChecksItsPairs) {
   }
 }
 
+// One graph, one learning-rate variable: a second optimizer may share it only
+// at the same starting rate (it would otherwise train at the first one's).
+TEST(MinimizeTest, SecondOptimizerWithAnotherRateIsAnError) {
+  Graph g;
+  Output w = ops::Variable(g, "w", {3}, Ones());
+  Output v = ops::Variable(g, "v", {2}, Ones());
+  Output loss_w = ops::ReduceSum(g, ops::Square(g, w));
+  Output loss_v = ops::ReduceSum(g, ops::Square(g, v));
+  EXPECT_TRUE(optimizers::Minimize(g, loss_w, optimizers::SGD{.learning_rate = 0.1}).valid());
+  EXPECT_TRUE(optimizers::Minimize(g, loss_v, optimizers::SGD{.learning_rate = 0.1}).valid());
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_FALSE(optimizers::Minimize(g, loss_v, optimizers::Adam{.learning_rate = 0.001}).valid());
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.status().message(), HasSubstr("already has 'optimizer/learning_rate' starting at 0.1"));
+  EXPECT_THAT(g.status().message(), HasSubstr("cannot start at 0.001"));
+}
+
 TEST(MinimizeTest, ApplyGradientsTrainsWithFedGradients) {
   Graph g;
   Output w = ops::Variable(g, "w", {3}, Constant(1.0));

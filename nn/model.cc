@@ -573,10 +573,10 @@ int64_t Sequential::CountParams(bool trainable) const {
 }
 
 std::string Sequential::Summary() const {
-  const std::string rule(65, '_'), double_rule(65, '=');
-  std::string s = absl::StrCat("Model: \"", name_, "\"\n", rule, "\n",
-                               absl::StrFormat(" %-27s %-25s %s\n", "Layer (type)", "Output Shape", "Param #"),
-                               double_rule, "\n");
+  struct Row {
+    std::string label, shape, params;
+  };
+  std::vector<Row> rows;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerPtr& layer = layers_[i];
     int64_t params = 0;
@@ -584,11 +584,23 @@ std::string Sequential::Summary() const {
     if (built) {
       for (const Output& v : layer_variables_[i]) params += v.shape().NumElements();
     }
-    std::string shape = built ? ShapeWithNone(layer_outputs_[i].shape()) : "?";
-    absl::StrAppend(&s, absl::StrFormat(" %-27s %-25s %s\n",
-                                        absl::StrCat(layer->name(), " (", layer->type(), ")"), shape,
-                                        WithThousands(params)));
-    absl::StrAppend(&s, i + 1 < layers_.size() ? "\n" : "");
+    rows.push_back({absl::StrCat(layer->name(), " (", layer->type(), ")"),
+                    built ? ShapeWithNone(layer_outputs_[i].shape()) : "?", WithThousands(params)});
+  }
+  // Keras's column widths, widened for labels or shapes that do not fit.
+  int label_width = 27, shape_width = 25;
+  for (const Row& row : rows) {
+    label_width = std::max(label_width, static_cast<int>(row.label.size()) + 1);
+    shape_width = std::max(shape_width, static_cast<int>(row.shape.size()) + 1);
+  }
+  const std::string rule(label_width + shape_width + 13, '_'), double_rule(rule.size(), '=');
+  auto line = [&](const std::string& label, const std::string& shape, const std::string& params) {
+    return absl::StrFormat(" %-*s %-*s %s\n", label_width, label, shape_width, shape, params);
+  };
+  std::string s = absl::StrCat("Model: \"", name_, "\"\n", rule, "\n",
+                               line("Layer (type)", "Output Shape", "Param #"), double_rule, "\n");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    absl::StrAppend(&s, line(rows[i].label, rows[i].shape, rows[i].params), i + 1 < rows.size() ? "\n" : "");
   }
   int64_t trainable = CountParams(true), frozen = CountParams(false);
   absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),

@@ -11,6 +11,7 @@
 #include "core/fashion_mnist.h"
 #include "core/random.h"
 #include "gmock/gmock.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "nn/layers.h"
 #include "nn/model.h"
@@ -205,6 +206,25 @@ TEST(SequentialTest, SummaryListsLayersShapesAndParamCounts) {
   EXPECT_THAT(summary, HasSubstr("Non-trainable params: 0\n"));
   EXPECT_EQ(model.CountParams(/*trainable=*/true), 99);
   EXPECT_EQ(model.CountParams(/*trainable=*/false), 0);
+}
+
+TEST(SequentialTest, SummaryColumnsWidenForLongLayerNames) {
+  nn::Sequential model({nn::Dense(4, {.name = "a_layer_name_longer_than_the_column", .input_shape = Shape{2}}),
+                        nn::Dense(3)});
+  ASSERT_TRUE(model.Compile({}).ok());
+  std::vector<std::string> lines = absl::StrSplit(model.Summary(), '\n');
+  // Every row's shape column starts where the header's "Output Shape" does.
+  const size_t column = lines[2].find("Output Shape");
+  ASSERT_NE(column, std::string::npos);
+  int rows = 0;
+  for (const std::string& line : lines) {
+    if (line.find("(None, ") == std::string::npos) continue;
+    EXPECT_EQ(line.find("(None, "), column) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2);
+  EXPECT_EQ(lines[1].size(), lines[3].size());  // the rules match the widened table
+  EXPECT_GT(lines[1].size(), 65u);
 }
 
 TEST(SequentialTest, SummaryOfTheChapterMlpUsesThousandsSeparators) {

@@ -89,6 +89,11 @@ class Plan {
   absl::StatusOr<size_t> ArenaBytes(int64_t batch);
   // The nodes this plan runs, in execution order (names).
   std::vector<std::string> NodeNames() const;
+  // The position in the plan's random stream: the next Run draws what the
+  // (count + 1)-th Run draws (dropout masks, RReLU slopes). Resuming training
+  // sets it to the saved step count, so the masks continue where they were.
+  uint64_t run_count() const { return run_count_; }
+  void set_run_count(uint64_t count) { run_count_ = count; }
   Phase phase() const { return phase_; }
 
  private:

@@ -410,6 +410,12 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   History history;
   std::vector<int64_t> order(x.shape()[0]);
   stop_training = false;
+  // The random stream of the training steps follows the step counter, which
+  // checkpoints save: a resumed Fit draws the masks an uninterrupted one would.
+  if (session_->variables().Has(optimizers::kStepName)) {
+    GF_ASSIGN_OR_RETURN(Tensor step, session_->variables().Get(optimizers::kStepName));
+    train_plan_->set_run_count(static_cast<uint64_t>(step.data<int64_t>()[0]));
+  }
   for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
   for (int epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
     epoch_ = epoch;

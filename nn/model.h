@@ -181,7 +181,9 @@ class Sequential {
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
   int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
   int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages
-  uint64_t epochs_shuffled_ = 0;  // across Fit calls: each epoch gets a new order
+  // Across Fit calls each epoch gets a new order; Save records the count
+  // ("gradflow.fit") so a loaded model continues the sequence.
+  uint64_t epochs_shuffled_ = 0;
   // Per layer, as built into this model's graph (a shared layer's own
   // variables()/output() point into the graph compiled last).
   std::vector<std::vector<Output>> layer_variables_;

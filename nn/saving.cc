@@ -24,6 +24,7 @@ using Json = nlohmann::json;
 class ModelFile {
  public:
   static void RequireHeldWeights(Sequential& model) { model.require_held_weights_ = true; }
+  static uint64_t& EpochsShuffled(Sequential& model) { return model.epochs_shuffled_; }
 };
 
 namespace {
@@ -113,9 +114,13 @@ absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
       GF_ASSIGN_OR_RETURN(tensors[name], session_->variables().Get(name));
     }
   }
-  return SaveCheckpoint(path, tensors,
-                        {{kModelConfigMetadataKey, config_json},
-                         {kLayerWeightsMetadataKey, LayerWeightsJson(*this)}});
+  std::map<std::string, std::string> metadata = {{kModelConfigMetadataKey, config_json},
+                                                 {kLayerWeightsMetadataKey, LayerWeightsJson(*this)}};
+  // With the optimizer state, where Fit stands, so training resumes exactly.
+  if (options.include_optimizer) {
+    metadata[kFitStateMetadataKey] = Json{{"epochs_shuffled", epochs_shuffled_}}.dump();
+  }
+  return SaveCheckpoint(path, tensors, metadata);
 }
 
 absl::Status Sequential::SaveWeights(const std::string& path) {
@@ -281,6 +286,16 @@ absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions o
           "model's optimizer"));
     }
     GF_RETURN_IF_ERROR(WithPath(path, model.session()->variables().Set(name, *tensor)));
+  }
+  if (auto fit = file.metadata.find(kFitStateMetadataKey); fit != file.metadata.end()) {
+    const Json state = Json::parse(fit->second, nullptr, /*allow_exceptions=*/false);
+    if (!state.is_object() || !state.contains("epochs_shuffled") ||
+        !state["epochs_shuffled"].is_number_unsigned()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", path, "': metadata '", kFitStateMetadataKey,
+                                                     "' must be {\"epochs_shuffled\": <count>}, got ",
+                                                     fit->second.substr(0, 200)));
+    }
+    ModelFile::EpochsShuffled(model) = state["epochs_shuffled"].get<uint64_t>();
   }
   return model;
 }

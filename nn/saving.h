@@ -13,6 +13,8 @@
 //             "gradflow.layers": [{"name": "dense", "weights": ["dense/kernel",
 //                                 "dense/bias"]}, ...], the layers with weights
 //                                 in model order
+//             "gradflow.fit":    {"epochs_shuffled": N} (with include_optimizer):
+//                                 where Fit's shuffling stands
 //
 //   model.Save("my_model_A.safetensors");
 //   absl::StatusOr<nn::Sequential> model_a = nn::LoadModel("my_model_A.safetensors");
@@ -33,6 +35,9 @@ namespace gradflow::nn {
 
 // The metadata key listing the layers with weights (see above).
 inline constexpr char kLayerWeightsMetadataKey[] = "gradflow.layers";
+// Where Fit stands ({"epochs_shuffled": N}: the shuffles done so far), saved
+// with the optimizer state so a resumed Fit shuffles as an uninterrupted one.
+inline constexpr char kFitStateMetadataKey[] = "gradflow.fit";
 
 struct LoadModelOptions {
   // Compile the model with the file's compile options (if it has any) and

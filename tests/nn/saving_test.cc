@@ -199,6 +199,53 @@ TEST(SavingTest, OptimizerStateMakesTrainingContinueBitIdentically) {
       << "a fresh Adam (step 0, empty moments) must take a different step";
 }
 
+// With shuffling and dropout, a model saved after some epochs and loaded in
+// a fresh process continues exactly: the shuffle count travels in the file
+// ("gradflow.fit") and the dropout stream follows global_step.
+TEST(SavingTest, ResumedFitWithShuffleAndDropoutMatchesUninterrupted) {
+  const std::string dir = TempDir("resume_shuffle");
+  Data data = MakeData();
+  auto make = [] {
+    return nn::Sequential({nn::Flatten(Shape{2, 3}), nn::Dense(16, {.activation = "relu"}), nn::Dropout(0.3),
+                           nn::Dense(3, {.activation = "softmax"})});
+  };
+  const nn::CompileOptions compile{.optimizer = optimizers::SGD{.learning_rate = 0.05, .momentum = 0.9}};
+  nn::FitOptions fit{.epochs = 2, .batch_size = 16, .verbose = 0};  // shuffle on (default)
+  nn::Sequential uninterrupted = make();
+  ASSERT_TRUE(uninterrupted.Compile(compile).ok());
+  ASSERT_TRUE(uninterrupted.Fit(data.x, data.y, {.epochs = 4, .batch_size = 16, .verbose = 0}).ok());
+
+  nn::Sequential first = make();
+  ASSERT_TRUE(first.Compile(compile).ok());
+  ASSERT_TRUE(first.Fit(data.x, data.y, fit).ok());
+  ASSERT_TRUE(first.Save(dir + "/epoch2.safetensors").ok());
+  auto file = LoadCheckpoint(dir + "/epoch2.safetensors");
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->metadata.at(nn::kFitStateMetadataKey), "{\"epochs_shuffled\":2}");
+  auto resumed = nn::LoadModel(dir + "/epoch2.safetensors");
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE(resumed->Fit(data.x, data.y, fit).ok());
+  auto a = uninterrupted.GetWeights(), b = resumed->GetWeights();
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (const auto& [name, value] : *a) {
+    EXPECT_TRUE(SameBits(value, b->at(name))) << name << " differs after resuming";
+  }
+}
+
+TEST(SavingTest, MalformedFitStateIsAnErrorNamingTheKey) {
+  const std::string dir = TempDir("bad_fit_state");
+  TrainedMixedModel(dir + "/good.safetensors");
+  auto file = LoadCheckpoint(dir + "/good.safetensors");
+  ASSERT_TRUE(file.ok());
+  for (const char* bad : {"[1]", "{\"epochs_shuffled\": -3}", "not json"}) {
+    file->metadata[nn::kFitStateMetadataKey] = bad;
+    ASSERT_TRUE(SaveCheckpoint(dir + "/bad.safetensors", file->tensors, file->metadata).ok());
+    auto loaded = nn::LoadModel(dir + "/bad.safetensors");
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(loaded.status().message(), HasSubstr("metadata 'gradflow.fit' must be")) << bad;
+  }
+}
+
 TEST(SavingTest, LoadWithoutCompileThenCompileByHand) {
   const std::string path = TempDir("no_compile") + "/model.safetensors";
   nn::Sequential model = TrainedMixedModel(path);

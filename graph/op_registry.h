@@ -163,6 +163,9 @@ struct OpDef {
   int inplace_input = -1;
   // Set on fused ops that plans create themselves (see Fusion).
   FusionRule fuse;
+  // The kernel draws from RunContext::step_seed (dropout masks, RReLU slopes):
+  // a plan never folds it into a constant, even when its inputs are constants.
+  bool random = false;
 };
 
 class OpRegistry {

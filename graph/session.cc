@@ -549,7 +549,8 @@ absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
 
 Session::Session(Graph& graph, SessionOptions options)
     : graph_(graph), seed_(options.seed ? options.seed : graph.seed()),
-      check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops) {}
+      check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops),
+      fold_constants_(options.fold_constants) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {
@@ -632,8 +633,80 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
   Plan plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
   plan.plan_index_ = ++plans_compiled_;
+  // With check_numerics every node runs, so a NaN is reported where it is made.
+  if (fold_constants_ && !check_numerics_) FoldConstants(plan);
   if (fuse_ops_) Fuse(plan);
   return plan;
+}
+
+Node* Plan::AddPlanNode(const Node& replaced, const OpDef* op, std::string name,
+                        std::vector<Output> inputs, Attrs attrs, std::vector<TensorType> outputs) {
+  auto node = std::make_unique<Node>();
+  // Ids past the graph's: positions in an executable are indexed by id.
+  node->id = session_->graph().num_nodes() + static_cast<int>(fused_nodes_.size());
+  node->name = std::move(name);
+  node->op = op;
+  node->inputs = std::move(inputs);
+  node->attrs = std::move(attrs);
+  node->outputs = std::move(outputs);
+  node->graph = &session_->graph();
+  replaced_.push_back({&replaced, node.get()});
+  fused_nodes_.push_back(std::move(node));
+  return fused_nodes_.back().get();
+}
+
+void Session::FoldConstants(Plan& plan) {
+  static const OpDef* const constant_op = [] {
+    for (const OpDef* op : OpRegistry::Global().All()) {
+      if (op->source == SourceKind::kConstant) return op;
+    }
+    return static_cast<const OpDef*>(nullptr);
+  }();
+  constexpr size_t kMaxFoldedBytes = size_t{16} << 20;  // never trade a kernel for a huge constant
+  if (constant_op == nullptr) return;
+  std::map<const Node*, const Node*> folded;  // graph node -> its constant
+  auto value_of = [&](const Output& o) -> const Tensor* {
+    auto it = folded.find(o.node);
+    const Node* n = it == folded.end() ? o.node : it->second;
+    return n->op->source == SourceKind::kConstant && o.index == 0 ? &n->attr<Tensor>("value") : nullptr;
+  };
+  for (int p = 0; p < plan.num_early_; ++p) {  // updates write variables: never folded
+    Node* node = plan.order_[p];
+    const OpDef& op = *node->op;
+    const bool alias = op.aliases_input >= 0;  // Reshape: same bytes, new shape
+    if (op.source != SourceKind::kNone || !(op.kernel || alias) || op.random || op.mutates_input >= 0 ||
+        node->outputs.size() != 1 || node->inputs.empty()) {
+      continue;
+    }
+    std::vector<const Tensor*> values;
+    for (const Output& in : node->inputs) values.push_back(value_of(in));
+    if (std::find(values.begin(), values.end(), nullptr) != values.end()) continue;
+    KernelContext k{*node, plan.phase_, {}, {}, {}, {}};
+    for (const Tensor* v : values) {
+      k.input_types.push_back({v->dtype(), v->shape()});
+      k.inputs.push_back(const_cast<void*>(v->raw()));
+    }
+    InferContext infer(*node, k.input_types);
+    if (!op.infer(infer).ok() || infer.outputs().size() != 1) continue;  // Run reports it
+    const TensorType type = infer.outputs()[0];
+    bool known = true;
+    for (int64_t d : type.shape.dims()) known &= d >= 0;
+    if (!known || type.shape.NumElements() * SizeOf(type.dtype) > kMaxFoldedBytes) continue;
+    Tensor result;
+    if (alias) {
+      result = values[op.aliases_input]->Reshaped(type.shape);
+    } else {
+      result = Tensor(type.dtype, type.shape);
+      k.output_types = {type};
+      k.outputs = {result.raw()};
+      absl::StatusOr<std::unique_ptr<Kernel>> kernel = op.kernel(k);
+      if (!kernel.ok() || (*kernel && !(*kernel)->Run(RunContext{}).ok())) continue;  // Run reports it
+    }
+    Node* constant = plan.AddPlanNode(*node, constant_op, absl::StrCat(node->name, " (folded)"), {},
+                                      {{"value", result}}, {type});
+    folded[node] = constant;
+    plan.order_[p] = constant;
+  }
 }
 
 void Session::Fuse(Plan& plan) {
@@ -679,7 +752,7 @@ void Session::Fuse(Plan& plan) {
   std::vector<char> absorbed(graph_.num_nodes(), 0);
   for (int p = plan.num_early_ - 1; p >= 0; --p) {
     Node* node = plan.order_[p];
-    if (absorbed[node->id]) continue;
+    if (node->id >= graph_.num_nodes() || absorbed[node->id]) continue;  // plan-owned: done
     for (const OpDef* op : fused_ops) {
       std::optional<Fusion> f = op->fuse(*node, ctx);
       if (!f || !contained(*node, *f)) continue;
@@ -695,19 +768,12 @@ void Session::Fuse(Plan& plan) {
         complete &= ctx.uses(node->output(k)) == 0;
       }
       if (!complete) continue;
-      auto fused = std::make_unique<Node>();
-      fused->id = graph_.num_nodes() + static_cast<int>(plan.fused_nodes_.size());
-      for (const Node* a : f->absorbed) absl::StrAppend(&fused->name, a->name, "+");
-      absl::StrAppend(&fused->name, node->name);  // "dense/Dense+bn/BatchNorm+act/Elu"
-      fused->op = op;
-      fused->inputs = std::move(f->inputs);
-      fused->attrs = std::move(f->attrs);
-      fused->outputs = std::move(infer.outputs());
-      fused->graph = &graph_;
+      std::string name;  // "dense/Dense+bn/BatchNorm+act/Elu"
+      for (const Node* a : f->absorbed) absl::StrAppend(&name, a->name, "+");
+      absl::StrAppend(&name, node->name);
       for (const Node* a : f->absorbed) absorbed[a->id] = 1;
-      plan.replaced_.push_back({node, fused.get()});
-      plan.order_[p] = fused.get();
-      plan.fused_nodes_.push_back(std::move(fused));
+      plan.order_[p] = plan.AddPlanNode(*node, op, std::move(name), std::move(f->inputs),
+                                        std::move(f->attrs), std::move(infer.outputs()));
       break;
     }
   }

@@ -108,6 +108,9 @@ class Plan {
   // outputs it provides.
   std::vector<std::unique_ptr<Node>> fused_nodes_;
   std::vector<std::pair<const Node*, const Node*>> replaced_;  // (graph node, fused node)
+  // Adds a plan-owned node standing for `replaced` (its outputs, index for index).
+  Node* AddPlanNode(const Node& replaced, const OpDef* op, std::string name, std::vector<Output> inputs,
+                    Attrs attrs, std::vector<TensorType> outputs);
   int num_early_;  // order_[num_early_...] write variables or depend on nodes that do
   std::vector<Output> fetches_;
   std::vector<Node*> placeholders_;
@@ -129,6 +132,10 @@ struct SessionOptions {
   // BatchNorm -> activation as one inner product with folded weights. Off
   // only to compare against the unfused graph.
   bool fuse_ops = true;
+  // Constant folding: a plan computes each node whose inputs are all
+  // constants once, at compile time, and reads the result as a constant
+  // (not with check_numerics, which must name the node that makes a NaN).
+  bool fold_constants = true;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -156,11 +163,14 @@ class Session {
   absl::Status InitializeVariable(Node& node);
   // Applies the registered fusion rules to a pruned, ordered plan.
   void Fuse(Plan& plan);
+  // Replaces nodes computed from constants only by constants (plan-owned).
+  void FoldConstants(Plan& plan);
 
   Graph& graph_;
   uint64_t seed_;
   bool check_numerics_;
   bool fuse_ops_;
+  bool fold_constants_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
 };

@@ -161,6 +161,7 @@ GF_REGISTER_OP(OpDef{
     },
     .grad = DropoutGradient,
     .grad_checks = DropoutGradChecks(),
+    .random = true,
 });
 
 // Training: y = a * (x * m + alpha' * (1 - m)) + b.
@@ -177,6 +178,7 @@ GF_REGISTER_OP(OpDef{
     },
     .grad = DropoutGradient,
     .grad_checks = DropoutGradChecks(),
+    .random = true,
 });
 
 // dx = dy * m * s, s = 1 / (1 - rate) for Dropout and a for AlphaDropout,
@@ -193,6 +195,7 @@ GF_REGISTER_OP(OpDef{
       return MaskKernel(k, static_cast<float>(scale), 0.0f, 0.0f);
     },
     .no_gradient_reason = "backward op; second derivatives are not supported",
+    .random = true,
 });
 
 Output Dropout(const Scope& scope, Output x, double rate, const DropoutOptions& options) {

@@ -78,6 +78,7 @@ GF_REGISTER_OP(OpDef{
                      .attrs = {{"lower", 0.25}, {"upper", 0.25}}},
                     {.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 2}},
                      .attrs = {{"lower", 0.25}, {"upper", 0.25}}}},
+    .random = true,
 });
 
 RReluOutputs RReluWithSlopes(const Scope& scope, Output x, double lower, double upper) {

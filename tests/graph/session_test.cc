@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "ops/activations.h"
 #include "ops/array.h"
+#include "ops/dropout.h"
 #include "ops/math.h"
 
 namespace gradflow {
@@ -198,6 +199,40 @@ TEST(SessionTest, FeedBufferIsFedWithoutACopy) {
   auto not_read = plan->FeedBuffer(w, 2);
   EXPECT_EQ(not_read.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(not_read.status().message(), ::testing::HasSubstr("'w' is not a placeholder this plan reads"));
+}
+
+// Nodes computed from constants only run once, when the plan is compiled.
+TEST(SessionTest, ConstantSubgraphsAreFoldedAtCompileTime) {
+  Graph g;
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
+  Output c = ops::Constant(g, Tensor::FromVector<float>({3}, {4, 9, 16}));
+  Output r = ops::Reshape(g, ops::Sqrt(g, c), {1, 3});  // [[2, 3, 4]]
+  Output y = ops::Add(g, x, r);
+  Output noisy = ops::Dropout(g, c, 0.5);  // random: never folded
+  const Tensor feed = Tensor::FromVector<float>({2, 3}, {1, 1, 1, 0, 0, 0});
+  const std::vector<float> want = {3, 4, 5, 2, 3, 4};
+  auto folded_names = [](const Plan& plan) {
+    std::vector<std::string> names;
+    for (const std::string& n : plan.NodeNames()) {
+      if (n.ends_with(" (folded)")) names.push_back(n);
+    }
+    return names;
+  };
+  Session s(g), unfolded(g, {.fold_constants = false}), checked(g, {.check_numerics = true});
+  auto plan = s.Compile({y});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(folded_names(*plan), ::testing::ElementsAre("Sqrt (folded)", "Reshape (folded)"));
+  for (Session* session : {&s, &unfolded, &checked}) {
+    auto p = session->Compile({y});
+    ASSERT_TRUE(p.ok());
+    if (session != &s) EXPECT_THAT(folded_names(*p), ::testing::IsEmpty());
+    auto out = p->Run({{x, feed}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ((*out)[0].ToVector<float>(), want);
+  }
+  auto train = s.Compile({noisy}, {}, Phase::kTrain);
+  ASSERT_TRUE(train.ok());
+  EXPECT_THAT(folded_names(*train), ::testing::IsEmpty());
 }
 
 TEST(SessionTest, DotExportShowsNodesAndShapes) {

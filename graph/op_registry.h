@@ -120,7 +120,8 @@ struct GradCheckCase {
 // of a compiled plan and the nodes producing its inputs, and may replace them
 // with one node of its op, which takes over the outputs of `node` index for
 // index. `absorbed` are the producers removed with `node`; the session checks
-// that nothing else in the plan, and no fetch, reads their outputs.
+// that nothing else in the plan, and no fetch, reads their outputs, and that
+// the fused op provides every output of `node` the plan reads.
 struct Fusion {
   std::vector<Output> inputs;
   Attrs attrs;

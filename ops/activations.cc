@@ -127,11 +127,6 @@ absl::StatusOr<EltwiseSpec> SpecOf(const Node& node) {
   return row->spec(node);
 }
 
-absl::Status DnnlError(const Node& node, const dnnl::error& e) {
-  return absl::InternalError(
-      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
-}
-
 // Runs a fixed sequence of oneDNN primitives (SELU: elu, then linear in place).
 class EltwiseKernel : public Kernel {
  public:

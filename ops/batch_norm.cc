@@ -84,11 +84,6 @@ dnnl::memory::desc RowsDesc(const Shape& rows) {
                             dnnl::memory::format_tag::nhwc);
 }
 
-absl::Status DnnlError(const Node& node, const dnnl::error& e) {
-  return absl::InternalError(
-      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
-}
-
 // Checks input i is f32 [C].
 absl::Status ExpectFeatureVector(InferContext& ctx, int i, int64_t c, const char* what) {
   GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));

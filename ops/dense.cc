@@ -26,18 +26,6 @@ std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
-// Creates oneDNN objects inside `make`; a dnnl::error (an unsupported shape or
-// layout) becomes a Status naming the node instead of an exception.
-template <typename F>
-absl::StatusOr<std::unique_ptr<Kernel>> WithDnnl(const Node& node, F make) {
-  try {
-    return make();
-  } catch (const dnnl::error& e) {
-    return absl::InternalError(absl::StrCat("node '", node.name, "' (", node.op_name(),
-                                            "): oneDNN could not create the primitive: ", e.what()));
-  }
-}
-
 // A [rows, cols] f32 matrix stored row-major, or (transposed) a [cols, rows]
 // row-major buffer read as its transpose: only the strides differ, so oneDNN
 // reads the buffer in place.
@@ -360,10 +348,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
                  : inner_product_forward::desc(prop, src, weights, dst);
     dnnl::primitive_attr attr;
     if (const ActivationAlgs* act = FindActivation(ActivationName(k.node))) {
-      dnnl::post_ops post_ops;
-      post_ops.append_eltwise(1.0f, act->forward, static_cast<float>(ActivationAlpha(k.node)),
-                              static_cast<float>(ActivationBeta(k.node)));
-      attr.set_post_ops(post_ops);
+      attr = EltwisePostOp(act->forward, static_cast<float>(ActivationAlpha(k.node)),
+                           static_cast<float>(ActivationBeta(k.node)));
     }
     inner_product_forward::primitive_desc pd(desc, attr, CpuEngine());
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
@@ -109,7 +110,8 @@ class FoldedDenseKernel : public Kernel {
         gamma_(in.gamma >= 0 ? k.in<const float>(in.gamma) : nullptr),
         beta_(in.beta >= 0 ? k.in<const float>(in.beta) : nullptr),
         mean_(k.in<const float>(in.mean)), variance_(k.in<const float>(in.variance)),
-        folded_kernel_(DType::kF32, k.in_shape(1)), folded_bias_(DType::kF32, Shape{units_}) {
+        folded_kernel_(DType::kF32, k.in_shape(1)), folded_bias_(DType::kF32, Shape{units_}),
+        scale_(units_) {
     using dnnl::memory;
     memory::desc src = PlainDesc(k.in_shape(0));
     memory::desc weights = DenseKernelDesc(fan_in_, units_);
@@ -117,11 +119,9 @@ class FoldedDenseKernel : public Kernel {
     memory::desc dst = PlainDesc(k.out_shape(0));
     dnnl::primitive_attr attr;
     if (k.node.has_attr("post_op")) {
-      dnnl::post_ops post_ops;
-      post_ops.append_eltwise(1.0f, static_cast<dnnl::algorithm>(k.node.attr<int64_t>("post_op")),
-                              static_cast<float>(k.node.attr<double>("post_op_alpha")),
-                              static_cast<float>(k.node.attr<double>("post_op_beta")));
-      attr.set_post_ops(post_ops);
+      attr = EltwisePostOp(static_cast<dnnl::algorithm>(k.node.attr<int64_t>("post_op")),
+                           static_cast<float>(k.node.attr<double>("post_op_alpha")),
+                           static_cast<float>(k.node.attr<double>("post_op_beta")));
     }
     dnnl::inner_product_forward::primitive_desc pd(
         {dnnl::prop_kind::forward_inference, src, weights, bias, dst}, attr, CpuEngine());
@@ -146,7 +146,7 @@ class FoldedDenseKernel : public Kernel {
   void Fold() {
     float* w = folded_kernel_.data<float>();
     float* b = folded_bias_.data<float>();
-    std::vector<float> s(units_);
+    std::vector<float>& s = scale_;
     for (int64_t o = 0; o < units_; ++o) {
       s[o] = (gamma_ ? gamma_[o] : 1.0f) / std::sqrt(variance_[o] + epsilon_);
       b[o] = ((bias_ ? bias_[o] : 0.0f) - mean_[o]) * s[o] + (beta_ ? beta_[o] : 0.0f);
@@ -164,6 +164,7 @@ class FoldedDenseKernel : public Kernel {
   float epsilon_;
   const float *kernel_, *bias_, *gamma_, *beta_, *mean_, *variance_;
   Tensor folded_kernel_, folded_bias_;
+  std::vector<float> scale_;  // gamma / sqrt(variance + epsilon), per unit
   uint64_t folded_version_ = 0;  // store versions start at 1: the first Run folds
   dnnl::primitive primitive_;
   std::unordered_map<int, dnnl::memory> args_;
@@ -175,13 +176,8 @@ GF_REGISTER_OP(OpDef{
     .name = kOpName,
     .num_inputs = -1,
     .infer = Infer,
-    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
-      try {
-        return std::unique_ptr<Kernel>(new FoldedDenseKernel(k, Inputs(k.node)));
-      } catch (const dnnl::error& e) {
-        return absl::InternalError(absl::StrCat("node '", k.node.name, "' (", kOpName,
-                                                "): oneDNN could not create the primitive: ", e.what()));
-      }
+    .kernel = [](const KernelContext& k) {
+      return WithDnnl(k.node, [&] { return std::make_unique<FoldedDenseKernel>(k, Inputs(k.node)); });
     },
     .no_gradient_reason = "inference-only fusion made by plans; training differentiates the "
                           "unfused Dense and BatchNorm",

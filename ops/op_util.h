@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "core/dnnl_context.h"
 #include "core/shape.h"
 #include "graph/op_registry.h"
@@ -32,6 +33,32 @@ inline dnnl::memory::desc PlainDesc(const Shape& shape,
 // diff_weights with the same descriptor, so dW lands as [in, out] as well.
 inline dnnl::memory::desc DenseKernelDesc(int64_t in, int64_t out) {
   return dnnl::memory::desc({out, in}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, out});
+}
+
+// A dnnl::error thrown while creating a kernel (an unsupported shape or
+// layout) as a Status naming the node, instead of an exception.
+inline absl::Status DnnlError(const Node& node, const dnnl::error& e) {
+  return absl::InternalError(
+      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
+}
+
+// Runs `make` (which creates oneDNN objects), turning a dnnl::error into DnnlError.
+template <typename F>
+absl::StatusOr<std::unique_ptr<Kernel>> WithDnnl(const Node& node, F make) {
+  try {
+    return make();
+  } catch (const dnnl::error& e) {
+    return DnnlError(node, e);
+  }
+}
+
+// Attributes with one eltwise post-op (an activation fused into a primitive).
+inline dnnl::primitive_attr EltwisePostOp(dnnl::algorithm algorithm, float alpha, float beta) {
+  dnnl::post_ops post_ops;
+  post_ops.append_eltwise(1.0f, algorithm, alpha, beta);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(post_ops);
+  return attr;
 }
 
 inline dnnl::memory MemoryAt(const dnnl::memory::desc& desc, void* data) {

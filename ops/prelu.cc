@@ -36,11 +36,6 @@ dnnl::memory::desc AlphaDesc(const Shape& alpha) {
   return PlainDesc(Shape(dims));
 }
 
-absl::Status DnnlError(const Node& node, const dnnl::error& e) {
-  return absl::InternalError(
-      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
-}
-
 }  // namespace
 
 // y = x (x > 0), alpha x (x <= 0), alpha broadcast over the batch and the

@@ -24,11 +24,6 @@ RowsAndDepth Rows(const Shape& shape) {
   return {depth == 0 ? 0 : n / depth, depth};
 }
 
-absl::Status DnnlError(const Node& node, const dnnl::error& e) {
-  return absl::InternalError(
-      absl::StrCat("node '", node.name, "' (", node.op_name(), "): oneDNN: ", e.what()));
-}
-
 absl::Status InferSoftmax(InferContext& ctx) {
   GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
   if (ctx.shape(0).rank() == 0) {

@@ -12,9 +12,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/files.h"
 
 namespace gradflow {
 namespace {
+
+using testing_util::TempDir;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -29,15 +32,6 @@ constexpr uint32_t kImagesMagic = 0x00000803;
 constexpr uint32_t kLabelsMagic = 0x00000801;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
-
-// A fresh folder under TEST_TMPDIR (Bazel) or /tmp.
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  fs::path dir = fs::path(base != nullptr ? base : "/tmp") / ("fashion_mnist_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 void AppendBigEndian(std::vector<uint8_t>& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(uint8_t(v >> shift));

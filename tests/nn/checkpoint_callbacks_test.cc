@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/files.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 #include "nn/saving.h"
@@ -24,16 +25,10 @@
 namespace gradflow {
 namespace {
 
+using testing_util::TempDir;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  fs::path dir = fs::path(base != nullptr ? base : "/tmp") / ("checkpoint_callbacks_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 std::string ReadText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -10,6 +10,7 @@
 #include "core/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/files.h"
 #include "nn/checkpoint_callbacks.h"
 #include "nn/layers.h"
 #include "nn/model.h"
@@ -18,18 +19,12 @@
 namespace gradflow {
 namespace {
 
+using testing_util::TempDir;
+
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
-
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  fs::path dir = fs::path(base != nullptr ? base : "/tmp") / ("numeric_faults_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 constexpr int64_t kSamples = 256;
 constexpr int64_t kBatch = 32;  // 8 batches per epoch

@@ -13,9 +13,10 @@ export GRADFLOW_BENCH_BIN="$(bazel info -c opt bazel-bin 2>/dev/null)/benchmarks
 LIBTORCH_BIN=""
 if [ -f /usr/include/torch/csrc/api/include/torch/torch.h ]; then
   LIBTORCH_BIN="${TMPDIR:-/tmp}/gradflow_compare_libtorch"
-  if [ ! -x "$LIBTORCH_BIN" ] || [ benchmarks/compare_libtorch.cc -nt "$LIBTORCH_BIN" ]; then
+  if [ ! -x "$LIBTORCH_BIN" ] || [ benchmarks/compare_libtorch.cc -nt "$LIBTORCH_BIN" ] ||
+     [ benchmarks/runner_flags.h -nt "$LIBTORCH_BIN" ]; then
     echo "building the libtorch twin (g++, about 30 s)" >&2
-    g++ -O2 -std=c++17 benchmarks/compare_libtorch.cc -I/usr/include/torch/csrc/api/include \
+    g++ -O2 -std=c++17 benchmarks/compare_libtorch.cc -I. -I/usr/include/torch/csrc/api/include \
       -ltorch -ltorch_cpu -lc10 -lz -o "$LIBTORCH_BIN"
   fi
 else

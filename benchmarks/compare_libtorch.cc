@@ -4,7 +4,7 @@
 //
 // Not a Bazel target (CI machines have no libtorch): benchmarks/compare.sh
 // builds it with
-//   g++ -O2 -std=c++17 benchmarks/compare_libtorch.cc -I/usr/include/torch/csrc/api/include \
+//   g++ -O2 -std=c++17 benchmarks/compare_libtorch.cc -I. -I/usr/include/torch/csrc/api/include \
 //       -ltorch -ltorch_cpu -lc10 -lz -o <binary>
 
 #include <torch/torch.h>
@@ -18,6 +18,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "benchmarks/runner_flags.h"
 
 namespace {
 
@@ -52,17 +54,8 @@ torch::nn::Linear HeNormal(int64_t in, int64_t out, bool bias = true) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {{"workload", "W1"}, {"mode", "train"}, {"batch", "32"},
-                                              {"samples", "60000"}, {"repeats", "1"}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    if (arg.rfind("--", 0) != 0 || eq == std::string::npos || !flags.count(arg.substr(2, eq - 2))) {
-      std::fprintf(stderr, "unknown argument '%s'\n", arg.c_str());
-      return 2;
-    }
-    flags[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
-  }
+  gradflow::benchmarks::RunnerFlags flags = gradflow::benchmarks::DefaultRunnerFlags();
+  if (!gradflow::benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const std::string workload = flags["workload"], mode = flags["mode"];
   const int64_t batch = std::atoll(flags["batch"].c_str()), samples = std::atoll(flags["samples"].c_str());
   const char* threads_env = std::getenv("OMP_NUM_THREADS");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "benchmarks/runner_flags.h"
 #include "benchmarks/workloads.h"
 #include <cstdlib>
 #include <map>
@@ -21,21 +22,10 @@
 using namespace gradflow;
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"workload", "W1"}, {"mode", "train"} /* or "predict" */, {"batch", "32"},
-      {"samples", "60000"}, {"repeats", "1"}, {"print_plan", "0"},
-      {"fuse", "1"} /* 0: plans without fusions (SessionOptions::fuse_ops) */};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
-    if (!arg.starts_with("--") || eq == std::string::npos || !flags.contains(name)) {
-      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats= --print_plan= --fuse=\n",
-                   arg.c_str());
-      return 2;
-    }
-    flags[name] = arg.substr(eq + 1);
-  }
+  benchmarks::RunnerFlags flags = benchmarks::DefaultRunnerFlags();
+  flags["print_plan"] = "0";  // 1: the ops one step runs, on stderr
+  flags["fuse"] = "1";        // 0: plans without fusions (SessionOptions::fuse_ops)
+  if (!benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const std::string workload = flags["workload"], mode = flags["mode"];
   const int64_t batch = std::atoll(flags["batch"].c_str());
   const int64_t samples = std::atoll(flags["samples"].c_str());

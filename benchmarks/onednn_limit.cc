@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/runner_flags.h"
 #include "core/fashion_mnist.h"
 #include "core/random.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -259,19 +260,8 @@ class Net {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {{"workload", "W1"}, {"mode", "train"}, {"batch", "32"},
-                                              {"samples", "60000"}, {"repeats", "1"}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
-    if (!arg.starts_with("--") || eq == std::string::npos || !flags.contains(name)) {
-      std::fprintf(stderr, "unknown argument '%s'; use --workload= --mode= --batch= --samples= --repeats=\n",
-                   arg.c_str());
-      return 2;
-    }
-    flags[name] = arg.substr(eq + 1);
-  }
+  gradflow::benchmarks::RunnerFlags flags = gradflow::benchmarks::DefaultRunnerFlags();
+  if (!gradflow::benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const std::string workload = flags["workload"], mode = flags["mode"];
   const int64_t batch = std::atoll(flags["batch"].c_str()), samples = std::atoll(flags["samples"].c_str());
   std::vector<int64_t> widths = {784};

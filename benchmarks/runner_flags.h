@@ -1,0 +1,43 @@
+#ifndef GRADFLOW_BENCHMARKS_RUNNER_FLAGS_H_
+#define GRADFLOW_BENCHMARKS_RUNNER_FLAGS_H_
+
+// The "--name=value" flags of the runners benchmarks/compare.py starts
+// (gradflow_runner, onednn_limit, compare_libtorch). Header-only C++17:
+// compare.sh builds the libtorch twin with plain g++.
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+namespace gradflow::benchmarks {
+
+using RunnerFlags = std::map<std::string, std::string>;
+
+// The flags every runner takes, with their defaults.
+inline RunnerFlags DefaultRunnerFlags() {
+  return {{"workload", "W1"}, {"mode", "train"} /* or "predict" */, {"batch", "32"},
+          {"samples", "60000"}, {"repeats", "1"}};
+}
+
+// Overwrites `flags` (which lists every accepted name) from argv. On an
+// unknown or malformed argument, prints the accepted flags and returns false.
+inline bool ParseRunnerFlags(int argc, char** argv, RunnerFlags& flags) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    const bool well_formed = arg.rfind("--", 0) == 0 && eq != std::string::npos;
+    const std::string name = well_formed ? arg.substr(2, eq - 2) : "";
+    if (!well_formed || flags.count(name) == 0) {
+      std::string usage;
+      for (const auto& flag : flags) usage += " --" + flag.first + "=";
+      std::fprintf(stderr, "unknown argument '%s'; use%s\n", arg.c_str(), usage.c_str());
+      return false;
+    }
+    flags[name] = arg.substr(eq + 1);
+  }
+  return true;
+}
+
+}  // namespace gradflow::benchmarks
+
+#endif  // GRADFLOW_BENCHMARKS_RUNNER_FLAGS_H_

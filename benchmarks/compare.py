@@ -84,6 +84,19 @@ def run_one(cmd, extra_env, w):
     return result
 
 
+def speed_table(ws, names, value):
+    """Samples/s per workload and runner (value(key)) and gradflow's ratios."""
+    print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |")
+    print("|" + "---|" * (len(names) + 3))
+    for w in ws:
+        cells = [value((w[0], n)) for n in names]
+        torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
+        gf, lim = cells[0], cells[1]
+        ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
+        ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
+        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--reps", type=int, default=3)
@@ -109,30 +122,12 @@ def main():
     rss = lambda k: statistics.median(x["rss_mib"] for x in results[k]) if k in results else None
     print(f"\n{a.reps} repetitions, {time.time() - start:.0f} s; load average at the end: "
           f"{os.getloadavg()[0]:.2f}; medians of samples/s (higher is better)\n")
-    head = "| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |"
-    print(head)
-    print("|" + "---|" * (len(names) + 3))
-    for w in ws:
-        cells = [med((w[0], n)) for n in names]
-        torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
-        gf, lim = cells[0], cells[1]
-        ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
-        ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
-        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |")
+    speed_table(ws, names, med)
     # On a shared machine a co-runner's burst slows one repetition by up to
     # 100x (OpenMP barriers wait for a descheduled thread); the best
     # repetition is the least disturbed estimate of each runner's own speed.
     print("\nbest of the repetitions (samples/s), same columns\n")
-    print(head)
-    print("|" + "---|" * (len(names) + 3))
-    best = lambda k: max(x["samples_per_s"] for x in results[k]) if k in results else None
-    for w in ws:
-        cells = [best((w[0], n)) for n in names]
-        torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
-        gf, lim = cells[0], cells[1]
-        ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
-        ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
-        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |")
+    speed_table(ws, names, lambda k: max(x["samples_per_s"] for x in results[k]) if k in results else None)
     print("\nmedian peak RSS (MiB) per process (gradflow arena = planned peak bytes of the plan)\n")
     print("| workload | " + " | ".join(names) + " | gradflow arena KiB |")
     print("|" + "---|" * (len(names) + 2))

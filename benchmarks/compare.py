@@ -40,7 +40,7 @@ WORKLOADS = [
 ]
 
 
-def runners(libtorch_bin):
+def runners(libtorch_bin, baseline_bin):
     bin_dir = os.environ.get("GRADFLOW_BENCH_BIN") or os.path.join(ROOT, "bazel-bin/benchmarks")
     gf = os.path.join(bin_dir, "gradflow_runner")
     limit = os.path.join(bin_dir, "onednn_limit")
@@ -51,6 +51,8 @@ def runners(libtorch_bin):
          ("torch_py_pthread", py, {}, lambda w: True)]
     if libtorch_bin:
         r.append(("libtorch_omp", [libtorch_bin], {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True))
+    if baseline_bin:  # gradflow_runner built from an earlier commit: before/after in one run
+        r.append(("gradflow_before", [baseline_bin], {}, lambda w: True))
     return r
 
 
@@ -86,25 +88,33 @@ def run_one(cmd, extra_env, w):
 
 def speed_table(ws, names, value):
     """Samples/s per workload and runner (value(key)) and gradflow's ratios."""
-    print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |")
-    print("|" + "---|" * (len(names) + 3))
+    before = "gradflow_before" in names
+    print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |"
+          + (" after / before |" if before else ""))
+    print("|" + "---|" * (len(names) + 3 + before))
     for w in ws:
         cells = [value((w[0], n)) for n in names]
         torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
         gf, lim = cells[0], cells[1]
         ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
         ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
-        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |")
+        row = f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |"
+        if before:
+            old = cells[names.index("gradflow_before")]
+            row += f" {gf / old:.3f}x |" if gf and old else " - |"
+        print(row)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--libtorch", default="")
+    p.add_argument("--baseline", default="",
+                   help="a gradflow_runner built from an earlier commit, measured alongside")
     p.add_argument("--filter", default="", help="substring of the workload labels to run")
     a = p.parse_args()
     ws = [w for w in WORKLOADS if a.filter in w[0]]
-    rs = runners(a.libtorch)
+    rs = runners(a.libtorch, a.baseline)
     results = {}  # (label, runner) -> list of dicts
     start = time.time()
     for rep in range(a.reps):

@@ -3,6 +3,9 @@
 # issue-7 workloads, alternating, 3 repetitions, medians and ratios, peak RSS.
 #   benchmarks/compare.sh            # all workloads (about 3-4 minutes on 2 quiet cores)
 #   benchmarks/compare.sh --reps=5 --filter=W1
+#   benchmarks/compare.sh --baseline=/tmp/gradflow_runner_before   # before/after of a change
+#     (a gradflow_runner built with -c opt from the earlier commit, e.g. in a
+#     `git worktree`; it runs alongside, rotated like the other runners)
 # Needs the peers: benchmarks/install_peers.sh (Debian's python3-torch,
 # libtorch-dev and libopenblas0-openmp). Not part of CI.
 set -euo pipefail

@@ -44,8 +44,6 @@ constexpr char kMetadataKey[] = "__metadata__";
 // A tensor rank beyond this is certainly corrupt (numpy 2 allows 64 dims);
 // the cap also bounds what a header of repeated `1,` can make us store.
 constexpr size_t kMaxRank = 64;
-// Tensor names quoted in error messages are cut to this many bytes.
-constexpr size_t kMaxQuotedNameBytes = 120;
 // The safetensors dtypes gradflow has no DType for: valid files, but
 // unsupported here (Unimplemented rather than InvalidArgument).
 constexpr std::string_view kOtherSafetensorsDTypes[] = {
@@ -53,17 +51,8 @@ constexpr std::string_view kOtherSafetensorsDTypes[] = {
 };
 constexpr char kSupportedDTypes[] = "F32, I32, I64";
 
-// A name or key for an error message: quoted, cut to a readable length,
-// control characters shown as '?' so a hostile name cannot forge lines.
-std::string Quote(std::string_view s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < kMaxQuotedNameBytes; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
-  }
-  if (s.size() > kMaxQuotedNameBytes) out += "...";
-  return out + "'";
-}
+// A name or key for an error message (see QuoteUserText).
+std::string Quote(std::string_view s) { return QuoteUserText(s); }
 
 std::string SafetensorsName(DType dtype) {
   switch (dtype) {

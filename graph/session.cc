@@ -694,7 +694,9 @@ void Session::FoldConstants(Plan& plan) {
     if (!known || type.shape.NumElements() * SizeOf(type.dtype) > kMaxFoldedBytes) continue;
     Tensor result;
     if (alias) {
-      result = values[op.aliases_input]->Reshaped(type.shape);
+      absl::StatusOr<Tensor> reshaped = values[op.aliases_input]->Reshaped(type.shape);
+      if (!reshaped.ok()) continue;  // Run reports it
+      result = *std::move(reshaped);
     } else {
       result = Tensor(type.dtype, type.shape);
       k.output_types = {type};

@@ -88,14 +88,14 @@ std::map<std::string, Tensor> SampleTensors() {
   Tensor kernel =
       Tensor::FromVector<float>({2, 3}, {1.5f, -0.0f, std::numeric_limits<float>::infinity(),
                                          std::numeric_limits<float>::denorm_min(),
-                                         std::bit_cast<float>(0x7fc01234u), -3.25e-7f});
+                                         std::bit_cast<float>(0x7fc01234u), -3.25e-7f}).value();
   return {
       {"dense_1/kernel", kernel},
-      {"dense_1/bias", Tensor::FromVector<float>({3}, {0.1f, -0.2f, 0.3f})},
+      {"dense_1/bias", Tensor::FromVector<float>({3}, {0.1f, -0.2f, 0.3f}).value()},
       {"labels", Tensor::FromVector<int32_t>({5}, {std::numeric_limits<int32_t>::min(), -1, 0, 7,
-                                                   std::numeric_limits<int32_t>::max()})},
+                                                   std::numeric_limits<int32_t>::max()}).value()},
       {"optimizer/step",
-       Tensor::FromVector<int64_t>({}, {std::numeric_limits<int64_t>::max() - 5})},
+       Tensor::FromVector<int64_t>({}, {std::numeric_limits<int64_t>::max() - 5}).value()},
       {"scale", Tensor::Scalar(0.75f)},
       {"empty", Tensor(DType::kF32, {0, 4})},
   };
@@ -142,7 +142,7 @@ TEST(CheckpointTest, RoundTripOfNoTensors) {
 TEST(CheckpointTest, SavingAgainReplacesTheFile) {
   std::string path = TempDir("replace") + "/model.safetensors";
   ASSERT_TRUE(SaveCheckpoint(path, SampleTensors()).ok());
-  std::map<std::string, Tensor> second = {{"x", Tensor::FromVector<int32_t>({2}, {4, 5})}};
+  std::map<std::string, Tensor> second = {{"x", Tensor::FromVector<int32_t>({2}, {4, 5}).value()}};
   ASSERT_TRUE(SaveCheckpoint(path, second).ok());
   absl::StatusOr<Checkpoint> loaded = LoadCheckpoint(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -156,9 +156,9 @@ TEST(CheckpointTest, SavingAgainReplacesTheFile) {
 TEST(CheckpointTest, WriterProducesTheSpecLayoutDeterministically) {
   std::string dir = TempDir("layout");
   std::map<std::string, Tensor> tensors = {
-      {"b", Tensor::FromVector<int32_t>({1}, {7})},
-      {"a", Tensor::FromVector<float>({2}, {1.0f, -2.0f})},
-      {"c", Tensor::FromVector<int64_t>({}, {5})},
+      {"b", Tensor::FromVector<int32_t>({1}, {7}).value()},
+      {"a", Tensor::FromVector<float>({2}, {1.0f, -2.0f}).value()},
+      {"c", Tensor::FromVector<int64_t>({}, {5}).value()},
   };
   ASSERT_TRUE(SaveCheckpoint(dir + "/1.safetensors", tensors, {{"k", "v"}}).ok());
   ASSERT_TRUE(SaveCheckpoint(dir + "/2.safetensors", tensors, {{"k", "v"}}).ok());
@@ -190,12 +190,12 @@ TEST(CheckpointTest, ReadsAFileWrittenByAnIndependentPythonWriter) {
       LoadCheckpoint("tests/core/testdata/python_fixture.safetensors");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::map<std::string, Tensor> expected = {
-      {"step", Tensor::FromVector<int64_t>({}, {1234567890123})},
+      {"step", Tensor::FromVector<int64_t>({}, {1234567890123}).value()},
       {"dense/kernel",
-       Tensor::FromVector<float>({2, 3}, {0.5f, -1.25f, 3.0f, 0.1f, -0.0f, 1e-40f})},
-      {"dense/bias", Tensor::FromVector<float>({3}, {1.0f, 2.0f, -3.5f})},
+       Tensor::FromVector<float>({2, 3}, {0.5f, -1.25f, 3.0f, 0.1f, -0.0f, 1e-40f}).value()},
+      {"dense/bias", Tensor::FromVector<float>({3}, {1.0f, 2.0f, -3.5f}).value()},
       {"labels", Tensor::FromVector<int32_t>({4}, {std::numeric_limits<int32_t>::min(), -1, 0,
-                                                   std::numeric_limits<int32_t>::max()})},
+                                                   std::numeric_limits<int32_t>::max()}).value()},
       {"empty", Tensor(DType::kF32, {0, 3})},
   };
   ExpectSameTensors(loaded->tensors, expected);
@@ -564,7 +564,7 @@ std::map<std::string, Tensor> KillTestVersion(int64_t version) {
   Tensor weights(DType::kF32, {kKillTestElements});
   auto* bits = static_cast<uint32_t*>(weights.raw());
   for (int64_t i = 0; i < kKillTestElements; ++i) bits[i] = PatternBits(version, i);
-  return {{"weights", weights}, {"version", Tensor::FromVector<int64_t>({}, {version})}};
+  return {{"weights", weights}, {"version", Tensor::FromVector<int64_t>({}, {version}).value()}};
 }
 
 // Whether `c` is exactly some version written by KillTestVersion.

@@ -58,7 +58,7 @@ std::string SavedClassifier() {
     EXPECT_TRUE(data.ok()) << data.status();
     nn::Sequential model({nn::Flatten(Shape{28, 28}), nn::Dense(10, {.activation = "softmax"})}, "tiny");
     EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = 0.1}, .metrics = {"accuracy"}}).ok());
-    EXPECT_TRUE(model.Fit(data->images.Slice(0, 2000), data->labels.Slice(0, 2000), {.epochs = 2, .verbose = 0}).ok());
+    EXPECT_TRUE(model.Fit(data->images.Slice(0, 2000).value(), data->labels.Slice(0, 2000).value(), {.epochs = 2, .verbose = 0}).ok());
     EXPECT_TRUE(model.Save(p).ok());
     return p;
   }();

@@ -1,6 +1,7 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,10 @@ class FileDescriptor {
   int fd_;
 };
 
+// A path in a message: whole (paths are the caller's own), control
+// characters masked.
+std::string QuotedPath(const fs::path& p) { return QuoteUserText(p.string(), PATH_MAX); }
+
 // What a non-regular file is, for the refusal message.
 const char* FileKind(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -67,12 +72,12 @@ absl::StatusOr<fs::path> ResolveSymlinks(const fs::path& path) {
     struct stat st;
     if (::lstat(p.c_str(), &st) != 0) {
       if (errno == ENOENT) return p;
-      return OsError(errno, absl::StrCat("cannot stat ", QuoteUserText(p.string())));
+      return OsError(errno, absl::StrCat("cannot stat ", QuotedPath(p)));
     }
     if (!S_ISLNK(st.st_mode)) return p;
     std::error_code ec;
     fs::path link = fs::read_symlink(p, ec);
-    if (ec) return OsError(ec.value(), absl::StrCat("cannot read symlink ", QuoteUserText(p.string())));
+    if (ec) return OsError(ec.value(), absl::StrCat("cannot read symlink ", QuotedPath(p)));
     p = link.is_absolute() ? link : p.parent_path() / link;
   }
   return OsError(ELOOP, "too many levels of symbolic links");
@@ -163,7 +168,7 @@ absl::Status SyncDirectory(const fs::path& target) {
 absl::Status WriteFileAtomically(const std::string& path, std::span<const FilePiece> pieces) {
   if (fs::path(path).filename().empty()) return absl::InvalidArgumentError("the path names a directory, not a file");
   GF_ASSIGN_OR_RETURN(const fs::path target, ResolveSymlinks(path));
-  const std::string shown = target == fs::path(path) ? "it" : absl::StrCat("its symlink target ", QuoteUserText(target.string()));
+  const std::string shown = target == fs::path(path) ? "it" : absl::StrCat("its symlink target ", QuotedPath(target));
   GF_ASSIGN_OR_RETURN(const std::optional<struct stat> existing, ExistingRegularFile(target, shown));
 
   std::string temp;

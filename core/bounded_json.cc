@@ -49,7 +49,8 @@ struct Container {
 
 }  // namespace
 
-absl::StatusOr<Json> ParseBoundedJson(std::string_view text, std::string_view what, const JsonLimits& limits) {
+absl::StatusOr<Json> ParseBoundedJson(std::string_view text, std::string_view what_view, const JsonLimits& limits) {
+  const std::string what(what_view);  // absl::StrCat takes absl::string_view, not std::
   if (text.size() > limits.max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is ", text.size(), " bytes, more than the limit of ",
                                                    limits.max_bytes));

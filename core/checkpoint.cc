@@ -5,13 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <set>
 #include <string_view>
@@ -22,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/atomic_file.h"
 #include "core/status.h"
 
 namespace gradflow {
@@ -44,8 +42,6 @@ constexpr char kMetadataKey[] = "__metadata__";
 // A tensor rank beyond this is certainly corrupt (numpy 2 allows 64 dims);
 // the cap also bounds what a header of repeated `1,` can make us store.
 constexpr size_t kMaxRank = 64;
-// Tensor names quoted in error messages are cut to this many bytes.
-constexpr size_t kMaxQuotedNameBytes = 120;
 // The safetensors dtypes gradflow has no DType for: valid files, but
 // unsupported here (Unimplemented rather than InvalidArgument).
 constexpr std::string_view kOtherSafetensorsDTypes[] = {
@@ -53,17 +49,8 @@ constexpr std::string_view kOtherSafetensorsDTypes[] = {
 };
 constexpr char kSupportedDTypes[] = "F32, I32, I64";
 
-// A name or key for an error message: quoted, cut to a readable length,
-// control characters shown as '?' so a hostile name cannot forge lines.
-std::string Quote(std::string_view s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < kMaxQuotedNameBytes; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
-  }
-  if (s.size() > kMaxQuotedNameBytes) out += "...";
-  return out + "'";
-}
+// A name or key for an error message (see QuoteUserText).
+std::string Quote(std::string_view s) { return QuoteUserText(s); }
 
 std::string SafetensorsName(DType dtype) {
   switch (dtype) {
@@ -218,6 +205,8 @@ class HeaderParser : public nlohmann::json_sax<Json> {
       case State::kTopValue:
         if (key_ == kMetadataKey) {
           state_ = State::kMetadata;
+        } else if (result_.entries.size() == kMaxCheckpointTensors) {
+          return Fail(absl::StrCat("the header describes more than ", kMaxCheckpointTensors, " tensors"));
         } else {
           entry_ = HeaderEntry();
           entry_.name = key_;
@@ -577,21 +566,6 @@ absl::StatusOr<Checkpoint> LoadCheckpointOrError(const std::string& path) {
 
 // ---------------------------------------------------------------- writing --
 
-// Writes all of `n` bytes, retrying short writes and EINTR.
-bool WriteFully(int fd, const void* src, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(src);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 // The padded header: "<8-byte length><JSON><spaces>", and the tensors in the
 // order their bytes follow it.
 struct Serialized {
@@ -601,6 +575,10 @@ struct Serialized {
 
 absl::StatusOr<Serialized> Serialize(const std::map<std::string, Tensor>& tensors,
                                      const std::map<std::string, std::string>& metadata) {
+  if (tensors.size() > kMaxCheckpointTensors) {
+    return absl::InvalidArgumentError(absl::StrCat(tensors.size(), " tensors, more than the ",
+                                                   kMaxCheckpointTensors, " a checkpoint may hold"));
+  }
   std::vector<std::pair<const std::string*, const Tensor*>> order;
   for (const auto& [name, tensor] : tensors) {
     if (name == kMetadataKey) {
@@ -658,70 +636,13 @@ absl::StatusOr<Serialized> Serialize(const std::map<std::string, Tensor>& tensor
   return out;
 }
 
-// A temporary name beside the target, unique per process and call, so
-// concurrent savers never write into each other's temporary files.
-std::string TemporaryName(const std::filesystem::path& target) {
-  static std::atomic<uint64_t> counter{0};
-  uint64_t ticks =
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  return (target.parent_path() / absl::StrCat(".", target.filename().string(), ".tmp-", ::getpid(),
-                                              "-", counter.fetch_add(1), "-", ticks % 1000000))
-      .string();
-}
-
 absl::Status SaveCheckpointOrError(const std::string& path,
                                    const std::map<std::string, Tensor>& tensors,
                                    const std::map<std::string, std::string>& metadata) {
-  std::filesystem::path target(path);
-  if (target.filename().empty()) {
-    return absl::InvalidArgumentError("the path names a directory, not a file");
-  }
   GF_ASSIGN_OR_RETURN(Serialized serialized, Serialize(tensors, metadata));
-
-  std::string temp;
-  int raw_fd = -1;
-  constexpr int kMaxNameAttempts = 100;
-  for (int attempt = 0; attempt < kMaxNameAttempts && raw_fd < 0; ++attempt) {
-    temp = TemporaryName(target);
-    // 0666 & ~umask: the same permissions a plain fopen(path, "w") would give.
-    raw_fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (raw_fd < 0 && errno != EEXIST) {
-      return OsError(errno, absl::StrCat("cannot create the temporary file '", temp, "'"));
-    }
-  }
-  if (raw_fd < 0) {
-    return absl::AlreadyExistsError(absl::StrCat("no free temporary file name like '", temp, "'"));
-  }
-  FileDescriptor fd(raw_fd);
-  // From here on, any failure removes the temporary file.
-  auto fail = [&](int errnum, const std::string& what) {
-    absl::Status status = OsError(errnum, absl::StrCat(what, " (temporary file '", temp, "')"));
-    if (fd.get() >= 0) fd.Close();
-    ::unlink(temp.c_str());
-    return status;
-  };
-  if (!WriteFully(fd.get(), serialized.prefix.data(), serialized.prefix.size())) {
-    return fail(errno, "cannot write the header");
-  }
-  for (const Tensor* t : serialized.data_order) {
-    if (!WriteFully(fd.get(), t->raw(), t->num_bytes())) return fail(errno, "cannot write data");
-  }
-  if (::fsync(fd.get()) != 0) return fail(errno, "cannot flush to disk (fsync)");
-  if (fd.Close() != 0) return fail(errno, "cannot close");
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(errno, "cannot rename the temporary file over it");
-  }
-  // The rename is durable only once the directory entry is on disk.
-  std::string dir = target.parent_path().empty() ? "." : target.parent_path().string();
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0)
-    return OsError(errno, absl::StrCat("saved, but cannot open directory '", dir, "' to flush it"));
-  FileDescriptor dir_guard(dir_fd);
-  // EINVAL: the file system cannot sync directories; nothing more to do.
-  if (::fsync(dir_fd) != 0 && errno != EINVAL) {
-    return OsError(errno, absl::StrCat("saved, but cannot flush directory '", dir, "' (fsync)"));
-  }
-  return absl::OkStatus();
+  std::vector<FilePiece> pieces = {{serialized.prefix.data(), serialized.prefix.size()}};
+  for (const Tensor* t : serialized.data_order) pieces.push_back({t->raw(), t->num_bytes()});
+  return WriteFileAtomically(path, pieces);
 }
 
 // Prefixes an error with what was being done to which file.

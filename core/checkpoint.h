@@ -35,14 +35,19 @@ struct Checkpoint {
 // them: the reference implementation's cap (MAX_HEADER_SIZE in the safetensors
 // crate). A real header holds about 100 bytes per tensor.
 inline constexpr uint64_t kMaxCheckpointHeaderBytes = 100'000'000;
+// A header may describe at most this many tensors (a large language model
+// has a few thousand): a 90 MB header of empty tensors otherwise costs about
+// ten times its size in parsed entries. Checked while parsing.
+inline constexpr size_t kMaxCheckpointTensors = 100'000;
 
 // Writes `tensors` (and `metadata`, omitted from the header when empty) to
-// `path` atomically and durably: a temporary file in the same directory is
-// written, flushed and fsync'ed, renamed over `path`, and the directory is
-// fsync'ed. `path` never holds a half-written file: on any error the old file
-// (if any) is untouched and the temporary file is removed. A process killed
-// mid-save leaves `path` intact but may leave its temporary file
-// (".<name>.tmp-*" beside it) behind.
+// `path` atomically and durably with WriteFileAtomically (core/atomic_file.h):
+// `path` never holds a half-written file; a symlink's target is replaced; a
+// path that exists and is not a regular file (device, FIFO, socket,
+// directory) is refused with FailedPrecondition and left alone; an existing
+// file keeps its mode (and owner where permitted), a new one follows the
+// umask. A process killed mid-save leaves `path` intact but may leave its
+// temporary file (".<name>.tmp-*" beside it) behind.
 //
 // Output is deterministic: the header lists tensors by name; the data is laid
 // out by decreasing element size, then by name (as the reference writer

@@ -1,5 +1,8 @@
 #include "core/fashion_mnist.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -35,19 +39,11 @@ constexpr double kPixelScale = 255.0;
 // Read in bounded chunks so memory follows what the file really holds, not
 // what its header claims.
 constexpr size_t kReadChunkBytes = size_t{1} << 20;
-// zlib's default internal buffer is 8 KiB; a larger one roughly halves the
-// read time of the 26 MB train images.
-constexpr unsigned kGzBufferBytes = 128 * 1024;
 
-struct GzCloser {
-  void operator()(gzFile f) const { gzclose(f); }
-};
-using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
-
-struct IdxBytes {
-  std::vector<int64_t> dims;
-  std::vector<uint8_t> data;  // row-major, exactly product(dims) bytes
-};
+// gzip's two magic bytes (RFC 1952); files without them are read as plain IDX.
+constexpr uint8_t kGzipMagic[2] = {0x1f, 0x8b};
+// zlib's windowBits for "gzip wrapper, 32 KiB window" (zlib.h, inflateInit2).
+constexpr int kGzipWindowBits = 16 + MAX_WBITS;
 
 uint32_t BigEndian32(const uint8_t* b) {
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
@@ -57,112 +53,259 @@ std::string DimsString(const std::vector<int64_t>& dims) {
   return "[" + absl::StrJoin(dims, ", ") + "]";
 }
 
-// Reads up to `n` bytes; fewer only at the end of the data. Errors of the
-// underlying read or of the gzip stream (bad CRC, corrupt deflate data)
-// become DataLoss.
-absl::StatusOr<size_t> ReadUpTo(gzFile f, const std::string& path, uint8_t* dst, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    unsigned want = static_cast<unsigned>(std::min(n - got, kReadChunkBytes));
-    int r = gzread(f, dst + got, want);
-    if (r < 0) {
-      int errnum = 0;
-      const char* msg = gzerror(f, &errnum);
-      if (errnum == Z_ERRNO) msg = std::strerror(errno);
-      return absl::DataLossError(absl::StrCat("error reading IDX file '", path, "': ", msg));
+// A path in a message (paths are the user's own, so only control characters
+// are masked; long ones are kept whole up to PATH_MAX).
+std::string Quoted(const std::string& path) { return QuoteUserText(path, 4096); }
+
+// Closes a file descriptor on every path out of a function.
+struct FdCloser {
+  void operator()(int* fd) const {
+    ::close(*fd);
+    delete fd;
+  }
+};
+
+// The bytes of an IDX file, plain or gzip'd, read in bounded pieces. A gzip
+// stream is inflated here (not with gzread) so that its end is checked
+// exactly: a cut-off stream, a CRC-32 or length (ISIZE) that disagrees with
+// the data, and bytes after the last gzip member are all errors.
+class IdxStream {
+ public:
+  // Opens `path` without blocking (a FIFO must not wait for a writer) and
+  // refuses anything but a regular file before reading a byte.
+  static absl::StatusOr<std::unique_ptr<IdxStream>> Open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open IDX file ", Quoted(path)));
+    std::unique_ptr<IdxStream> s(new IdxStream(path, fd));
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot stat IDX file ", Quoted(path)));
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat("IDX file ", Quoted(path),
+                                                     " is not a regular file (a directory, FIFO or device?)"));
     }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
+    uint8_t magic[2];
+    GF_ASSIGN_OR_RETURN(size_t got, s->ReadRaw(magic, sizeof(magic)));
+    s->gzip_ = got == 2 && magic[0] == kGzipMagic[0] && magic[1] == kGzipMagic[1];
+    if (s->gzip_) {
+      if (inflateInit2(&s->z_, kGzipWindowBits) != Z_OK) return absl::ResourceExhaustedError("zlib: out of memory");
+      s->z_open_ = true;
+    }
+    s->pending_.assign(magic, magic + got);  // the probe bytes are data too
+    return s;
   }
-  return got;
-}
-
-// Whether a short read came from a gzip stream cut off in the middle (zlib
-// reports Z_BUF_ERROR then), to make the truncation message more specific.
-std::string TruncationNote(gzFile f) {
-  int errnum = Z_OK;
-  gzerror(f, &errnum);
-  return errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "";
-}
-
-absl::StatusOr<IdxBytes> ReadIdxBytes(const std::string& path, int expected_rank,
-                                      const char* what) {
-  errno = 0;
-  GzHandle f(gzopen(path.c_str(), "rb"));
-  if (f == nullptr) {
-    // gzopen sets errno when open() fails; 0 means zlib ran out of memory.
-    int err = errno != 0 ? errno : ENOMEM;
-    return absl::ErrnoToStatus(err, absl::StrCat("cannot open IDX file '", path, "'"));
+  ~IdxStream() {
+    if (z_open_) inflateEnd(&z_);
   }
-  gzbuffer(f.get(), kGzBufferBytes);
 
+  // Reads up to `n` bytes; fewer only at the end of the data.
+  absl::StatusOr<size_t> Read(uint8_t* dst, size_t n) { return gzip_ ? Inflate(dst, n) : ReadPlain(dst, n); }
+
+  // After the data: the file must end here (and a gzip stream be complete).
+  absl::Status CheckAtEnd(const std::string& what) {
+    uint8_t extra;
+    GF_ASSIGN_OR_RETURN(size_t got, Read(&extra, 1));
+    if (got != 0) {
+      return absl::DataLossError(absl::StrCat("IDX file ", Quoted(path_), " disagrees with its header: ", what,
+                                              ", but the file has more data after them"));
+    }
+    if (gzip_ && !stream_ended_) {
+      return absl::DataLossError(absl::StrCat("IDX file ", Quoted(path_),
+                                              " is truncated: its gzip stream ends before its CRC-32 and "
+                                              "length trailer"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Why the data ended early, for truncation messages.
+  std::string TruncationNote() const { return gzip_ && !stream_ended_ ? " (the gzip stream ends early)" : ""; }
+
+ private:
+  IdxStream(std::string path, int fd) : path_(std::move(path)), fd_(new int(fd)) {}
+
+  absl::Status ReadError(const std::string& what) const {
+    return absl::DataLossError(absl::StrCat("error reading IDX file ", Quoted(path_), ": ", what));
+  }
+
+  // read(2) until `n` bytes or the end of the file.
+  absl::StatusOr<size_t> ReadRaw(uint8_t* dst, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(*fd_, dst + got, n - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return ReadError(std::strerror(errno));
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  }
+
+  absl::StatusOr<size_t> ReadPlain(uint8_t* dst, size_t n) {
+    size_t from_pending = std::min(n, pending_.size());
+    std::copy_n(pending_.begin(), from_pending, dst);
+    pending_.erase(pending_.begin(), pending_.begin() + from_pending);
+    GF_ASSIGN_OR_RETURN(size_t got, ReadRaw(dst + from_pending, n - from_pending));
+    return from_pending + got;
+  }
+
+  // Refills zlib's input from the file; false at the end of the file.
+  absl::StatusOr<bool> FillInput() {
+    if (!pending_.empty()) {
+      input_.assign(pending_.begin(), pending_.end());
+      pending_.clear();
+    } else {
+      input_.resize(kReadChunkBytes);
+      GF_ASSIGN_OR_RETURN(size_t got, ReadRaw(input_.data(), input_.size()));
+      input_.resize(got);
+    }
+    z_.next_in = input_.data();
+    z_.avail_in = static_cast<uInt>(input_.size());
+    return !input_.empty();
+  }
+
+  absl::StatusOr<size_t> Inflate(uint8_t* dst, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      if (z_.avail_in == 0) {
+        GF_ASSIGN_OR_RETURN(bool more, FillInput());
+        if (!more) break;  // end of file: complete only if stream_ended_
+      }
+      if (stream_ended_) {  // bytes after a gzip member: another member, or junk
+        if (inflateReset(&z_) != Z_OK) return ReadError("zlib: cannot reset");
+        stream_ended_ = false;
+        after_member_ = true;
+      }
+      z_.next_out = dst + got;
+      z_.avail_out = static_cast<uInt>(std::min(n - got, kReadChunkBytes));
+      const uInt before = z_.avail_out;
+      int r = inflate(&z_, Z_NO_FLUSH);
+      got += before - z_.avail_out;
+      if (r == Z_STREAM_END) {
+        stream_ended_ = true;
+        after_member_ = false;
+      } else if (r == Z_DATA_ERROR && after_member_) {
+        return ReadError("bytes after the end of the gzip stream that are not another gzip member");
+      } else if (r == Z_DATA_ERROR) {
+        // zlib says which check failed: "incorrect data check" (CRC-32),
+        // "incorrect length check" (ISIZE), or bad deflate data.
+        return ReadError(absl::StrCat("corrupt gzip data: ", z_.msg != nullptr ? z_.msg : "unknown"));
+      } else if (r != Z_OK && r != Z_BUF_ERROR) {
+        return ReadError(absl::StrCat("zlib error ", r));
+      }
+    }
+    return got;
+  }
+
+  std::string path_;
+  std::unique_ptr<int, FdCloser> fd_;
+  bool gzip_ = false;
+  z_stream z_{};
+  bool z_open_ = false;
+  bool stream_ended_ = false;
+  bool after_member_ = false;  // inflating what follows a complete member
+  std::vector<uint8_t> pending_;  // read from the file, not yet consumed
+  std::vector<uint8_t> input_;    // zlib's current input
+};
+
+// An IDX header as read, before any data.
+struct IdxHeader {
+  std::vector<int64_t> dims;
+  uint64_t elements = 0;
+};
+
+absl::StatusOr<IdxHeader> ReadIdxHeader(IdxStream& f, const std::string& path, int expected_rank,
+                                        const char* what, uint64_t max_elements) {
   // Header: 0x00 0x00 <type> <ndims>, then ndims big-endian uint32 dims.
   uint8_t magic[4];
-  GF_ASSIGN_OR_RETURN(size_t got, ReadUpTo(f.get(), path, magic, sizeof(magic)));
+  GF_ASSIGN_OR_RETURN(size_t got, f.Read(magic, sizeof(magic)));
   if (got < sizeof(magic)) {
-    return absl::DataLossError(absl::StrCat("IDX file '", path, "' is truncated: it has ", got,
-                                            " bytes, fewer than the 4-byte magic number",
-                                            TruncationNote(f.get())));
+    return absl::DataLossError(absl::StrCat("IDX file ", Quoted(path), " is truncated: it has ", got,
+                                            " bytes, fewer than the 4-byte magic number", f.TruncationNote()));
   }
   const uint32_t expected_magic = (uint32_t{kIdxTypeUnsignedByte} << 8) | uint32_t(expected_rank);
   const uint32_t magic_value = BigEndian32(magic);
   if (magic_value != expected_magic) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "IDX file '%s' has bad magic number 0x%08x: expected 0x%08x (unsigned bytes, %d dims: %s)",
-        path, magic_value, expected_magic, expected_rank, what));
+        "IDX file %s has bad magic number 0x%08x: expected 0x%08x (unsigned bytes, %d dims: %s)", Quoted(path),
+        magic_value, expected_magic, expected_rank, what));
   }
-
   std::vector<uint8_t> header(4 * size_t(expected_rank));
-  GF_ASSIGN_OR_RETURN(got, ReadUpTo(f.get(), path, header.data(), header.size()));
+  GF_ASSIGN_OR_RETURN(got, f.Read(header.data(), header.size()));
   if (got < header.size()) {
-    return absl::DataLossError(absl::StrCat("IDX file '", path, "' is truncated inside its header: ",
-                                            got, " of ", header.size(), " dimension bytes",
-                                            TruncationNote(f.get())));
+    return absl::DataLossError(absl::StrCat("IDX file ", Quoted(path), " is truncated inside its header: ", got,
+                                            " of ", header.size(), " dimension bytes", f.TruncationNote()));
   }
-  IdxBytes idx;
-  uint64_t total = 1;
+  IdxHeader h;
+  h.elements = 1;
   for (int i = 0; i < expected_rank; ++i) {
     uint32_t d = BigEndian32(&header[4 * i]);
-    idx.dims.push_back(d);
-    // total <= 2^31 and d < 2^32 before the product, so it cannot overflow.
-    total *= d;
-    if (total > kMaxIdxElements) {
-      // Report every dim the header claims, not only those read so far.
-      for (int j = i + 1; j < expected_rank; ++j) idx.dims.push_back(BigEndian32(&header[4 * j]));
-      return absl::InvalidArgumentError(absl::StrCat(
-          "IDX file '", path, "' claims dims ", DimsString(idx.dims), ", more than the ",
-          kMaxIdxElements, " elements this reader accepts; the header is likely corrupt"));
-    }
+    h.dims.push_back(d);
+    // elements <= 2^31 and d < 2^32 before the product, so it cannot overflow.
+    if (h.elements <= kMaxIdxElements) h.elements *= d;
   }
+  const uint64_t cap = std::min(max_elements, kMaxIdxElements);
+  if (h.elements > cap) {
+    return absl::InvalidArgumentError(absl::StrCat("IDX file ", Quoted(path), " claims dims ", DimsString(h.dims),
+                                                   ", more than the ", cap,
+                                                   " elements this reader accepts; the header is likely corrupt"));
+  }
+  return h;
+}
 
-  // Grow the buffer as data arrives (capacity capped at `total`), so a header
-  // that lies about the size cannot make us allocate what the file lacks.
-  size_t claimed = static_cast<size_t>(total);
-  while (idx.data.size() < claimed) {
-    size_t chunk = std::min(kReadChunkBytes, claimed - idx.data.size());
-    size_t old_size = idx.data.size();
-    if (idx.data.capacity() < old_size + chunk) {
-      idx.data.reserve(std::min(claimed, std::max(2 * idx.data.capacity(), old_size + chunk)));
+// The header's data bytes, then a check that the file ends there. The buffer
+// grows as data arrives (capped at the claim), so memory follows what the
+// file really holds.
+absl::StatusOr<std::vector<uint8_t>> ReadIdxData(IdxStream& f, const std::string& path, const IdxHeader& h) {
+  const size_t claimed = static_cast<size_t>(h.elements);
+  std::vector<uint8_t> data;
+  try {
+    while (data.size() < claimed) {
+      size_t chunk = std::min(kReadChunkBytes, claimed - data.size());
+      size_t old_size = data.size();
+      if (data.capacity() < old_size + chunk) {
+        data.reserve(std::min(claimed, std::max(2 * data.capacity(), old_size + chunk)));
+      }
+      data.resize(old_size + chunk);
+      GF_ASSIGN_OR_RETURN(size_t got, f.Read(data.data() + old_size, chunk));
+      if (got < chunk) {
+        return absl::DataLossError(absl::StrCat("IDX file ", Quoted(path), " is truncated: its header claims dims ",
+                                                DimsString(h.dims), " = ", claimed, " data bytes, but it holds only ",
+                                                old_size + got, f.TruncationNote()));
+      }
     }
-    idx.data.resize(old_size + chunk);
-    GF_ASSIGN_OR_RETURN(got, ReadUpTo(f.get(), path, idx.data.data() + old_size, chunk));
-    if (got < chunk) {
-      return absl::DataLossError(absl::StrCat(
-          "IDX file '", path, "' is truncated: its header claims dims ", DimsString(idx.dims),
-          " = ", claimed, " data bytes, but it holds only ", old_size + got,
-          TruncationNote(f.get())));
-    }
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", claimed, " bytes for IDX file ", Quoted(path), " ", DimsString(h.dims)));
   }
-  // The dims must account for the whole file. Reading past the end also makes
-  // zlib verify the gzip trailer (CRC-32 and length).
-  uint8_t extra;
-  GF_ASSIGN_OR_RETURN(got, ReadUpTo(f.get(), path, &extra, 1));
-  if (got != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "IDX file '", path, "' disagrees with its header: dims ", DimsString(idx.dims), " = ",
-        claimed, " data bytes, but the file has more data after them"));
-  }
-  return idx;
+  GF_RETURN_IF_ERROR(f.CheckAtEnd(absl::StrCat("dims ", DimsString(h.dims), " = ", claimed, " data bytes")));
+  return data;
+}
+
+// One IDX file with its header read and its data still to come.
+struct OpenIdx {
+  std::unique_ptr<IdxStream> stream;
+  IdxHeader header;
+};
+
+absl::StatusOr<OpenIdx> OpenIdxFile(const std::string& path, int expected_rank, const char* what,
+                                    uint64_t max_elements) {
+  GF_ASSIGN_OR_RETURN(std::unique_ptr<IdxStream> stream, IdxStream::Open(path));
+  GF_ASSIGN_OR_RETURN(IdxHeader header, ReadIdxHeader(*stream, path, expected_rank, what, max_elements));
+  return OpenIdx{std::move(stream), std::move(header)};
+}
+
+absl::StatusOr<Tensor> ImagesFrom(OpenIdx& idx, const std::string& path) {
+  GF_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadIdxData(*idx.stream, path, idx.header));
+  GF_ASSIGN_OR_RETURN(Tensor images, Tensor::Create(DType::kF32, Shape(idx.header.dims)));
+  float* dst = images.data<float>();
+  for (size_t i = 0; i < bytes.size(); ++i) dst[i] = static_cast<float>(bytes[i] / kPixelScale);
+  return images;
+}
+
+absl::StatusOr<Tensor> LabelsFrom(OpenIdx& idx, const std::string& path) {
+  GF_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadIdxData(*idx.stream, path, idx.header));
+  GF_ASSIGN_OR_RETURN(Tensor labels, Tensor::Create(DType::kI32, Shape(idx.header.dims)));
+  std::copy(bytes.begin(), bytes.end(), labels.data<int32_t>());
+  return labels;
 }
 
 // The path of `base` in `dir`, preferring the gzip'd file Debian ships.
@@ -180,24 +323,17 @@ absl::StatusOr<std::string> FindIdxFile(const std::string& dir, const std::strin
 
 }  // namespace
 
-absl::StatusOr<Tensor> ReadIdxImages(const std::string& path) {
-  GF_ASSIGN_OR_RETURN(IdxBytes idx, ReadIdxBytes(path, kIdxImagesRank, "images [N, rows, cols]"));
-  Tensor images(DType::kF32, Shape(idx.dims));
-  float* dst = images.data<float>();
-  for (size_t i = 0; i < idx.data.size(); ++i) {
-    dst[i] = static_cast<float>(idx.data[i] / kPixelScale);
-  }
-  return images;
+absl::StatusOr<Tensor> ReadIdxImages(const std::string& path, uint64_t max_elements) {
+  GF_ASSIGN_OR_RETURN(OpenIdx idx, OpenIdxFile(path, kIdxImagesRank, "images [N, rows, cols]", max_elements));
+  return ImagesFrom(idx, path);
 }
 
-absl::StatusOr<Tensor> ReadIdxLabels(const std::string& path) {
-  GF_ASSIGN_OR_RETURN(IdxBytes idx, ReadIdxBytes(path, kIdxLabelsRank, "labels [N]"));
-  Tensor labels(DType::kI32, Shape(idx.dims));
-  std::copy(idx.data.begin(), idx.data.end(), labels.data<int32_t>());
-  return labels;
+absl::StatusOr<Tensor> ReadIdxLabels(const std::string& path, uint64_t max_elements) {
+  GF_ASSIGN_OR_RETURN(OpenIdx idx, OpenIdxFile(path, kIdxLabelsRank, "labels [N]", max_elements));
+  return LabelsFrom(idx, path);
 }
 
-absl::StatusOr<Dataset> LoadFashionMnist(const std::string& split, std::string dir) {
+absl::StatusOr<Dataset> LoadFashionMnist(const std::string& split, std::string dir, int64_t max_examples) {
   // File name prefixes of the original distribution, which Debian keeps.
   std::string prefix;
   if (split == "train") {
@@ -215,22 +351,27 @@ absl::StatusOr<Dataset> LoadFashionMnist(const std::string& split, std::string d
   GF_ASSIGN_OR_RETURN(std::string images_path, FindIdxFile(dir, prefix + "-images-idx3-ubyte"));
   GF_ASSIGN_OR_RETURN(std::string labels_path, FindIdxFile(dir, prefix + "-labels-idx1-ubyte"));
 
-  Dataset ds;
-  GF_ASSIGN_OR_RETURN(ds.images, ReadIdxImages(images_path));
-  GF_ASSIGN_OR_RETURN(ds.labels, ReadIdxLabels(labels_path));
-
-  const Shape& s = ds.images.shape();
+  // Both headers are read and checked against each other before any data
+  // is expanded: a count mismatch costs nothing.
+  constexpr uint64_t kPixels = uint64_t{kFashionMnistImageSize} * kFashionMnistImageSize;
+  const uint64_t max_count = static_cast<uint64_t>(std::max<int64_t>(max_examples, 0));
+  GF_ASSIGN_OR_RETURN(OpenIdx images, OpenIdxFile(images_path, kIdxImagesRank, "images [N, rows, cols]",
+                                                  max_count * kPixels));
+  GF_ASSIGN_OR_RETURN(OpenIdx labels_idx, OpenIdxFile(labels_path, kIdxLabelsRank, "labels [N]", max_count));
+  const std::vector<int64_t>& s = images.header.dims;
   if (s[1] != kFashionMnistImageSize || s[2] != kFashionMnistImageSize) {
-    return absl::InvalidArgumentError(absl::StrCat("Fashion-MNIST images file '", images_path,
-                                                   "' has images of ", s[1], "x", s[2], ", not ",
-                                                   kFashionMnistImageSize, "x",
-                                                   kFashionMnistImageSize));
+    return absl::InvalidArgumentError(absl::StrCat("Fashion-MNIST images file ", Quoted(images_path),
+                                                   " has images of ", s[1], "x", s[2], ", not ",
+                                                   kFashionMnistImageSize, "x", kFashionMnistImageSize));
   }
-  if (s[0] != ds.labels.shape()[0]) {
-    return absl::InvalidArgumentError(absl::StrCat("Fashion-MNIST count mismatch: '", images_path,
-                                                   "' has ", s[0], " images but '", labels_path,
-                                                   "' has ", ds.labels.shape()[0], " labels"));
+  if (s[0] != labels_idx.header.dims[0]) {
+    return absl::InvalidArgumentError(absl::StrCat("Fashion-MNIST count mismatch: ", Quoted(images_path), " has ",
+                                                   s[0], " images but ", Quoted(labels_path), " has ",
+                                                   labels_idx.header.dims[0], " labels"));
   }
+  Dataset ds;
+  GF_ASSIGN_OR_RETURN(ds.labels, LabelsFrom(labels_idx, labels_path));
+  GF_ASSIGN_OR_RETURN(ds.images, ImagesFrom(images, images_path));
   std::span<const int32_t> labels = ds.labels.flat<int32_t>();
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] >= kFashionMnistNumClasses) {

@@ -7,6 +7,7 @@
 // ndims big-endian uint32 dimensions, then the row-major data. Only type 0x08
 // (unsigned byte) occurs in (Fashion-)MNIST and only that is accepted.
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,17 +34,31 @@ struct Dataset {
   Tensor labels;  // i32 [N], in [0, 9]
 };
 
-// Reads an IDX file of unsigned bytes, gzip'd or plain (zlib reads both).
-// ReadIdxImages expects 3 dims and returns f32 [N, rows, cols] scaled by 1/255;
-// ReadIdxLabels expects 1 dim and returns i32 [N] with the raw byte values.
-// Every error is an absl::Status whose message names the file.
-absl::StatusOr<Tensor> ReadIdxImages(const std::string& path);
-absl::StatusOr<Tensor> ReadIdxLabels(const std::string& path);
+// Fashion-MNIST's larger split has 60,000 examples; LoadFashionMnist refuses
+// files claiming more than this many unless told otherwise.
+inline constexpr int64_t kMaxFashionMnistExamples = 60000;
+
+// Reads an IDX file of unsigned bytes, gzip'd or plain (by its first two
+// bytes). ReadIdxImages expects 3 dims and returns f32 [N, rows, cols] scaled
+// by 1/255; ReadIdxLabels expects 1 dim and returns i32 [N] with the raw byte
+// values. Every error is an absl::Status whose message names the file:
+// - a path that is not a regular file (directory, FIFO, device) is refused
+//   without reading (a FIFO never blocks);
+// - a header claiming more than `max_elements` (at most kMaxIdxElements) is
+//   refused before anything is decompressed;
+// - decompression stops at the claimed size; a gzip stream that is cut off,
+//   whose CRC-32 or length trailer disagrees, or that is followed by junk is
+//   DataLoss.
+absl::StatusOr<Tensor> ReadIdxImages(const std::string& path, uint64_t max_elements = kMaxIdxElements);
+absl::StatusOr<Tensor> ReadIdxLabels(const std::string& path, uint64_t max_elements = kMaxIdxElements);
 
 // Loads split "train" (60,000 examples) or "test" (10,000). An empty `dir`
 // means $GRADFLOW_FASHION_MNIST_DIR if set and non-empty, else kFashionMnistDir.
-// Reads `<name>.gz`, or `<name>` if only the uncompressed file exists.
-absl::StatusOr<Dataset> LoadFashionMnist(const std::string& split, std::string dir = "");
+// Reads `<name>.gz`, or `<name>` if only the uncompressed file exists. Both
+// files' headers are checked against each other (28x28 images, one label per
+// image, at most `max_examples`) before any data is decompressed.
+absl::StatusOr<Dataset> LoadFashionMnist(const std::string& split, std::string dir = "",
+                                         int64_t max_examples = kMaxFashionMnistExamples);
 
 // Class names by label, as in the dataset's README (and the book's chapter 10).
 extern const char* const kFashionMnistClassNames[kFashionMnistNumClasses];

@@ -1,10 +1,14 @@
 #ifndef GRADFLOW_CORE_SHAPE_H_
 #define GRADFLOW_CORE_SHAPE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/dtype.h"
 
 namespace gradflow {
 
@@ -23,8 +27,17 @@ class Shape {
   int64_t& operator[](int i) { return dims_[i]; }
   const std::vector<int64_t>& dims() const { return dims_; }
   bool IsFullyKnown() const;
-  // Product of the dimensions; -1 if any is unknown; 1 for a scalar.
+  // Product of the dimensions; -1 if any is unknown; 1 for a scalar. A
+  // product beyond int64 saturates at INT64_MAX (no overflow); code that
+  // sizes a buffer from a shape uses CheckedNumBytes instead.
   int64_t NumElements() const;
+  // The element count, or InvalidArgument if a dimension is unknown or the
+  // product does not fit in int64.
+  absl::StatusOr<int64_t> CheckedNumElements() const;
+  // The byte size of a `dtype` tensor of this shape, or InvalidArgument if a
+  // dimension is unknown or the size does not fit in int64 (no address space
+  // holds more).
+  absl::StatusOr<size_t> CheckedNumBytes(DType dtype) const;
   // Same shape with dim 0 replaced by `batch`.
   Shape WithBatch(int64_t batch) const;
   std::string ToString() const;  // "[-1, 784]"

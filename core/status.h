@@ -1,6 +1,10 @@
 #ifndef GRADFLOW_CORE_STATUS_H_
 #define GRADFLOW_CORE_STATUS_H_
 
+#include <cstddef>
+#include <string>
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -22,5 +26,27 @@
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
+
+namespace gradflow {
+
+// User text quoted in error messages is cut to this many bytes: a 100,000
+// character name must not make a 100,000 character message.
+inline constexpr size_t kMaxQuotedBytes = 120;
+
+// `text` for an error message: in single quotes, cut to `max_bytes` (then
+// "..." and the full length), control characters shown as '?' so a hostile
+// name cannot forge lines of output.
+inline std::string QuoteUserText(std::string_view text, size_t max_bytes = kMaxQuotedBytes) {
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < max_bytes; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out += (c < 0x20 || c == 0x7f) ? '?' : text[i];
+  }
+  out += "'";
+  if (text.size() > max_bytes) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+}  // namespace gradflow
 
 #endif  // GRADFLOW_CORE_STATUS_H_

@@ -1,12 +1,16 @@
 #ifndef GRADFLOW_CORE_TENSOR_H_
 #define GRADFLOW_CORE_TENSOR_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "core/dtype.h"
 #include "core/shape.h"
 
@@ -19,16 +23,35 @@ class Tensor {
   static constexpr size_t kAlignment = 64;
 
   Tensor() = default;
-  // Zero-filled tensor of a fully known shape.
+  // Zero-filled tensor of a fully known shape (unknown dims give 0 elements).
+  // Like std::vector, throws std::bad_alloc if the storage cannot be had;
+  // code sizing a tensor from input it does not control uses Create.
   Tensor(DType dtype, Shape shape);
+  // A zero-filled tensor, or InvalidArgument (unknown dims, a size beyond
+  // int64) or ResourceExhausted (more bytes than the machine's memory, or the
+  // allocation failed): never an exception.
+  static absl::StatusOr<Tensor> Create(DType dtype, Shape shape);
 
+  // A tensor of `shape` holding `values` (row-major). InvalidArgument unless
+  // `values` has exactly as many elements as `shape`.
   template <typename T>
-  static Tensor FromVector(Shape shape, const std::vector<T>& values) {
-    Tensor t(DTypeOf<T>(), std::move(shape));
-    std::copy(values.begin(), values.end(), t.data<T>());
+  static absl::StatusOr<Tensor> FromVector(Shape shape, const std::vector<T>& values) {
+    absl::StatusOr<int64_t> elements = shape.CheckedNumElements();
+    if (!elements.ok()) return elements.status();
+    if (static_cast<uint64_t>(*elements) != values.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("FromVector: shape ", shape.ToString(),
+                                                     " holds ", *elements, " elements, but ",
+                                                     values.size(), " values were given"));
+    }
+    absl::StatusOr<Tensor> t = Create(DTypeOf<T>(), std::move(shape));
+    if (t.ok()) std::copy(values.begin(), values.end(), t->data<T>());
     return t;
   }
-  static Tensor Scalar(float v) { return FromVector<float>({}, {v}); }
+  static Tensor Scalar(float v) {
+    Tensor t(DType::kF32, Shape{});
+    *t.data<float>() = v;
+    return t;
+  }
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -49,10 +72,12 @@ class Tensor {
   }
 
   Tensor Clone() const;
-  // Rows [begin, end) of dim 0, copied.
-  Tensor Slice(int64_t begin, int64_t end) const;
-  // Same storage, another shape with the same element count.
-  Tensor Reshaped(Shape shape) const;
+  // Rows [begin, end) of dim 0, copied. InvalidArgument unless the tensor has
+  // a dim 0 and 0 <= begin <= end <= shape()[0].
+  absl::StatusOr<Tensor> Slice(int64_t begin, int64_t end) const;
+  // Same storage, another fully known shape. InvalidArgument unless `shape`
+  // has the same element count.
+  absl::StatusOr<Tensor> Reshaped(Shape shape) const;
   // A tensor of `dtype` and `shape` over bytes [offset, offset + its size) of
   // this one's storage (no copy; keeps the storage alive). The range must lie
   // inside the storage; views need not be 64-byte aligned.

@@ -128,9 +128,10 @@ int main(int argc, char** argv) {
   auto data = examples::LoadChapterSplits();
   if (!data.ok()) return Fail(data.status());
   const int64_t labels = std::min<int64_t>(flags.integer("labels"), data->x_train.shape()[0]);
-  const Tensor x_labeled = data->x_train.Slice(0, labels), y_labeled = data->y_train.Slice(0, labels);
+  const Tensor x_labeled = data->x_train.Slice(0, labels).value(),
+               y_labeled = data->y_train.Slice(0, labels).value();
   const Tensor& unlabeled = data->x_train;  // all 55,000 images, labels unused
-  const Tensor pixels = unlabeled.Reshaped({unlabeled.shape()[0], kPixels});  // the autoencoder's targets
+  const Tensor pixels = unlabeled.Reshaped({unlabeled.shape()[0], kPixels}).value();  // the autoencoder's targets
   std::printf("%lld labeled training images, %lld unlabeled for pretraining, %lld test images\n\n",
               (long long)labels, (long long)unlabeled.shape()[0], (long long)data->x_test.shape()[0]);
 
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
     if (auto h = autoencoder.Fit(unlabeled, pixels, {.epochs = pretrain_epochs, .verbose = s.verbose}); !h.ok()) {
       return Fail(h.status());
     }
-    auto reconstruction = autoencoder.Evaluate(data->x_test, data->x_test.Reshaped({data->x_test.shape()[0], kPixels}));
+    auto reconstruction = autoencoder.Evaluate(data->x_test, data->x_test.Reshaped({data->x_test.shape()[0], kPixels}).value());
     if (!reconstruction.ok()) return Fail(reconstruction.status());
     auto ae_accuracy = TrainClassifierOn(encoder, x_labeled, y_labeled, data->x_test, data->y_test, s);
     if (!ae_accuracy.ok()) return Fail(ae_accuracy.status());

@@ -51,9 +51,11 @@ inline absl::StatusOr<FashionMnistSplits> LoadChapterSplits() {
   GF_ASSIGN_OR_RETURN(Dataset test, LoadFashionMnist("test"));
   constexpr int64_t kTrain = 55000;
   int64_t n = train.images.shape()[0];
-  return FashionMnistSplits{train.images.Slice(0, kTrain), train.labels.Slice(0, kTrain),
-                            train.images.Slice(kTrain, n), train.labels.Slice(kTrain, n),
-                            test.images, test.labels};
+  GF_ASSIGN_OR_RETURN(Tensor x_train, train.images.Slice(0, kTrain));
+  GF_ASSIGN_OR_RETURN(Tensor y_train, train.labels.Slice(0, kTrain));
+  GF_ASSIGN_OR_RETURN(Tensor x_valid, train.images.Slice(kTrain, n));
+  GF_ASSIGN_OR_RETURN(Tensor y_valid, train.labels.Slice(kTrain, n));
+  return FashionMnistSplits{x_train, y_train, x_valid, y_valid, test.images, test.labels};
 }
 
 }  // namespace gradflow::examples

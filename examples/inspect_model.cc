@@ -18,6 +18,7 @@
 //   ./bazel-bin/examples/inspect_model summary my_model_A.safetensors
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -88,7 +89,7 @@ absl::StatusOr<Tensor> TestImagesFor(nn::Sequential& model, const Tensor& images
   if (input == Shape({-1, kFashionMnistImageSize, kFashionMnistImageSize})) {
     x = images;
   } else if (input == Shape({-1, kFashionMnistImageSize * kFashionMnistImageSize})) {
-    x = images.Reshaped({n, kFashionMnistImageSize * kFashionMnistImageSize});
+    GF_ASSIGN_OR_RETURN(x, images.Reshaped({n, kFashionMnistImageSize * kFashionMnistImageSize}));
   } else {
     return absl::InvalidArgumentError(absl::StrCat("the model's input is ", input.ToString(),
                                                    "; Fashion-MNIST images need [-1, 28, 28] or [-1, 784]"));
@@ -149,19 +150,25 @@ int Evaluate(const std::string& path) {
   return 0;
 }
 
-int Predict(const std::string& path, const std::string& count) {
-  int n = kDefaultPredictions;
-  if (!count.empty()) {
-    size_t used = 0;
-    try {
-      n = std::stoi(count, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != count.size() || n < 1 || n > 10000) {
-      return Error(absl::InvalidArgumentError(absl::StrCat("N must be an integer in [1, 10000], got '", count, "'")));
-    }
+// N of `predict FILE N`: decimal digits only, the whole argument (no sign,
+// no space before or after), at least 1. Whether the test set has N images
+// is checked once it is loaded.
+absl::StatusOr<int64_t> ParseCount(const std::string& count) {
+  if (count.empty()) return kDefaultPredictions;
+  int64_t n = 0;
+  const char* end = count.data() + count.size();
+  auto [ptr, error] = std::from_chars(count.data(), end, n);
+  if (count[0] == '-' || count[0] == '+' || error != std::errc() || ptr != end || n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("N must be a positive integer (digits only), got ", QuoteUserText(count)));
   }
+  return n;
+}
+
+int Predict(const std::string& path, const std::string& count) {
+  absl::StatusOr<int64_t> parsed = ParseCount(count);
+  if (!parsed.ok()) return Error(parsed.status());
+  const int64_t n = *parsed;
   absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
   if (!loaded.ok()) return Error(loaded.status());
   nn::Sequential* model = &loaded->model;
@@ -169,14 +176,20 @@ int Predict(const std::string& path, const std::string& count) {
   if (!test.ok()) return Error(test.status());
   absl::StatusOr<Tensor> x = TestImagesFor(*model, test->images);
   if (!x.ok()) return Error(x.status());
-  absl::StatusOr<Tensor> scores = model->Predict(x->Slice(0, n));
+  if (n > x->shape()[0]) {
+    return Error(absl::InvalidArgumentError(absl::StrCat(
+        "N is ", n, " but the test set has only ", x->shape()[0], " images; pass N <= ", x->shape()[0])));
+  }
+  absl::StatusOr<Tensor> first_n = x->Slice(0, n);
+  if (!first_n.ok()) return Error(first_n.status());
+  absl::StatusOr<Tensor> scores = model->Predict(*first_n);
   if (!scores.ok()) return Error(scores.status());
-  for (int i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     const float* p = scores->data<float>() + i * kFashionMnistNumClasses;
     std::vector<int> order(kFashionMnistNumClasses);
     for (int c = 0; c < kFashionMnistNumClasses; ++c) order[c] = c;
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
-    std::printf("image %d (label: %s):", i, kFashionMnistClassNames[test->labels.data<int32_t>()[i]]);
+    std::printf("image %lld (label: %s):", (long long)i, kFashionMnistClassNames[test->labels.data<int32_t>()[i]]);
     for (int k = 0; k < kTopClasses; ++k) {
       std::printf("%s %s %.4f", k ? "," : "", kFashionMnistClassNames[order[k]], p[order[k]]);
     }

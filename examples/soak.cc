@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
              "compile")) {
     return 1;
   }
-  auto report = std::make_shared<RssReport>(every, steps_per_epoch, x.Slice(0, 640), y.Slice(0, 640));
+  auto report = std::make_shared<RssReport>(every, steps_per_epoch, x.Slice(0, 640).value(), y.Slice(0, 640).value());
   const int epochs = static_cast<int>((steps + steps_per_epoch - 1) / steps_per_epoch);
   if (!Check(model.Fit(x, y, {.epochs = epochs, .batch_size = kBatch, .verbose = 0, .callbacks = {report}})
                  .status(),

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   const Split valid = SplitDataset(data->x_valid, data->y_valid);
   const Split test = SplitDataset(data->x_test, data->y_test);
   const int64_t n_b = std::min<int64_t>(flags.integer("train_b"), train.x_b.shape()[0]);
-  const Tensor x_train_b = train.x_b.Slice(0, n_b), y_train_b = train.y_b.Slice(0, n_b);
+  const Tensor x_train_b = train.x_b.Slice(0, n_b).value(), y_train_b = train.y_b.Slice(0, n_b).value();
   std::printf("task A: %lld train / %lld valid / %lld test images (8 classes)\n",
               (long long)train.x_a.shape()[0], (long long)valid.x_a.shape()[0], (long long)test.x_a.shape()[0]);
   std::printf("task B: %lld train / %lld valid / %lld test images (shirt vs sandal)\n\n", (long long)n_b,

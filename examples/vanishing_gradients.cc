@@ -178,10 +178,12 @@ int main(int argc, char** argv) {
   auto data = examples::LoadChapterSplits();
   if (!data.ok()) return Fail(data.status());
   const int64_t train_size = std::min<int64_t>(steps * batch_size, data->x_train.shape()[0]);
-  Tensor x_train = data->x_train.Slice(0, train_size), y_train = data->y_train.Slice(0, train_size);
+  Tensor x_train = data->x_train.Slice(0, train_size).value(),
+         y_train = data->y_train.Slice(0, train_size).value();
   Tensor x_valid = data->x_valid.Clone(), y_valid = data->y_valid;
   Standardize(x_train, {&x_valid});
-  Tensor x_probe = x_valid.Slice(0, kDiagnosticBatch), y_probe = y_valid.Slice(0, kDiagnosticBatch);
+  Tensor x_probe = x_valid.Slice(0, kDiagnosticBatch).value(),
+         y_probe = y_valid.Slice(0, kDiagnosticBatch).value();
 
   std::printf("%d hidden layers of %lld units, SGD lr %g, %d steps of batch %lld (%lld images); "
               "gradient norms on %lld validation images\n\n",

@@ -1,5 +1,7 @@
 #include "graph/graph.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -94,6 +96,19 @@ Node* Graph::NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
     return nullptr;
   }
   node.outputs = std::move(ctx.outputs());
+  for (const TensorType& out : node.outputs) {
+    // An output whose known dims alone overflow int64 bytes would wrap every
+    // size computed from it later (issue 13 item 6): refuse it here.
+    Shape known = out.shape;
+    for (int i = 0; i < known.rank(); ++i) known[i] = std::max<int64_t>(known[i], 1);
+    if (absl::StatusOr<size_t> bytes = known.CheckedNumBytes(out.dtype); !bytes.ok()) {
+      RecordError(absl::InvalidArgumentError(absl::StrCat("node '", full_name, "' (", std::string(op_name),
+                                                          "): output ", out.shape.ToString(), ": ",
+                                                          bytes.status().message())));
+      nodes_.pop_back();
+      return nullptr;
+    }
+  }
   by_name_[node.name] = &node;
   return &node;
 }

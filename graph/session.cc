@@ -62,13 +62,19 @@ std::vector<std::string> VariableStore::Names() const {
   return names;
 }
 
-Tensor& VariableStore::GetOrCreate(const std::string& name, DType dtype, const Shape& shape,
-                                   bool* created) {
+absl::StatusOr<Tensor*> VariableStore::GetOrCreate(const std::string& name, DType dtype, const Shape& shape,
+                                                   bool* created) {
   ++version_;
-  auto [it, inserted] = values_.try_emplace(name);
-  if (inserted) it->second = Tensor(dtype, shape);
-  *created = inserted;
-  return it->second;
+  *created = false;
+  auto it = values_.find(name);
+  if (it != values_.end()) return &it->second;
+  absl::StatusOr<Tensor> value = Tensor::Create(dtype, shape);
+  if (!value.ok()) {
+    return absl::Status(value.status().code(),
+                        absl::StrCat("variable ", QuoteUserText(name), ": ", value.status().message()));
+  }
+  *created = true;
+  return &values_.emplace(name, *std::move(value)).first->second;
 }
 
 // ---------------------------------------------------------------- executable
@@ -78,6 +84,29 @@ namespace {
 constexpr size_t kArenaAlignment = Tensor::kAlignment;
 
 size_t RoundUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+// Every value's byte size, and their sum, fit in int64 (the arena planner
+// adds them up unchecked); otherwise InvalidArgument / ResourceExhausted
+// naming the node, at compile time rather than as a wrapped size at Run.
+absl::Status CheckBufferSizes(const std::vector<Node*>& order, const std::vector<std::vector<TensorType>>& types,
+                              int64_t batch) {
+  int64_t total = 0;
+  for (size_t p = 0; p < order.size(); ++p) {
+    for (const TensorType& t : types[p]) {
+      absl::StatusOr<size_t> bytes = t.shape.CheckedNumBytes(t.dtype);
+      if (!bytes.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("node ", QuoteUserText(order[p]->name), " at batch size ",
+                                                       batch, ": ", bytes.status().message()));
+      }
+      if (__builtin_add_overflow(total, static_cast<int64_t>(*bytes), &total)) {
+        return absl::ResourceExhaustedError(absl::StrCat("the plan's buffers at batch size ", batch,
+                                                         " need more than 2^63 bytes (at node ",
+                                                         QuoteUserText(order[p]->name), ")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 // First-fit allocator over offsets of one arena; adjacent free blocks merge.
 class ArenaPlanner {
@@ -276,6 +305,7 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
     GF_RETURN_IF_ERROR(node->op->infer(ctx));
     types[p] = std::move(ctx.outputs());
   }
+  GF_RETURN_IF_ERROR(CheckBufferSizes(order_, types, batch));
 
   // 2. Liveness. Every value maps to a root buffer (itself, the input it
   //    aliases, or the input it overwrites in place); a root lives until the
@@ -386,7 +416,8 @@ absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
       planner.Free(offsets[rp][rk], types[rp][rk].shape.NumElements() * SizeOf(types[rp][rk].dtype));
     }
   }
-  exe->arena = Tensor(DType::kF32, Shape{static_cast<int64_t>(RoundUp(planner.size()) / 4 + 16)});
+  GF_ASSIGN_OR_RETURN(exe->arena,
+                      Tensor::Create(DType::kF32, Shape{static_cast<int64_t>(RoundUp(planner.size()) / 4 + 16)}));
   auto* base = static_cast<uint8_t*>(exe->arena.raw());
   auto pointer = [&](int p, int k) -> void* {
     const Value& v = values[p][k];
@@ -569,8 +600,9 @@ absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
 
 absl::Status Session::InitializeVariable(Node& node) {
   bool created = false;
-  Tensor& value = variables_.GetOrCreate(node.name, node.outputs[0].dtype, node.outputs[0].shape,
-                                         &created);
+  GF_ASSIGN_OR_RETURN(Tensor* variable,
+                      variables_.GetOrCreate(node.name, node.outputs[0].dtype, node.outputs[0].shape, &created));
+  Tensor& value = *variable;
   if (created && value.dtype() == DType::kF32 && node.has_attr("initializer")) {
     Rng rng(Mix64(seed_ ^ HashName(node.name)));
     Initialize(node.attr<Initializer>("initializer"), rng, value);
@@ -694,7 +726,9 @@ void Session::FoldConstants(Plan& plan) {
     if (!known || type.shape.NumElements() * SizeOf(type.dtype) > kMaxFoldedBytes) continue;
     Tensor result;
     if (alias) {
-      result = values[op.aliases_input]->Reshaped(type.shape);
+      absl::StatusOr<Tensor> reshaped = values[op.aliases_input]->Reshaped(type.shape);
+      if (!reshaped.ok()) continue;  // Run reports it
+      result = *std::move(reshaped);
     } else {
       result = Tensor(type.dtype, type.shape);
       k.output_types = {type};

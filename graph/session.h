@@ -40,8 +40,9 @@ class VariableStore {
   // otherwise, unless it already shares `value`'s storage.
   absl::Status Bind(std::string_view name, const Tensor& value);
   std::vector<std::string> Names() const;  // sorted
-  // Creates the variable if absent; returns the live tensor.
-  Tensor& GetOrCreate(const std::string& name, DType dtype, const Shape& shape, bool* created);
+  // Creates the variable if absent; returns the live tensor, or
+  // ResourceExhausted / InvalidArgument naming it if it cannot be allocated.
+  absl::StatusOr<Tensor*> GetOrCreate(const std::string& name, DType dtype, const Shape& shape, bool* created);
 
  private:
   std::map<std::string, Tensor, std::less<>> values_;

@@ -1,7 +1,6 @@
 #include "nn/checkpoint_callbacks.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <limits.h>
 
 #include <cerrno>
 #include <charconv>
@@ -15,15 +14,12 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/atomic_file.h"
 #include "core/status.h"
 #include "nn/model.h"
 
 namespace gradflow::nn {
 namespace {
-
-absl::Status OsError(const std::string& path, const std::string& what, int err) {
-  return absl::UnavailableError(absl::StrCat("'", path, "': ", what, ": ", std::strerror(err)));
-}
 
 // Python's repr of a float: the shortest text that reads back to the same double.
 std::string ShortestRepr(double value) {
@@ -47,12 +43,12 @@ absl::StatusOr<std::vector<PathField>> ParsePathFields(const std::string& path) 
   std::vector<PathField> fields;
   for (size_t i = 0; i < path.size(); ++i) {
     if (path[i] == '}') {
-      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '}' in path '", path, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '}' in path ", QuoteUserText(path)));
     }
     if (path[i] != '{') continue;
     const size_t close = path.find('}', i);
     if (close == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '{' in path '", path, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: unmatched '{' in path ", QuoteUserText(path)));
     }
     std::string inside = path.substr(i + 1, close - i - 1);
     const size_t colon = inside.find(':');
@@ -87,43 +83,74 @@ std::string AvailableLogs(const Logs& logs) {
   return available;
 }
 
+// `spec` applied to `value` with printf, in a string as long as it needs
+// (a width such as 0999 makes a 999-character field).
+template <typename T>
+std::string FormatField(const std::string& spec, T value) {
+  const std::string format = "%" + spec;
+  const int length = std::snprintf(nullptr, 0, format.c_str(), value);
+  if (length <= 0) return "";
+  std::string out(static_cast<size_t>(length) + 1, '\0');
+  std::snprintf(out.data(), out.size(), format.c_str(), value);
+  out.pop_back();  // snprintf's terminating NUL
+  return out;
+}
+
+// `path` with each field replaced: {epoch} by the 1-based epoch, a metric by
+// `metric(name)` (shortest repr, or its format).
+template <typename MetricFn>
+std::string FillPathFields(const std::string& path, const std::vector<PathField>& fields, int epoch,
+                           MetricFn metric) {
+  std::string out;
+  size_t at = 0;
+  for (const PathField& field : fields) {
+    out += path.substr(at, field.begin - at);
+    at = field.end;
+    if (field.name == "epoch") {
+      out += FormatField(field.spec.empty() || field.spec.back() != 'd' ? field.spec + "d" : field.spec, epoch + 1);
+    } else if (field.spec.empty()) {
+      out += ShortestRepr(metric(field.name));
+    } else {
+      const bool ends_in_digit = std::isdigit(static_cast<unsigned char>(field.spec.back()));
+      out += FormatField(ends_in_digit ? field.spec + "f" : field.spec, metric(field.name));
+    }
+  }
+  return out + path.substr(at);
+}
+
+// A formatted checkpoint path must name a file the OS can create: a final
+// component (not a directory) of at most NAME_MAX bytes, at most PATH_MAX in
+// all. (A longer name was cut by a fixed buffer before, so every epoch wrote
+// over one file.)
+absl::Status CheckIsFileName(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::string name = p.filename().string();
+  if (name.empty() || name == "." || name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: the path ", QuoteUserText(path),
+                                                   " ends in a directory, not a file name"));
+  }
+  if (path.size() >= PATH_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: the path ", QuoteUserText(path), " is ",
+                                                   path.size(), " bytes once formatted, above the ", PATH_MAX - 1,
+                                                   " a path may have; use a shorter pattern"));
+  }
+  for (const auto& component : p) {
+    if (component.string().size() > NAME_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ModelCheckpoint: the path ", QuoteUserText(path), " has a ", component.string().size(),
+          "-byte component once formatted, above the ", NAME_MAX, " a file name may have; use a smaller width"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string temp = (dir / absl::StrCat(".", target.filename().string(), ".tmp-XXXXXX")).string();
-  int fd = ::mkstemp(temp.data());
-  if (fd < 0) return OsError(path, "cannot create a temporary file beside it", errno);
-  auto fail = [&](const std::string& what, int err) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return OsError(path, what, err);
-  };
-  for (size_t written = 0; written < contents.size();) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("cannot write", n < 0 ? errno : EIO);
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("cannot flush to disk (fsync)", errno);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return OsError(path, "cannot close the temporary file", err);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return OsError(path, "cannot rename the temporary file over it", err);
-  }
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);  // makes the rename durable; the file itself is complete either way
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
+  const FilePiece piece{contents.data(), contents.size()};
+  absl::Status status = gradflow::WriteFileAtomically(path, {&piece, 1});
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat("'", path, "': ", status.message()));
 }
 
 // ------------------------------------------------------------ ModelCheckpoint
@@ -135,7 +162,9 @@ absl::StatusOr<std::shared_ptr<ModelCheckpoint>> ModelCheckpoint::Create(std::st
     return absl::InvalidArgumentError(absl::StrCat(
         "ModelCheckpoint: mode must be \"auto\", \"min\" or \"max\", got \"", options.mode, "\""));
   }
-  GF_RETURN_IF_ERROR(ParsePathFields(path).status());
+  GF_ASSIGN_OR_RETURN(std::vector<PathField> fields, ParsePathFields(path));
+  // The widths are fixed by the pattern: check the shortest result now.
+  GF_RETURN_IF_ERROR(CheckIsFileName(FillPathFields(path, fields, 0, [](const std::string&) { return 0.0; })));
   const bool maximize = MaximizeForMonitor(options.mode, options.monitor);
   return std::shared_ptr<ModelCheckpoint>(new ModelCheckpoint(std::move(path), std::move(options), maximize));
 }
@@ -151,33 +180,17 @@ absl::Status ModelCheckpoint::OnTrainBegin(Sequential&) {
 
 absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& logs) const {
   GF_ASSIGN_OR_RETURN(std::vector<PathField> fields, ParsePathFields(path_));
-  std::string out;
-  size_t at = 0;
   for (const PathField& field : fields) {
-    out += path_.substr(at, field.begin - at);
-    at = field.end;
-    char buffer[128];
-    if (field.name == "epoch") {
-      std::string spec = field.spec.empty() || field.spec.back() != 'd' ? field.spec + "d" : field.spec;
-      std::snprintf(buffer, sizeof(buffer), ("%" + spec).c_str(), epoch + 1);
-      out += buffer;
-      continue;
-    }
-    auto it = logs.find(field.name);
-    if (it == logs.end()) {
+    if (field.name != "epoch" && logs.find(field.name) == logs.end()) {
       return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: the path field '{", field.name,
                                                      "}' is not in the logs (available: epoch, ",
                                                      AvailableLogs(logs), ")"));
     }
-    if (field.spec.empty()) {
-      out += ShortestRepr(it->second);
-    } else {
-      std::string spec = std::isdigit(static_cast<unsigned char>(field.spec.back())) ? field.spec + "f" : field.spec;
-      std::snprintf(buffer, sizeof(buffer), ("%" + spec).c_str(), it->second);
-      out += buffer;
-    }
   }
-  return out + path_.substr(at);
+  const std::string path =
+      FillPathFields(path_, fields, epoch, [&](const std::string& name) { return logs.at(name); });
+  GF_RETURN_IF_ERROR(CheckIsFileName(path));
+  return path;
 }
 
 absl::Status ModelCheckpoint::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {

@@ -116,8 +116,10 @@ class TerminateOnNaN : public Callback {
   int epoch_ = 0;
 };
 
-// Writes `contents` to `path` atomically and durably: a temporary file in the
-// same directory, fsync, rename over `path`, fsync of the directory.
+// Writes `contents` to `path` atomically and durably, as checkpoints are
+// (core/atomic_file.h: symlinks followed, non-regular targets refused, an
+// existing file's mode kept, a new one's from the umask). Errors start with
+// the quoted path.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace gradflow::nn

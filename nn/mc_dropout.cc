@@ -37,7 +37,7 @@ absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int p
   std::vector<Tensor> fetched;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size), count = (end - begin) * row;
-    const Tensor batch = x.Slice(begin, end);
+    GF_ASSIGN_OR_RETURN(const Tensor batch, x.Slice(begin, end));
     mean.assign(count, 0.0);
     m2.assign(count, 0.0);
     for (int pass = 1; pass <= passes; ++pass) {

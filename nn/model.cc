@@ -386,9 +386,11 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   if (options.validation_split > 0 && !validation) {  // Keras: last samples, before shuffling
     int64_t n = x_all.shape()[0];
     int64_t split = n - static_cast<int64_t>(n * options.validation_split);
-    validation = ValidationData{x_all.Slice(split, n), y_all.Slice(split, n)};
-    x = x_all.Slice(0, split);
-    y = y_all.Slice(0, split);
+    GF_ASSIGN_OR_RETURN(Tensor x_valid, x_all.Slice(split, n));
+    GF_ASSIGN_OR_RETURN(Tensor y_valid, y_all.Slice(split, n));
+    validation = ValidationData{x_valid, y_valid};
+    GF_ASSIGN_OR_RETURN(x, x_all.Slice(0, split));
+    GF_ASSIGN_OR_RETURN(y, y_all.Slice(0, split));
   }
   if (x.shape()[0] == 0) {
     return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");

@@ -66,6 +66,7 @@ inline constexpr int64_t kMaxConfigUnits = int64_t{1} << 20;
 inline constexpr int64_t kMaxConfigInputElements = int64_t{1} << 24;
 inline constexpr int kMaxConfigInputRank = 8;
 inline constexpr size_t kMaxConfigNameLength = 256;
+inline constexpr size_t kMaxConfigMetrics = 64;  // compile metrics in a config
 inline constexpr size_t kMaxConfigListLength = 100000;  // metrics, schedule boundaries
 
 struct ModelConfig {

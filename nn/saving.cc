@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/bounded_json.h"
 #include "core/checkpoint.h"
 #include "core/status.h"
 #include "nn/model_config.h"
@@ -53,9 +54,11 @@ absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> Pa
   auto bad = [](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat("metadata '", kLayerWeightsMetadataKey, "' ", why));
   };
-  if (text.size() > kMaxModelConfigBytes) return bad("is too long");
-  Json root = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_array()) return bad("is not a JSON array");
+  absl::StatusOr<Json> parsed = ParseBoundedJson(
+      text, absl::StrCat("metadata '", kLayerWeightsMetadataKey, "'"), {.max_bytes = kMaxModelConfigBytes});
+  if (!parsed.ok()) return parsed.status();
+  const Json& root = *parsed;
+  if (!root.is_array()) return bad("is not a JSON array");
   std::vector<std::pair<std::string, std::vector<std::string>>> layers;
   for (const Json& layer : root) {
     if (!layer.is_object() || layer.size() != 2 || !layer.contains("name") || !layer.contains("weights") ||
@@ -288,12 +291,21 @@ absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions o
     GF_RETURN_IF_ERROR(WithPath(path, model.session()->variables().Set(name, *tensor)));
   }
   if (auto fit = file.metadata.find(kFitStateMetadataKey); fit != file.metadata.end()) {
-    const Json state = Json::parse(fit->second, nullptr, /*allow_exceptions=*/false);
+    // A small object: bounded so a 94 MB value cannot cost gigabytes.
+    constexpr JsonLimits kFitStateLimits = {.max_bytes = 4096, .max_depth = 2, .max_list_length = 16};
+    absl::StatusOr<Json> parsed =
+        ParseBoundedJson(fit->second, absl::StrCat("metadata '", kFitStateMetadataKey, "'"), kFitStateLimits);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", path, "': metadata '", kFitStateMetadataKey,
+                                                     "' must be {\"epochs_shuffled\": <count>}: ",
+                                                     parsed.status().message()));
+    }
+    const Json& state = *parsed;
     if (!state.is_object() || !state.contains("epochs_shuffled") ||
         !state["epochs_shuffled"].is_number_unsigned()) {
       return absl::InvalidArgumentError(absl::StrCat("'", path, "': metadata '", kFitStateMetadataKey,
                                                      "' must be {\"epochs_shuffled\": <count>}, got ",
-                                                     fit->second.substr(0, 200)));
+                                                     QuoteUserText(fit->second, 200)));
     }
     ModelFile::EpochsShuffled(model) = state["epochs_shuffled"].get<uint64_t>();
   }

@@ -211,7 +211,9 @@ GF_REGISTER_OP(OpDef{
       int unknown_at = -1;
       for (int i = 0; i < static_cast<int>(dims.size()); ++i) {
         if (dims[i] >= 0) {
-          known *= dims[i];
+          if (__builtin_mul_overflow(known, dims[i], &known)) {
+            return ctx.Error(absl::StrCat("target shape ", Shape(dims).ToString(), " has more than 2^63 - 1 elements"));
+          }
         } else if (unknown_at >= 0) {
           return ctx.Error("at most one dimension of the target shape may be -1");
         } else {
@@ -265,9 +267,14 @@ Output ReshapeLike(const Scope& scope, Output x, Output like) {
 
 Output Flatten(const Scope& scope, Output x) {
   if (!x.valid()) return x;
-  int64_t features = 1;
-  for (int i = 1; i < x.shape().rank(); ++i) features *= x.shape()[i];
-  return scope.graph().AddNode1(scope, "Reshape", {x}, {{"shape", std::vector<int64_t>{-1, features}}},
+  const std::vector<int64_t>& dims = x.shape().dims();
+  absl::StatusOr<int64_t> features = Shape(std::vector<int64_t>(dims.begin() + std::min<size_t>(1, dims.size()), dims.end())).CheckedNumElements();
+  if (!features.ok()) {  // the product of the feature dims overflows int64
+    scope.graph().RecordError(absl::InvalidArgumentError(
+        absl::StrCat("Flatten of ", x.shape().ToString(), ": ", features.status().message())));
+    return Output{};
+  }
+  return scope.graph().AddNode1(scope, "Reshape", {x}, {{"shape", std::vector<int64_t>{-1, *features}}},
                                 "Flatten");
 }
 

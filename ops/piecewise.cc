@@ -1,5 +1,6 @@
 #include "ops/piecewise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -17,8 +18,9 @@ constexpr int64_t kParallelMin = 32768;
 std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 Tensor ToTensor(const std::vector<double>& values) {
-  std::vector<float> f(values.begin(), values.end());
-  return Tensor::FromVector<float>({static_cast<int64_t>(f.size())}, f);
+  Tensor t(DType::kF32, {static_cast<int64_t>(values.size())});
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
 }
 
 // Checks the f32 vector attr `key`: rank 1, finite, `size` elements if size >= 0.

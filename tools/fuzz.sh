@@ -22,7 +22,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(checkpoint_fuzzer idx_fuzzer model_config_fuzzer)
+# Default: every target, one per tests/fuzz/<name>_fuzzer.cc.
+if ((${#targets[@]} == 0)); then
+  for source in tests/fuzz/*_fuzzer.cc; do targets+=("$(basename "$source" .cc)"); done
+fi
 # One per checkout (an output base belongs to one workspace).
 output_base="${GRADFLOW_CLANG_OUTPUT_BASE:-$HOME/.cache/gradflow-clang/$(pwd -P | md5sum | cut -c1-12)}"
 work="${GRADFLOW_FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gradflow-fuzz.XXXXXX")}"

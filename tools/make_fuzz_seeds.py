@@ -91,6 +91,22 @@ def idx_seeds():
     write(t, "huge_dims", b"\x01" + idx(0x803, [0xFFFFFFFF, 0xFFFFFFFF, 2], []))
 
 
+def tensor_seeds():
+    """See tests/fuzz/tensor_fuzzer.cc for how the bytes are read."""
+    t = "tensor_fuzzer"
+    # dtype, rank, dims..., count delta, begin, end, rank, dims...
+    write(t, "slice_rows", bytes([0, 3, 4, 2, 3, 0, 1, 3, 2, 12, 2]))
+    write(t, "slice_past_end", bytes([1, 2, 10, 3, 0, 0, 20, 1, 30]))
+    write(t, "slice_reversed", bytes([2, 1, 9, 0, 5, 2, 2, 3, 3]))
+    write(t, "count_mismatch", bytes([0, 1, 2, 18, 0, 1, 1, 2]))
+    write(t, "reshape_other_count", bytes([0, 3, 4, 7, 7, 0, 0, 4, 2, 8, 0xF0, 9]))
+    write(t, "overflowing_dims", bytes([0, 2, 4, 0xF0, 62, 0, 0, 1, 1, 0xF0, 62]))
+    write(t, "beyond_memory", bytes([0, 2, 0xF0, 10, 0xF0, 40, 0, 0x80, 1, 0x80, 0]))
+    write(t, "unknown_dim", bytes([0, 2, 0xFF, 3, 0, 0, 0, 2, 0xFF, 3]))
+    write(t, "scalar", bytes([0, 0, 0, 0, 1, 0]))
+
+
 if __name__ == "__main__":
     checkpoint_seeds()
     idx_seeds()
+    tensor_seeds()

@@ -1,6 +1,7 @@
 #include "core/fashion_mnist.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -260,6 +261,29 @@ TEST(IdxGzipTest, CorruptGzipTrailerIsDataLoss) {
   EXPECT_EQ(ReadIdxLabels(path).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Issue 13 item 12: a gzip file cut inside its trailer (CRC-32, ISIZE) or
+// followed by junk was accepted.
+TEST(IdxGzipTest, CutTrailerAndJunkSuffixAreDataLoss) {
+  std::string dir = TempDir("trailer");
+  std::string path = dir + "/labels.gz";
+  std::vector<uint8_t> labels(300);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = uint8_t(i * 31);
+  WriteFile(path, Idx(kLabelsMagic, {300}, labels), /*gzip=*/true);
+  ASSERT_TRUE(ReadIdxLabels(path).ok());
+  const std::string whole = testing_util::ReadBytes(path);
+  for (size_t cut : {1, 4, 7}) {
+    testing_util::WriteBytes(path, whole.substr(0, whole.size() - cut));
+    absl::StatusOr<Tensor> t = ReadIdxLabels(path);
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << "cut " << cut << ": " << t.status();
+  }
+  testing_util::WriteBytes(path, whole + "junk after the stream");
+  absl::StatusOr<Tensor> junk = ReadIdxLabels(path);
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss) << junk.status();
+  EXPECT_THAT(Msg(junk.status()), HasSubstr("not another gzip member"));
+  testing_util::WriteBytes(path, whole + whole);  // two members: valid gzip, but more data than the header
+  EXPECT_THAT(Msg(ReadIdxLabels(path).status()), HasSubstr("more data"));
+}
+
 // ---- LoadFashionMnist over a folder of small files. ----
 
 class LoadFashionMnistTest : public ::testing::Test {
@@ -331,6 +355,55 @@ TEST_F(LoadFashionMnistTest, WrongImageSize) {
   absl::StatusOr<Dataset> ds = LoadFashionMnist("test", dir);
   EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(ds.status()), HasSubstr("27x28"));
+}
+
+// Issue 13 item 12: the data was expanded before the two files' counts were
+// compared. The images' data here is corrupt (a flipped CRC): reading it
+// first would report DataLoss; comparing the headers first reports the
+// mismatch without touching it.
+TEST_F(LoadFashionMnistTest, HeadersAreComparedBeforeAnyDataIsExpanded) {
+  std::string dir = TempDir("headers_first");
+  WriteSplit(dir, "t10k", 3, {1, 2});
+  const std::string images = dir + "/t10k-images-idx3-ubyte.gz";
+  std::fstream f(images, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(-8, std::ios::end);
+  char c;
+  f.get(c);
+  f.seekp(-8, std::ios::end);
+  f.put(char(c ^ 1));
+  f.close();
+  absl::StatusOr<Dataset> ds = LoadFashionMnist("test", dir);
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument) << ds.status();
+  EXPECT_THAT(Msg(ds.status()), HasSubstr("3 images"));
+}
+
+// Issue 13 item 12: a header claiming a million images (a gzip bomb) was
+// expanded up to the reader's 2^31 cap; LoadFashionMnist's cap is the
+// caller's max_examples (60,000 by default), checked before decompressing.
+TEST_F(LoadFashionMnistTest, ClaimsAboveMaxExamplesAreRefusedUnread) {
+  std::string dir = TempDir("bomb");
+  WriteFile(dir + "/t10k-images-idx3-ubyte.gz", Idx(kImagesMagic, {1000000, 28, 28}, {}), true);
+  WriteFile(dir + "/t10k-labels-idx1-ubyte.gz", Idx(kLabelsMagic, {1000000}, {}), true);
+  absl::StatusOr<Dataset> ds = LoadFashionMnist("test", dir);
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument) << ds.status();
+  EXPECT_THAT(Msg(ds.status()), HasSubstr("more than the 47040000 elements"));
+  WriteSplit(dir, "t10k", 3, {1, 2, 3});
+  EXPECT_EQ(LoadFashionMnist("test", dir, /*max_examples=*/2).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(LoadFashionMnist("test", dir, /*max_examples=*/3).ok());
+}
+
+// Issue 13 item 13: a FIFO named like an IDX file made LoadFashionMnist wait
+// for a writer forever. (On the old code this test hangs until its timeout.)
+TEST_F(LoadFashionMnistTest, FifoIsRefusedWithoutBlocking) {
+  std::string dir = TempDir("fifo");
+  WriteSplit(dir, "t10k", 1, {1});
+  const std::string labels = dir + "/t10k-labels-idx1-ubyte.gz";
+  fs::remove(labels);
+  ASSERT_EQ(mkfifo(labels.c_str(), 0644), 0);
+  absl::StatusOr<Dataset> ds = LoadFashionMnist("test", dir);
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument) << ds.status();
+  EXPECT_THAT(Msg(ds.status()), HasSubstr("is not a regular file"));
+  EXPECT_THAT(Msg(ds.status()), HasSubstr(labels));
 }
 
 TEST_F(LoadFashionMnistTest, UnknownSplit) {

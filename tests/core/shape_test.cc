@@ -1,5 +1,7 @@
 #include "core/shape.h"
 
+#include <limits>
+
 #include "gtest/gtest.h"
 
 namespace gradflow {
@@ -20,6 +22,21 @@ TEST(ShapeTest, NumElements) {
   EXPECT_EQ((Shape{7, 0}).NumElements(), 0);
   EXPECT_EQ(Shape().NumElements(), 1);  // a scalar holds one element
   EXPECT_EQ((Shape{Shape::kUnknown, 784}).NumElements(), Shape::kUnknown);
+}
+
+// Issue 13 item 6: {4, 2^62} overflowed int64 (UB) in NumElements.
+TEST(ShapeTest, ElementCountAndByteSizeAreOverflowChecked) {
+  const Shape huge{4, int64_t{1} << 62};
+  EXPECT_EQ(huge.NumElements(), std::numeric_limits<int64_t>::max());  // saturates
+  EXPECT_EQ(huge.CheckedNumElements().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((Shape{int64_t{1} << 32, int64_t{1} << 32}).CheckedNumElements().status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(Shape{int64_t{1} << 62}).CheckedNumElements(), int64_t{1} << 62);
+  EXPECT_EQ((Shape{int64_t{1} << 62}).CheckedNumBytes(DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(Shape{0, int64_t{1} << 62, int64_t{1} << 62}).CheckedNumElements(), 0);
+  EXPECT_EQ(*(Shape{3, 5}).CheckedNumBytes(DType::kI64), 120u);
+  EXPECT_FALSE((Shape{-1, 5}).CheckedNumBytes(DType::kF32).ok());
 }
 
 TEST(ShapeTest, IsFullyKnown) {

@@ -42,9 +42,9 @@ struct ToolRun {
   std::string out, err;
 };
 
-ToolRun InspectModel(const std::string& args) {
+ToolRun InspectModel(const std::string& args, const std::string& env = "") {
   const std::string dir = TempDir();
-  const std::string command = absl::StrCat("examples/inspect_model ", args, " > ", dir, "/out.txt 2> ", dir, "/err.txt");
+  const std::string command = absl::StrCat(env, env.empty() ? "" : " ", "examples/inspect_model ", args, " > ", dir, "/out.txt 2> ", dir, "/err.txt");
   const int status = std::system(command.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadText(dir + "/out.txt"), ReadText(dir + "/err.txt")};
 }
@@ -58,7 +58,7 @@ std::string SavedClassifier() {
     EXPECT_TRUE(data.ok()) << data.status();
     nn::Sequential model({nn::Flatten(Shape{28, 28}), nn::Dense(10, {.activation = "softmax"})}, "tiny");
     EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = 0.1}, .metrics = {"accuracy"}}).ok());
-    EXPECT_TRUE(model.Fit(data->images.Slice(0, 2000), data->labels.Slice(0, 2000), {.epochs = 2, .verbose = 0}).ok());
+    EXPECT_TRUE(model.Fit(data->images.Slice(0, 2000).value(), data->labels.Slice(0, 2000).value(), {.epochs = 2, .verbose = 0}).ok());
     EXPECT_TRUE(model.Save(p).ok());
     return p;
   }();
@@ -124,6 +124,52 @@ TEST(InspectModelTest, BadFilesAndUsageExitNonZeroWithOneLine) {
   EXPECT_EQ(InspectModel("").exit_code, 2);
   EXPECT_EQ(InspectModel("explain " + SavedClassifier()).exit_code, 2);
   EXPECT_EQ(InspectModel("predict a 1 2").exit_code, 2);
+}
+
+// A folder holding a Fashion-MNIST test split of `n` images (plain IDX).
+std::string TinyDataset(uint32_t n) {
+  const std::string dir = absl::StrCat(TempDir(), "/dataset_", n);
+  fs::create_directories(dir);
+  auto write = [](const std::string& path, uint32_t magic, std::vector<uint32_t> dims, size_t data_bytes) {
+    std::string bytes;
+    for (uint32_t v : std::vector<uint32_t>{magic} ) for (int s = 24; s >= 0; s -= 8) bytes += char(v >> s);
+    for (uint32_t v : dims) for (int s = 24; s >= 0; s -= 8) bytes += char(v >> s);
+    bytes += std::string(data_bytes, '\1');
+    std::ofstream(path, std::ios::binary) << bytes;
+  };
+  write(dir + "/t10k-images-idx3-ubyte", 0x803, {n, 28, 28}, size_t{n} * 784);
+  write(dir + "/t10k-labels-idx1-ubyte", 0x801, {n}, n);
+  return dir;
+}
+
+// Issue 13 item 4: N larger than the dataset segfaulted (3 images, N=10000);
+// an empty dataset printed predictions from uninitialised memory, exit 0.
+TEST(InspectModelTest, PredictMoreImagesThanTheDatasetHasIsAnError) {
+  for (auto [images, n] : {std::pair{3u, 10000}, std::pair{0u, 5}, std::pair{3u, 4}}) {
+    const std::string env = "GRADFLOW_FASHION_MNIST_DIR=" + TinyDataset(images);
+    ToolRun run = InspectModel(absl::StrCat("predict ", SavedClassifier(), " ", n), env);
+    EXPECT_EQ(run.exit_code, 1) << images << " images, N=" << n << ": " << run.out;
+    EXPECT_THAT(run.err, HasSubstr(absl::StrCat("N is ", n, " but the test set has only ", images, " images")));
+    EXPECT_TRUE(run.out.empty());
+  }
+  const std::string env = "GRADFLOW_FASHION_MNIST_DIR=" + TinyDataset(3);
+  ToolRun all = InspectModel("predict " + SavedClassifier() + " 3", env);
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 3);
+}
+
+// Issue 13 item 28: " 5" was accepted and "5 " refused; both are refused now,
+// and a long argument is not repeated whole in the message.
+TEST(InspectModelTest, CountParsingIsStrictAndQuotesAreCapped) {
+  for (const std::string& count : {"' 5'", "'5 '", "+5", "-5", "5.0", "0x5", "99999999999999999999"}) {
+    ToolRun run = InspectModel("predict " + SavedClassifier() + " " + count);
+    EXPECT_EQ(run.exit_code, 1) << count;
+    EXPECT_THAT(run.err, HasSubstr("N must be a positive integer (digits only)")) << count;
+  }
+  ToolRun long_arg = InspectModel("predict " + SavedClassifier() + " " + std::string(100000, '7') + "x");
+  EXPECT_EQ(long_arg.exit_code, 1);
+  EXPECT_LT(long_arg.err.size(), 400u);
+  EXPECT_THAT(long_arg.err, HasSubstr("... (100001 bytes)"));
 }
 
 }  // namespace

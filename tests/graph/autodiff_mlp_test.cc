@@ -89,7 +89,7 @@ TEST(AutodiffMlpTest, MatchesHandDerivedBackprop) {
   auto var = [&](const char* name, const Matrix& m) { return ops::Constant(g, ToTensor(m), name); };
   auto vec = [&](const char* name, const std::vector<double>& v) {
     std::vector<float> f(v.begin(), v.end());
-    return ops::Constant(g, Tensor::FromVector<float>({int64_t(v.size())}, f), name);
+    return ops::Constant(g, Tensor::FromVector<float>({int64_t(v.size())}, f).value(), name);
   };
   Output W1 = var("W1", w1), W2 = var("W2", w2), W3 = var("W3", w3);
   Output B1 = vec("b1", b1), B2 = vec("b2", b2), B3 = vec("b3", b3);

@@ -38,7 +38,7 @@ TEST(CheckNumericsTest, OffByDefaultNonFiniteValuesFlowThrough) {
   Session session(m.g);
   auto plan = session.Compile({m.sum});
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 0, 6})}});
+  auto out = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 0, 6}).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].data<float>()[0], -std::numeric_limits<float>::infinity());
 }
@@ -50,7 +50,7 @@ TEST(CheckNumericsTest, NamesTheFirstNodeItsOpShapeAndElement) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   // log(0) = -Inf in row 1, column 1 (element 4); the later nodes see it too,
   // but the error names the node that produced it.
-  absl::Status s = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 0, 6})}}).status();
+  absl::Status s = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 0, 6}).value()}}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(s), HasSubstr("CheckNumerics: node '" + m.log.node->name + "' (op Log)"));
   EXPECT_THAT(Msg(s), HasSubstr("-Inf at element 4 (row 1) in its output 0 f32[2, 3]"));
@@ -58,12 +58,12 @@ TEST(CheckNumericsTest, NamesTheFirstNodeItsOpShapeAndElement) {
   EXPECT_THAT(Msg(s), Not(HasSubstr("scaled")));
 
   // log(-1) = NaN.
-  s = plan->Run({{m.x, Tensor::FromVector<float>({1, 3}, {1, -1, 3})}}).status();
+  s = plan->Run({{m.x, Tensor::FromVector<float>({1, 3}, {1, -1, 3}).value()}}).status();
   EXPECT_THAT(Msg(s), HasSubstr("NaN at element 1"));
 }
 
 TEST(CheckNumericsTest, FiniteStepsGiveTheSameBitsAsWithoutTheCheck) {
-  Tensor x = Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor x = Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, 6}).value();
   LogGraph plain, checked;
   Session plain_session(plain.g), checked_session(checked.g, {.check_numerics = true});
   auto a = plain_session.Compile({plain.scaled, plain.sum});
@@ -80,7 +80,7 @@ TEST(CheckNumericsTest, NonFiniteFeedIsNamedBeforeAnyKernelRuns) {
   Session session(m.g, {.check_numerics = true});
   auto plan = session.Compile({m.sum});
   ASSERT_TRUE(plan.ok());
-  absl::Status s = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, NAN})}}).status();
+  absl::Status s = plan->Run({{m.x, Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, NAN}).value()}}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(s), HasSubstr("the feed for placeholder 'x' f32[2, 3] holds NaN at element 5 (row 1)"));
 }
@@ -97,7 +97,7 @@ TEST(CheckNumericsTest, UpdateThatOverflowsAVariableNamesTheVariable) {
   Session session(g, {.check_numerics = true});
   auto plan = session.Compile({loss}, {train}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  absl::Status s = plan->Run({{x, Tensor::FromVector<float>({1, 1}, {1e10f})}}).status();
+  absl::Status s = plan->Run({{x, Tensor::FromVector<float>({1, 1}, {1e10f}).value()}}).status();
   EXPECT_THAT(Msg(s), HasSubstr("(op ApplySGD) produced -Inf at element 0 in its variable 'w'"));
   EXPECT_THAT(Msg(s), HasSubstr("lower it or clip gradients"));
 }

@@ -102,7 +102,7 @@ TEST(SessionTest, VariablesLiveInTheStoreAndAreSeeded) {
   ASSERT_TRUE(va.ok() && vb.ok());
   EXPECT_EQ((*va)[0].ToVector<float>(), (*vb)[0].ToVector<float>());  // same seed, same init
 
-  Tensor ones = Tensor::FromVector<float>({4, 3}, std::vector<float>(12, 1.0f));
+  Tensor ones = Tensor::FromVector<float>({4, 3}, std::vector<float>(12, 1.0f)).value();
   ASSERT_TRUE(a.variables().Set("dense/kernel", ones).ok());
   auto after = pa->Run({});
   EXPECT_EQ((*after)[0].data<float>()[7], 1.0f);  // the plan sees the new value
@@ -130,7 +130,7 @@ TEST(SessionTest, ArenaReusesBuffersByLiveness) {
   auto bytes = plan->ArenaBytes(1);
   ASSERT_TRUE(bytes.ok());
   EXPECT_LE(*bytes, 3 * 4096u);
-  auto out = plan->Run({{x, Tensor::FromVector<float>({1, 1000}, std::vector<float>(1000, 1.0f))}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({1, 1000}, std::vector<float>(1000, 1.0f)).value()}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].data<float>()[999], 1024.0f);
 }
@@ -144,7 +144,7 @@ TEST(SessionTest, ElementwiseOpsRunInPlaceWhenTheInputIsDead) {
   Session s(g);
   std::vector<float> in(1000);
   for (int i = 0; i < 1000; ++i) in[i] = (i % 7) - 3.0f;
-  const Tensor feed = Tensor::FromVector<float>({1, 1000}, in);
+  const Tensor feed = Tensor::FromVector<float>({1, 1000}, in).value();
   auto expect_values = [&](const Tensor& out) {
     for (int i = 0; i < 1000; ++i) {
       const float want = std::tanh(1.0f / (1.0f + std::exp(-std::max(in[i], 0.0f))));
@@ -193,7 +193,7 @@ TEST(SessionTest, FeedBufferIsFedWithoutACopy) {
     for (int i = 0; i < 6; ++i) EXPECT_EQ((*out)[0].data<float>()[i], std::max(0.0f, float(i - 3 + round)));
   }
   // Other tensors are still copied in.
-  auto out = plan->Run({{x, Tensor::FromVector<float>({1, 3}, {-1, 2, -3})}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({1, 3}, {-1, 2, -3}).value()}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{0, 2, 0}));
   auto not_read = plan->FeedBuffer(w, 2);
@@ -205,11 +205,11 @@ TEST(SessionTest, FeedBufferIsFedWithoutACopy) {
 TEST(SessionTest, ConstantSubgraphsAreFoldedAtCompileTime) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
-  Output c = ops::Constant(g, Tensor::FromVector<float>({3}, {4, 9, 16}));
+  Output c = ops::Constant(g, Tensor::FromVector<float>({3}, {4, 9, 16}).value());
   Output r = ops::Reshape(g, ops::Sqrt(g, c), {1, 3});  // [[2, 3, 4]]
   Output y = ops::Add(g, x, r);
   Output noisy = ops::Dropout(g, c, 0.5);  // random: never folded
-  const Tensor feed = Tensor::FromVector<float>({2, 3}, {1, 1, 1, 0, 0, 0});
+  const Tensor feed = Tensor::FromVector<float>({2, 3}, {1, 1, 1, 0, 0, 0}).value();
   const std::vector<float> want = {3, 4, 5, 2, 3, 4};
   auto folded_names = [](const Plan& plan) {
     std::vector<std::string> names;
@@ -254,7 +254,7 @@ TEST(AutodiffTest, FanOutGradientsAreSummed) {
   Session s(g);
   auto plan = s.Compile({(*grads)[0]});
   ASSERT_TRUE(plan.ok());
-  auto out = plan->Run({{x, Tensor::FromVector<float>({2}, {1, 2})}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({2}, {1, 2}).value()}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{3, 3}));
 }
@@ -286,8 +286,8 @@ TEST(SessionTest, LatePlaceholderDoesNotOverwriteEarlierInputs) {
   Session s(g);
   auto plan = s.Compile({sum});
   ASSERT_TRUE(plan.ok());
-  auto out = plan->Run({{a, Tensor::FromVector<float>({1, 4}, {1, 1, 1, 1})},
-                        {b, Tensor::FromVector<float>({1, 4}, {10, 10, 10, 10})}});
+  auto out = plan->Run({{a, Tensor::FromVector<float>({1, 4}, {1, 1, 1, 1}).value()},
+                        {b, Tensor::FromVector<float>({1, 4}, {10, 10, 10, 10}).value()}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{12, 12, 12, 12}));
 }
@@ -301,7 +301,7 @@ namespace {
 // Bind shares storage: two sessions over two graphs that bind one tensor see
 // each other's writes (how nn layers reused by several models share weights).
 TEST(VariableStoreTest, BindSharesStorageBetweenSessions) {
-  Tensor shared = Tensor::FromVector<float>({2}, {1, 2});
+  Tensor shared = Tensor::FromVector<float>({2}, {1, 2}).value();
   Graph g1, g2;
   Output w1 = ops::Variable(g1.Scope("dense"), "kernel", {2}, HeNormal());
   Output w2 = ops::Variable(g2.Scope("dense"), "kernel", {2}, HeNormal());
@@ -315,14 +315,14 @@ TEST(VariableStoreTest, BindSharesStorageBetweenSessions) {
   ASSERT_TRUE(v1.ok());
   EXPECT_EQ((*v1)[0].ToVector<float>(), (std::vector<float>{1, 2})) << "bound, so not initialized";
 
-  ASSERT_TRUE(s1.variables().Set("dense/kernel", Tensor::FromVector<float>({2}, {5, 6})).ok());
+  ASSERT_TRUE(s1.variables().Set("dense/kernel", Tensor::FromVector<float>({2}, {5, 6}).value()).ok());
   auto v2 = p2->Run({});
   ASSERT_TRUE(v2.ok());
   EXPECT_EQ((*v2)[0].ToVector<float>(), (std::vector<float>{5, 6}));
   EXPECT_EQ(shared.ToVector<float>(), (std::vector<float>{5, 6}));
 
   EXPECT_TRUE(s1.variables().Bind("dense/kernel", shared).ok()) << "binding the same storage again";
-  absl::Status again = s1.variables().Bind("dense/kernel", Tensor::FromVector<float>({2}, {0, 0}));
+  absl::Status again = s1.variables().Bind("dense/kernel", Tensor::FromVector<float>({2}, {0, 0}).value());
   EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(again.message(), HasSubstr("already exists"));
 }

@@ -17,7 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Tensor Column(const std::vector<float>& v) { return Tensor::FromVector<float>({int64_t(v.size()), 1}, v); }
+Tensor Column(const std::vector<float>& v) { return Tensor::FromVector<float>({int64_t(v.size()), 1}, v).value(); }
 
 // Predicts a one-layer model on `x` (rank 2, one feature).
 std::vector<float> PredictWith(nn::LayerPtr layer, const std::vector<float>& x) {

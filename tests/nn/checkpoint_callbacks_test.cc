@@ -4,6 +4,8 @@
 
 #include "nn/checkpoint_callbacks.h"
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -160,7 +162,55 @@ TEST(ModelCheckpointTest, Errors) {
   EXPECT_THAT((*any)->OnEpochEnd(uncompiled, 0, {}).message(), HasSubstr("compile the model first"));
 }
 
+// Issue 13 item 25: "{epoch:0200d}" was cut to 127 characters by a fixed
+// buffer, so every epoch overwrote one file; a name no file system can hold
+// was accepted.
+TEST(ModelCheckpointTest, WideFieldsAreNotCutAndImpossibleNamesAreRefused) {
+  const std::string dir = TempDir("wide_fields");
+  absl::StatusOr<std::shared_ptr<nn::ModelCheckpoint>> too_wide = nn::ModelCheckpoint::Create(dir + "/{epoch:0999d}");
+  ASSERT_FALSE(too_wide.ok());
+  EXPECT_THAT(too_wide.status().message(), HasSubstr("999-byte component"));
+  EXPECT_FALSE(nn::ModelCheckpoint::Create(dir + "/m{loss:0300.1f}").ok());
+  EXPECT_FALSE(nn::ModelCheckpoint::Create(dir + "/").ok());
+  auto checkpoint = nn::ModelCheckpoint::Create(dir + "/m{epoch:0200d}.safetensors", {.save_weights_only = true});
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  nn::Sequential model = CompiledModel();
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"loss", 0.5}}).ok());
+  }
+  const std::vector<std::string>& saved = (*checkpoint)->saved();
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_NE(saved[0], saved[1]);
+  EXPECT_EQ(fs::path(saved[1]).filename().string(), "m" + std::string(199, '0') + "2.safetensors");
+  EXPECT_TRUE(fs::exists(saved[0]));
+  EXPECT_TRUE(fs::exists(saved[1]));
+}
+
 // ---------------------------------------------------------------- CSVLogger
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Issue 13 item 2: CSVLogger wrote 0600 files while models got 0644. Both
+// now follow the umask for a new file and keep an existing file's mode.
+TEST(CSVLoggerTest, FileModeFollowsTheUmaskAndKeepsAnExistingMode) {
+  const std::string path = TempDir("csv_mode") + "/history.csv";
+  nn::Sequential model = CompiledModel();
+  auto logger = nn::CSVLogger::Create(path);
+  ASSERT_TRUE(logger.ok());
+  const mode_t old_mask = ::umask(022);
+  ASSERT_TRUE((*logger)->OnTrainBegin(model).ok());
+  absl::Status first = (*logger)->OnEpochEnd(model, 0, {{"loss", 1.0}});
+  ::umask(old_mask);
+  ASSERT_TRUE(first.ok()) << first;
+  EXPECT_EQ(ModeOf(path), 0644u);
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  ASSERT_TRUE((*logger)->OnEpochEnd(model, 1, {{"loss", 0.5}}).ok());
+  EXPECT_EQ(ModeOf(path), 0640u);
+}
 
 TEST(CSVLoggerTest, WritesOneRowPerEpochWithExactValues) {
   const std::string path = TempDir("csv") + "/history.csv";

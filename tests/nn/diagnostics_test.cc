@@ -29,7 +29,7 @@ TEST(DiagnosticsTest, MatchesHandComputedStatistics) {
                                       .input_shape = Shape{2}})});
   ASSERT_TRUE(model.Compile({.loss = "mse"}).ok());
   nn::GradientDiagnostics probe(model);
-  auto d = probe.Run(Tensor::FromVector<float>({2, 2}, {1, 2, 3, -1}), Tensor(DType::kF32, {2, 1}));
+  auto d = probe.Run(Tensor::FromVector<float>({2, 2}, {1, 2, 3, -1}).value(), Tensor(DType::kF32, {2, 1}));
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_NEAR(d->loss, 6.5, kTolerance);
   ASSERT_EQ(d->layers.size(), 1u);
@@ -53,8 +53,8 @@ TEST(DiagnosticsTest, LayersWithoutKernelOrOffTheLossPath) {
                         nn::Dense(3, {.activation = "softmax"})});
   ASSERT_TRUE(model.Compile({}).ok());
   nn::GradientDiagnostics probe(model);
-  Tensor x = Tensor::FromVector<float>({2, 2, 2}, {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f});
-  Tensor y = Tensor::FromVector<int32_t>({2}, {0, 2});
+  Tensor x = Tensor::FromVector<float>({2, 2, 2}, {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f}).value();
+  Tensor y = Tensor::FromVector<int32_t>({2}, {0, 2}).value();
   auto d = probe.Run(x, y);
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(d->layers.size(), 3u);

@@ -133,7 +133,7 @@ TEST(SequentialTest, EvaluateAndPredictAgreeWithFit) {
 
   // validation_split 0.2 validates on the last 60 samples with the same
   // batch size: Evaluate on them reproduces the last epoch's val_ metrics.
-  Tensor x_val = data.x.Slice(240, kNumSamples), y_val = data.y.Slice(240, kNumSamples);
+  Tensor x_val = data.x.Slice(240, kNumSamples).value(), y_val = data.y.Slice(240, kNumSamples).value();
   auto val = model.Evaluate(x_val, y_val, /*batch_size=*/32);
   ASSERT_TRUE(val.ok()) << val.status();
   ASSERT_TRUE(val->count("loss"));
@@ -401,7 +401,7 @@ TEST_F(FitErrorsTest, WrongLabelDtype) {
 }
 
 TEST_F(FitErrorsTest, LabelCountMismatch) {
-  absl::Status st = FitStatus(model_, data_.x, data_.y.Slice(0, 29));
+  absl::Status st = FitStatus(model_, data_.x, data_.y.Slice(0, 29).value());
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), HasSubstr("29"));
   EXPECT_THAT(st.message(), HasSubstr("30"));
@@ -531,8 +531,8 @@ TEST(SequentialEndToEndTest, ChapterMlpLearnsFashionMnistSubset) {
   ASSERT_TRUE(train.ok()) << train.status();
   auto test = LoadFashionMnist("test");
   ASSERT_TRUE(test.ok()) << test.status();
-  Tensor x_train = train->images.Slice(0, 3000), y_train = train->labels.Slice(0, 3000);
-  Tensor x_test = test->images.Slice(0, 1000), y_test = test->labels.Slice(0, 1000);
+  Tensor x_train = train->images.Slice(0, 3000).value(), y_train = train->labels.Slice(0, 3000).value();
+  Tensor x_test = test->images.Slice(0, 1000).value(), y_test = test->labels.Slice(0, 1000).value();
 
   nn::Sequential model({
       nn::Flatten(Shape{28, 28}),

@@ -429,7 +429,7 @@ TEST(SavingTest, NumpyRunsAGradflowModelFromTheFile) {
   const int rc = std::system(command.c_str());
   const std::string output = ReadBytes(dir + "/out.txt");
   ASSERT_EQ(rc, 0) << command << " failed (python3-numpy comes from tools/install_deps.sh):\n" << output;
-  Tensor x = Tensor::FromVector<float>({1, 2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor x = Tensor::FromVector<float>({1, 2, 3}, {1, 2, 3, 4, 5, 6}).value();
   auto predicted = model.Predict(x);
   ASSERT_TRUE(predicted.ok());
   std::istringstream in(output);
@@ -570,10 +570,10 @@ std::vector<BadModelFile> BadModelFiles() {
       {"a missing weight", EditTensors([](auto& t) { t.erase("dense/bias"); }),
        "the saved model has no weight 'dense/bias' f32[8]"},
       {"a tensor that belongs nowhere",
-       EditTensors([](auto& t) { t["stray"] = Tensor::FromVector<float>({1}, {1}); }),
+       EditTensors([](auto& t) { t["stray"] = Tensor::FromVector<float>({1}, {1}).value(); }),
        "tensor 'stray' is neither a layer weight nor a variable"},
       {"a weight the layer does not have",
-       EditTensors([](auto& t) { t["dense/gamma"] = Tensor::FromVector<float>({1}, {1}); }),
+       EditTensors([](auto& t) { t["dense/gamma"] = Tensor::FromVector<float>({1}, {1}).value(); }),
        "was given a weight 'gamma' that it does not have"},
       {"an optimizer slot of the wrong shape",
        EditTensors([](auto& t) { t["dense/kernel/m"] = Tensor(DType::kF32, {2}); }), "dense/kernel/m"},

@@ -90,7 +90,7 @@ Tensor Inputs() {
                           1.7f, -1.7f, 2.5f, -2.5f, 3.0f, -3.0f, 4.2f, -4.2f, 5.0f,
                           -5.0f, 7.5f, -7.5f, 10.0f, -10.0f, 0.25f, -0.25f, 0.75f, -0.75f,
                           15.0f, -15.0f, 20.0f, -20.0f, 0.05f, -0.05f, 1.3f, -1.3f, -6.0f};
-  return Tensor::FromVector<float>({4, 9}, v);
+  return Tensor::FromVector<float>({4, 9}, v).value();
 }
 
 // y = f(x) and dx = d(sum y)/dx for x fed into a [-1, 9] placeholder.
@@ -157,7 +157,7 @@ TEST(ActivationsTest, WorksOnAnyRank) {
 // parameter and no overflow for large x (its 3.x form takes an alpha).
 TEST(ActivationsTest, SoftplusIsLogOnePlusExpWithoutOverflow) {
   std::vector<float> v = {-80.0f, -30.0f, -1.0f, 0.0f, 1.0f, 30.0f, 80.0f, 100.0f};
-  Evaluated got = Evaluate(ops::Softplus, Tensor::FromVector<float>({1, 8}, v));
+  Evaluated got = Evaluate(ops::Softplus, Tensor::FromVector<float>({1, 8}, v).value());
   ASSERT_EQ(got.y.size(), v.size());
   for (size_t i = 0; i < v.size(); ++i) {
     double x = v[i];

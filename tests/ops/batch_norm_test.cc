@@ -127,17 +127,17 @@ BnGraph Build(bool scale, bool center, bool frozen, Shape x_shape = {-1, 3}) {
 }
 
 std::vector<Feed> Feeds(const BnGraph& b, const std::vector<float>& x, Shape shape = {4, 3}) {
-  std::vector<Feed> feeds = {{b.x, Tensor::FromVector<float>(shape, x)},
-                             {b.dy, Tensor::FromVector<float>(shape, kDy)}};
-  if (b.gamma.valid()) feeds.push_back({b.gamma, Tensor::FromVector<float>({3}, kGamma)});
-  if (b.beta.valid()) feeds.push_back({b.beta, Tensor::FromVector<float>({3}, kBeta)});
+  std::vector<Feed> feeds = {{b.x, Tensor::FromVector<float>(shape, x).value()},
+                             {b.dy, Tensor::FromVector<float>(shape, kDy).value()}};
+  if (b.gamma.valid()) feeds.push_back({b.gamma, Tensor::FromVector<float>({3}, kGamma).value()});
+  if (b.beta.valid()) feeds.push_back({b.beta, Tensor::FromVector<float>({3}, kBeta).value()});
   return feeds;
 }
 
 void SetMovingStatistics(Session& s) {
   ASSERT_TRUE(s.InitializeVariables().ok());
-  ASSERT_TRUE(s.variables().Set("bn/moving_mean", Tensor::FromVector<float>({3}, kMovingMean)).ok());
-  ASSERT_TRUE(s.variables().Set("bn/moving_variance", Tensor::FromVector<float>({3}, kMovingVariance)).ok());
+  ASSERT_TRUE(s.variables().Set("bn/moving_mean", Tensor::FromVector<float>({3}, kMovingMean).value()).ok());
+  ASSERT_TRUE(s.variables().Set("bn/moving_variance", Tensor::FromVector<float>({3}, kMovingVariance).value()).ok());
 }
 
 // A worked column, by hand: feature 0 is x = 1, 2, 3, 4: mean 2.5, biased
@@ -261,7 +261,7 @@ TEST(BatchNormTest, LargeBatchWithLargeOffsetMatchesReference) {
   Session s(g);
   auto plan = s.Compile({out_bn.y, out_bn.variance}, {}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{xp, Tensor::FromVector<float>({kRows, kCols}, x)}});
+  auto out = plan->Run({{xp, Tensor::FromVector<float>({kRows, kCols}, x).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   Reference r = Compute(x, kRows, kCols, {}, {}, std::vector<float>(x.size(), 0.0f), true, {}, {});
   for (int f = 0; f < kCols; ++f) {

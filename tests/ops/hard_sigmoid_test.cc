@@ -36,7 +36,7 @@ TEST(HardSigmoidTest, ValuesAndDerivativesAtFixedPoints) {
   Session s(g);
   auto plan = s.Compile({y, (*dx)[0]}, {}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{x, Tensor::FromVector<float>({4, 4}, xs)}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({4, 4}, xs).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   for (size_t i = 0; i < xs.size(); ++i) {
     EXPECT_NEAR((*out)[0].data<float>()[i], KerasHardSigmoid(xs[i]), kTolerance) << "x = " << xs[i];

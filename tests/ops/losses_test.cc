@@ -24,8 +24,8 @@ namespace {
 // Single-precision evaluation of values around 1.
 constexpr float kTolerance = 1e-5f;
 
-Tensor F32(Shape shape, std::vector<float> v) { return Tensor::FromVector<float>(std::move(shape), v); }
-Tensor I32(Shape shape, std::vector<int32_t> v) { return Tensor::FromVector<int32_t>(std::move(shape), v); }
+Tensor F32(Shape shape, std::vector<float> v) { return Tensor::FromVector<float>(std::move(shape), v).value(); }
+Tensor I32(Shape shape, std::vector<int32_t> v) { return Tensor::FromVector<int32_t>(std::move(shape), v).value(); }
 
 void ExpectValues(const Tensor& got, const std::vector<double>& want, const std::string& what,
                   float tolerance = kTolerance) {

@@ -153,7 +153,7 @@ TEST(MathTest, FloatScalarOverloads) {
   std::vector<Output> ys = {ops::Add(g, x, 1.5f), ops::Sub(g, x, 1.0f),  ops::Sub(g, 1.0f, x),
                             ops::Mul(g, x, 0.5f), ops::Div(g, x, 4.0f),  ops::Div(g, 1.0f, x),
                             ops::Maximum(g, x, 1.0f), ops::Minimum(g, x, 1.0f)};
-  Tensor xv = Tensor::FromVector<float>({2, 2}, {0.5f, 2.0f, -1.0f, 4.0f});
+  Tensor xv = Tensor::FromVector<float>({2, 2}, {0.5f, 2.0f, -1.0f, 4.0f}).value();
   auto out = RunGraph(g, ys, {{x, xv}});
   ASSERT_TRUE(out.ok()) << out.status();
   std::vector<std::function<double(double)>> ref = {
@@ -212,8 +212,8 @@ TEST(MathTest, BroadcastWithUnknownBatch) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
   Output col = ops::Placeholder(g, "col", DType::kF32, {-1, 1});
-  Output row = ops::Constant(g, Tensor::FromVector<float>({3}, {1, 2, 3}));
-  Output fixed = ops::Constant(g, Tensor::FromVector<float>({4, 3}, std::vector<float>(12, 1.0f)));
+  Output row = ops::Constant(g, Tensor::FromVector<float>({3}, {1, 2, 3}).value());
+  Output fixed = ops::Constant(g, Tensor::FromVector<float>({4, 3}, std::vector<float>(12, 1.0f)).value());
   Output y = ops::Add(g, x, row);
   Output z = ops::Mul(g, col, row);
   Output w = ops::Sub(g, x, fixed);
@@ -292,9 +292,9 @@ TEST(MathTest, RejectsIntegerInputsAndBadClip) {
 // d/da and d/db of sum(w * op(a, b)), with a [2, 3] and b [3] broadcast: each
 // b gradient is the column sum of the per-element one.
 TEST(MathTest, BroadcastGradientsSumBackToInputShape) {
-  Tensor av = Tensor::FromVector<float>({2, 3}, {1, 2, 3, -1, 0.5f, 2});
-  Tensor bv = Tensor::FromVector<float>({3}, {2, -4, 0.5f});
-  Tensor wv = Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor av = Tensor::FromVector<float>({2, 3}, {1, 2, 3, -1, 0.5f, 2}).value();
+  Tensor bv = Tensor::FromVector<float>({3}, {2, -4, 0.5f}).value();
+  Tensor wv = Tensor::FromVector<float>({2, 3}, {1, 2, 3, 4, 5, 6}).value();
   struct G {
     std::string name;
     std::function<Output(const Scope&, Output, Output)> build;
@@ -345,7 +345,7 @@ TEST(MathTest, BroadcastGradientsSumBackToInputShape) {
 }
 
 TEST(MathTest, UnaryGradients) {
-  Tensor xv = Tensor::FromVector<float>({5}, {0.25f, 0.5f, 1.0f, 2.0f, 3.0f});
+  Tensor xv = Tensor::FromVector<float>({5}, {0.25f, 0.5f, 1.0f, 2.0f, 3.0f}).value();
   struct G {
     std::string name;
     std::function<Output(const Scope&, Output)> build;
@@ -387,8 +387,8 @@ TEST(MathTest, MaximumTiesGoToFirstInput) {
   Output loss = ops::ReduceSum(g, ops::Maximum(g, a, b));
   auto grads = AddGradients(g, loss, {a, b});
   ASSERT_TRUE(grads.ok()) << grads.status();
-  auto out = RunGraph(g, *grads, {{a, Tensor::FromVector<float>({3}, {1, 2, 3})},
-                             {b, Tensor::FromVector<float>({3}, {1, 5, 0})}});
+  auto out = RunGraph(g, *grads, {{a, Tensor::FromVector<float>({3}, {1, 2, 3}).value()},
+                             {b, Tensor::FromVector<float>({3}, {1, 5, 0}).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{1, 0, 1}));
   EXPECT_EQ((*out)[1].ToVector<float>(), (std::vector<float>{0, 1, 0}));

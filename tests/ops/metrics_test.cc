@@ -18,8 +18,8 @@
 namespace gradflow {
 namespace {
 
-Tensor F32(Shape shape, std::vector<float> v) { return Tensor::FromVector<float>(std::move(shape), v); }
-Tensor I32(Shape shape, std::vector<int32_t> v) { return Tensor::FromVector<int32_t>(std::move(shape), v); }
+Tensor F32(Shape shape, std::vector<float> v) { return Tensor::FromVector<float>(std::move(shape), v).value(); }
+Tensor I32(Shape shape, std::vector<int32_t> v) { return Tensor::FromVector<int32_t>(std::move(shape), v).value(); }
 
 // Builds op(a, b) over placeholders with batch -1 and returns its value.
 template <typename Build>

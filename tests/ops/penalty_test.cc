@@ -36,7 +36,7 @@ PenaltyRun RunPenalty(double l1, double l2) {
   Session s(g);
   auto plan = s.Compile({p, (*grads)[0]});
   EXPECT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{w, Tensor::FromVector<float>({3, 2}, kMatrix)}});
+  auto out = plan->Run({{w, Tensor::FromVector<float>({3, 2}, kMatrix).value()}});
   EXPECT_TRUE(out.ok()) << out.status();
   return {(*out)[0].data<float>()[0], (*out)[1].ToVector<float>()};
 }
@@ -73,8 +73,8 @@ TEST(L1L2PenaltyTest, GradientWithAnAccumulatorAddsIt) {
   Session s(g);
   auto plan = s.Compile({dw});
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{w, Tensor::FromVector<float>({3, 2}, kMatrix)},
-                        {acc, Tensor::FromVector<float>({3, 2}, {1, 2, 3, 4, 5, 6})},
+  auto out = plan->Run({{w, Tensor::FromVector<float>({3, 2}, kMatrix).value()},
+                        {acc, Tensor::FromVector<float>({3, 2}, {1, 2, 3, 4, 5, 6}).value()},
                         {dy, Tensor::Scalar(2.0f)}});
   ASSERT_TRUE(out.ok()) << out.status();
   const std::vector<float> want = {1 + 2 * 0.05f, 2 - 2 * 0.09f, 3 + 2 * 0.03f,
@@ -97,7 +97,7 @@ TEST(L1L2PenaltyTest, LargeTensorMatchesDoubleReferenceWithAnyThreadCount) {
   Session s(g);
   auto plan = s.Compile({p});
   ASSERT_TRUE(plan.ok()) << plan.status();
-  const Tensor input = Tensor::FromVector<float>({n}, values);
+  const Tensor input = Tensor::FromVector<float>({n}, values).value();
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
   auto one = plan->Run({{w, input}});

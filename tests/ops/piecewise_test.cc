@@ -27,7 +27,7 @@ std::vector<float> Eval(Graph& g, Output x, Output y, const std::vector<float>& 
   auto plan = s.Compile({y});
   EXPECT_TRUE(plan.ok()) << plan.status();
   if (!plan.ok()) return {};
-  auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(xs.size())}, xs)}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(xs.size())}, xs).value()}});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? (*out)[0].ToVector<float>() : std::vector<float>{};
 }

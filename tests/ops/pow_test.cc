@@ -28,7 +28,7 @@ TEST(PowTest, MatchesStdPow) {
     Session s(g);
     auto plan = s.Compile({y});
     ASSERT_TRUE(plan.ok()) << plan.status();
-    auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(at.size())}, at)}});
+    auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(at.size())}, at).value()}});
     ASSERT_TRUE(out.ok()) << out.status();
     for (size_t i = 0; i < at.size(); ++i) {
       const double want = std::pow(double(at[i]), c);

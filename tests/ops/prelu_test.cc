@@ -43,9 +43,9 @@ TEST(PReluTest, ForwardAndGradientsAtFixedPoints) {
   Session s(g);
   auto plan = s.Compile({y, (*grads)[0], (*grads)[1]}, {}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{x, Tensor::FromVector<float>({3, 4}, xs)},
-                        {alpha, Tensor::FromVector<float>({4}, alphas)},
-                        {w, Tensor::FromVector<float>({3, 4}, ws)}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({3, 4}, xs).value()},
+                        {alpha, Tensor::FromVector<float>({4}, alphas).value()},
+                        {w, Tensor::FromVector<float>({3, 4}, ws).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   std::vector<double> dalpha(4, 0.0);
   for (int i = 0; i < 12; ++i) {
@@ -76,7 +76,7 @@ TEST(PReluTest, SharedAxesBroadcastTheSlope) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   Tensor xv(DType::kF32, {2, 3, 2});
   for (int64_t i = 0; i < xv.num_elements(); ++i) xv.data<float>()[i] = float(i) - 6.0f;
-  auto out = plan->Run({{x, xv}, {alpha, Tensor::FromVector<float>({1, 2}, {0.5f, 3.0f})}});
+  auto out = plan->Run({{x, xv}, {alpha, Tensor::FromVector<float>({1, 2}, {0.5f, 3.0f}).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   double dalpha[2] = {0, 0};
   for (int64_t i = 0; i < xv.num_elements(); ++i) {
@@ -92,11 +92,11 @@ TEST(PReluTest, SharedAxesBroadcastTheSlope) {
 TEST(PReluTest, InferencePlanComputesTheSame) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 2});
-  Output y = ops::PRelu(g, x, ops::Constant(g, Tensor::FromVector<float>({2}, {0.2f, 0.3f})));
+  Output y = ops::PRelu(g, x, ops::Constant(g, Tensor::FromVector<float>({2}, {0.2f, 0.3f}).value()));
   Session s(g);
   auto plan = s.Compile({y}, {}, Phase::kInfer);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{x, Tensor::FromVector<float>({2, 2}, {-1, -1, 1, 2})}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({2, 2}, {-1, -1, 1, 2}).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].ToVector<float>(), std::vector<float>({-0.2f, -0.3f, 1, 2}));
 }

@@ -278,7 +278,7 @@ TEST(ReduceTest, MaxGradientSplitsTies) {
   Output loss = ops::ReduceSum(g, ops::ReduceMax(g, x, {1}));
   auto grads = AddGradients(g, loss, {x});
   ASSERT_TRUE(grads.ok()) << grads.status();
-  auto out = RunGraph(g, *grads, {{x, Tensor::FromVector<float>({2, 4}, {1, 3, 3, 2, 5, 5, 5, 5})}});
+  auto out = RunGraph(g, *grads, {{x, Tensor::FromVector<float>({2, 4}, {1, 3, 3, 2, 5, 5, 5, 5}).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].ToVector<float>(), (std::vector<float>{0, 0.5f, 0.5f, 0, 0.25f, 0.25f, 0.25f, 0.25f}));
 }

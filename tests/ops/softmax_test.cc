@@ -91,7 +91,7 @@ TEST(SoftmaxTest, ForwardMatchesReferenceAndRowsSumToOne) {
 TEST(SoftmaxTest, StableForHugeAndTinyLogits) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {2, 3});
-  Tensor xv = Tensor::FromVector<float>({2, 3}, {1000, 1001, 1002, -1000, -2000, -1000});
+  Tensor xv = Tensor::FromVector<float>({2, 3}, {1000, 1001, 1002, -1000, -2000, -1000}).value();
   auto out = RunGraph(g, {ops::Softmax(g, x), ops::LogSoftmax(g, x)}, {{x, xv}});
   ASSERT_EQ(out.size(), 2u);
   std::vector<double> want = RefSoftmax(xv.ToVector<float>(), 3, false);
@@ -174,7 +174,7 @@ TEST(SoftmaxTest, GradientsThroughAutodiff) {
 TEST(SoftmaxTest, RankOneWorks) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {4});
-  Tensor xv = Tensor::FromVector<float>({4}, {1, 2, 3, 4});
+  Tensor xv = Tensor::FromVector<float>({4}, {1, 2, 3, 4}).value();
   auto out = RunGraph(g, {ops::Softmax(g, x)}, {{x, xv}});
   ASSERT_EQ(out.size(), 1u);
   std::vector<double> want = RefSoftmax(xv.ToVector<float>(), 4, false);

@@ -25,7 +25,7 @@ TEST(TrigTest, SinAndCosMatchDoublePrecision) {
   Session session(g);
   auto plan = session.Compile({s, c});
   ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(at.size())}, at)}});
+  auto out = plan->Run({{x, Tensor::FromVector<float>({static_cast<int64_t>(at.size())}, at).value()}});
   ASSERT_TRUE(out.ok()) << out.status();
   for (size_t i = 0; i < at.size(); ++i) {
     EXPECT_NEAR((*out)[0].data<float>()[i], std::sin(double(at[i])), kAbsTolerance) << at[i];

@@ -34,8 +34,8 @@ struct Clipped {
 
 Clipped Clip(const optimizers::GradientClipping& clip) {
   Graph g;
-  Output g1 = ops::Constant(g, Tensor::FromVector<float>({2}, kG1));
-  Output g2 = ops::Constant(g, Tensor::FromVector<float>({2, 2}, kG2));
+  Output g1 = ops::Constant(g, Tensor::FromVector<float>({2}, kG1).value());
+  Output g2 = ops::Constant(g, Tensor::FromVector<float>({2, 2}, kG2).value());
   std::vector<Output> out = optimizers::ClipGradients(g.Scope("clip"), {g1, g2}, clip);
   EXPECT_TRUE(g.ok()) << g.status();
   if (!g.ok()) return {};
@@ -99,8 +99,8 @@ TEST(ClippingTest, MinimizeAppliesTheClippedGradients) {
     Output w1 = ops::Variable(g, "w1", {2}, Zeros());
     Output w2 = ops::Variable(g, "w2", {2, 2}, Zeros());
     Output loss = ops::Add(
-        g, ops::ReduceSum(g, ops::Mul(g, w1, ops::Constant(g, Tensor::FromVector<float>({2}, kG1)))),
-        ops::ReduceSum(g, ops::Mul(g, w2, ops::Constant(g, Tensor::FromVector<float>({2, 2}, kG2)))));
+        g, ops::ReduceSum(g, ops::Mul(g, w1, ops::Constant(g, Tensor::FromVector<float>({2}, kG1).value()))),
+        ops::ReduceSum(g, ops::Mul(g, w2, ops::Constant(g, Tensor::FromVector<float>({2, 2}, kG2).value()))));
     Output train = optimizers::Minimize(g, loss, optimizers::SGD{.learning_rate = 0.5}, {.clip = clip});
     ASSERT_TRUE(g.ok()) << g.status();
     // One scale node for all gradients, or one per gradient.
@@ -146,8 +146,8 @@ TEST(ClippingTest, NormIsIndependentOfTheThreadCount) {
 
 TEST(ClippingTest, NonFiniteNormGivesNaNGradients) {
   Graph g;
-  Output a = ops::Constant(g, Tensor::FromVector<float>({2}, {1.0f, INFINITY}));
-  Output b = ops::Constant(g, Tensor::FromVector<float>({1}, {2.0f}));
+  Output a = ops::Constant(g, Tensor::FromVector<float>({2}, {1.0f, INFINITY}).value());
+  Output b = ops::Constant(g, Tensor::FromVector<float>({1}, {2.0f}).value());
   std::vector<Output> out = optimizers::ClipGradients(g, {a, b}, optimizers::ClipByGlobalNorm(1.0));
   Session s(g);
   auto plan = s.Compile({out[1]});

@@ -55,7 +55,7 @@ std::vector<float> ApplyOnce(const std::vector<float>& w, Shape shape, double r,
   Session s(g);
   auto plan = s.Compile({}, {apply});
   EXPECT_TRUE(plan.ok()) << plan.status();
-  EXPECT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>(shape, w)).ok());
+  EXPECT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>(shape, w).value()).ok());
   EXPECT_TRUE(plan->Run({}).ok());
   return s.variables().Get("dense/kernel")->ToVector<float>();
 }
@@ -107,7 +107,7 @@ TEST(MaxNormTest, MinimizeAppliesItAfterEveryUpdate) {
   optimizers::SetConstraint(w, {.max_value = 2.0});
   // loss = -sum(c * w): each SGD step adds lr * c, growing column 0.
   const std::vector<float> c = {1.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f};
-  Output loss = ops::Neg(g, ops::ReduceSum(g, ops::Mul(g, w, ops::Constant(g, Tensor::FromVector<float>({3, 2}, c)))));
+  Output loss = ops::Neg(g, ops::ReduceSum(g, ops::Mul(g, w, ops::Constant(g, Tensor::FromVector<float>({3, 2}, c).value()))));
   Output train = optimizers::Minimize(g, loss, optimizers::SGD{.learning_rate = 0.5});
   ASSERT_TRUE(train.valid()) << g.status();
   Node* constraint = g.FindNode("dense/kernel/max_norm");
@@ -118,7 +118,7 @@ TEST(MaxNormTest, MinimizeAppliesItAfterEveryUpdate) {
   Session s(g);
   auto step = s.Compile({}, {train}, Phase::kTrain);
   ASSERT_TRUE(step.ok()) << step.status();
-  ASSERT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>({3, 2}, kMatrix)).ok());
+  ASSERT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>({3, 2}, kMatrix).value()).ok());
   std::vector<float> want = kMatrix;
   for (int t = 0; t < 3; ++t) {
     ASSERT_TRUE(step->Run({}).ok());

@@ -390,7 +390,7 @@ TEST(MinimizeTest, ApplyGradientsTrainsWithFedGradients) {
   Session s(g);
   auto plan = s.Compile({}, {train}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  ASSERT_TRUE(plan->Run({{grad, Tensor::FromVector<float>({3}, {1, 2, -4})}}).ok());
+  ASSERT_TRUE(plan->Run({{grad, Tensor::FromVector<float>({3}, {1, 2, -4}).value()}}).ok());
   EXPECT_EQ(s.variables().Get("w")->ToVector<float>(), (std::vector<float>{0.5f, 0.0f, 3.0f}));
   EXPECT_EQ(s.variables().Get(optimizers::kStepName)->data<int64_t>()[0], 1);
 }

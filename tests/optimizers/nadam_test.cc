@@ -77,7 +77,7 @@ TEST(NadamTest, MomentumProductIsAVariableUpdatedOncePerStep) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   NadamReference ref(0.1, 0.9, 0.999, 1e-7, 0.004);
   for (int t = 0; t < kSteps; ++t) {
-    ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, GrowingMultiplier(t))}}).ok());
+    ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, GrowingMultiplier(t)).value()}}).ok());
     ref.product *= ref.Mu(t + 1);
     auto value = s.variables().Get(optimizers::kNadamMomentumProductName);
     ASSERT_TRUE(value.ok()) << value.status();

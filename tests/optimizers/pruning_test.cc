@@ -19,9 +19,9 @@ namespace {
 using ::testing::HasSubstr;
 
 void Fill(VariableStore& store) {
-  ASSERT_TRUE(store.Set("a", Tensor::FromVector<float>({2, 3}, {0.5f, -0.01f, 0.0f, 2.0f, 0.02f, -0.3f})).ok());
-  ASSERT_TRUE(store.Set("b", Tensor::FromVector<float>({4}, {-0.005f, 1.0f, 0.3f, -0.04f})).ok());
-  ASSERT_TRUE(store.Set("step", Tensor::FromVector<int64_t>({}, {3})).ok());
+  ASSERT_TRUE(store.Set("a", Tensor::FromVector<float>({2, 3}, {0.5f, -0.01f, 0.0f, 2.0f, 0.02f, -0.3f}).value()).ok());
+  ASSERT_TRUE(store.Set("b", Tensor::FromVector<float>({4}, {-0.005f, 1.0f, 0.3f, -0.04f}).value()).ok());
+  ASSERT_TRUE(store.Set("step", Tensor::FromVector<int64_t>({}, {3}).value()).ok());
 }
 
 std::vector<float> Values(const VariableStore& store, const std::string& name) {

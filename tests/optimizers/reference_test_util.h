@@ -98,13 +98,13 @@ inline void CheckAgainstReference(const optimizers::Optimizer& opt, const std::f
     Session s(p.g);
     auto plan = s.Compile({p.loss}, {p.train}, Phase::kTrain);
     ASSERT_TRUE(plan.ok()) << plan.status();
-    ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0)).ok());
+    ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0).value()).ok());
     std::unique_ptr<Reference> ref(make_ref());
     for (int t = 0; t < kSteps; ++t) {
       std::vector<float> c = multiplier(t);
       std::vector<double> grad(kN);
       for (int i = 0; i < kN; ++i) grad[i] = double(c[i]) + ref->w[i];
-      ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, c)}}).ok());
+      ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, c).value()}}).ok());
       ref->Step(t, grad);
       const std::string after = " after step " + std::to_string(t + 1);
       ExpectRelNear(VarValue(s, "w"), ref->w, "w" + after);

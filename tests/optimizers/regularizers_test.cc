@@ -31,10 +31,10 @@ struct Problem {
   Output w, data_loss;
   Problem() {
     w = ops::Variable(graph.Scope("dense"), "kernel", {2, 2}, Zeros());
-    data_loss = ops::ReduceSum(graph, ops::Mul(graph, w, ops::Constant(graph, Tensor::FromVector<float>({2, 2}, kC))));
+    data_loss = ops::ReduceSum(graph, ops::Mul(graph, w, ops::Constant(graph, Tensor::FromVector<float>({2, 2}, kC).value())));
   }
   void SetWeights(Session& s) {
-    ASSERT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>({2, 2}, kW0)).ok());
+    ASSERT_TRUE(s.variables().Set("dense/kernel", Tensor::FromVector<float>({2, 2}, kW0).value()).ok());
   }
 };
 

@@ -122,14 +122,14 @@ void CheckAgainstReference(const optimizers::SGD& opt) {
   Session s(p.g);
   auto plan = s.Compile({p.loss}, {p.train}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0)).ok());
+  ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0).value()).ok());
   EXPECT_EQ(Step(s), 0);
 
   Reference ref(opt.learning_rate, opt.momentum, opt.nesterov);
   for (int t = 0; t < kSteps; ++t) {
     std::vector<float> c = Multiplier(t);
     const double expected_loss = ref.Loss(c);  // at w_t, before the update
-    auto out = plan->Run({{p.c, Tensor::FromVector<float>({kN}, c)}});
+    auto out = plan->Run({{p.c, Tensor::FromVector<float>({kN}, c).value()}});
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_NEAR((*out)[0].data<float>()[0], expected_loss, kRelTol * std::abs(expected_loss))
         << "loss fetched at step " << t << " must be computed before the update";
@@ -215,23 +215,23 @@ TEST(SgdTest, SettingTheLearningRateVariableChangesTheNextUpdate) {
   Session s(p.g);
   auto plan = s.Compile({p.loss}, {p.train}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0)).ok());
+  ASSERT_TRUE(s.variables().Set("w", Tensor::FromVector<float>({kN}, kW0).value()).ok());
 
   Reference ref(0.1, 0, false);
-  ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, Multiplier(0))}}).ok());
+  ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, Multiplier(0)).value()}}).ok());
   ref.Step(Multiplier(0));
   ExpectRelNear(VarValue(s, "w"), ref.w, "w after a step at lr 0.1");
 
   // A schedule (or a user) writes the variable between steps.
   ASSERT_TRUE(s.variables().Set(optimizers::kLearningRateName, Tensor::Scalar(0.5f)).ok());
   ref.lr = 0.5;
-  ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, Multiplier(1))}}).ok());
+  ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, Multiplier(1)).value()}}).ok());
   ref.Step(Multiplier(1));
   ExpectRelNear(VarValue(s, "w"), ref.w, "w after a step at lr 0.5");
 
   // Setting it with the wrong type is an error that names the variable.
   absl::Status wrong = s.variables().Set(optimizers::kLearningRateName,
-                                         Tensor::FromVector<float>({1}, {0.5f}));
+                                         Tensor::FromVector<float>({1}, {0.5f}).value());
   EXPECT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.message(), HasSubstr("optimizer/learning_rate"));
 }

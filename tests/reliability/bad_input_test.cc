@@ -140,7 +140,7 @@ TEST(BadInputTest, PlanRunsUnchangedAfterItsGraphGrew) {
   Session s(m.g);
   auto plan = s.Compile({m.y});
   ASSERT_TRUE(plan.ok());
-  Tensor x = Tensor::FromVector<float>({1, 3}, {1, 2, 3});
+  Tensor x = Tensor::FromVector<float>({1, 3}, {1, 2, 3}).value();
   auto before = plan->Run({{m.x, x}});
   ASSERT_TRUE(before.ok());
 

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -95,12 +96,28 @@ class Plan {
   uint64_t run_count() const { return run_count_; }
   void set_run_count(uint64_t count) { run_count_ = count; }
   Phase phase() const { return phase_; }
+  // How many batch sizes have an executable now (at most
+  // SessionOptions::max_cached_batch_sizes).
+  size_t cached_batch_sizes() const;
 
  private:
   friend class Session;
+  friend class ExecutableBuilder;
+  struct CachedExecutable {
+    int64_t batch;
+    std::unique_ptr<Executable> executable;
+  };
   Plan(Session* session, std::vector<Node*> order, int num_early, std::vector<Output> fetches,
        Phase phase);
+  // The executable for `batch`, built on first use; the caller holds the
+  // session's run mutex.
   absl::StatusOr<Executable*> ForBatch(int64_t batch);
+  // The steps of Run.
+  absl::StatusOr<int64_t> MatchFeeds(const std::vector<Feed>& feeds);
+  absl::Status CheckFeed(const Output& placeholder, const Tensor& value) const;
+  absl::Status CheckFeedNumerics() const;
+  absl::Status RunKernels(Executable& exe);
+  void CopyFetches(const Executable& exe, std::vector<Tensor>& fetched) const;
 
   Session* session_;
   std::vector<Node*> order_;
@@ -118,7 +135,8 @@ class Plan {
   int64_t graph_version_;
   uint64_t plan_index_ = 0;  // which Compile of the session made this plan
   uint64_t run_count_ = 0;
-  absl::flat_hash_map<int64_t, std::unique_ptr<Executable>> by_batch_;
+  std::vector<const Tensor*> fed_;  // per placeholder, during Run: its feed
+  std::vector<CachedExecutable> by_batch_;  // most recently used first
 };
 
 struct SessionOptions {
@@ -136,6 +154,10 @@ struct SessionOptions {
   // constants once, at compile time, and reads the result as a constant
   // (not with check_numerics, which must name the node that makes a NaN).
   bool fold_constants = true;
+  // Each plan keeps the executables (kernels, primitives, arena) of at most
+  // this many batch sizes, dropping the least recently used: a Predict over
+  // many different sizes does not keep one arena per size. At least 1.
+  size_t max_cached_batch_sizes = 8;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -156,11 +178,14 @@ class Session {
   VariableStore& variables() { return variables_; }
   uint64_t seed() const { return seed_; }
   bool check_numerics() const { return check_numerics_; }
+  size_t max_cached_batch_sizes() const { return max_cached_batch_sizes_; }
 
  private:
   friend class Plan;
   absl::StatusOr<Output> Resolve(const ValueRef& ref) const;
-  absl::Status InitializeVariable(Node& node);
+  absl::Status InitializeVariable(const Node& node);
+  // The nodes `roots` need, each after its inputs and control inputs.
+  absl::StatusOr<std::vector<Node*>> NeededInOrder(std::vector<Node*> roots) const;
   // Applies the registered fusion rules to a pruned, ordered plan.
   void Fuse(Plan& plan);
   // Replaces nodes computed from constants only by constants (plan-owned).
@@ -171,8 +196,12 @@ class Session {
   bool check_numerics_;
   bool fuse_ops_;
   bool fold_constants_;
+  size_t max_cached_batch_sizes_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
+  // Held by every Run, FeedBuffer, ArenaBytes and Compile: the plans of one
+  // session share the variable store, so they run one at a time.
+  mutable std::mutex run_mutex_;
 };
 
 }  // namespace gradflow

@@ -727,7 +727,7 @@ absl::Status CycleError(const std::vector<Node*>& needed, const std::vector<int>
   }
   std::vector<std::string> names;
   for (int i = static_cast<int>(path.size()) - 1; i >= seen_at[node->id]; --i) names.push_back(path[i]->name);
-  names.push_back(node->name);
+  names.push_back(path.back()->name);  // back to where the loop started
   return absl::FailedPreconditionError(absl::StrCat(
       "the graph has a cycle: ", absl::StrJoin(names, " -> "),
       " (each reads the one before it; a node's inputs were changed after it was built, e.g. "

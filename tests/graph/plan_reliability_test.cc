@@ -40,18 +40,18 @@ int64_t ResidentBytes() {
 // and ~40% of results were another thread's).
 TEST(PlanThreadsTest, ConcurrentRunsOfOnePlanEachGetTheirOwnResult) {
   Graph g;
-  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 512});
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 8192});
   Output y = ops::Mul(g, ops::Add(g, x, 1.0f), 2.0f);
   ASSERT_TRUE(g.ok()) << g.status();
   Session s(g);
   auto plan = s.Compile({y});
   ASSERT_TRUE(plan.ok()) << plan.status();
-  constexpr int kThreads = 4, kRuns = 150;
+  constexpr int kThreads = 4, kRuns = 40;
   std::vector<int> wrong(kThreads, 0), failed(kThreads, 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      const Tensor feed = Filled({64, 512}, float(t));
+      const Tensor feed = Filled({128, 8192}, float(t));
       std::vector<Tensor> fetched;
       for (int r = 0; r < kRuns; ++r) {
         if (!plan->Run({{x, feed}}, &fetched).ok()) {

@@ -610,10 +610,10 @@ absl::Status Plan::RunKernels(Executable& exe) {
       std::memcpy(exe.feeds[i].data, fed_[i]->raw(), fed_[i]->num_bytes());
     }
   }
-  // Each plan draws its own stream (salted by its compile index; the first
-  // plan's salt is 0), so an MC dropout plan does not replay the masks of the
+  // Each plan draws its own stream (by default its compile index; the first
+  // plan's is 0), so an MC dropout plan does not replay the masks of the
   // training plan's steps.
-  const uint64_t salt = (plan_index_ - 1) * 0x9e3779b97f4a7c15ULL;
+  const uint64_t salt = random_stream_ * 0x9e3779b97f4a7c15ULL;
   VariableStore& variables = session_->variables_;
   RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
   for (size_t i = 0; i < exe.num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
@@ -812,7 +812,7 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
   const int num_early = static_cast<int>(early_nodes.size());
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
   Plan plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
-  plan.plan_index_ = ++plans_compiled_;
+  plan.random_stream_ = plans_compiled_++;
   // With check_numerics every node runs, so a NaN is reported where it is made.
   if (fold_constants_ && !check_numerics_) FoldConstants(plan);
   if (fuse_ops_) Fuse(plan);

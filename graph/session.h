@@ -1,6 +1,7 @@
 #ifndef GRADFLOW_GRAPH_SESSION_H_
 #define GRADFLOW_GRAPH_SESSION_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,8 +26,12 @@ class VariableStore {
   // values derived from weights (inference batch norm folded into a Dense)
   // recompute them when it changes. Code that keeps a tensor from Get and
   // writes through it later calls MarkWritten.
-  uint64_t version() const { return version_; }
+  uint64_t version() const { return version_ + shared_storage_writes_.load(std::memory_order_relaxed); }
   void MarkWritten() { ++version_; }
+  // Storage bound into stores (Bind) was written outside them (nn::Layer::
+  // SetWeights writes a layer's weights, which any number of stores may
+  // share): every store's version changes.
+  static void MarkSharedStorageWritten() { shared_storage_writes_.fetch_add(1, std::memory_order_relaxed); }
 
   bool Has(std::string_view name) const { return values_.contains(name); }
   // The live tensor (plans point into it); NotFound if absent.
@@ -47,6 +52,7 @@ class VariableStore {
  private:
   std::map<std::string, Tensor, std::less<>> values_;
   mutable uint64_t version_ = 1;
+  static inline std::atomic<uint64_t> shared_storage_writes_{0};
 };
 
 // A feed or fetch key: an Output handle or a node name ("x", "split:1").
@@ -95,6 +101,12 @@ class Plan {
   // sets it to the saved step count, so the masks continue where they were.
   uint64_t run_count() const { return run_count_; }
   void set_run_count(uint64_t count) { run_count_ = count; }
+  // Which random stream the plan draws from: by default the plan's compile
+  // index in its session (0 for the first plan), so two plans do not replay
+  // each other's masks. Setting it (and run_count) makes the draws a
+  // function of the session seed and these two numbers only.
+  uint64_t random_stream() const { return random_stream_; }
+  void set_random_stream(uint64_t stream) { random_stream_ = stream; }
   Phase phase() const { return phase_; }
   // How many batch sizes have an executable now (at most
   // SessionOptions::max_cached_batch_sizes).
@@ -133,7 +145,7 @@ class Plan {
   std::vector<Node*> placeholders_;
   Phase phase_;
   int64_t graph_version_;
-  uint64_t plan_index_ = 0;  // which Compile of the session made this plan
+  uint64_t random_stream_ = 0;
   uint64_t run_count_ = 0;
   std::vector<const Tensor*> fed_;  // per placeholder, during Run: its feed
   std::vector<CachedExecutable> by_batch_;  // most recently used first

@@ -10,13 +10,10 @@
 
 namespace gradflow::nn {
 
-namespace {
-
-// PredictMC's plans draw from streams far from the compile indices that
-// the model's own plans use (salted "MC" in ASCII).
-constexpr uint64_t kMcStreamBase = uint64_t{0x4d43} << 48;
-
-}  // namespace
+uint64_t PredictMcRandomStream(uint64_t seed) {
+  constexpr uint64_t kMcStreamBase = uint64_t{0x4d43} << 48;  // "MC" in ASCII, high bits
+  return kMcStreamBase ^ Mix64(seed);
+}
 
 absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
                                        int64_t batch_size, uint64_t seed) {
@@ -37,7 +34,7 @@ absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int p
         input.type().ToString(), " (-1: any number of samples)"));
   }
   GF_ASSIGN_OR_RETURN(Plan plan, model.session()->Compile({output}, {}, Phase::kTrain));
-  plan.set_random_stream(kMcStreamBase ^ Mix64(seed));
+  plan.set_random_stream(PredictMcRandomStream(seed));
   batch_size = std::min(batch_size, std::max<int64_t>(x.shape()[0], 1));
 
   const int64_t n = x.shape()[0];

@@ -35,6 +35,10 @@ struct McPrediction {
 absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
                                        int64_t batch_size = 32, uint64_t seed = 0);
 
+// The random stream (Plan::set_random_stream) of PredictMC's plan for
+// `seed`: far from the compile indices the model's own plans use.
+uint64_t PredictMcRandomStream(uint64_t seed);
+
 }  // namespace gradflow::nn
 
 #endif  // GRADFLOW_NN_MC_DROPOUT_H_

@@ -52,12 +52,13 @@ Sequential Classifier(std::vector<LayerPtr> middle = {}) {
 // ------------------------------------------------------------ item 9
 
 TEST(ModelThreadsTest, ConcurrentPredictOnOneModelGivesEveryThreadItsOwnResult) {
-  Sequential model = Classifier();
+  // Wide inputs, so a batch takes a while to gather into the plan's feed buffer.
+  Sequential model({Dense(8, {.input_shape = Shape{4096}}), Dense(3, {.activation = "softmax"})});
   ASSERT_TRUE(model.Compile({}).ok());
-  constexpr int kThreads = 3, kCalls = 100;
+  constexpr int kThreads = 3, kCalls = 40;
   std::vector<Tensor> inputs, expected;
   for (int t = 0; t < kThreads; ++t) {
-    inputs.push_back(Inputs(64, 4, 10 + t));
+    inputs.push_back(Inputs(64, 4096, 10 + t));
     expected.push_back(*model.Predict(inputs.back()));
   }
   std::vector<int> wrong(kThreads, 0);
@@ -75,13 +76,13 @@ TEST(ModelThreadsTest, ConcurrentPredictOnOneModelGivesEveryThreadItsOwnResult) 
 }
 
 TEST(ModelThreadsTest, ConcurrentFitAndPredictOnOneModelComplete) {
-  Sequential model = Classifier();
+  Sequential model({Dense(64, {.activation = "relu", .input_shape = Shape{256}}), Dense(3, {.activation = "softmax"})});
   ASSERT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = 0.01}}).ok());
-  const Tensor x = Inputs(256), y = Labels(256);
+  const Tensor x = Inputs(1000, 256), y = Labels(1000);
   std::vector<absl::Status> fits(2);
   std::vector<std::thread> threads;
-  for (int t = 0; t < 2; ++t) {
-    threads.emplace_back([&, t] { fits[t] = model.Fit(x, y, {.epochs = 3, .batch_size = 8, .verbose = 0}).status(); });
+  for (int t = 0; t < 2; ++t) {  // 30 does not divide 1000: two batch sizes per epoch
+    threads.emplace_back([&, t] { fits[t] = model.Fit(x, y, {.epochs = 3, .batch_size = 30, .verbose = 0}).status(); });
   }
   int predicted = 0;
   for (int c = 0; c < 20; ++c) predicted += model.Predict(x).ok();

@@ -45,15 +45,20 @@ absl::StatusOr<std::vector<Output>> AddGradients(Graph& graph, Output y,
     }
     from_x[x.node->id] = 1;
   }
-  std::vector<Node*> nodes;
-  for (const Node& node : graph.nodes()) nodes.push_back(const_cast<Node*>(&node));
-  for (Node* node : nodes) {
-    for (const Output& in : node->inputs) from_x[node->id] |= from_x[in.node->id];
+  for (const Node& node : graph.nodes()) {
+    for (const Output& in : node.inputs) from_x[node.id] |= from_x[in.node->id];
   }
+  // The nodes y depends on, by id, reached through y's edges (which hold
+  // the mutable nodes gradient functions take).
+  std::vector<Node*> nodes(n, nullptr);
+  nodes[y.node->id] = y.node;
   to_y[y.node->id] = 1;
   for (int i = y.node->id; i >= 0; --i) {
     if (!to_y[i]) continue;
-    for (const Output& in : nodes[i]->inputs) to_y[in.node->id] = 1;
+    for (const Output& in : nodes[i]->inputs) {
+      to_y[in.node->id] = 1;
+      nodes[in.node->id] = in.node;
+    }
   }
 
   std::map<ValueKey, std::vector<Output>> partials;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <queue>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -84,29 +86,6 @@ namespace {
 constexpr size_t kArenaAlignment = Tensor::kAlignment;
 
 size_t RoundUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
-
-// Every value's byte size, and their sum, fit in int64 (the arena planner
-// adds them up unchecked); otherwise InvalidArgument / ResourceExhausted
-// naming the node, at compile time rather than as a wrapped size at Run.
-absl::Status CheckBufferSizes(const std::vector<Node*>& order, const std::vector<std::vector<TensorType>>& types,
-                              int64_t batch) {
-  int64_t total = 0;
-  for (size_t p = 0; p < order.size(); ++p) {
-    for (const TensorType& t : types[p]) {
-      absl::StatusOr<size_t> bytes = t.shape.CheckedNumBytes(t.dtype);
-      if (!bytes.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("node ", QuoteUserText(order[p]->name), " at batch size ",
-                                                       batch, ": ", bytes.status().message()));
-      }
-      if (__builtin_add_overflow(total, static_cast<int64_t>(*bytes), &total)) {
-        return absl::ResourceExhaustedError(absl::StrCat("the plan's buffers at batch size ", batch,
-                                                         " need more than 2^63 bytes (at node ",
-                                                         QuoteUserText(order[p]->name), ")"));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
 
 // First-fit allocator over offsets of one arena; adjacent free blocks merge.
 class ArenaPlanner {
@@ -260,6 +239,273 @@ class Executable {
   std::vector<Slot> fetches;  // one per Plan::fetches_
 };
 
+namespace {
+
+// One output of one plan node at a concrete batch size, as the passes of
+// ExecutableBuilder see it. Values are numbered flat: node p's output k is
+// value first_value[p] + k.
+struct PlannedValue {
+  int p = 0;              // the position of the node producing it
+  TensorType type;
+  int root = -1;          // the value owning its buffer: itself, the input it aliases or overwrites
+  void* fixed = nullptr;  // constants and variables (and their aliases): their own storage
+  int last_read = -1;     // the last position reading it directly (n: fetched)
+  // Kept on roots only:
+  int root_last_read = -1;  // the latest last_read of the values placed on it so far
+  int last_use = -1;        // the last position reading any value on its buffer
+  size_t offset = 0;        // in the arena, for a root without fixed storage
+
+  size_t bytes() const { return type.shape.NumElements() * SizeOf(type.dtype); }
+};
+
+}  // namespace
+
+// Builds the Executable of one plan for one batch size, in named passes over
+// one table of values (see graph/README.md, "The executor").
+class ExecutableBuilder {
+ public:
+  ExecutableBuilder(const Plan& plan, int64_t batch)
+      : plan_(plan), order_(plan.order_), batch_(batch), n_(static_cast<int>(order_.size())) {}
+
+  absl::StatusOr<std::unique_ptr<Executable>> Build() {
+    NumberValues();
+    GF_RETURN_IF_ERROR(InferTypes());
+    GF_RETURN_IF_ERROR(CheckSizes());
+    GF_RETURN_IF_ERROR(PlaceValues());
+    GF_RETURN_IF_ERROR(AssignOffsets());
+    GF_RETURN_IF_ERROR(CreateKernels());
+    BindFetches();
+    return std::move(exe_);
+  }
+
+ private:
+  int ValueOf(const Output& o) const { return first_value_[position_[o.node->id]] + o.index; }
+  PlannedValue& RootOf(int value) { return values_[values_[value].root]; }
+  void* Pointer(int value) const {
+    const PlannedValue& v = values_[value];
+    return v.fixed ? v.fixed : static_cast<uint8_t*>(exe_->arena.raw()) + values_[v.root].offset;
+  }
+  bool IsPlaceholder(int p) const { return order_[p]->op->source == SourceKind::kPlaceholder; }
+
+  // Positions by node id (a node absorbed into a fusion maps to the fused
+  // node providing its outputs) and the flat numbering of values.
+  void NumberValues() {
+    position_.assign(plan_.session_->graph().num_nodes() + plan_.fused_nodes_.size(), -1);
+    for (int p = 0; p < n_; ++p) position_[order_[p]->id] = p;
+    for (auto [node, fused] : plan_.replaced_) position_[node->id] = position_[fused->id];
+    first_value_.resize(n_ + 1);
+    first_value_[0] = 0;
+    for (int p = 0; p < n_; ++p) {
+      first_value_[p + 1] = first_value_[p] + static_cast<int>(order_[p]->outputs.size());
+    }
+    values_.resize(first_value_[n_]);
+    for (int p = 0; p < n_; ++p) {
+      for (int v = first_value_[p]; v < first_value_[p + 1]; ++v) values_[v].p = p;
+    }
+  }
+
+  // After InferTypes: every value's byte size, and their sum, fit in int64 (the arena
+  // planner adds them up unchecked); otherwise InvalidArgument /
+  // ResourceExhausted naming the node, now rather than as a wrapped size at Run.
+  absl::Status CheckSizes() const {
+    int64_t total = 0;
+    for (const PlannedValue& v : values_) {
+      absl::StatusOr<size_t> bytes = v.type.shape.CheckedNumBytes(v.type.dtype);
+      const std::string node = QuoteUserText(order_[v.p]->name);
+      if (!bytes.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("node ", node, " at batch size ", batch_, ": ", bytes.status().message()));
+      }
+      if (__builtin_add_overflow(total, static_cast<int64_t>(*bytes), &total)) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the plan's buffers at batch size ", batch_, " need more than 2^63 bytes (at node ", node, ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // 1. Concrete types: the placeholders' unknown batch dimension becomes batch_.
+  absl::Status InferTypes() {
+    std::vector<TensorType> input_types;
+    for (int p = 0; p < n_; ++p) {
+      const Node* node = order_[p];
+      if (IsPlaceholder(p)) {
+        TensorType t = node->outputs[0];
+        if (t.shape.rank() > 0 && t.shape[0] < 0) t.shape[0] = batch_;
+        values_[first_value_[p]].type = std::move(t);
+        continue;
+      }
+      input_types.clear();
+      for (const Output& in : node->inputs) input_types.push_back(values_[ValueOf(in)].type);
+      InferContext ctx(*node, input_types);
+      GF_RETURN_IF_ERROR(node->op->infer(ctx));
+      if (ctx.outputs().size() != node->outputs.size()) {
+        return absl::InternalError(absl::StrCat("node '", node->name, "' (", node->op_name(), ") inferred ",
+                                                ctx.outputs().size(), " outputs at batch ", batch_,
+                                                " but declares ", node->outputs.size()));
+      }
+      for (size_t k = 0; k < ctx.outputs().size(); ++k) {
+        values_[first_value_[p] + k].type = std::move(ctx.outputs()[k]);
+      }
+    }
+    return absl::OkStatus();
+  }
+  GF_RETURN_IF_ERROR(CheckBufferSizes(order_, types, batch));
+
+  // 2. Liveness. Every value maps to a root buffer (itself, the input it
+  //    aliases, or the input it overwrites in place); a root lives until the
+  //    last use of any value on it.
+  absl::Status PlaceValues() {
+    for (int p = 0; p < n_; ++p) {
+      for (const Output& in : order_[p]->inputs) values_[ValueOf(in)].last_read = p;
+    }
+    for (const Output& f : plan_.fetches_) values_[ValueOf(f)].last_read = n_;
+    for (int p = 0; p < n_; ++p) {
+      for (int value = first_value_[p]; value < first_value_[p + 1]; ++value) {
+        GF_RETURN_IF_ERROR(PlaceValue(value));
+      }
+      for (const Output& in : order_[p]->inputs) {
+        PlannedValue& root = RootOf(ValueOf(in));
+        root.last_use = std::max(root.last_use, p);
+      }
+    }
+    for (const Output& f : plan_.fetches_) RootOf(ValueOf(f)).last_use = n_;
+    return absl::OkStatus();
+  }
+
+  // Decides the buffer of one value: fixed storage, an input's buffer, or its own.
+  absl::Status PlaceValue(int value) {
+    PlannedValue& v = values_[value];
+    const Node& node = *order_[v.p];
+    const int k = value - first_value_[v.p];
+    v.root = value;
+    v.last_use = v.p;
+    const int shared = k > 0 ? -1 : node.op->aliases_input >= 0 ? node.op->aliases_input : node.op->inplace_input;
+    if (node.op->source == SourceKind::kConstant) {
+      // Kernels take non-const pointers; a constant's kernel-side readers never write it.
+      v.fixed = const_cast<void*>(node.attr<Tensor>("value").raw());
+    } else if (node.op->source == SourceKind::kVariable) {
+      GF_ASSIGN_OR_RETURN(v.fixed, VariableStorage(node, v.type));
+    } else if (shared >= 0 && (shared == node.op->aliases_input || CanOverwrite(v.p, shared))) {
+      const PlannedValue& in = values_[ValueOf(node.inputs[shared])];
+      v.root = in.root;
+      v.fixed = in.fixed;
+    }
+    PlannedValue& root = values_[v.root];
+    root.root_last_read = std::max(root.root_last_read, v.last_read);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<void*> VariableStorage(const Node& node, const TensorType& type) {
+    GF_ASSIGN_OR_RETURN(Tensor var, plan_.session_->variables().Get(node.name));
+    if (var.shape() != type.shape || var.dtype() != type.dtype) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "variable '", node.name, "' holds ", std::string(DTypeName(var.dtype())), var.shape().ToString(),
+          " but the graph declares ", type.ToString()));
+    }
+    return var.raw();  // the store keeps the tensor alive
+  }
+
+  // An op may overwrite input `i` in place only if nothing reads that
+  // buffer after it, the sizes agree and no other input shares the buffer.
+  bool CanOverwrite(int p, int i) const {
+    const std::vector<Output>& inputs = order_[p]->inputs;
+    const PlannedValue& v = values_[ValueOf(inputs[i])];
+    const PlannedValue& root = values_[v.root];
+    const TensorType& out = values_[first_value_[p]].type;
+    if (v.fixed || root.root_last_read > p) return false;
+    if (root.type.dtype != out.dtype || root.type.shape.NumElements() != out.shape.NumElements()) return false;
+    for (int j = 0; j < static_cast<int>(inputs.size()); ++j) {
+      if (j != i && values_[ValueOf(inputs[j])].root == v.root) return false;
+    }
+    return true;
+  }
+
+  // 3. Offsets: allocate each root when produced, free it after its last use.
+  //    Feeds are all copied in before the first kernel runs, so placeholders
+  //    are allocated first and never share a buffer with an earlier value.
+  //    A fetched variable is read by the step before the updates write it,
+  //    so it is fetched from a copy taken between the two phases (Keras
+  //    returns pre-update values); like feeds, these buffers are never shared.
+  absl::Status AssignOffsets() {
+    ArenaPlanner planner;
+    std::vector<std::vector<int>> frees_at(n_ + 1);
+    auto allocate = [&](int value) {
+      PlannedValue& v = values_[value];
+      v.offset = planner.Allocate(v.bytes());
+      frees_at[v.last_use].push_back(value);
+    };
+    for (int p = 0; p < n_; ++p) {
+      if (IsPlaceholder(p)) allocate(first_value_[p]);
+    }
+    const bool has_updates = plan_.num_early_ < n_;
+    for (const Output& f : plan_.fetches_) {
+      const PlannedValue& root = RootOf(ValueOf(f));
+      const bool variable = root.fixed && order_[root.p]->op->source == SourceKind::kVariable;
+      snapshot_offsets_.push_back(variable && has_updates ? planner.Allocate(root.bytes()) : SIZE_MAX);
+    }
+    for (int p = 0; p < n_; ++p) {
+      if (IsPlaceholder(p)) continue;
+      for (int value = first_value_[p]; value < first_value_[p + 1]; ++value) {
+        if (!values_[value].fixed && values_[value].root == value) allocate(value);
+      }
+      for (int root : frees_at[p]) planner.Free(values_[root].offset, values_[root].bytes());
+    }
+    exe_ = std::make_unique<Executable>();
+    GF_ASSIGN_OR_RETURN(exe_->arena,
+                        Tensor::Create(DType::kF32, Shape{static_cast<int64_t>(RoundUp(planner.size()) / 4 + 16)}));
+    return absl::OkStatus();
+  }
+
+  // 4. Kernels, each created once with its final pointers.
+  absl::Status CreateKernels() {
+    const bool check_numerics = plan_.session_->check_numerics();
+    for (int p = 0; p < n_; ++p) {
+      const Node& node = *order_[p];
+      if (IsPlaceholder(p)) exe_->feeds.push_back({Pointer(first_value_[p]), values_[first_value_[p]].type});
+      if (!node.op->kernel) continue;
+      KernelContext ctx{node, plan_.phase_, {}, {}, {}, {}};
+      for (const Output& in : node.inputs) {
+        ctx.input_types.push_back(values_[ValueOf(in)].type);
+        ctx.inputs.push_back(Pointer(ValueOf(in)));
+      }
+      for (int value = first_value_[p]; value < first_value_[p + 1]; ++value) {
+        ctx.output_types.push_back(values_[value].type);
+        ctx.outputs.push_back(Pointer(value));
+      }
+      GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node.op->kernel(ctx));
+      if (kernel && check_numerics) kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
+      if (kernel) exe_->kernels.push_back(std::move(kernel));
+      if (p < plan_.num_early_) exe_->num_early_kernels = exe_->kernels.size();
+    }
+    return absl::OkStatus();
+  }
+
+  // 5. Fetches: where each is read after a step (a snapshot for variables).
+  void BindFetches() {
+    auto* base = static_cast<uint8_t*>(exe_->arena.raw());
+    for (size_t i = 0; i < plan_.fetches_.size(); ++i) {
+      const int value = ValueOf(plan_.fetches_[i]);
+      void* data = Pointer(value);
+      if (snapshot_offsets_[i] != SIZE_MAX) {
+        exe_->snapshots.push_back({data, base + snapshot_offsets_[i], values_[value].bytes()});
+        data = base + snapshot_offsets_[i];
+      }
+      exe_->fetches.push_back({data, values_[value].type});
+    }
+  }
+
+  const Plan& plan_;
+  const std::vector<Node*>& order_;
+  const int64_t batch_;
+  const int n_;
+  std::vector<int> position_;     // node id -> plan position
+  std::vector<int> first_value_;  // plan position -> its first value (n_: the count)
+  std::vector<PlannedValue> values_;
+  std::vector<size_t> snapshot_offsets_;  // per fetch; SIZE_MAX: read in place
+  std::unique_ptr<Executable> exe_;
+};
+
 Plan::Plan(Session* session, std::vector<Node*> order, int num_early, std::vector<Output> fetches,
            Phase phase)
     : session_(session), order_(std::move(order)), num_early_(num_early),
@@ -268,6 +514,7 @@ Plan::Plan(Session* session, std::vector<Node*> order, int num_early, std::vecto
   for (Node* node : order_) {
     if (node->op->source == SourceKind::kPlaceholder) placeholders_.push_back(node);
   }
+  fed_.resize(placeholders_.size());
 }
 Plan::Plan(Plan&&) noexcept = default;
 Plan& Plan::operator=(Plan&&) noexcept = default;
@@ -279,186 +526,25 @@ std::vector<std::string> Plan::NodeNames() const {
   return names;
 }
 
+// A small cache, most recently used first: a linear scan of a few entries
+// is cheaper than hashing, and a steady loop finds its executable first.
 absl::StatusOr<Executable*> Plan::ForBatch(int64_t batch) {
-  auto it = by_batch_.find(batch);
-  if (it != by_batch_.end()) return it->second.get();
+  for (size_t i = 0; i < by_batch_.size(); ++i) {
+    if (by_batch_[i].batch != batch) continue;
+    if (i > 0) std::rotate(by_batch_.begin(), by_batch_.begin() + i, by_batch_.begin() + i + 1);
+    return by_batch_.front().executable.get();
+  }
+  GF_ASSIGN_OR_RETURN(std::unique_ptr<Executable> exe, ExecutableBuilder(*this, batch).Build());
+  // Evict the least recently used: its arena may stay alive while a caller
+  // still holds a FeedBuffer view of it; the next Run of that size rebuilds.
+  if (by_batch_.size() >= session_->max_cached_batch_sizes()) by_batch_.pop_back();
+  by_batch_.insert(by_batch_.begin(), CachedExecutable{batch, std::move(exe)});
+  return by_batch_.front().executable.get();
+}
 
-  auto exe = std::make_unique<Executable>();
-  const int n = static_cast<int>(order_.size());
-  std::vector<int> position(session_->graph().num_nodes() + fused_nodes_.size(), -1);
-  for (int p = 0; p < n; ++p) position[order_[p]->id] = p;
-  for (auto [node, fused] : replaced_) position[node->id] = position[fused->id];
-
-  // 1. Concrete types: the placeholders' unknown batch dimension becomes `batch`.
-  std::vector<std::vector<TensorType>> types(n);
-  for (int p = 0; p < n; ++p) {
-    Node* node = order_[p];
-    if (node->op->source == SourceKind::kPlaceholder) {
-      TensorType t = node->outputs[0];
-      if (t.shape.rank() > 0 && t.shape[0] < 0) t.shape[0] = batch;
-      types[p] = {t};
-      continue;
-    }
-    std::vector<TensorType> input_types;
-    for (const Output& in : node->inputs) input_types.push_back(types[position[in.node->id]][in.index]);
-    InferContext ctx(*node, input_types);
-    GF_RETURN_IF_ERROR(node->op->infer(ctx));
-    types[p] = std::move(ctx.outputs());
-  }
-  GF_RETURN_IF_ERROR(CheckBufferSizes(order_, types, batch));
-
-  // 2. Liveness. Every value maps to a root buffer (itself, the input it
-  //    aliases, or the input it overwrites in place); a root lives until the
-  //    last use of any value on it.
-  struct Value {
-    int root_p, root_k;  // owner of the buffer
-    void* fixed = nullptr;
-  };
-  // The last position reading each value directly (n: fetched).
-  std::vector<std::vector<int>> last_read(n);
-  for (int p = 0; p < n; ++p) last_read[p].assign(types[p].size(), -1);
-  for (int p = 0; p < n; ++p) {
-    for (const Output& in : order_[p]->inputs) last_read[position[in.node->id]][in.index] = p;
-  }
-  for (const Output& f : fetches_) last_read[position[f.node->id]][f.index] = n;
-  std::vector<std::vector<Value>> values(n);
-  std::vector<std::vector<int>> last_use(n);
-  // Per root: the last read of any value placed on it so far. An op may
-  // overwrite an input in place only if nothing reads that buffer after it.
-  std::vector<std::vector<int>> root_last_read(n);
-  auto can_overwrite = [&](int p, int i) {
-    const Output& in = order_[p]->inputs[i];
-    const Value& v = values[position[in.node->id]][in.index];
-    if (v.fixed || root_last_read[v.root_p][v.root_k] > p) return false;
-    if (types[v.root_p][v.root_k].dtype != types[p][0].dtype ||
-        types[v.root_p][v.root_k].shape.NumElements() != types[p][0].shape.NumElements()) {
-      return false;
-    }
-    for (int j = 0; j < static_cast<int>(order_[p]->inputs.size()); ++j) {  // no other input on it
-      const Output& other = order_[p]->inputs[j];
-      const Value& w = values[position[other.node->id]][other.index];
-      if (j != i && w.root_p == v.root_p && w.root_k == v.root_k) return false;
-    }
-    return true;
-  };
-  for (int p = 0; p < n; ++p) {
-    Node* node = order_[p];
-    values[p].resize(types[p].size());
-    last_use[p].assign(types[p].size(), p);
-    root_last_read[p].assign(types[p].size(), -1);
-    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
-      Value& v = values[p][k];
-      v.root_p = p;
-      v.root_k = k;
-      const int shared = k > 0 ? -1 : node->op->aliases_input >= 0 ? node->op->aliases_input
-                                                                    : node->op->inplace_input;
-      if (node->op->source == SourceKind::kConstant) {
-        v.fixed = const_cast<void*>(node->attr<Tensor>("value").raw());
-      } else if (node->op->source == SourceKind::kVariable) {
-        GF_ASSIGN_OR_RETURN(Tensor var, session_->variables().Get(node->name));
-        if (var.shape() != types[p][k].shape || var.dtype() != types[p][k].dtype) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "variable '", node->name, "' holds ", std::string(DTypeName(var.dtype())),
-              var.shape().ToString(), " but the graph declares ", types[p][k].ToString()));
-        }
-        v.fixed = var.raw();
-      } else if (shared >= 0 && (shared == node->op->aliases_input || can_overwrite(p, shared))) {
-        const Output& in = node->inputs[shared];
-        v = values[position[in.node->id]][in.index];
-      }
-      int& root_last = root_last_read[v.root_p][v.root_k];
-      root_last = std::max(root_last, last_read[p][k]);
-    }
-    for (const Output& in : node->inputs) {
-      const Value& v = values[position[in.node->id]][in.index];
-      last_use[v.root_p][v.root_k] = std::max(last_use[v.root_p][v.root_k], p);
-    }
-  }
-  for (const Output& f : fetches_) {
-    const Value& v = values[position[f.node->id]][f.index];
-    last_use[v.root_p][v.root_k] = n;
-  }
-
-  // 3. Offsets: allocate each root when produced, free it after its last use.
-  //    Feeds are all copied in before the first kernel runs, so placeholders
-  //    are allocated first and never share a buffer with an earlier value.
-  ArenaPlanner planner;
-  std::vector<std::vector<size_t>> offsets(n);
-  std::vector<std::vector<std::pair<int, int>>> frees_at(n + 1);
-  for (int p = 0; p < n; ++p) offsets[p].resize(types[p].size());
-  auto allocate = [&](int p, int k) {
-    size_t bytes = types[p][k].shape.NumElements() * SizeOf(types[p][k].dtype);
-    offsets[p][k] = planner.Allocate(bytes);
-    frees_at[last_use[p][k]].push_back({p, k});
-  };
-  for (int p = 0; p < n; ++p) {
-    if (order_[p]->op->source == SourceKind::kPlaceholder) allocate(p, 0);
-  }
-  // A fetched variable is read by the step before the updates write it, so
-  // fetch a copy taken between the two phases (Keras returns pre-update
-  // values). Like feeds, these buffers are never shared.
-  std::vector<size_t> snapshot_offsets;
-  for (const Output& f : fetches_) {
-    const Value& v = values[position[f.node->id]][f.index];
-    bool variable = v.fixed && order_[v.root_p]->op->source == SourceKind::kVariable;
-    snapshot_offsets.push_back(
-        variable && num_early_ < n ? planner.Allocate(types[v.root_p][v.root_k].shape.NumElements() *
-                                                      SizeOf(types[v.root_p][v.root_k].dtype))
-                                   : SIZE_MAX);
-  }
-  for (int p = 0; p < n; ++p) {
-    if (order_[p]->op->source == SourceKind::kPlaceholder) continue;
-    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) {
-      const Value& v = values[p][k];
-      if (!v.fixed && v.root_p == p && v.root_k == k) allocate(p, k);
-    }
-    for (auto [rp, rk] : frees_at[p]) {
-      planner.Free(offsets[rp][rk], types[rp][rk].shape.NumElements() * SizeOf(types[rp][rk].dtype));
-    }
-  }
-  GF_ASSIGN_OR_RETURN(exe->arena,
-                      Tensor::Create(DType::kF32, Shape{static_cast<int64_t>(RoundUp(planner.size()) / 4 + 16)}));
-  auto* base = static_cast<uint8_t*>(exe->arena.raw());
-  auto pointer = [&](int p, int k) -> void* {
-    const Value& v = values[p][k];
-    return v.fixed ? v.fixed : base + offsets[v.root_p][v.root_k];
-  };
-
-  // 4. Kernels, each created once with its final pointers.
-  for (int p = 0; p < n; ++p) {
-    Node* node = order_[p];
-    if (node->op->source == SourceKind::kPlaceholder) {
-      exe->feeds.push_back({pointer(p, 0), types[p][0]});
-    }
-    if (!node->op->kernel) continue;
-    KernelContext ctx{*node, phase_, {}, types[p], {}, {}};
-    for (const Output& in : node->inputs) {
-      int q = position[in.node->id];
-      ctx.input_types.push_back(types[q][in.index]);
-      ctx.inputs.push_back(pointer(q, in.index));
-    }
-    for (int k = 0; k < static_cast<int>(types[p].size()); ++k) ctx.outputs.push_back(pointer(p, k));
-    GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node->op->kernel(ctx));
-    if (kernel && session_->check_numerics_) {
-      kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
-    }
-    if (kernel) exe->kernels.push_back(std::move(kernel));
-    if (p < num_early_) exe->num_early_kernels = exe->kernels.size();
-  }
-  for (size_t i = 0; i < fetches_.size(); ++i) {
-    int p = position[fetches_[i].node->id];
-    const TensorType& type = types[p][fetches_[i].index];
-    void* data = pointer(p, fetches_[i].index);
-    if (snapshot_offsets[i] != SIZE_MAX) {
-      exe->snapshots.push_back({data, base + snapshot_offsets[i],
-                                type.shape.NumElements() * SizeOf(type.dtype)});
-      data = base + snapshot_offsets[i];
-    }
-    exe->fetches.push_back({data, type});
-  }
-  Executable* raw = exe.get();
-  by_batch_[batch] = std::move(exe);
-  return raw;
+size_t Plan::cached_batch_sizes() const {
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
+  return by_batch_.size();
 }
 
 absl::StatusOr<Tensor> Plan::FeedBuffer(const ValueRef& placeholder, int64_t batch) {
@@ -468,6 +554,7 @@ absl::StatusOr<Tensor> Plan::FeedBuffer(const ValueRef& placeholder, int64_t bat
     return absl::InvalidArgumentError(absl::StrCat(
         "'", key.name(), "' is not a placeholder this plan reads, so it has no feed buffer"));
   }
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
   const Executable::Slot& slot = exe->feeds[it - placeholders_.begin()];
   const size_t offset = static_cast<uint8_t*>(slot.data) - static_cast<uint8_t*>(exe->arena.raw());
@@ -475,14 +562,29 @@ absl::StatusOr<Tensor> Plan::FeedBuffer(const ValueRef& placeholder, int64_t bat
 }
 
 absl::StatusOr<size_t> Plan::ArenaBytes(int64_t batch) {
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
   return exe->arena.num_bytes();
 }
 
-absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetched) {
-  // Match feeds to placeholders; the batch size comes from the fed tensors.
-  const Tensor* fed[64] = {};
-  if (placeholders_.size() > 64) return absl::UnimplementedError("more than 64 placeholders");
+absl::Status Plan::CheckFeed(const Output& key, const Tensor& value) const {
+  const TensorType& want = key.type();
+  bool shape_ok = value.shape().rank() == want.shape.rank();
+  for (int d = 0; shape_ok && d < want.shape.rank(); ++d) {
+    shape_ok = want.shape[d] < 0 || want.shape[d] == value.shape()[d];
+  }
+  if (value.dtype() != want.dtype || !shape_ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "feed for placeholder '", key.name(), "' is ", std::string(DTypeName(value.dtype())),
+        value.shape().ToString(), " but the placeholder is ", want.ToString(), " (-1 matches any batch size)"));
+  }
+  return absl::OkStatus();
+}
+
+// Matches feeds to placeholders into fed_ and returns the batch size, which
+// comes from the fed tensors.
+absl::StatusOr<int64_t> Plan::MatchFeeds(const std::vector<Feed>& feeds) {
+  std::fill(fed_.begin(), fed_.end(), nullptr);
   int64_t batch = 0;
   const Node* batch_from = nullptr;
   for (const Feed& feed : feeds) {
@@ -493,83 +595,90 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
       return absl::InvalidArgumentError(absl::StrCat(
           "cannot feed '", key.name(), "' (", key.node->op_name(), "): only placeholders are fed"));
     }
-    const Tensor& value = feed.value;
-    const TensorType& want = key.type();
-    bool shape_ok = value.shape().rank() == want.shape.rank();
-    for (int d = 0; shape_ok && d < want.shape.rank(); ++d) {
-      shape_ok = want.shape[d] < 0 || want.shape[d] == value.shape()[d];
-    }
-    if (value.dtype() != want.dtype || !shape_ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "feed for placeholder '", key.name(), "' is ", std::string(DTypeName(value.dtype())),
-          value.shape().ToString(), " but the placeholder is ", want.ToString(),
-          " (-1 matches any batch size)"));
-    }
-    if (want.shape.rank() > 0 && want.shape[0] < 0) {
-      if (batch_from && value.shape()[0] != batch) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "feeds disagree on the batch size: '", batch_from->name, "' has ", batch, ", '",
-            key.name(), "' has ", value.shape()[0]));
+    GF_RETURN_IF_ERROR(CheckFeed(key, feed.value));
+    const Shape& want = key.type().shape;
+    if (want.rank() > 0 && want[0] < 0) {
+      if (batch_from && feed.value.shape()[0] != batch) {
+        return absl::InvalidArgumentError(absl::StrCat("feeds disagree on the batch size: '", batch_from->name,
+                                                       "' has ", batch, ", '", key.name(), "' has ",
+                                                       feed.value.shape()[0]));
       }
-      batch = value.shape()[0];
+      batch = feed.value.shape()[0];
       batch_from = key.node;
     }
-    fed[it - placeholders_.begin()] = &value;
+    fed_[it - placeholders_.begin()] = &feed.value;
   }
   for (size_t i = 0; i < placeholders_.size(); ++i) {
-    if (fed[i] == nullptr) {
+    if (fed_[i] == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
           "placeholder '", placeholders_[i]->name, "' ", placeholders_[i]->outputs[0].ToString(),
           " must be fed: the fetched values depend on it"));
     }
   }
+  return batch;
+}
 
-  if (session_->check_numerics_) {
-    for (size_t i = 0; i < placeholders_.size(); ++i) {
-      if (fed[i]->dtype() != DType::kF32) continue;
-      int64_t bad = FirstNonFinite(fed[i]->data<float>(), fed[i]->num_elements());
-      if (bad >= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "CheckNumerics: the feed for placeholder '", placeholders_[i]->name, "' ",
-            TensorType{DType::kF32, fed[i]->shape()}.ToString(), " holds ",
-            DescribeNonFinite(fed[i]->data<float>()[bad], bad, fed[i]->shape()),
-            "; clean or impute the input data"));
-      }
-    }
-  }
-  GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+absl::Status Plan::CheckFeedNumerics() const {
   for (size_t i = 0; i < placeholders_.size(); ++i) {
-    if (fed[i]->raw() != exe->feeds[i].data) {  // else: written into FeedBuffer
-      std::memcpy(exe->feeds[i].data, fed[i]->raw(), fed[i]->num_bytes());
+    if (fed_[i]->dtype() != DType::kF32) continue;
+    int64_t bad = FirstNonFinite(fed_[i]->data<float>(), fed_[i]->num_elements());
+    if (bad >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "CheckNumerics: the feed for placeholder '", placeholders_[i]->name, "' ",
+          TensorType{DType::kF32, fed_[i]->shape()}.ToString(), " holds ",
+          DescribeNonFinite(fed_[i]->data<float>()[bad], bad, fed_[i]->shape()), "; clean or impute the input data"));
     }
-  }
-  // Each plan draws its own stream (salted by its compile index; the first
-  // plan's salt is 0), so an MC dropout plan does not replay the masks of the
-  // training plan's steps.
-  const uint64_t salt = (plan_index_ - 1) * 0x9e3779b97f4a7c15ULL;
-  VariableStore& variables = session_->variables_;
-  RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
-  for (size_t i = 0; i < exe->num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
-  for (const Executable::Copy& c : exe->snapshots) std::memcpy(c.dst, c.src, c.bytes);
-  if (num_early_ < static_cast<int>(order_.size())) variables.MarkWritten();
-  for (size_t i = exe->num_early_kernels; i < exe->kernels.size(); ++i) {
-    GF_RETURN_IF_ERROR(exe->kernels[i]->Run(ctx));
-  }
-
-  if (fetched == nullptr) return absl::OkStatus();
-  fetched->resize(exe->fetches.size());
-  for (size_t i = 0; i < exe->fetches.size(); ++i) {
-    const Executable::Slot& slot = exe->fetches[i];
-    Tensor& out = (*fetched)[i];
-    if (out.empty() || out.dtype() != slot.type.dtype || out.shape() != slot.type.shape ||
-        out.raw() == slot.data) {
-      out = Tensor(slot.type.dtype, slot.type.shape);
-    }
-    std::memcpy(out.raw(), slot.data, out.num_bytes());
   }
   return absl::OkStatus();
 }
 
+// Copies the feeds in, runs the kernels (reads, snapshots of fetched
+// variables, then updates).
+absl::Status Plan::RunKernels(Executable& exe) {
+  for (size_t i = 0; i < placeholders_.size(); ++i) {
+    if (fed_[i]->raw() != exe.feeds[i].data) {  // else: written into FeedBuffer
+      std::memcpy(exe.feeds[i].data, fed_[i]->raw(), fed_[i]->num_bytes());
+    }
+  }
+  // Each plan draws its own stream (by default its compile index; the first
+  // plan's is 0), so an MC dropout plan does not replay the masks of the
+  // training plan's steps.
+  const uint64_t salt = random_stream_ * 0x9e3779b97f4a7c15ULL;
+  VariableStore& variables = session_->variables_;
+  RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
+  for (size_t i = 0; i < exe.num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
+  for (const Executable::Copy& c : exe.snapshots) std::memcpy(c.dst, c.src, c.bytes);
+  if (num_early_ < static_cast<int>(order_.size())) variables.MarkWritten();
+  for (size_t i = exe.num_early_kernels; i < exe.kernels.size(); ++i) {
+    GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
+  }
+  return absl::OkStatus();
+}
+
+// Copies the fetches out, reusing the caller's tensors when their shapes match.
+void Plan::CopyFetches(const Executable& exe, std::vector<Tensor>& fetched) const {
+  fetched.resize(exe.fetches.size());
+  for (size_t i = 0; i < exe.fetches.size(); ++i) {
+    const Executable::Slot& slot = exe.fetches[i];
+    Tensor& out = fetched[i];
+    if (out.empty() || out.dtype() != slot.type.dtype || out.shape() != slot.type.shape || out.raw() == slot.data) {
+      out = Tensor(slot.type.dtype, slot.type.shape);
+    }
+    std::memcpy(out.raw(), slot.data, out.num_bytes());
+  }
+}
+
+absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetched) {
+  // One run at a time per session: its plans share the variable store and
+  // each plan its arena (see "Threads" in graph/README.md).
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
+  GF_ASSIGN_OR_RETURN(int64_t batch, MatchFeeds(feeds));
+  if (session_->check_numerics_) GF_RETURN_IF_ERROR(CheckFeedNumerics());
+  GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+  GF_RETURN_IF_ERROR(RunKernels(*exe));
+  if (fetched != nullptr) CopyFetches(*exe, *fetched);
+  return absl::OkStatus();
+}
 absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
   std::vector<Tensor> fetched;
   GF_RETURN_IF_ERROR(Run(feeds, &fetched));
@@ -581,7 +690,8 @@ absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {
 Session::Session(Graph& graph, SessionOptions options)
     : graph_(graph), seed_(options.seed ? options.seed : graph.seed()),
       check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops),
-      fold_constants_(options.fold_constants) {}
+      fold_constants_(options.fold_constants),
+      max_cached_batch_sizes_(std::max<size_t>(options.max_cached_batch_sizes, 1)) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {
@@ -598,7 +708,7 @@ absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   return o;
 }
 
-absl::Status Session::InitializeVariable(Node& node) {
+absl::Status Session::InitializeVariable(const Node& node) {
   bool created = false;
   GF_ASSIGN_OR_RETURN(Tensor* variable,
                       variables_.GetOrCreate(node.name, node.outputs[0].dtype, node.outputs[0].shape, &created));
@@ -612,12 +722,92 @@ absl::Status Session::InitializeVariable(Node& node) {
 
 absl::Status Session::InitializeVariables() {
   GF_RETURN_IF_ERROR(graph_.status());
+  std::lock_guard<std::mutex> lock(run_mutex_);
   for (const Node& node : graph_.nodes()) {
-    if (node.op->source == SourceKind::kVariable) {
-      GF_RETURN_IF_ERROR(InitializeVariable(const_cast<Node&>(node)));
-    }
+    if (node.op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(node));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Everything a node waits for: its data inputs and control inputs.
+template <typename Visit> void ForEachPredecessor(const Node& node, Visit visit) {
+  for (const Output& in : node.inputs) visit(in.node);
+  for (Node* c : node.control_inputs) visit(c);
+}
+
+// The error for nodes Kahn's algorithm could not order: walks back from one
+// of them through unordered inputs until a node repeats, and names the loop
+// in data-flow order.
+absl::Status CycleError(const std::vector<Node*>& needed, const std::vector<int>& pending) {
+  Node* node = nullptr;
+  for (Node* n : needed) {
+    if (n != nullptr && pending[n->id] > 0) node = n;
+  }
+  std::vector<Node*> path;
+  std::vector<int> seen_at(needed.size(), -1);
+  while (seen_at[node->id] < 0) {
+    seen_at[node->id] = static_cast<int>(path.size());
+    path.push_back(node);
+    Node* next = nullptr;
+    ForEachPredecessor(*node, [&](Node* pred) {
+      if (next == nullptr && pending[pred->id] > 0) next = pred;
+    });
+    node = next;
+  }
+  std::vector<std::string> names;
+  for (int i = static_cast<int>(path.size()) - 1; i >= seen_at[node->id]; --i) names.push_back(path[i]->name);
+  names.push_back(path.back()->name);  // back to where the loop started
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the graph has a cycle: ", absl::StrJoin(names, " -> "),
+      " (each reads the one before it; a node's inputs were changed after it was built, e.g. "
+      "through Graph::FindNode); a dataflow graph must not feed a node its own output"));
+}
+
+}  // namespace
+
+// Prunes to what `roots` need, then orders by Kahn's algorithm taking the
+// smallest id first: creation order (always valid for graphs made by
+// builders) wherever the edges allow it. Graph::FindNode hands out mutable
+// nodes, so an edge may have been rewired into a cycle: that is an error.
+absl::StatusOr<std::vector<Node*>> Session::NeededInOrder(std::vector<Node*> roots) const {
+  const int n = graph_.num_nodes();
+  std::vector<Node*> needed(n, nullptr);  // by id; the pointers come from the edges
+  while (!roots.empty()) {
+    Node* node = roots.back();
+    roots.pop_back();
+    if (needed[node->id] != nullptr) continue;
+    needed[node->id] = node;
+    ForEachPredecessor(*node, [&](Node* pred) { roots.push_back(pred); });
+  }
+  std::vector<int> pending(n, 0);  // predecessors not yet ordered
+  std::vector<std::vector<int>> consumers(n);
+  int count = 0;
+  for (Node* node : needed) {
+    if (node == nullptr) continue;
+    ++count;
+    ForEachPredecessor(*node, [&](Node* pred) {
+      ++pending[node->id];
+      consumers[pred->id].push_back(node->id);
+    });
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (Node* node : needed) {
+    if (node != nullptr && pending[node->id] == 0) ready.push(node->id);
+  }
+  std::vector<Node*> order;
+  order.reserve(count);
+  while (!ready.empty()) {
+    const int id = ready.top();
+    ready.pop();
+    order.push_back(needed[id]);
+    for (int c : consumers[id]) {
+      if (--pending[c] == 0) ready.push(c);
+    }
+  }
+  if (static_cast<int>(order.size()) < count) return CycleError(needed, pending);
+  return order;
 }
 
 absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
@@ -627,44 +817,33 @@ absl::StatusOr<Plan> Session::Compile(const std::vector<ValueRef>& fetches,
         absl::StrCat("the graph has a build error: ", graph_.status().message()));
   }
   std::vector<Output> fetch_outputs;
-  std::vector<Node*> stack;
+  std::vector<Node*> roots;
   for (const ValueRef& ref : fetches) {
     GF_ASSIGN_OR_RETURN(Output o, Resolve(ref));
     fetch_outputs.push_back(o);
-    stack.push_back(o.node);
+    roots.push_back(o.node);
   }
   for (const ValueRef& ref : targets) {
     GF_ASSIGN_OR_RETURN(Output o, Resolve(ref));
-    stack.push_back(o.node);
+    roots.push_back(o.node);
   }
-  // Prune: keep only what the fetches and targets need.
-  std::vector<char> needed(graph_.num_nodes(), 0);
-  while (!stack.empty()) {
-    Node* node = stack.back();
-    stack.pop_back();
-    if (needed[node->id]) continue;
-    needed[node->id] = 1;
-    for (const Output& in : node->inputs) stack.push_back(in.node);
-    for (Node* c : node->control_inputs) stack.push_back(c);
-  }
-  // Order: ids are already topological. Nodes that write variables, and all
-  // that depend on them, run last, after every read of the weights.
+  std::lock_guard<std::mutex> lock(run_mutex_);  // creates variables in the shared store
+  GF_ASSIGN_OR_RETURN(std::vector<Node*> needed, NeededInOrder(std::move(roots)));
+  // Nodes that write variables, and all that depend on them, run last,
+  // after every read of the weights.
   std::vector<char> late(graph_.num_nodes(), 0);
   std::vector<Node*> early_nodes, late_nodes;
-  for (const Node& cnode : graph_.nodes()) {
-    Node& node = const_cast<Node&>(cnode);
-    if (!needed[node.id]) continue;
-    bool is_late = node.op->mutates_input >= 0;
-    for (const Output& in : node.inputs) is_late |= late[in.node->id] != 0;
-    for (const Node* c : node.control_inputs) is_late |= late[c->id] != 0;
-    late[node.id] = is_late;
-    (is_late ? late_nodes : early_nodes).push_back(&node);
-    if (node.op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(node));
+  for (Node* node : needed) {
+    bool is_late = node->op->mutates_input >= 0;
+    ForEachPredecessor(*node, [&](const Node* pred) { is_late |= late[pred->id] != 0; });
+    late[node->id] = is_late;
+    (is_late ? late_nodes : early_nodes).push_back(node);
+    if (node->op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(*node));
   }
   const int num_early = static_cast<int>(early_nodes.size());
   early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
   Plan plan(this, std::move(early_nodes), num_early, std::move(fetch_outputs), phase);
-  plan.plan_index_ = ++plans_compiled_;
+  plan.random_stream_ = plans_compiled_++;
   // With check_numerics every node runs, so a NaN is reported where it is made.
   if (fold_constants_ && !check_numerics_) FoldConstants(plan);
   if (fuse_ops_) Fuse(plan);
@@ -757,10 +936,11 @@ void Session::Fuse(Plan& plan) {
     for (const Output& in : node->inputs) ++uses[{in.node->id, in.index}];
   }
   for (const Output& f : plan.fetches_) ++uses[{f.node->id, f.index}];
-  const FusionContext ctx{plan.phase_, [&](const Output& o) {
-                            auto it = uses.find({o.node->id, o.index});
-                            return it == uses.end() ? 0 : it->second;
-                          }};
+  auto uses_of = [&](int id, int index) {
+    auto it = uses.find({id, index});
+    return it == uses.end() ? 0 : it->second;
+  };
+  const FusionContext ctx{plan.phase_, [&](const Output& o) { return uses_of(o.node->id, o.index); }};
   // Only outputs every read of which comes from inside the fusion may vanish.
   auto contained = [&](Node& node, const Fusion& f) {
     auto inside = [&](const Node* n) {
@@ -776,7 +956,7 @@ void Session::Fuse(Plan& plan) {
           for (const Output& in : n->inputs) reads += in.node == a && in.index == k;
         }
         for (const Output& in : node.inputs) reads += in.node == a && in.index == k;
-        if (reads != ctx.uses(Output{const_cast<Node*>(a), k})) return false;
+        if (reads != uses_of(a->id, k)) return false;
       }
     }
     return true;

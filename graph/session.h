@@ -1,8 +1,10 @@
 #ifndef GRADFLOW_GRAPH_SESSION_H_
 #define GRADFLOW_GRAPH_SESSION_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,8 +26,12 @@ class VariableStore {
   // values derived from weights (inference batch norm folded into a Dense)
   // recompute them when it changes. Code that keeps a tensor from Get and
   // writes through it later calls MarkWritten.
-  uint64_t version() const { return version_; }
+  uint64_t version() const { return version_ + shared_storage_writes_.load(std::memory_order_relaxed); }
   void MarkWritten() { ++version_; }
+  // Storage bound into stores (Bind) was written outside them (nn::Layer::
+  // SetWeights writes a layer's weights, which any number of stores may
+  // share): every store's version changes.
+  static void MarkSharedStorageWritten() { shared_storage_writes_.fetch_add(1, std::memory_order_relaxed); }
 
   bool Has(std::string_view name) const { return values_.contains(name); }
   // The live tensor (plans point into it); NotFound if absent.
@@ -47,6 +53,7 @@ class VariableStore {
  private:
   std::map<std::string, Tensor, std::less<>> values_;
   mutable uint64_t version_ = 1;
+  static inline std::atomic<uint64_t> shared_storage_writes_{0};
 };
 
 // A feed or fetch key: an Output handle or a node name ("x", "split:1").
@@ -95,13 +102,35 @@ class Plan {
   // sets it to the saved step count, so the masks continue where they were.
   uint64_t run_count() const { return run_count_; }
   void set_run_count(uint64_t count) { run_count_ = count; }
+  // Which random stream the plan draws from: by default the plan's compile
+  // index in its session (0 for the first plan), so two plans do not replay
+  // each other's masks. Setting it (and run_count) makes the draws a
+  // function of the session seed and these two numbers only.
+  uint64_t random_stream() const { return random_stream_; }
+  void set_random_stream(uint64_t stream) { random_stream_ = stream; }
   Phase phase() const { return phase_; }
+  // How many batch sizes have an executable now (at most
+  // SessionOptions::max_cached_batch_sizes).
+  size_t cached_batch_sizes() const;
 
  private:
   friend class Session;
+  friend class ExecutableBuilder;
+  struct CachedExecutable {
+    int64_t batch;
+    std::unique_ptr<Executable> executable;
+  };
   Plan(Session* session, std::vector<Node*> order, int num_early, std::vector<Output> fetches,
        Phase phase);
+  // The executable for `batch`, built on first use; the caller holds the
+  // session's run mutex.
   absl::StatusOr<Executable*> ForBatch(int64_t batch);
+  // The steps of Run.
+  absl::StatusOr<int64_t> MatchFeeds(const std::vector<Feed>& feeds);
+  absl::Status CheckFeed(const Output& placeholder, const Tensor& value) const;
+  absl::Status CheckFeedNumerics() const;
+  absl::Status RunKernels(Executable& exe);
+  void CopyFetches(const Executable& exe, std::vector<Tensor>& fetched) const;
 
   Session* session_;
   std::vector<Node*> order_;
@@ -117,9 +146,10 @@ class Plan {
   std::vector<Node*> placeholders_;
   Phase phase_;
   int64_t graph_version_;
-  uint64_t plan_index_ = 0;  // which Compile of the session made this plan
+  uint64_t random_stream_ = 0;
   uint64_t run_count_ = 0;
-  absl::flat_hash_map<int64_t, std::unique_ptr<Executable>> by_batch_;
+  std::vector<const Tensor*> fed_;  // per placeholder, during Run: its feed
+  std::vector<CachedExecutable> by_batch_;  // most recently used first
 };
 
 struct SessionOptions {
@@ -137,6 +167,10 @@ struct SessionOptions {
   // constants once, at compile time, and reads the result as a constant
   // (not with check_numerics, which must name the node that makes a NaN).
   bool fold_constants = true;
+  // Each plan keeps the executables (kernels, primitives, arena) of at most
+  // this many batch sizes, dropping the least recently used: a Predict over
+  // many different sizes does not keep one arena per size. At least 1.
+  size_t max_cached_batch_sizes = 8;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -157,11 +191,14 @@ class Session {
   VariableStore& variables() { return variables_; }
   uint64_t seed() const { return seed_; }
   bool check_numerics() const { return check_numerics_; }
+  size_t max_cached_batch_sizes() const { return max_cached_batch_sizes_; }
 
  private:
   friend class Plan;
   absl::StatusOr<Output> Resolve(const ValueRef& ref) const;
-  absl::Status InitializeVariable(Node& node);
+  absl::Status InitializeVariable(const Node& node);
+  // The nodes `roots` need, each after its inputs and control inputs.
+  absl::StatusOr<std::vector<Node*>> NeededInOrder(std::vector<Node*> roots) const;
   // Applies the registered fusion rules to a pruned, ordered plan.
   void Fuse(Plan& plan);
   // Replaces nodes computed from constants only by constants (plan-owned).
@@ -172,8 +209,12 @@ class Session {
   bool check_numerics_;
   bool fuse_ops_;
   bool fold_constants_;
+  size_t max_cached_batch_sizes_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
+  // Held by every Run, FeedBuffer, ArenaBytes and Compile: the plans of one
+  // session share the variable store, so they run one at a time.
+  mutable std::mutex run_mutex_;
 };
 
 }  // namespace gradflow

@@ -1,6 +1,7 @@
 #include "nn/activation_layers.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,15 @@
 namespace gradflow::nn {
 namespace {
 
+// Records why a layer parameter is unusable (a saved model must load back,
+// and the config reader refuses non-finite numbers) and fails the build.
+bool CheckFinite(const Scope& scope, const char* layer, const char* field, double value) {
+  if (std::isfinite(value)) return true;
+  scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
+      layer, " layer '", scope.prefix(), "': '", field, "' must be a finite number, got ", value)));
+  return false;
+}
+
 class LeakyReLULayer : public Layer {
  public:
   explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
@@ -19,7 +29,10 @@ class LeakyReLULayer : public Layer {
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
 
  protected:
-  Output Build(const Scope& scope, Output x) override { return ops::LeakyRelu(scope, x, alpha_); }
+  Output Build(const Scope& scope, Output x) override {
+    if (!CheckFinite(scope, "LeakyReLU", "alpha", alpha_)) return {};
+    return ops::LeakyRelu(scope, x, alpha_);
+  }
 
  private:
   double alpha_;
@@ -32,7 +45,10 @@ class ELULayer : public Layer {
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
 
  protected:
-  Output Build(const Scope& scope, Output x) override { return ops::Elu(scope, x, alpha_); }
+  Output Build(const Scope& scope, Output x) override {
+    if (!CheckFinite(scope, "ELU", "alpha", alpha_)) return {};
+    return ops::Elu(scope, x, alpha_);
+  }
 
  private:
   double alpha_;
@@ -45,7 +61,10 @@ class RReLULayer : public Layer {
   nlohmann::json Config() const override { return {{"lower", lower_}, {"upper", upper_}}; }
 
  protected:
-  Output Build(const Scope& scope, Output x) override { return ops::RRelu(scope, x, lower_, upper_); }
+  Output Build(const Scope& scope, Output x) override {
+    if (!CheckFinite(scope, "RReLU", "lower", lower_) || !CheckFinite(scope, "RReLU", "upper", upper_)) return {};
+    return ops::RRelu(scope, x, lower_, upper_);
+  }
 
  private:
   double lower_, upper_;

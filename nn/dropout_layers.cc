@@ -12,10 +12,7 @@ namespace {
 class DropoutLayer : public Layer {
  public:
   DropoutLayer(std::string type, double rate, bool alpha, bool monte_carlo)
-      : type_(std::move(type)), rate_(rate), alpha_(alpha), monte_carlo_(monte_carlo) {
-    // "mc_dropout" rather than the generic snake case "m_c_dropout".
-    if (monte_carlo_) set_name(alpha_ ? "mc_alpha_dropout" : "mc_dropout");
-  }
+      : type_(std::move(type)), rate_(rate), alpha_(alpha), monte_carlo_(monte_carlo) {}
   std::string type() const override { return type_; }
   nlohmann::json Config() const override { return {{"rate", rate_}}; }
 

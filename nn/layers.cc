@@ -1,8 +1,12 @@
 #include "nn/layers.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "graph/session.h"
 #include "ops/activations.h"
 #include "ops/array.h"
 #include "ops/dense.h"
@@ -17,6 +21,43 @@ Output Layer::Apply(const Scope& scope, Output x) {
 }
 
 nlohmann::json Layer::Config() const { return nullptr; }
+
+std::map<std::string, Tensor> Layer::GetWeights() const {
+  std::map<std::string, Tensor> copies;
+  for (const auto& [local, value] : weights_) copies[local] = value.Clone();
+  return copies;
+}
+
+absl::Status Layer::SetWeights(const std::map<std::string, Tensor>& weights) {
+  // Check everything first, so a refused call changes nothing.
+  for (const auto& [local, value] : weights) {
+    auto held = weights_.find(local);
+    if (held == weights_.end()) {
+      const std::string full = absl::StrCat(name_, "/", local);
+      auto built = [&](const Output& v) { return v.node->name == full; };
+      // Not built yet, or built by a Compile that failed: Compile checks it.
+      if (variables_.empty() || std::any_of(variables_.begin(), variables_.end(), built)) continue;
+      return absl::NotFoundError(absl::StrCat("layer '", name_, "' (", type(), ") has no weight '", local, "'"));
+    }
+    if (held->second.dtype() != value.dtype() || held->second.shape() != value.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer '", name_, "': weight '", local, "' is ", TensorType{held->second.dtype(), held->second.shape()}.ToString(),
+          " but the new value is ", TensorType{value.dtype(), value.shape()}.ToString()));
+    }
+  }
+  bool wrote_shared = false;
+  for (const auto& [local, value] : weights) {
+    auto held = weights_.find(local);
+    if (held == weights_.end()) {
+      weights_[local] = value.Clone();
+      continue;
+    }
+    std::memcpy(held->second.raw(), value.raw(), value.num_bytes());  // plans keep their pointers
+    wrote_shared = true;
+  }
+  if (wrote_shared) VariableStore::MarkSharedStorageWritten();
+  return absl::OkStatus();
+}
 
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
                           const Initializer& init, bool weight_trainable) {

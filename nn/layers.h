@@ -12,6 +12,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "absl/status/status.h"
 #include "graph/graph.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
@@ -45,8 +46,19 @@ class Layer {
   // these very tensors into its VariableStore (VariableStore::Bind), so
   // models built from shared layers train one set of weights, as Keras's
   // layer reuse does; CloneModel makes fresh layers instead.
-  std::map<std::string, Tensor>& weights() { return weights_; }
+  //
+  // A read-only view: the tensors are the live weights, which kernels may
+  // cache values from (a Dense with batch norm folded in), so change them
+  // only through SetWeights, which the executor sees.
   const std::map<std::string, Tensor>& weights() const { return weights_; }
+  // Keras's get_weights / set_weights. GetWeights copies. SetWeights copies
+  // each value into the weight of that local name (dtype and shape must
+  // match a weight the layer holds) and marks every variable store the
+  // weights are bound into as written (VariableStore::MarkSharedStorageWritten),
+  // so the next step sees them. Before the layer holds a weight (it has not
+  // been built), the value is kept for Compile, which checks it.
+  std::map<std::string, Tensor> GetWeights() const;
+  absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
   // Variables created by the most recent Build (kernel, bias, ...); a layer
   // shared by several models points into the graph compiled last
   // (Sequential::layer_variables(i) gives a model's own).
@@ -69,6 +81,12 @@ class Layer {
   std::optional<Shape> input_shape_;
 
  private:
+  // Compile shares the store's tensors with the layer and LoadModel hands it
+  // the file's tensors: both without a copy and before any plan runs.
+  friend class Sequential;
+  friend class ModelFile;
+  void HoldWeight(const std::string& local, Tensor value) { weights_[local] = std::move(value); }
+
   std::string name_;
   std::vector<Output> variables_;
   std::vector<Node*> updates_;

@@ -5,12 +5,18 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/random.h"
 #include "core/status.h"
 
 namespace gradflow::nn {
 
+uint64_t PredictMcRandomStream(uint64_t seed) {
+  constexpr uint64_t kMcStreamBase = uint64_t{0x4d43} << 48;  // "MC" in ASCII, high bits
+  return kMcStreamBase ^ Mix64(seed);
+}
+
 absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
-                                       int64_t batch_size) {
+                                       int64_t batch_size, uint64_t seed) {
   if (model.session() == nullptr) {
     return absl::FailedPreconditionError("PredictMC: call Compile on the model first");
   }
@@ -28,6 +34,8 @@ absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int p
         input.type().ToString(), " (-1: any number of samples)"));
   }
   GF_ASSIGN_OR_RETURN(Plan plan, model.session()->Compile({output}, {}, Phase::kTrain));
+  plan.set_random_stream(PredictMcRandomStream(seed));
+  batch_size = std::min(batch_size, std::max<int64_t>(x.shape()[0], 1));
 
   const int64_t n = x.shape()[0];
   McPrediction result{Tensor(DType::kF32, output.shape().WithBatch(n)),

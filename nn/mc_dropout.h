@@ -27,11 +27,17 @@ struct McPrediction {
 // statistics). For models that must keep such layers in inference mode, use
 // nn::MCDropout layers and call Predict repeatedly instead.
 //
-// Each call compiles its own plan, whose step seeds start from the session
-// seed, so a call is reproducible: the same weights, x and passes give the
-// same result.
+// Reproducible: the masks are a function of the model's seed
+// (CompileOptions::seed), `seed` and the pass, so the same weights, x,
+// passes, batch_size and seed give the same result, call after call. For
+// fresh draws pass another `seed` (e.g. a counter); any two seeds give
+// independent masks, and none replays the training steps' masks.
 absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
-                                       int64_t batch_size = 32);
+                                       int64_t batch_size = 32, uint64_t seed = 0);
+
+// The random stream (Plan::set_random_stream) of PredictMC's plan for
+// `seed`: far from the compile indices the model's own plans use.
+uint64_t PredictMcRandomStream(uint64_t seed);
 
 }  // namespace gradflow::nn
 

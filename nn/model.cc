@@ -16,6 +16,7 @@
 #include "core/random.h"
 #include "core/status.h"
 #include "nn/progress_bar.h"
+#include "nn/validation.h"
 #include "ops/array.h"
 #include "ops/losses.h"
 #include "ops/metrics.h"
@@ -97,13 +98,20 @@ Sequential::Sequential(std::vector<LayerPtr> layers, std::string name)
     : name_(std::move(name)), layers_(std::move(layers)) {}
 
 void Sequential::Add(LayerPtr layer) {
+  auto serialized = Serialize();
   layers_.push_back(std::move(layer));
   require_held_weights_ = false;
+  // The plans run the old graph; the layers keep their weights for the next Compile.
+  train_plan_.reset();
+  eval_plan_.reset();
+  predict_plan_.reset();
 }
 
 absl::Status Sequential::Compile(CompileOptions options) {
+  auto serialized = Serialize();
   options_ = std::move(options);
   if (layers_.empty()) return absl::InvalidArgumentError("Compile: the model has no layers");
+  GF_RETURN_IF_ERROR(ValidateModelName(name_));
   if (!layers_[0]->input_shape()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Compile: the first layer ('", layers_[0]->type(),
@@ -123,6 +131,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
       }
     }
     const std::string& name = layers_[i]->name();
+    if (!name.empty()) GF_RETURN_IF_ERROR(ValidateLayerName(name));
     if (!name.empty() && !taken.insert(name).second) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Compile: two layers are named '", name, "'; layer names must be unique in a model"));
@@ -214,8 +223,13 @@ absl::Status Sequential::Compile(CompileOptions options) {
     minimize_options.extra_updates.insert(minimize_options.extra_updates.end(),
                                           layer->updates().begin(), layer->updates().end());
   }
+  if (!options_.learning_rate_schedule) {  // stored as an f32 variable
+    const double rate = std::visit([](const auto& o) { return o.learning_rate; }, options_.optimizer);
+    if (rate > 0 && std::isfinite(rate)) GF_RETURN_IF_ERROR(CheckLearningRate(rate));
+  }
   train_ = optimizers::Minimize(g, loss_, options_.optimizer, minimize_options);
   if (!g.ok()) return g.status();
+  GF_RETURN_IF_ERROR(CheckVariablesLoadable(g, layers_));
 
   // The weights the layers already hold (from an earlier Compile of this or
   // another model, SetWeights or LoadModel) are bound into the new store with
@@ -273,7 +287,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
     const std::string prefix = layers_[i]->name() + "/";
     for (const Output& v : layer_variables_[i]) {
       GF_ASSIGN_OR_RETURN(Tensor value, session->variables().Get(v.node->name));
-      layers_[i]->weights()[v.node->name.substr(prefix.size())] = value;
+      layers_[i]->HoldWeight(v.node->name.substr(prefix.size()), value);
     }
   }
   require_held_weights_ = false;
@@ -371,6 +385,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
 
 absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all,
                                         FitOptions options) {
+  auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_RETURN_IF_ERROR(CheckData("x", x_all, x_, -1));
   GF_RETURN_IF_ERROR(CheckData("y", y_all, y_, x_all.shape()[0]));
@@ -395,6 +410,8 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   if (x.shape()[0] == 0) {
     return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");
   }
+  // Keras clamps the batch to the data; the step arithmetic needs it too.
+  options.batch_size = std::min(options.batch_size, x.shape()[0]);
   if (validation) {
     GF_RETURN_IF_ERROR(CheckData("validation x", validation->x, x_, -1));
     GF_RETURN_IF_ERROR(CheckData("validation y", validation->y, y_, validation->x.shape()[0]));
@@ -466,6 +483,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor&
                                                                    const Tensor& y,
                                                                    int64_t batch_size,
                                                                    int verbose) {
+  auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
   GF_RETURN_IF_ERROR(CheckData("y", y, y_, x.shape()[0]));
@@ -473,6 +491,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor&
     return absl::InvalidArgumentError(absl::StrCat("Evaluate: needs batch_size > 0 and at least one sample, got batch_size ",
                                                    batch_size, " and ", x.shape()[0], " samples"));
   }
+  batch_size = std::min(batch_size, x.shape()[0]);  // as Keras; keeps the step count from overflowing
   ProgressBar bar((x.shape()[0] + batch_size - 1) / batch_size, verbose);
   GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, "", nullptr));
   NamedValues shown(metrics.begin(), metrics.end());
@@ -481,6 +500,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor&
 }
 
 absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) {
+  auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
   if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
@@ -506,6 +526,7 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
 }
 
 absl::StatusOr<double> Sequential::learning_rate() const {
+  auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   if (options_.learning_rate_schedule) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -517,11 +538,10 @@ absl::StatusOr<double> Sequential::learning_rate() const {
 }
 
 absl::Status Sequential::SetLearningRate(double rate) {
+  auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   if (options_.learning_rate_schedule) return learning_rate().status();  // no variable to set
-  if (!(rate > 0) || !std::isfinite(rate)) {
-    return absl::InvalidArgumentError(absl::StrCat("the learning rate must be finite and > 0, got ", rate));
-  }
+  GF_RETURN_IF_ERROR(CheckLearningRate(rate));
   return session_->variables().Set(optimizers::kLearningRateName,
                                    Tensor::Scalar(static_cast<float>(rate)));
 }
@@ -529,6 +549,7 @@ absl::Status Sequential::SetLearningRate(double rate) {
 absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
   // The layers hold the weights (shared with the store once compiled), so an
   // uncompiled model built from trained layers has weights too.
+  auto serialized = Serialize();
   std::map<std::string, Tensor> weights;
   for (const LayerPtr& layer : layers_) {
     for (const auto& [local, value] : layer->weights()) {
@@ -539,6 +560,7 @@ absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
 }
 
 absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights) {
+  auto serialized = Serialize();
   if (session_ != nullptr) {
     for (const auto& [name, value] : weights) {
       if (!session_->variables().Has(name)) {
@@ -560,7 +582,7 @@ absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights
           "SetWeights: the model has no layer named '", layer_name, "' for '", name,
           "' (unnamed layers get their names when the model is compiled)"));
     }
-    (*it)->weights()[name.substr(slash + 1)] = value.Clone();
+    GF_RETURN_IF_ERROR((*it)->SetWeights({{name.substr(slash + 1), value}}));
   }
   return absl::OkStatus();
 }

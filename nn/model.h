@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,7 +98,14 @@ struct LoadWeightsReport {
 class Sequential {
  public:
   explicit Sequential(std::vector<LayerPtr> layers = {}, std::string name = "sequential");
+  // Appends a layer. After Compile this marks the model uncompiled (as
+  // Keras does): Fit, Predict and Save ask for a new Compile, which builds
+  // the new layer and keeps the others' weights.
   void Add(LayerPtr layer);
+
+  // Threads: the methods of one model may be called from several threads;
+  // each call (Compile, Fit, Evaluate, Predict, weights, saving) runs alone,
+  // the others wait (a callback may call back into the model from Fit's thread).
 
   absl::Status Compile(CompileOptions options);
   absl::StatusOr<History> Fit(const Tensor& x, const Tensor& y, FitOptions options = {});
@@ -163,6 +171,8 @@ class Sequential {
 
  private:
   absl::Status CheckCompiled() const;
+  // Holds off the model's other callers until the returned lock goes.
+  std::unique_lock<std::recursive_mutex> Serialize() const { return std::unique_lock(*calls_); }
   // Fit's error for a NaN/Inf training loss at batch `step` of `steps` of epoch_.
   absl::Status DivergedError(float loss, int64_t step, int64_t steps) const;
   absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const Tensor& x,
@@ -192,6 +202,7 @@ class Sequential {
   // (i.e. in the file) instead of initializing it, so a hostile configuration
   // cannot make it allocate what the file does not hold.
   bool require_held_weights_ = false;
+  std::unique_ptr<std::recursive_mutex> calls_ = std::make_unique<std::recursive_mutex>();
   friend class ModelFile;
 };
 

@@ -16,6 +16,7 @@
 #include "core/checkpoint.h"
 #include "core/status.h"
 #include "nn/model_config.h"
+#include "nn/validation.h"
 
 namespace gradflow::nn {
 
@@ -26,6 +27,9 @@ class ModelFile {
  public:
   static void RequireHeldWeights(Sequential& model) { model.require_held_weights_ = true; }
   static uint64_t& EpochsShuffled(Sequential& model) { return model.epochs_shuffled_; }
+  static void HoldWeight(Layer& layer, const std::string& local, const Tensor& value) {
+    layer.HoldWeight(local, value);
+  }
 };
 
 namespace {
@@ -77,6 +81,38 @@ absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> Pa
 
 std::string TypeString(const Tensor& t) { return TensorType{t.dtype(), t.shape()}.ToString(); }
 
+std::vector<std::string> LayerNames(const Sequential& model) {
+  std::vector<std::string> names;
+  for (const LayerPtr& layer : model.layers()) {
+    if (!layer->name().empty()) names.push_back(layer->name());
+  }
+  return names;
+}
+
+// Save's check that LoadModel files every tensor where it came from: layer
+// weights to their layers, the rest as optimizer state it accepts.
+absl::Status CheckTensorsLoadable(const std::string& path, const Sequential& model,
+                                  const std::map<std::string, Tensor>& tensors) {
+  std::set<std::string> layer_weights;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    for (const Output& v : model.layer_variables(i)) layer_weights.insert(v.node->name);
+  }
+  const std::vector<std::string> layers = LayerNames(model);
+  for (const auto& [name, tensor] : tensors) {
+    const bool to_layer = !LayerOfTensor(name, layers).empty();
+    absl::Status ok = to_layer == layer_weights.count(name) > 0
+                          ? (to_layer ? absl::OkStatus() : CheckOptimizerState(name, tensor))
+                          : absl::FailedPreconditionError(absl::StrCat(
+                                "its tensor '", name, "' would be read back as ",
+                                to_layer ? "a layer weight" : "optimizer state"));
+    if (!ok.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("Save: '", path, "' was not written: ",
+                                                        ok.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string LoadWeightsReport::ToString() const {
@@ -94,6 +130,7 @@ std::string LoadWeightsReport::ToString() const {
 }
 
 absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
+  auto serialized = Serialize();
   if (!compiled()) {
     return absl::FailedPreconditionError(
         "Save: compile the model first (Compile creates its weights and fixes the layer names)");
@@ -104,6 +141,13 @@ absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
     std::visit([&](auto& optimizer) { optimizer.learning_rate = *rate; }, config.compile->optimizer);
   }
   GF_ASSIGN_OR_RETURN(std::string config_json, ModelConfigToJson(config));
+  // Never write a file LoadModel would refuse: read the configuration back
+  // by LoadModel's own rules before anything touches the disk.
+  if (absl::StatusOr<ModelConfig> back = ParseModelConfig(config_json); !back.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Save: '", path, "' was not written: the model could not be loaded back from it (",
+        back.status().message(), ")"));
+  }
 
   std::map<std::string, Tensor> tensors;
   for (const std::vector<Output>& variables : layer_variables_) {
@@ -117,6 +161,7 @@ absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
       GF_ASSIGN_OR_RETURN(tensors[name], session_->variables().Get(name));
     }
   }
+  GF_RETURN_IF_ERROR(CheckTensorsLoadable(path, *this, tensors));
   std::map<std::string, std::string> metadata = {{kModelConfigMetadataKey, config_json},
                                                  {kLayerWeightsMetadataKey, LayerWeightsJson(*this)}};
   // With the optimizer state, where Fit stands, so training resumes exactly.
@@ -127,6 +172,7 @@ absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
 }
 
 absl::Status Sequential::SaveWeights(const std::string& path) {
+  auto serialized = Serialize();
   if (!compiled()) return absl::FailedPreconditionError("SaveWeights: compile the model first");
   std::map<std::string, Tensor> tensors;
   for (const std::vector<Output>& variables : layer_variables_) {
@@ -139,6 +185,7 @@ absl::Status Sequential::SaveWeights(const std::string& path) {
 
 absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& path,
                                                           LoadWeightsOptions options) {
+  auto serialized = Serialize();
   if (!compiled()) {
     return absl::FailedPreconditionError(
         "LoadWeights: compile the model first (its weights and their shapes exist after Compile)");
@@ -258,17 +305,18 @@ absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions o
   Sequential model(config->layers, config->name);
   // Hand each layer its weights: "<layer>/<weight>" with no further '/'
   // (slots such as "dense/kernel/m" and "global_step" are optimizer state).
-  std::map<std::string, LayerPtr> by_name;
+  std::map<std::string, LayerPtr, std::less<>> by_name;
   for (const LayerPtr& layer : model.layers()) {
     if (!layer->name().empty()) by_name[layer->name()] = layer;
   }
+  const std::vector<std::string> layer_names = LayerNames(model);
   std::map<std::string, const Tensor*> optimizer_state;
   for (const auto& [name, tensor] : file.tensors) {
-    const size_t slash = name.find('/');
-    auto layer = slash == std::string::npos ? by_name.end() : by_name.find(name.substr(0, slash));
-    if (layer != by_name.end() && name.find('/', slash + 1) == std::string::npos) {
-      layer->second->weights()[name.substr(slash + 1)] = tensor;
+    const std::string_view layer = LayerOfTensor(name, layer_names);
+    if (!layer.empty()) {
+      ModelFile::HoldWeight(*by_name.find(layer)->second, name.substr(layer.size() + 1), tensor);
     } else {
+      GF_RETURN_IF_ERROR(WithPath(path, CheckOptimizerState(name, tensor)));
       optimizer_state[name] = &tensor;
     }
   }

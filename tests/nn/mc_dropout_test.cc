@@ -41,12 +41,13 @@ TEST(PredictMcTest, MeanAndStddevOfTheDropoutPasses) {
   auto mc = PredictMC(model, x, kPasses, /*batch_size=*/kSamples);
   ASSERT_TRUE(mc.ok()) << mc.status();
 
-  // The same passes by hand on an identical model: its first extra plan is
-  // the same compile of the same seeded session as PredictMC's, so it draws
+  // The same passes by hand on an identical model: a training-phase plan of
+  // the same seeded session on PredictMC's random stream for seed 0 draws
   // the same step seeds in the same order.
   Sequential twin = DropoutModel();
   auto plan = twin.session()->Compile({twin.output()}, {}, Phase::kTrain);
   ASSERT_TRUE(plan.ok());
+  plan->set_random_stream(PredictMcRandomStream(0));
   const int64_t count = kSamples * 4;
   std::vector<std::vector<float>> passes;
   for (int p = 0; p < kPasses; ++p) passes.push_back((*plan->Run({{twin.input(), x}}))[0].ToVector<float>());
@@ -78,10 +79,15 @@ TEST(PredictMcTest, ReproducibleForASeedAndFreshForEachCall) {
   EXPECT_EQ(a->mean.ToVector<float>(), b->mean.ToVector<float>());
   EXPECT_EQ(a->stddev.ToVector<float>(), b->stddev.ToVector<float>());
   EXPECT_EQ(a->mean.shape(), (Shape{kSamples, 4}));
-  // A second call draws new masks (Keras's model(x, training=True) does too).
+  // Issue 13 item 23: a second identical call gives the same result (it
+  // drew new masks before); another seed draws new masks.
   auto again = PredictMC(model, x, 5, 7);
   ASSERT_TRUE(again.ok());
-  EXPECT_NE(again->mean.ToVector<float>(), a->mean.ToVector<float>());
+  EXPECT_EQ(again->mean.ToVector<float>(), a->mean.ToVector<float>());
+  EXPECT_EQ(again->stddev.ToVector<float>(), a->stddev.ToVector<float>());
+  auto fresh = PredictMC(model, x, 5, 7, /*seed=*/1);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->mean.ToVector<float>(), a->mean.ToVector<float>());
 }
 
 TEST(PredictMcTest, WithoutDropoutEqualsPredictWithZeroSpread) {

@@ -21,6 +21,13 @@ std::string Output::name() const {
 
 const std::string& Node::op_name() const { return op->name; }
 
+const AttrValue* Node::FindAttr(std::string_view key) const {
+  auto it = attrs.find(key);
+  if (it != attrs.end()) return &it->second;
+  const AttrDef* def = op == nullptr ? nullptr : FindAttrDef(*op, key);
+  return def != nullptr && def->default_value ? &*def->default_value : nullptr;
+}
+
 Scope Scope::Sub(std::string_view name) const {
   return ::gradflow::Scope(*graph_, graph_->UniqueName(Qualify(name)));
 }
@@ -75,6 +82,10 @@ Node* Graph::NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
     RecordError(absl::InvalidArgumentError(absl::StrCat("node '", full_name, "' (", std::string(op_name),
                                                         "): takes ", op->num_inputs,
                                                         " inputs, got ", inputs.size())));
+    return nullptr;
+  }
+  if (absl::Status s = CheckAttrs(*op, full_name, attrs); !s.ok()) {
+    RecordError(std::move(s));
     return nullptr;
   }
   Node& node = nodes_.emplace_back();

@@ -61,14 +61,28 @@ struct Node {
   Graph* graph = nullptr;
 
   Output output(int i = 0) { return Output{this, i}; }
+  // Set on this node (a declared default does not count).
   bool has_attr(std::string_view key) const { return attrs.find(key) != attrs.end(); }
+  // The attr's value, else its default from the op's declaration
+  // (OpDef::attrs). Graph::AddNode has checked every attr against that
+  // declaration, so for a declared attr this is the value; a key the op does
+  // not declare, or a wrong T, is a bug in the op and yields T{} (never UB,
+  // never an exception).
   template <typename T> const T& attr(std::string_view key) const {
-    return std::get<T>(attrs.find(key)->second);
+    if (const T* value = std::get_if<T>(FindAttr(key))) return *value;
+    static const T kEmpty{};
+    return kEmpty;
   }
+  // The value set on the node (of type T), else `fallback`: for code outside
+  // the op, such as tests, probing an attr the node may not carry. Ops read
+  // their own declared attrs with attr<T>, whose defaults are the declaration's.
   template <typename T> T attr_or(std::string_view key, T fallback) const {
     auto it = attrs.find(key);
-    return it == attrs.end() ? fallback : std::get<T>(it->second);
+    const T* value = it == attrs.end() ? nullptr : std::get_if<T>(&it->second);
+    return value != nullptr ? *value : fallback;
   }
+  // The value set on the node or declared as default; nullptr if neither.
+  const AttrValue* FindAttr(std::string_view key) const;
   const std::string& op_name() const;
 };
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -142,9 +143,48 @@ enum class SourceKind {
   kVariable,     // the VariableStore tensor named like the node
 };
 
+// The type of an attribute: the AttrValue alternative it holds, in order.
+enum class AttrType { kBool, kInt, kFloat, kString, kInts, kTensor, kInitializer };
+inline constexpr int kNumAttrTypes = 7;
+static_assert(std::variant_size_v<AttrValue> == kNumAttrTypes, "one AttrType per AttrValue alternative");
+// "bool", "int", "float", "string", "int list", "tensor", "initializer".
+const char* AttrTypeName(AttrType type);
+
+// One declared attribute of an op: required, or optional with a default
+// (the only place that value is written: Node::attr falls back to it), or
+// optional without one (its absence means something; read it with
+// Node::has_attr). A numeric attr may declare a range; NaN is never in range.
+struct AttrDef {
+  std::string name;
+  AttrType type = AttrType::kFloat;
+  std::optional<AttrValue> default_value;
+  bool required = false;
+  std::optional<double> min, max;
+  bool min_exclusive = false, max_exclusive = false;
+  bool finite = false;  // a float attr must not be inf (nor NaN)
+
+  // Range setters for a declaration that reads as one line:
+  //   OptionalAttr("rate", 0.5).AtLeast(0).Below(1)
+  AttrDef& AtLeast(double lo) { min = lo; min_exclusive = false; return *this; }
+  AttrDef& Above(double lo) { min = lo; min_exclusive = true; return *this; }
+  AttrDef& AtMost(double hi) { max = hi; max_exclusive = false; return *this; }
+  AttrDef& Below(double hi) { max = hi; max_exclusive = true; return *this; }
+  AttrDef& Finite() { finite = true; return *this; }
+};
+// An attr every node of the op must set.
+AttrDef RequiredAttr(std::string name, AttrType type);
+// An attr with a default; its type is the default's.
+AttrDef OptionalAttr(std::string name, AttrValue default_value);
+// An optional attr without a default (e.g. Dropout's fixed_mask_seed).
+AttrDef OptionalAttr(std::string name, AttrType type);
+
 struct OpDef {
   std::string name;
   int num_inputs = 0;  // -1: any number
+  // Every attribute a node of this op may carry. Graph::AddNode rejects a
+  // missing required attr, an undeclared one, a wrong type and a value out
+  // of range, so kernels and shape functions read attrs without checks.
+  std::vector<AttrDef> attrs;
   InferFn infer;
   KernelFn kernel;
   // Differentiable ops set `grad` and at least one `grad_checks` case; the
@@ -168,6 +208,14 @@ struct OpDef {
   // a plan never folds it into a constant, even when its inputs are constants.
   bool random = false;
 };
+
+// The declaration of attr `name` of `op`, or nullptr.
+const AttrDef* FindAttrDef(const OpDef& op, std::string_view name);
+
+// Checks `attrs` of a node named `node_name` against op.attrs (see OpDef).
+// An int given for a float attr is converted in place (1 -> 1.0). The error
+// names the node, the attr, what was expected and what was given.
+absl::Status CheckAttrs(const OpDef& op, std::string_view node_name, Attrs& attrs);
 
 class OpRegistry {
  public:

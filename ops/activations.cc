@@ -44,9 +44,7 @@ struct ActivationRow {
   EltwiseSpec (*spec)(const Node& node);
 };
 
-float AlphaAttr(const Node& node, double fallback) {
-  return static_cast<float>(node.attr_or<double>("alpha", fallback));
-}
+float AlphaAttr(const Node& node) { return static_cast<float>(node.attr<double>("alpha")); }
 
 const ActivationRow kActivations[] = {
     {"Sigmoid", "sigmoid",
@@ -69,12 +67,12 @@ const ActivationRow kActivations[] = {
     {"LeakyRelu", "leaky_relu",
      [](const Node& n) {
        return EltwiseSpec{algorithm::eltwise_relu, algorithm::eltwise_relu, false,
-                          AlphaAttr(n, kLeakyReluDefaultAlpha)};
+                          AlphaAttr(n)};
      }},
     {"Elu", "elu",
      [](const Node& n) {
        return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false,
-                          AlphaAttr(n, kEluDefaultAlpha)};
+                          AlphaAttr(n)};
      }},
     {"Selu", "selu",
      [](const Node&) {
@@ -83,7 +81,7 @@ const ActivationRow kActivations[] = {
      }},
     {"Gelu", "gelu",
      [](const Node& n) {
-       algorithm a = n.attr_or<bool>("approximate", false) ? algorithm::eltwise_gelu_tanh
+       algorithm a = n.attr<bool>("approximate") ? algorithm::eltwise_gelu_tanh
                                                            : algorithm::eltwise_gelu_erf;
        return EltwiseSpec{a, a};
      }},
@@ -191,17 +189,22 @@ std::vector<Output> ActivationGrad(GradContext& g) {
     g.scope.graph().RecordError(spec.status());
     return {Output{}};
   }
-  Attrs attrs = g.node.attrs;
+  // The forward node's attrs with their defaults resolved: EltwiseGrad
+  // serves every activation, so it declares no defaults of its own.
+  Attrs attrs;
+  for (const AttrDef& def : g.node.op->attrs) attrs[def.name] = *g.node.FindAttr(def.name);
   attrs[kActivationAttr] = g.node.op_name();
   Output data = spec->from_dst ? g.y() : g.x(0);
   return {g.scope.graph().AddNode1(g.scope, kEltwiseGrad, {g.dy[0], data}, std::move(attrs),
                                    absl::StrCat(g.node.op_name(), "Grad"))};
 }
 
-OpDef ActivationOp(std::string name, std::vector<GradCheckCase> grad_checks) {
+OpDef ActivationOp(std::string name, std::vector<GradCheckCase> grad_checks,
+                   std::vector<AttrDef> attrs = {}) {
   return OpDef{
       .name = std::move(name),
       .num_inputs = 1,
+      .attrs = std::move(attrs),
       .infer = InferActivation,
       .kernel = ActivationKernel,
       .grad = ActivationGrad,
@@ -233,11 +236,12 @@ GF_REGISTER_OP(ActivationOp("Tanh", Smooth(-2, 2)));
 GF_REGISTER_OP(ActivationOp("Relu", BothSidesOfZero()));
 
 // leaky relu: y = x (x > 0), alpha x (x <= 0); dy/dx = 1 (x > 0), alpha (x <= 0).
-GF_REGISTER_OP(ActivationOp("LeakyRelu", BothSidesOfZero({{"alpha", 0.2}})));
+GF_REGISTER_OP(ActivationOp("LeakyRelu", BothSidesOfZero({{"alpha", 0.2}}),
+                            {OptionalAttr("alpha", kLeakyReluDefaultAlpha)}));
 
 // elu: y = x (x > 0), alpha (exp(x) - 1) (x <= 0);
 // dy/dx = 1 (x > 0), alpha exp(x) (x <= 0). Kinked at 0 unless alpha = 1.
-GF_REGISTER_OP(ActivationOp("Elu", BothSidesOfZero({{"alpha", 0.5}})));
+GF_REGISTER_OP(ActivationOp("Elu", BothSidesOfZero({{"alpha", 0.5}}), {OptionalAttr("alpha", kEluDefaultAlpha)}));
 
 // selu: y = scale * elu(x, alpha) with Klambauer et al.'s constants;
 // dy/dx = scale (x > 0), scale alpha exp(x) (x <= 0).
@@ -249,7 +253,8 @@ GF_REGISTER_OP(ActivationOp("Selu", BothSidesOfZero()));
 // dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
 GF_REGISTER_OP(ActivationOp("Gelu", {{.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}},
                                      {.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}},
-                                      .attrs = {{"approximate", true}}}}));
+                                      .attrs = {{"approximate", true}}}},
+                            {OptionalAttr("approximate", false)}));
 
 // swish: y = x s(x), s = sigmoid; dy/dx = s(x) + x s(x) (1 - s(x)).
 GF_REGISTER_OP(ActivationOp("Swish", Smooth(-4, 4)));
@@ -263,6 +268,9 @@ GF_REGISTER_OP(ActivationOp("Softplus", Smooth(-4, 4)));
 GF_REGISTER_OP(OpDef{
     .name = kEltwiseGrad,
     .num_inputs = 2,
+    // The forward op's name and its attrs, defaults resolved (ActivationGrad).
+    .attrs = {RequiredAttr(kActivationAttr, AttrType::kString), OptionalAttr("alpha", AttrType::kFloat),
+              OptionalAttr("approximate", AttrType::kBool)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));

@@ -12,6 +12,13 @@ namespace {
 
 DType DTypeAttr(const Node& node) { return static_cast<DType>(node.attr<int64_t>("dtype")); }
 
+// attr "dtype": a DType's value (f32 = 0, i32 = 1, i64 = 2).
+AttrDef DTypeAttrDef() {
+  return OptionalAttr("dtype", int64_t{static_cast<int64_t>(DType::kF32)})
+      .AtLeast(0)
+      .AtMost(static_cast<double>(DType::kI64));
+}
+
 absl::Status SameAsInput0(InferContext& ctx) {
   ctx.AddOutput(ctx.dtype(0), ctx.shape(0));
   return absl::OkStatus();
@@ -49,6 +56,7 @@ std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 GF_REGISTER_OP(OpDef{
     .name = "Placeholder",
+    .attrs = {DTypeAttrDef(), RequiredAttr("shape", AttrType::kInts)},
     .infer = [](InferContext& ctx) {
       const auto& dims = ctx.node().attr<std::vector<int64_t>>("shape");
       for (size_t i = 1; i < dims.size(); ++i) {
@@ -68,6 +76,7 @@ Output Placeholder(const Scope& scope, std::string_view name, DType dtype, Shape
 
 GF_REGISTER_OP(OpDef{
     .name = "Const",
+    .attrs = {RequiredAttr("value", AttrType::kTensor)},
     .infer = [](InferContext& ctx) {
       const Tensor& v = ctx.node().attr<Tensor>("value");
       ctx.AddOutput(v.dtype(), v.shape());
@@ -85,6 +94,12 @@ Output Scalar(const Scope& scope, float value) { return Constant(scope, Tensor::
 
 GF_REGISTER_OP(OpDef{
     .name = "Variable",
+    // l1, l2 (optimizers/regularizers.h) and max_norm, max_norm_axis
+    // (optimizers/constraints.h) are set by those files after creation.
+    .attrs = {DTypeAttrDef(), RequiredAttr("shape", AttrType::kInts),
+              RequiredAttr("initializer", AttrType::kInitializer), RequiredAttr("trainable", AttrType::kBool),
+              OptionalAttr("l1", AttrType::kFloat), OptionalAttr("l2", AttrType::kFloat),
+              OptionalAttr("max_norm", AttrType::kFloat), OptionalAttr("max_norm_axis", AttrType::kInt)},
     .infer = [](InferContext& ctx) {
       Shape shape(ctx.node().attr<std::vector<int64_t>>("shape"));
       if (!shape.IsFullyKnown()) {
@@ -205,6 +220,7 @@ std::vector<Output> ReshapeGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "Reshape",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("shape", AttrType::kInts)},
     .infer = [](InferContext& ctx) {
       std::vector<int64_t> dims = ctx.node().attr<std::vector<int64_t>>("shape");
       int64_t known = 1;
@@ -299,6 +315,7 @@ void CastFrom(const void* src, void* dst, int64_t n, DType to) {
 GF_REGISTER_OP(OpDef{
     .name = "Cast",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("dtype", AttrType::kInt).AtLeast(0).AtMost(static_cast<double>(DType::kI64))},
     .infer = [](InferContext& ctx) {
       ctx.AddOutput(DTypeAttr(ctx.node()), ctx.shape(0));
       return absl::OkStatus();

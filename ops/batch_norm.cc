@@ -106,9 +106,6 @@ absl::StatusOr<int64_t> FeatureCount(InferContext& ctx, int x_index) {
   for (int d = 1; d < x.rank(); ++d) {
     if (x[d] < 0) return ctx.Error(absl::StrCat("only the batch dim of ", ctx.Describe(x_index), " may be -1"));
   }
-  if (!(ctx.node().attr<double>(kEpsilonAttr) > 0)) {
-    return ctx.Error(absl::StrCat("epsilon must be > 0, got ", ctx.node().attr<double>(kEpsilonAttr)));
-  }
   return x[x.rank() - 1];
 }
 
@@ -320,9 +317,23 @@ std::vector<InputSpec> BnCheckInputs(bool scale, bool center) {
 
 }  // namespace
 
+// scale/center: whether gamma/beta are inputs; frozen: the inference form
+// even in a training plan (Keras trainable=False).
+std::vector<AttrDef> BatchNormAttrs() {
+  return {RequiredAttr(kScaleAttr, AttrType::kBool), RequiredAttr(kCenterAttr, AttrType::kBool),
+          RequiredAttr(kEpsilonAttr, AttrType::kFloat).Above(0), OptionalAttr(kFrozenAttr, false)};
+}
+
+std::vector<AttrDef> BatchNormGradAttrs() {
+  std::vector<AttrDef> attrs = BatchNormAttrs();
+  attrs.push_back(RequiredAttr(kStatsGradsAttr, AttrType::kBool));
+  return attrs;
+}
+
 GF_REGISTER_OP(OpDef{
     .name = "BatchNorm",
     .num_inputs = -1,
+    .attrs = BatchNormAttrs(),
     .infer = [](InferContext& ctx) {
       const ForwardInputs in(ctx.node());
       if (ctx.num_inputs() != in.count()) {
@@ -358,6 +369,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "BatchNormGrad",
     .num_inputs = -1,
+    .attrs = BatchNormGradAttrs(),
     .infer = [](InferContext& ctx) {
       const BackwardInputs in(ctx.node());
       if (ctx.num_inputs() != in.count()) {
@@ -395,6 +407,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "AssignMovingAverage",
     .num_inputs = 2,
+    .attrs = {RequiredAttr("momentum", AttrType::kFloat).AtLeast(0).AtMost(1)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));

@@ -36,8 +36,8 @@ memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed) {
 
 // ---------------------------------------------------------------- MatMul
 
-bool TransposeA(const Node& node) { return node.attr_or<bool>("transpose_a", false); }
-bool TransposeB(const Node& node) { return node.attr_or<bool>("transpose_b", false); }
+bool TransposeA(const Node& node) { return node.attr<bool>("transpose_a"); }
+bool TransposeB(const Node& node) { return node.attr<bool>("transpose_b"); }
 
 absl::Status InferMatMul(InferContext& ctx) {
   for (int i = 0; i < 2; ++i) {
@@ -96,6 +96,7 @@ Attrs TransposeAttrs(bool ta, bool tb) { return {{"transpose_a", ta}, {"transpos
 GF_REGISTER_OP(OpDef{
     .name = "MatMul",
     .num_inputs = 2,
+    .attrs = {OptionalAttr("transpose_a", false), OptionalAttr("transpose_b", false)},
     .infer = InferMatMul,
     .kernel = MatMulKernel,
     .grad = MatMulGrad,
@@ -225,9 +226,15 @@ constexpr ActivationAlgs kFusableActivations[] = {
     {"exponential", algorithm::eltwise_exp, algorithm::eltwise_exp_use_dst_for_bwd},
 };
 
-std::string ActivationName(const Node& node) { return node.attr_or<std::string>("activation", ""); }
-double ActivationAlpha(const Node& node) { return node.attr_or<double>("activation_alpha", 0.0); }
-double ActivationBeta(const Node& node) { return node.attr_or<double>("activation_beta", 0.0); }
+// attrs of Dense and DenseActivationGrad: "" is no activation.
+std::vector<AttrDef> FusedActivationAttrs() {
+  return {OptionalAttr("activation", std::string()), OptionalAttr("activation_alpha", 0.0),
+          OptionalAttr("activation_beta", 0.0)};
+}
+
+const std::string& ActivationName(const Node& node) { return node.attr<std::string>("activation"); }
+double ActivationAlpha(const Node& node) { return node.attr<double>("activation_alpha"); }
+double ActivationBeta(const Node& node) { return node.attr<double>("activation_beta"); }
 
 const ActivationAlgs* FindActivation(const std::string& name) {
   for (const ActivationAlgs& a : kFusableActivations) {
@@ -286,6 +293,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> DenseActivationGradKernel(const KernelCo
 GF_REGISTER_OP(OpDef{
     .name = "DenseActivationGrad",
     .num_inputs = 2,  // dy, y
+    .attrs = FusedActivationAttrs(),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
@@ -387,6 +395,7 @@ Attrs ActivationCase(const char* name) {
 GF_REGISTER_OP(OpDef{
     .name = "Dense",
     .num_inputs = -1,  // x, kernel[, bias]
+    .attrs = FusedActivationAttrs(),
     .infer = InferDense,
     .kernel = DenseKernel,
     .grad = DenseGrad,
@@ -448,6 +457,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "DenseBackwardWeights",
     .num_inputs = 2,  // x, dy
+    .attrs = {OptionalAttr("with_bias", false)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
@@ -458,7 +468,7 @@ GF_REGISTER_OP(OpDef{
                                       ctx.Describe(1)));
       }
       ctx.AddOutput(DType::kF32, Shape{x[1], dy[1]});
-      if (ctx.node().attr_or<bool>("with_bias", false)) ctx.AddOutput(DType::kF32, Shape{dy[1]});
+      if (ctx.node().attr<bool>("with_bias")) ctx.AddOutput(DType::kF32, Shape{dy[1]});
       return absl::OkStatus();
     },
     .kernel = [](const KernelContext& k) {

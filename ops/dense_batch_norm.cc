@@ -59,7 +59,7 @@ std::optional<Fusion> FoldIntoDense(Node& node, const FusionContext& ctx) {
   const bool inference_form = ctx.phase == Phase::kInfer || bn->attr<bool>("frozen");
   Node* dense = bn->inputs[0].node;
   if (!inference_form || dense->op_name() != "Dense" || ctx.uses(dense->output(0)) != 1 ||
-      !dense->attr_or<std::string>("activation", "").empty()) {
+      !dense->attr<std::string>("activation").empty()) {
     return std::nullopt;
   }
   Fusion f;
@@ -175,6 +175,11 @@ class FoldedDenseKernel : public Kernel {
 GF_REGISTER_OP(OpDef{
     .name = kOpName,
     .num_inputs = -1,
+    // As FoldIntoDense sets them; post_op is a dnnl::algorithm, absent without an activation.
+    .attrs = {RequiredAttr("use_bias", AttrType::kBool), RequiredAttr("scale", AttrType::kBool),
+              RequiredAttr("center", AttrType::kBool), RequiredAttr("epsilon", AttrType::kFloat).Above(0),
+              OptionalAttr("post_op", AttrType::kInt), OptionalAttr("post_op_alpha", 0.0),
+              OptionalAttr("post_op_beta", 0.0)},
     .infer = Infer,
     .kernel = [](const KernelContext& k) {
       return WithDnnl(k.node, [&] { return std::make_unique<FoldedDenseKernel>(k, Inputs(k.node)); });

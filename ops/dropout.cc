@@ -47,12 +47,25 @@ uint64_t KeepThreshold(float rate) { return static_cast<uint64_t>(std::ceil(doub
 
 // `node` is the forward node or its gradient node (which carries the forward
 // node's attrs plus "forward", the forward node's name).
+// attrs of Dropout and AlphaDropout; DropoutGrad adds forward and kind.
+std::vector<AttrDef> DropoutAttrs() {
+  return {RequiredAttr("rate", AttrType::kFloat).AtLeast(0).Below(1),
+          OptionalAttr("active_in_inference", false), OptionalAttr("fixed_mask_seed", AttrType::kInt)};
+}
+
+std::vector<AttrDef> DropoutGradAttrs() {
+  std::vector<AttrDef> attrs = DropoutAttrs();
+  attrs.push_back(RequiredAttr("forward", AttrType::kString));  // the forward node's name
+  attrs.push_back(RequiredAttr("kind", AttrType::kString));     // its op
+  return attrs;
+}
+
 MaskSpec SpecOf(const Node& node, Phase phase) {
   MaskSpec spec;
   const double rate = node.attr<double>("rate");
-  spec.active = rate > 0 && (phase == Phase::kTrain || node.attr_or<bool>("active_in_inference", false));
+  spec.active = rate > 0 && (phase == Phase::kTrain || node.attr<bool>("active_in_inference"));
   spec.threshold = KeepThreshold(static_cast<float>(rate));
-  spec.salt = HashName(node.attr_or<std::string>("forward", node.name));
+  spec.salt = HashName(node.has_attr("forward") ? node.attr<std::string>("forward") : node.name);
   if (node.has_attr("fixed_mask_seed")) spec.fixed_seed = node.attr<int64_t>("fixed_mask_seed");
   return spec;
 }
@@ -154,6 +167,7 @@ AlphaDropoutCoefficients AlphaDropoutCoefficientsFor(double rate) {
 GF_REGISTER_OP(OpDef{
     .name = "Dropout",
     .num_inputs = 1,
+    .attrs = DropoutAttrs(),
     .infer = InferDropout,
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const float scale = static_cast<float>(1.0 / (1.0 - k.node.attr<double>("rate")));
@@ -170,6 +184,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "AlphaDropout",
     .num_inputs = 1,
+    .attrs = DropoutAttrs(),
     .infer = InferDropout,
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const AlphaDropoutCoefficients c = AlphaDropoutCoefficientsFor(k.node.attr<double>("rate"));
@@ -186,6 +201,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "DropoutGrad",
     .num_inputs = 1,
+    .attrs = DropoutGradAttrs(),
     .infer = InferDropout,
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const double rate = k.node.attr<double>("rate");

@@ -36,7 +36,7 @@ RowsAndDepth Rows(const Shape& y) {
   return {depth == 0 ? 0 : y.NumElements() / depth, depth};
 }
 
-bool FromLogits(const Node& node) { return node.attr_or<bool>("from_logits", false); }
+bool FromLogits(const Node& node) { return node.attr<bool>("from_logits"); }
 
 // Same rank and dims, where dim 0 may be -1 (unknown batch) on either side.
 bool Compatible(const Shape& a, const Shape& b) {
@@ -231,6 +231,7 @@ constexpr char kSparseCceGrad[] = "SparseCategoricalCrossentropyGrad";
 GF_REGISTER_OP(OpDef{
     .name = "SparseCategoricalCrossentropy",
     .num_inputs = 2,  // labels, y
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/true); },
     .kernel = SparseCceKernel,
     .grad = LossGrad<kSparseCceGrad>,
@@ -245,6 +246,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = kSparseCceGrad,
     .num_inputs = 3,  // labels, y, dL
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/true); },
     .kernel = SparseCceGradKernel,
     .no_gradient_reason = kBackwardOpReason,
@@ -320,6 +322,7 @@ constexpr char kCceGrad[] = "CategoricalCrossentropyGrad";
 GF_REGISTER_OP(OpDef{
     .name = "CategoricalCrossentropy",
     .num_inputs = 2,  // onehot, y
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/false); },
     .kernel = CceKernel,
     .grad = LossGrad<kCceGrad>,
@@ -334,6 +337,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = kCceGrad,
     .num_inputs = 3,  // onehot, y, dL
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/false); },
     .kernel = CceGradKernel,
     .no_gradient_reason = kBackwardOpReason,
@@ -395,6 +399,7 @@ constexpr char kBceGrad[] = "BinaryCrossentropyGrad";
 GF_REGISTER_OP(OpDef{
     .name = "BinaryCrossentropy",
     .num_inputs = 2,  // targets, y
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/false); },
     .kernel = BceKernel,
     .grad = LossGrad<kBceGrad>,
@@ -412,6 +417,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = kBceGrad,
     .num_inputs = 3,  // targets, y, dL
+    .attrs = {OptionalAttr("from_logits", false)},
     .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/false); },
     .kernel = BceGradKernel,
     .no_gradient_reason = kBackwardOpReason,

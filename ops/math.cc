@@ -313,6 +313,11 @@ KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}) {
   };
 }
 
+// Clip's bounds: finite (lo <= hi is checked by its shape function).
+std::vector<AttrDef> ClipAttrs() {
+  return {RequiredAttr("lo", AttrType::kFloat).Finite(), RequiredAttr("hi", AttrType::kFloat).Finite()};
+}
+
 std::pair<float, float> ClipParams(const Node& node) {
   return {static_cast<float>(node.attr<double>("lo")), static_cast<float>(node.attr<double>("hi"))};
 }
@@ -496,6 +501,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "Scale",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("alpha", AttrType::kFloat)},
     .infer = SameAsInput0,
     .kernel = EltwiseKernel(algorithm::eltwise_linear,
                             [](const Node& n) {
@@ -597,6 +603,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "Clip",
     .num_inputs = 1,
+    .attrs = ClipAttrs(),
     .infer = [](InferContext& ctx) {
       const double lo = ctx.node().attr<double>("lo"), hi = ctx.node().attr<double>("hi");
       if (!(lo <= hi)) return ctx.Error(absl::StrCat("needs lo <= hi, got lo = ", lo, ", hi = ", hi));
@@ -618,6 +625,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "ClipGrad",
     .num_inputs = 2,
+    .attrs = ClipAttrs(),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
       if (ctx.shape(0) != ctx.shape(1)) {

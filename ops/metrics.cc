@@ -54,7 +54,7 @@ RowsAndDepth Rows(const Shape& y) {
 // ---------------------------------------------------------------- Argmax
 
 int NormalizedAxis(const Node& node, int rank) {
-  int64_t axis = node.attr_or<int64_t>("axis", -1);
+  int64_t axis = node.attr<int64_t>("axis");
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
@@ -70,11 +70,12 @@ void ArgmaxLoop(const void* src, int32_t* dst, int64_t outer, int64_t n, int64_t
 GF_REGISTER_OP(OpDef{
     .name = "Argmax",
     .num_inputs = 1,
+    .attrs = {OptionalAttr("axis", int64_t{-1})},
     .infer = [](InferContext& ctx) {
       const Shape& x = ctx.shape(0);
       const int axis = NormalizedAxis(ctx.node(), x.rank());
       if (axis < 0 || axis >= x.rank()) {
-        return ctx.Error(absl::StrCat("axis ", ctx.node().attr_or<int64_t>("axis", -1),
+        return ctx.Error(absl::StrCat("axis ", ctx.node().attr<int64_t>("axis"),
                                       " is out of range for ", ctx.Describe(0)));
       }
       if (x[axis] == 0) return ctx.Error(absl::StrCat("axis ", axis, " of ", ctx.Describe(0), " is empty"));
@@ -216,12 +217,13 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "BinaryAccuracy",
     .num_inputs = 2,  // targets, y
+    .attrs = {OptionalAttr("threshold", 0.5)},
     .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/false); },
     .kernel = [](const KernelContext& k) {
       const int64_t n = k.in_shape(1).NumElements();
       const float* t = k.in<const float>(0);
       const float* y = k.in<const float>(1);
-      const float threshold = static_cast<float>(k.node.attr_or<double>("threshold", 0.5));
+      const float threshold = static_cast<float>(k.node.attr<double>("threshold"));
       return FractionKernel(k.out<float>(0), n, n, [=](int64_t i) {
         return (y[i] > threshold ? 1.0f : 0.0f) == t[i];
       });

@@ -52,15 +52,12 @@ void PenaltyGradChunk(const float* __restrict w, const float* __restrict acc, fl
   }
 }
 
-absl::Status CheckFactors(InferContext& ctx) {
-  for (const char* name : {"l1", "l2"}) {
-    double f = ctx.node().attr<double>(name);
-    if (!std::isfinite(f)) {
-      return ctx.Error(absl::StrCat("the ", name, " factor must be a finite number, got ", f));
-    }
-  }
-  return ctx.ExpectDType(0, DType::kF32);
+// The penalty factors: finite (Keras allows negative ones, so does gradflow).
+std::vector<AttrDef> FactorAttrs() {
+  return {RequiredAttr("l1", AttrType::kFloat).Finite(), RequiredAttr("l2", AttrType::kFloat).Finite()};
 }
+
+absl::Status CheckFactors(InferContext& ctx) { return ctx.ExpectDType(0, DType::kF32); }
 
 }  // namespace
 
@@ -70,6 +67,7 @@ absl::Status CheckFactors(InferContext& ctx) {
 GF_REGISTER_OP(OpDef{
     .name = "L1L2Penalty",
     .num_inputs = 1,
+    .attrs = FactorAttrs(),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(CheckFactors(ctx));
       ctx.AddOutput(DType::kF32, Shape{});
@@ -116,6 +114,7 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "L1L2PenaltyGrad",
     .num_inputs = -1,  // w, dy (scalar)[, acc]
+    .attrs = FactorAttrs(),
     .infer = [](InferContext& ctx) {
       if (ctx.num_inputs() != 2 && ctx.num_inputs() != 3) {
         return ctx.Error(absl::StrCat("takes w, dy and optionally acc, got ", ctx.num_inputs(), " inputs"));

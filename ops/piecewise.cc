@@ -25,7 +25,6 @@ Tensor ToTensor(const std::vector<double>& values) {
 
 // Checks the f32 vector attr `key`: rank 1, finite, `size` elements if size >= 0.
 absl::Status CheckKnotAttr(InferContext& ctx, const char* key, int64_t size, bool increasing) {
-  if (!ctx.node().has_attr(key)) return ctx.Error(absl::StrCat("needs the attr '", key, "'"));
   const Tensor& t = ctx.node().attr<Tensor>(key);
   if (t.dtype() != DType::kF32 || t.shape().rank() != 1) {
     return ctx.Error(absl::StrCat("attr '", key, "' must be a f32 vector, got ",
@@ -78,6 +77,7 @@ int64_t PieceIndex(const std::vector<float>& boundaries, float x) {
 GF_REGISTER_OP(OpDef{
     .name = "PiecewiseConstant",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("boundaries", AttrType::kTensor), RequiredAttr("values", AttrType::kTensor)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(CheckKnotAttr(ctx, "boundaries", -1, /*increasing=*/true));
       const int64_t k = ctx.node().attr<Tensor>("boundaries").num_elements();
@@ -122,6 +122,7 @@ std::vector<Output> PiecewiseLinearGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "PiecewiseLinear",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("xs", AttrType::kTensor), RequiredAttr("ys", AttrType::kTensor)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(CheckKnotAttr(ctx, "xs", -1, /*increasing=*/true));
       const int64_t k = ctx.node().attr<Tensor>("xs").num_elements();

@@ -19,11 +19,9 @@ constexpr int64_t kParallelMin = 32768;
 GF_REGISTER_OP(OpDef{
     .name = "Pow",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("exponent", AttrType::kFloat).Finite()},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-      if (!ctx.node().has_attr("exponent") || !std::isfinite(ctx.node().attr<double>("exponent"))) {
-        return ctx.Error("needs a finite attr 'exponent'");
-      }
       ctx.AddOutput(DType::kF32, ctx.shape(0));
       return absl::OkStatus();
     },

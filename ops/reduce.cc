@@ -281,11 +281,14 @@ void MaxGradLoop(const ReducePlan& p, const float* x, const float* y, const floa
 
 // ---------------------------------------------------------------- shape helpers
 
-std::vector<int64_t> AxesAttr(const Node& node) {
-  return node.attr_or<std::vector<int64_t>>("axes", {});
+const std::vector<int64_t>& AxesAttr(const Node& node) { return node.attr<std::vector<int64_t>>("axes"); }
+bool KeepDimsAttr(const Node& node) { return node.attr<bool>("keepdims"); }
+bool DivideAttr(const Node& node) { return node.attr<bool>("divide_by_count"); }
+
+// attrs of ReduceSum/Mean/Max.
+std::vector<AttrDef> ReduceAttrs() {
+  return {OptionalAttr("axes", std::vector<int64_t>{}), OptionalAttr("keepdims", false)};
 }
-bool KeepDimsAttr(const Node& node) { return node.attr_or<bool>("keepdims", false); }
-bool DivideAttr(const Node& node) { return node.attr_or<bool>("divide_by_count", false); }
 
 // Which dims of a rank-`rank` input the axes reduce (empty axes: all).
 absl::StatusOr<std::vector<bool>> ReducedDims(const std::vector<int64_t>& axes, int rank,
@@ -416,6 +419,7 @@ std::vector<Output> ReduceSumGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "ReduceSum",
     .num_inputs = 1,
+    .attrs = ReduceAttrs(),
     .infer = InferReduce,
     .kernel = ReduceKernel<SumOp>(/*mean=*/false),
     .grad = ReduceSumGrad,
@@ -433,6 +437,7 @@ std::vector<Output> ReduceMeanGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "ReduceMean",
     .num_inputs = 1,
+    .attrs = ReduceAttrs(),
     .infer = InferReduce,
     .kernel = ReduceKernel<SumOp>(/*mean=*/true),
     .grad = ReduceMeanGrad,
@@ -452,6 +457,7 @@ std::vector<Output> ReduceMaxGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "ReduceMax",
     .num_inputs = 1,
+    .attrs = ReduceAttrs(),
     .infer = InferReduce,
     .kernel = ReduceKernel<MaxOp>(/*mean=*/false),
     .grad = ReduceMaxGrad,
@@ -498,6 +504,7 @@ std::vector<Output> SumToShapeOfGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "SumToShapeOf",
     .num_inputs = 2,
+    .attrs = {OptionalAttr("divide_by_count", false)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(CheckBroadcastsTo(ctx, 1, 0));
@@ -536,6 +543,7 @@ std::vector<Output> BroadcastLikeGrad(GradContext& g) {
 GF_REGISTER_OP(OpDef{
     .name = "BroadcastLike",
     .num_inputs = 2,
+    .attrs = {OptionalAttr("divide_by_count", false)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(CheckBroadcastsTo(ctx, 0, 1));

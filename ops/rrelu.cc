@@ -25,6 +25,7 @@ constexpr int64_t kParallelThreshold = 32768;
 GF_REGISTER_OP(OpDef{
     .name = "RRelu",
     .num_inputs = 1,
+    .attrs = {RequiredAttr("lower", AttrType::kFloat).Finite(), RequiredAttr("upper", AttrType::kFloat).Finite()},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       const double lower = ctx.node().attr<double>("lower"), upper = ctx.node().attr<double>("upper");

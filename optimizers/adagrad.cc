@@ -22,7 +22,7 @@ struct AdagradRule {
   };
   float epsilon;
   explicit AdagradRule(const Node& node)
-      : epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))) {}
+      : epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
   int num_slots() const { return 1; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -42,7 +42,8 @@ struct AdagradRule {
 
 }  // namespace
 
-GF_REGISTER_OP(internal::UpdateOpDef<AdagradRule>("ApplyAdagrad"));
+GF_REGISTER_OP(internal::UpdateOpDef<AdagradRule>("ApplyAdagrad",
+                                                  internal::RequiredAttrs({{"epsilon", AttrType::kFloat}})));
 
 absl::Status Validate(const Adagrad& opt) {
   GF_RETURN_IF_ERROR(CheckNonNegative("Adagrad", "initial_accumulator_value", opt.initial_accumulator_value));

@@ -32,11 +32,11 @@ struct AdamRule {
   float epsilon;
   bool amsgrad;
   explicit AdamRule(const Node& node)
-      : beta_1(node.attr_or<double>("beta_1", 0.9)),
-        beta_2(node.attr_or<double>("beta_2", 0.999)),
-        weight_decay(node.attr_or<double>("weight_decay", 0.0)),
-        epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))),
-        amsgrad(node.attr_or<bool>("amsgrad", false)) {}
+      : beta_1(node.attr<double>("beta_1")),
+        beta_2(node.attr<double>("beta_2")),
+        weight_decay(node.attr<double>("weight_decay")),
+        epsilon(static_cast<float>(node.attr<double>("epsilon"))),
+        amsgrad(node.attr<bool>("amsgrad")) {}
   int num_slots() const { return amsgrad ? 3 : 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -99,7 +99,10 @@ UpdateSpec AdamSpec(const UpdateContext& u, double beta_1, double beta_2, double
 
 }  // namespace
 
-GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>("ApplyAdam"));
+GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>(
+    "ApplyAdam", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
+                                          {"epsilon", AttrType::kFloat}, {"amsgrad", AttrType::kBool},
+                                          {"weight_decay", AttrType::kFloat}})));
 
 absl::Status Validate(const Adam& opt) {
   return ValidateBetasEpsilon("Adam", opt.beta_1, opt.beta_2, opt.epsilon);

@@ -22,9 +22,9 @@ struct AdamaxRule {
   double beta_1, beta_2;
   float epsilon;
   explicit AdamaxRule(const Node& node)
-      : beta_1(node.attr_or<double>("beta_1", 0.9)),
-        beta_2(node.attr_or<double>("beta_2", 0.999)),
-        epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))) {}
+      : beta_1(node.attr<double>("beta_1")),
+        beta_2(node.attr<double>("beta_2")),
+        epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
   int num_slots() const { return 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -51,7 +51,9 @@ struct AdamaxRule {
 
 }  // namespace
 
-GF_REGISTER_OP(internal::UpdateOpDef<AdamaxRule>("ApplyAdamax"));
+GF_REGISTER_OP(internal::UpdateOpDef<AdamaxRule>(
+    "ApplyAdamax", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
+                                            {"epsilon", AttrType::kFloat}})));
 
 absl::Status Validate(const Adamax& opt) {
   GF_RETURN_IF_ERROR(CheckInRange("Adamax", "beta_1", opt.beta_1, 0, 1, /*hi_inclusive=*/false));

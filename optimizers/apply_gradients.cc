@@ -96,7 +96,7 @@ Output ApplyGradients(Graph& graph, const std::vector<std::pair<Output, Output>>
   // A graph has one learning-rate variable: a second optimizer asking for
   // another rate would silently train with the first one's.
   const double requested = std::visit([](const auto& o) { return o.learning_rate; }, optimizer);
-  const double existing = learning_rate.node->attr_or<Initializer>("initializer", Constant(requested)).value;
+  const double existing = learning_rate.node->attr<Initializer>("initializer").value;
   if (!options.schedule && existing != requested) {
     graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
         "ApplyGradients: this graph already has '", kLearningRateName, "' starting at ", existing,

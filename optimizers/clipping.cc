@@ -41,13 +41,10 @@ double SumOfSquares(const float* x, int64_t n) {
 GF_REGISTER_OP(OpDef{
     .name = "ClipNormScale",
     .num_inputs = -1,
+    .attrs = {RequiredAttr("clip_norm", AttrType::kFloat).Above(0).Finite()},
     .infer = [](InferContext& ctx) {
       if (ctx.num_inputs() == 0) return ctx.Error("needs at least one tensor");
       for (int i = 0; i < ctx.num_inputs(); ++i) GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
-      const double clip_norm = ctx.node().attr<double>("clip_norm");
-      if (!(clip_norm > 0) || !std::isfinite(clip_norm)) {
-        return ctx.Error(absl::StrCat("clip_norm must be a positive finite number, got ", clip_norm));
-      }
       ctx.AddOutput(DType::kF32, Shape{});
       ctx.AddOutput(DType::kF32, Shape{});
       return absl::OkStatus();

@@ -56,14 +56,12 @@ void MaxNormColumns(float* __restrict slab, int64_t length, int64_t stride, int6
 GF_REGISTER_OP(OpDef{
     .name = "ApplyMaxNorm",
     .num_inputs = 1,  // the variable
+    .attrs = {RequiredAttr("max_value", AttrType::kFloat).Above(0), RequiredAttr("axis", AttrType::kInt)},
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       const int64_t axis = ctx.node().attr<int64_t>("axis");
       if (NormalizeAxis(axis, ctx.shape(0).rank()) < 0) {
         return ctx.Error(absl::StrCat("axis ", axis, " is out of range for ", ctx.Describe(0)));
-      }
-      if (!(ctx.node().attr<double>("max_value") > 0)) {
-        return ctx.Error(absl::StrCat("max_value must be > 0, got ", ctx.node().attr<double>("max_value")));
       }
       return absl::OkStatus();  // no outputs: the op rescales its variable in place
     },

@@ -42,7 +42,7 @@ std::vector<Output> TrainableVariables(Graph& graph, Output y) {
     if (!needed[i]) continue;
     Node& node = const_cast<Node&>(graph.nodes()[i]);
     for (const Output& in : node.inputs) needed[in.node->id] = 1;
-    if (node.op->source == SourceKind::kVariable && node.attr_or<bool>("trainable", false)) {
+    if (node.op->source == SourceKind::kVariable && node.attr<bool>("trainable")) {
       vars.push_back(node.output());
     }
   }

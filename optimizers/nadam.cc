@@ -45,10 +45,10 @@ struct NadamRule {
   double beta_1, beta_2, schedule_decay;
   float epsilon;
   explicit NadamRule(const Node& node)
-      : beta_1(node.attr_or<double>("beta_1", 0.9)),
-        beta_2(node.attr_or<double>("beta_2", 0.999)),
-        schedule_decay(node.attr_or<double>("schedule_decay", 0.004)),
-        epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))) {}
+      : beta_1(node.attr<double>("beta_1")),
+        beta_2(node.attr<double>("beta_2")),
+        schedule_decay(node.attr<double>("schedule_decay")),
+        epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
   int num_slots() const { return 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64, DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -82,7 +82,9 @@ struct NadamRule {
 
 }  // namespace
 
-GF_REGISTER_OP(internal::UpdateOpDef<NadamRule>("ApplyNadam"));
+GF_REGISTER_OP(internal::UpdateOpDef<NadamRule>(
+    "ApplyNadam", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
+                                           {"epsilon", AttrType::kFloat}, {"schedule_decay", AttrType::kFloat}})));
 
 // prod <- prod * mu_{step+1}: inputs the product variable (f32 scalar) and
 // the step (i64 scalar); attrs beta_1, schedule_decay. Runs after the
@@ -90,6 +92,7 @@ GF_REGISTER_OP(internal::UpdateOpDef<NadamRule>("ApplyNadam"));
 GF_REGISTER_OP(OpDef{
     .name = "UpdateNadamMomentumProduct",
     .num_inputs = 2,
+    .attrs = internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"schedule_decay", AttrType::kFloat}}),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kI64));

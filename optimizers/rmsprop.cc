@@ -27,10 +27,10 @@ struct RmspropRule {
   float rho, momentum, epsilon;
   bool centered;
   explicit RmspropRule(const Node& node)
-      : rho(static_cast<float>(node.attr_or<double>("rho", 0.9))),
-        momentum(static_cast<float>(node.attr_or<double>("momentum", 0.0))),
-        epsilon(static_cast<float>(node.attr_or<double>("epsilon", 1e-7))),
-        centered(node.attr_or<bool>("centered", false)) {}
+      : rho(static_cast<float>(node.attr<double>("rho"))),
+        momentum(static_cast<float>(node.attr<double>("momentum"))),
+        epsilon(static_cast<float>(node.attr<double>("epsilon"))),
+        centered(node.attr<bool>("centered")) {}
   int num_slots() const { return 1 + (momentum > 0) + centered; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -75,7 +75,9 @@ struct RmspropRule {
 
 }  // namespace
 
-GF_REGISTER_OP(internal::UpdateOpDef<RmspropRule>("ApplyRMSprop"));
+GF_REGISTER_OP(internal::UpdateOpDef<RmspropRule>(
+    "ApplyRMSprop", internal::RequiredAttrs({{"rho", AttrType::kFloat}, {"momentum", AttrType::kFloat},
+                                             {"epsilon", AttrType::kFloat}, {"centered", AttrType::kBool}})));
 
 absl::Status Validate(const RMSprop& opt) {
   GF_RETURN_IF_ERROR(CheckInRange("RMSprop", "rho", opt.rho, 0, 1, /*hi_inclusive=*/false));

@@ -39,8 +39,8 @@ struct MomentumRule {
   float momentum;
   bool nesterov;
   explicit MomentumRule(const Node& node)
-      : momentum(static_cast<float>(node.attr_or<double>("momentum", 0.0))),
-        nesterov(node.attr_or<bool>("nesterov", false)) {}
+      : momentum(static_cast<float>(node.attr<double>("momentum"))),
+        nesterov(node.attr<bool>("nesterov")) {}
   int num_slots() const { return 1; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -70,7 +70,8 @@ struct MomentumRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<SgdRule>("ApplySGD"));
-GF_REGISTER_OP(internal::UpdateOpDef<MomentumRule>("ApplyMomentum"));
+GF_REGISTER_OP(internal::UpdateOpDef<MomentumRule>(
+    "ApplyMomentum", internal::RequiredAttrs({{"momentum", AttrType::kFloat}, {"nesterov", AttrType::kBool}})));
 
 absl::Status Validate(const SGD& opt) {
   return CheckInRange("SGD", "momentum", opt.momentum, 0, 1, /*hi_inclusive=*/true);

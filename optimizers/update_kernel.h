@@ -56,7 +56,7 @@ struct ScalarInputs {
   int64_t i64(int i) const { return *static_cast<const int64_t*>(values[i]); }
 };
 
-inline int64_t NumVars(const Node& node) { return node.attr_or<int64_t>("num_vars", 1); }
+inline int64_t NumVars(const Node& node) { return node.attr<int64_t>("num_vars"); }
 
 template <typename Rule>
 absl::Status InferUpdate(InferContext& ctx) {
@@ -119,12 +119,23 @@ absl::StatusOr<std::unique_ptr<Kernel>> UpdateKernel(const KernelContext& k) {
   });
 }
 
-// The OpDef of an update op following `Rule`.
+// The Rule's attrs, all required: the optimizer struct's fields are the only
+// place their defaults are written, and its DescribeUpdate sets every one.
+inline std::vector<AttrDef> RequiredAttrs(std::initializer_list<std::pair<const char*, AttrType>> attrs) {
+  std::vector<AttrDef> defs;
+  for (const auto& [name, type] : attrs) defs.push_back(RequiredAttr(name, type));
+  return defs;
+}
+
+// The OpDef of an update op following `Rule` whose nodes carry `attrs`
+// (plus num_vars, set by the fused form).
 template <typename Rule>
-OpDef UpdateOpDef(std::string name) {
+OpDef UpdateOpDef(std::string name, std::vector<AttrDef> attrs = {}) {
+  attrs.push_back(OptionalAttr("num_vars", int64_t{1}).AtLeast(1));
   return OpDef{
       .name = std::move(name),
       .num_inputs = -1,
+      .attrs = std::move(attrs),
       .infer = InferUpdate<Rule>,
       .kernel = UpdateKernel<Rule>,
       .no_gradient_reason = "update op: writes variables and slots, produces no value",

@@ -7,6 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "nn/config_reader.h"
+#include "nn/layer_registry.h"
+#include "nn/model_config.h"
 #include "ops/activations.h"
 #include "ops/prelu.h"
 
@@ -22,11 +25,15 @@ bool CheckFinite(const Scope& scope, const char* layer, const char* field, doubl
   return false;
 }
 
-class LeakyReLULayer : public Layer {
+class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
  public:
+  static constexpr char kClassName[] = "LeakyReLU";
   explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
-  std::string type() const override { return "LeakyReLU"; }
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    const double alpha = r.Number("alpha", kLeakyReLULayerDefaultAlpha);
+    return r.ok() ? LeakyReLU(alpha) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -38,11 +45,17 @@ class LeakyReLULayer : public Layer {
   double alpha_;
 };
 
-class ELULayer : public Layer {
+GF_REGISTER_LAYER(LeakyReLULayer, "{}");
+
+class ELULayer : public BuiltinLayer<ELULayer> {
  public:
+  static constexpr char kClassName[] = "ELU";
   explicit ELULayer(double alpha) : alpha_(alpha) {}
-  std::string type() const override { return "ELU"; }
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    const double alpha = r.Number("alpha", kELULayerDefaultAlpha);
+    return r.ok() ? ELU(alpha) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -54,11 +67,19 @@ class ELULayer : public Layer {
   double alpha_;
 };
 
-class RReLULayer : public Layer {
+GF_REGISTER_LAYER(ELULayer, "{}");
+
+class RReLULayer : public BuiltinLayer<RReLULayer> {
  public:
+  static constexpr char kClassName[] = "RReLU";
   RReLULayer(double lower, double upper) : lower_(lower), upper_(upper) {}
-  std::string type() const override { return "RReLU"; }
   nlohmann::json Config() const override { return {{"lower", lower_}, {"upper", upper_}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    const double lower = r.NumberIn("lower", ops::kRReluDefaultLower, 0, 1);
+    const double upper = r.NumberIn("upper", ops::kRReluDefaultUpper, 0, 1);
+    if (r.ok() && lower > upper) r.Fail(absl::StrCat("'lower' (", lower, ") must be <= 'upper' (", upper, ")"));
+    return r.ok() ? RReLU(lower, upper) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -70,14 +91,30 @@ class RReLULayer : public Layer {
   double lower_, upper_;
 };
 
-class PReLULayer : public Layer {
+GF_REGISTER_LAYER(RReLULayer, "{}");
+
+class PReLULayer : public BuiltinLayer<PReLULayer> {
  public:
+  static constexpr char kClassName[] = "PReLU";
   explicit PReLULayer(PReLUOptions options) : options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
   }
-  std::string type() const override { return "PReLU"; }
-  nlohmann::json Config() const override { return {{"alpha_initializer", options_.alpha_initializer}, {"shared_axes", options_.shared_axes}}; }
+  nlohmann::json Config() const override {
+    return {{"alpha_initializer", options_.alpha_initializer}, {"shared_axes", options_.shared_axes}};
+  }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    PReLUOptions o;
+    o.alpha_initializer = r.InitializerName("alpha_initializer", o.alpha_initializer);
+    for (int64_t axis : r.List<int64_t>("shared_axes", std::vector<int64_t>{})) {
+      if (axis < 1 || axis > kMaxConfigInputRank) {
+        r.FailField("shared_axes", absl::StrCat("has axis ", axis, "; axes are in [1, ",
+                                                kMaxConfigInputRank, "] (0 is the batch)"));
+      }
+      o.shared_axes.push_back(static_cast<int>(axis));
+    }
+    return r.ok() ? PReLU(std::move(o)) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -108,6 +145,7 @@ class PReLULayer : public Layer {
  private:
   PReLUOptions options_;
 };
+GF_REGISTER_LAYER(PReLULayer, "{}");
 
 }  // namespace
 

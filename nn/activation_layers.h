@@ -22,8 +22,11 @@ inline constexpr double kLeakyReLULayerDefaultAlpha = 0.3;
 // y = x (x > 0), alpha x (x <= 0). Keras: LeakyReLU(alpha=0.3).
 LayerPtr LeakyReLU(double alpha = kLeakyReLULayerDefaultAlpha);
 
+// Keras's layers.ELU default.
+inline constexpr double kELULayerDefaultAlpha = 1.0;
+
 // y = x (x > 0), alpha (exp(x) - 1) (x <= 0). Keras: ELU(alpha=1.0).
-LayerPtr ELU(double alpha = 1.0);
+LayerPtr ELU(double alpha = kELULayerDefaultAlpha);
 
 struct PReLUOptions {
   std::string alpha_initializer = "zeros";  // Keras default: starts as a ReLU

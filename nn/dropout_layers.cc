@@ -4,44 +4,57 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/config_reader.h"
+#include "nn/layer_registry.h"
 #include "ops/dropout.h"
 
 namespace gradflow::nn {
 namespace {
 
-class DropoutLayer : public Layer {
+constexpr char kDropout[] = "Dropout";
+constexpr char kAlphaDropout[] = "AlphaDropout";
+constexpr char kMCDropout[] = "MCDropout";
+constexpr char kMCAlphaDropout[] = "MCAlphaDropout";
+
+// One class per Keras name; `kAlpha` picks alpha dropout, `kMonteCarlo`
+// keeps it on in inference plans.
+template <const char* kName, bool kAlpha, bool kMonteCarlo>
+class DropoutLayer : public BuiltinLayer<DropoutLayer<kName, kAlpha, kMonteCarlo>> {
  public:
-  DropoutLayer(std::string type, double rate, bool alpha, bool monte_carlo)
-      : type_(std::move(type)), rate_(rate), alpha_(alpha), monte_carlo_(monte_carlo) {}
-  std::string type() const override { return type_; }
+  static constexpr const char* kClassName = kName;
+  // The default names come from the model (Keras's snake case of the class
+  // name, made unique: "mc_dropout", "mc_dropout_1", ...).
+  explicit DropoutLayer(double rate) : rate_(rate) {}
   nlohmann::json Config() const override { return {{"rate", rate_}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    const double rate = r.NumberIn("rate", std::nullopt, 0, 1, /*hi_open=*/true);
+    return r.ok() ? std::make_shared<DropoutLayer>(rate) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
-    ops::DropoutOptions options{.active_in_inference = monte_carlo_};
-    return alpha_ ? ops::AlphaDropout(scope, x, rate_, options)
-                  : ops::Dropout(scope, x, rate_, options);
+    ops::DropoutOptions options{.active_in_inference = kMonteCarlo};
+    return kAlpha ? ops::AlphaDropout(scope, x, rate_, options) : ops::Dropout(scope, x, rate_, options);
   }
 
  private:
-  std::string type_;
   double rate_;
-  bool alpha_, monte_carlo_;
 };
+
+using PlainDropout = DropoutLayer<kDropout, /*kAlpha=*/false, /*kMonteCarlo=*/false>;
+using AlphaDropoutLayer = DropoutLayer<kAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/false>;
+using MCDropoutLayer = DropoutLayer<kMCDropout, /*kAlpha=*/false, /*kMonteCarlo=*/true>;
+using MCAlphaDropoutLayer = DropoutLayer<kMCAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/true>;
+GF_REGISTER_LAYER(PlainDropout, R"({"rate": 0.5})");
+GF_REGISTER_LAYER(AlphaDropoutLayer, R"({"rate": 0.1})");
+GF_REGISTER_LAYER(MCDropoutLayer, R"({"rate": 0.5})");
+GF_REGISTER_LAYER(MCAlphaDropoutLayer, R"({"rate": 0.1})");
 
 }  // namespace
 
-LayerPtr Dropout(double rate) {
-  return std::make_shared<DropoutLayer>("Dropout", rate, /*alpha=*/false, /*monte_carlo=*/false);
-}
-LayerPtr AlphaDropout(double rate) {
-  return std::make_shared<DropoutLayer>("AlphaDropout", rate, /*alpha=*/true, /*monte_carlo=*/false);
-}
-LayerPtr MCDropout(double rate) {
-  return std::make_shared<DropoutLayer>("MCDropout", rate, /*alpha=*/false, /*monte_carlo=*/true);
-}
-LayerPtr MCAlphaDropout(double rate) {
-  return std::make_shared<DropoutLayer>("MCAlphaDropout", rate, /*alpha=*/true, /*monte_carlo=*/true);
-}
+LayerPtr Dropout(double rate) { return std::make_shared<PlainDropout>(rate); }
+LayerPtr AlphaDropout(double rate) { return std::make_shared<AlphaDropoutLayer>(rate); }
+LayerPtr MCDropout(double rate) { return std::make_shared<MCDropoutLayer>(rate); }
+LayerPtr MCAlphaDropout(double rate) { return std::make_shared<MCAlphaDropoutLayer>(rate); }
 
 }  // namespace gradflow::nn

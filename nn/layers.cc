@@ -7,6 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/session.h"
+#include "nn/config_reader.h"
+#include "nn/layer_registry.h"
+#include "nn/model_config.h"
 #include "ops/activations.h"
 #include "ops/array.h"
 #include "ops/dense.h"
@@ -16,8 +19,16 @@ namespace gradflow::nn {
 Output Layer::Apply(const Scope& scope, Output x) {
   variables_.clear();
   updates_.clear();
+  softmax_logits_ = Output{};
   output_ = Build(scope, x);
   return output_;
+}
+
+void Layer::RestoreBuild(BuildRecord record) {
+  variables_ = std::move(record.variables);
+  updates_ = std::move(record.updates);
+  output_ = record.output;
+  softmax_logits_ = record.softmax_logits;
 }
 
 nlohmann::json Layer::Config() const { return nullptr; }
@@ -68,43 +79,52 @@ Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape sha
 
 namespace {
 
-class FlattenLayer : public Layer {
+class FlattenLayer : public BuiltinLayer<FlattenLayer> {
  public:
+  static constexpr char kClassName[] = "Flatten";
   explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
-  std::string type() const override { return "Flatten"; }
   nlohmann::json Config() const override { return nlohmann::json::object(); }
+  static LayerPtr FromConfig(ConfigReader&) { return Flatten(); }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
     return ops::Flatten(scope, x);
   }
 };
+GF_REGISTER_LAYER(FlattenLayer, "{}");
 
-class DenseLayer : public Layer {
+class DenseLayer : public BuiltinLayer<DenseLayer> {
  public:
+  static constexpr char kClassName[] = "Dense";
   DenseLayer(int64_t units, DenseOptions options) : units_(units), options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
   }
-  std::string type() const override { return "Dense"; }
   nlohmann::json Config() const override {
-    auto regularizer = [](const std::optional<optimizers::Regularizer>& r) -> nlohmann::json {
-      if (!r) return nullptr;
-      return {{"l1", r->l1}, {"l2", r->l2}};
-    };
-    auto constraint = [](const std::optional<optimizers::MaxNorm>& c) -> nlohmann::json {
-      if (!c) return nullptr;
-      return {{"max_value", c->max_value}, {"axis", c->axis}};
-    };
     return {{"units", units_},
             {"activation", options_.activation.empty() ? "linear" : options_.activation},
             {"kernel_initializer", options_.kernel_initializer},
             {"bias_initializer", options_.bias_initializer},
             {"use_bias", options_.use_bias},
-            {"kernel_regularizer", regularizer(options_.kernel_regularizer)},
-            {"bias_regularizer", regularizer(options_.bias_regularizer)},
-            {"kernel_constraint", constraint(options_.kernel_constraint)},
-            {"bias_constraint", constraint(options_.bias_constraint)}};
+            {"kernel_regularizer", RegularizerToJson(options_.kernel_regularizer)},
+            {"bias_regularizer", RegularizerToJson(options_.bias_regularizer)},
+            {"kernel_constraint", ConstraintToJson(options_.kernel_constraint)},
+            {"bias_constraint", ConstraintToJson(options_.bias_constraint)}};
+  }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    const DenseOptions defaults;
+    const int64_t units = r.Integer("units", std::nullopt, 1, kMaxConfigUnits);
+    DenseOptions o;
+    o.activation = r.ActivationName("activation", "linear");
+    if (o.activation == "linear") o.activation = "";
+    o.kernel_initializer = r.InitializerName("kernel_initializer", defaults.kernel_initializer);
+    o.bias_initializer = r.InitializerName("bias_initializer", defaults.bias_initializer);
+    o.use_bias = r.Bool("use_bias", defaults.use_bias);
+    o.kernel_regularizer = r.Regularizer("kernel_regularizer");
+    o.bias_regularizer = r.Regularizer("bias_regularizer");
+    o.kernel_constraint = r.Constraint("kernel_constraint");
+    o.bias_constraint = r.Constraint("bias_constraint");
+    return r.ok() ? Dense(units, std::move(o)) : nullptr;
   }
 
  protected:
@@ -146,6 +166,7 @@ class DenseLayer : public Layer {
     const bool fusable = act == "relu" || act == "elu" || act == "tanh" || act == "sigmoid";
     if (fusable) return ops::Dense(scope, x, kernel, bias, {.name = act});
     Output y = ops::Dense(scope, x, kernel, bias);
+    if (act == "softmax") set_softmax_logits(y);
     if (!act.empty() && act != "linear") y = ops::Activation(scope, y, act);
     return y;
   }
@@ -155,20 +176,28 @@ class DenseLayer : public Layer {
   DenseOptions options_;
 };
 
-class ActivationLayer : public Layer {
+GF_REGISTER_LAYER(DenseLayer, R"({"units": 3})");
+
+class ActivationLayer : public BuiltinLayer<ActivationLayer> {
  public:
+  static constexpr char kClassName[] = "Activation";
   explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
-  std::string type() const override { return "Activation"; }
   nlohmann::json Config() const override { return {{"activation", activation_}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    std::string name = r.ActivationName("activation", std::nullopt);
+    return r.ok() ? Activation(name) : nullptr;
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
+    if (activation_ == "softmax") set_softmax_logits(x);
     return ops::Activation(scope, x, activation_);
   }
 
  private:
   std::string activation_;
 };
+GF_REGISTER_LAYER(ActivationLayer, R"({"activation": "relu"})");
 
 }  // namespace
 

@@ -67,7 +67,22 @@ class Layer {
   // statistics); Sequential passes them to Minimize as extra_updates.
   const std::vector<Node*>& updates() const { return updates_; }
   Output output() const { return output_; }
+  // When the most recent Build ended in a softmax: its input, so a
+  // cross-entropy loss can be computed from the logits (Keras does the same;
+  // more stable, same value). Invalid otherwise.
+  Output softmax_logits() const { return softmax_logits_; }
   bool trainable = true;
+
+  // What the most recent Build left in the layer (above). A model whose
+  // re-Compile fails puts back what its own graph built, so the layer never
+  // points into a graph that was discarded.
+  struct BuildRecord {
+    std::vector<Output> variables;
+    std::vector<Node*> updates;
+    Output output, softmax_logits;
+  };
+  BuildRecord build_record() const { return {variables_, updates_, output_, softmax_logits_}; }
+  void RestoreBuild(BuildRecord record);
 
  protected:
   virtual Output Build(const Scope& scope, Output x) = 0;
@@ -78,6 +93,8 @@ class Layer {
   void AddUpdate(Node* update) {
     if (update != nullptr) updates_.push_back(update);
   }
+  // For Build: `y` = softmax(logits) is the layer's output.
+  void set_softmax_logits(Output logits) { softmax_logits_ = logits; }
   std::optional<Shape> input_shape_;
 
  private:
@@ -88,6 +105,7 @@ class Layer {
   void HoldWeight(const std::string& local, Tensor value) { weights_[local] = std::move(value); }
 
   std::string name_;
+  Output softmax_logits_;
   std::vector<Output> variables_;
   std::vector<Node*> updates_;
   Output output_;

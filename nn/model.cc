@@ -18,8 +18,7 @@
 #include "nn/progress_bar.h"
 #include "nn/validation.h"
 #include "ops/array.h"
-#include "ops/losses.h"
-#include "ops/metrics.h"
+#include "nn/losses.h"
 #include "optimizers/regularizers.h"
 
 namespace gradflow::nn {
@@ -74,22 +73,40 @@ std::string WithThousands(int64_t n) {
 // cores loaded). 1M covers batch 1-3 of the chapter's MLP.
 constexpr int64_t kSingleThreadMacs = int64_t{1} << 20;
 
-// Sets the OpenMP thread count to 1 for a small step and restores it after.
-// Executables (and their oneDNN primitives) are per batch size and created
-// inside the first Run, so each batch size always runs with the same count.
-class SmallStepThreads {
+// Runs small steps on one OpenMP thread. One policy covers one pass over
+// the data (an epoch, an evaluation, a prediction): it changes the calling
+// thread's OpenMP setting only when a step's size class differs from the
+// previous step's (with a fixed batch size: at most twice, the full batches
+// and the last one), hands the caller's own setting back to callbacks, and
+// restores it when the pass ends. Executables (and their oneDNN primitives)
+// are per batch size and created inside the first Run, so each batch size
+// always runs with the same count.
+class StepThreadPolicy {
  public:
-  SmallStepThreads(int64_t batch, int64_t macs_per_sample)
-      : previous_(omp_get_max_threads()), single_(batch * macs_per_sample < kSingleThreadMacs) {
-    if (single_) omp_set_num_threads(1);
+  explicit StepThreadPolicy(int64_t macs_per_sample)
+      : caller_(omp_get_max_threads()), current_(caller_), macs_per_sample_(macs_per_sample) {}
+  ~StepThreadPolicy() { Use(caller_); }
+  StepThreadPolicy(const StepThreadPolicy&) = delete;
+  StepThreadPolicy& operator=(const StepThreadPolicy&) = delete;
+
+  // Before a step of `rows` samples. rows * macs < limit, without overflow.
+  void ForStep(int64_t rows) {
+    const bool small = macs_per_sample_ <= 0 ||
+                       rows < (kSingleThreadMacs + macs_per_sample_ - 1) / macs_per_sample_;
+    Use(small ? 1 : caller_);
   }
-  ~SmallStepThreads() {
-    if (single_) omp_set_num_threads(previous_);
-  }
+  // Before user code (callbacks) runs between steps.
+  void ForCaller() { Use(caller_); }
 
  private:
-  int previous_;
-  bool single_;
+  void Use(int threads) {
+    if (threads == current_) return;
+    omp_set_num_threads(threads);
+    current_ = threads;
+  }
+  const int caller_;
+  int current_;
+  const int64_t macs_per_sample_;
 };
 
 }  // namespace
@@ -107,20 +124,8 @@ void Sequential::Add(LayerPtr layer) {
   predict_plan_.reset();
 }
 
-absl::Status Sequential::Compile(CompileOptions options) {
-  auto serialized = Serialize();
-  options_ = std::move(options);
+absl::Status Sequential::CheckLayers() const {
   if (layers_.empty()) return absl::InvalidArgumentError("Compile: the model has no layers");
-  GF_RETURN_IF_ERROR(ValidateModelName(name_));
-  if (!layers_[0]->input_shape()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Compile: the first layer ('", layers_[0]->type(),
-        "') needs an input shape, e.g. nn::Flatten({28, 28}) or DenseOptions{.input_shape = {784}}"));
-  }
-  // Names: explicit ones (or those of an earlier build, e.g. layers reused
-  // from another model) are kept; the others get Keras's snake-case default
-  // made unique within the model ("dense", "dense_1", ...).
-  std::set<std::string> taken;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (layers_[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat("Compile: layer ", i, " is null"));
     for (size_t j = 0; j < i; ++j) {
@@ -130,7 +135,30 @@ absl::Status Sequential::Compile(CompileOptions options) {
             "; a Sequential model uses each layer once"));
       }
     }
-    const std::string& name = layers_[i]->name();
+  }
+  const Layer& first = *layers_[0];
+  if (!first.input_shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: the first layer ('", first.type(),
+        "') needs an input shape, e.g. nn::Flatten({28, 28}) or DenseOptions{.input_shape = {784}}"));
+  }
+  for (int64_t d : first.input_shape()->dims()) {
+    if (d < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Compile: the first layer ('", first.type(), "') has input_shape ", first.input_shape()->ToString(),
+          "; every dimension of a sample must be >= 1 (the batch dimension is not part of it)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sequential::AssignDefaultNames() {
+  // Explicit names (or those of an earlier build, e.g. layers reused from
+  // another model) are kept; the others get Keras's snake-case default made
+  // unique within the model ("dense", "dense_1", ...).
+  std::set<std::string> taken;
+  for (const LayerPtr& layer : layers_) {
+    const std::string& name = layer->name();
     if (!name.empty()) GF_RETURN_IF_ERROR(ValidateLayerName(name));
     if (!name.empty() && !taken.insert(name).second) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -145,21 +173,15 @@ absl::Status Sequential::Compile(CompileOptions options) {
     taken.insert(name);
     layer->set_name(name);
   }
-  // Recompiling (e.g. after freezing layers) keeps the layers' weights, as in
-  // Keras, because the layers hold them (Layer::weights()); the optimizer
-  // starts afresh.
-  train_plan_.reset();
-  eval_plan_.reset();
-  predict_plan_.reset();
-  session_.reset();
-  graph_ = std::make_unique<Graph>(options_.seed);
-  Graph& g = *graph_;
+  return absl::OkStatus();
+}
+
+absl::Status Sequential::BuildForward(Compiled& c) const {
+  Graph& g = *c.graph;
   std::vector<int64_t> dims = {-1};
   for (int64_t d : layers_[0]->input_shape()->dims()) dims.push_back(d);
-  x_ = ops::Placeholder(g, "x", DType::kF32, Shape(dims));
-  Output h = x_;
-  layer_variables_.clear();
-  layer_outputs_.clear();
+  c.x = ops::Placeholder(g, "x", DType::kF32, Shape(dims));
+  Output h = c.x;
   for (const LayerPtr& layer : layers_) {
     Scope scope = g.Scope(layer->name());
     if (scope.prefix() != layer->name()) {
@@ -167,70 +189,74 @@ absl::Status Sequential::Compile(CompileOptions options) {
           "Compile: the layer name '", layer->name(), "' is taken by the model's own nodes; rename the layer"));
     }
     h = layer->Apply(scope, h);
-    layer_variables_.push_back(layer->variables());
-    layer_outputs_.push_back(h);
+    c.layer_variables.push_back(layer->variables());
+    c.layer_outputs.push_back(h);
   }
-  output_ = h;
+  c.output = h;
   if (!g.ok()) return g.status();
-  macs_per_sample_ = 0;  // decides which steps are small enough for one thread
-  for (const Node& node : g.nodes()) {
-    if (node.op_name() == "Dense" || node.op_name() == "MatMul") {
-      const Shape& w = node.inputs[1].shape();
-      if (w.rank() == 2) macs_per_sample_ += w[0] * w[1];
-    }
+  // Every weight takes part in about one multiply-add per sample of the
+  // forward pass (a Dense kernel element exactly one): what decides which
+  // steps are small enough for one thread.
+  for (const std::vector<Output>& variables : c.layer_variables) {
+    for (const Output& v : variables) c.macs_per_sample += v.shape().NumElements();
   }
+  return absl::OkStatus();
+}
 
-  // Keras computes cross-entropy from the logits when the output is a softmax
-  // (more stable, same value); so do we.
-  Output logits = output_.node->op_name() == "Softmax" ? output_.node->inputs[0] : Output{};
-  const std::string& loss = options_.loss;
-  if (loss == "sparse_categorical_crossentropy") {
-    y_ = ops::Placeholder(g, "y", DType::kI32, {-1});
-    loss_ = logits.valid() ? ops::SparseCategoricalCrossentropy(g, y_, logits, true)
-                           : ops::SparseCategoricalCrossentropy(g, y_, output_, false);
-  } else if (loss == "categorical_crossentropy") {
-    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
-    loss_ = logits.valid() ? ops::CategoricalCrossentropy(g, y_, logits, true)
-                           : ops::CategoricalCrossentropy(g, y_, output_, false);
-  } else if (loss == "binary_crossentropy") {
-    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
-    loss_ = ops::BinaryCrossentropy(g, y_, output_, false);
-  } else if (loss == "mse" || loss == "mean_squared_error") {
-    y_ = ops::Placeholder(g, "y", DType::kF32, output_.shape());
-    loss_ = ops::MeanSquaredError(g, y_, output_);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Compile: unknown loss '", loss, "'; use sparse_categorical_crossentropy, "
-        "categorical_crossentropy, binary_crossentropy or mse"));
-  }
+absl::Status Sequential::BuildLossAndMetrics(Compiled& c) const {
+  Graph& g = *c.graph;
+  absl::StatusOr<const LossInfo*> loss = FindLoss(c.options.loss);
+  if (!loss.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", loss.status().message()));
+  c.y = (*loss)->class_index_targets ? ops::Placeholder(g, "y", DType::kI32, {-1})
+                                      : ops::Placeholder(g, "y", DType::kF32, c.output.shape());
+  c.loss = (*loss)->build(g, c.y, c.output, layers_.back()->softmax_logits());
   // Keras reports (in fit and evaluate) the loss plus the layers' penalties.
-  loss_ = optimizers::AddRegularizationLosses(g, loss_);
-  metrics_.clear();
-  for (const std::string& m : options_.metrics) {
-    if (m != "accuracy") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Compile: unknown metric '", m, "'; use \"accuracy\""));
-    }
-    Output acc = loss == "sparse_categorical_crossentropy"
-                     ? ops::SparseCategoricalAccuracy(g, y_, output_)
-                 : loss == "binary_crossentropy" ? ops::BinaryAccuracy(g, y_, output_)
-                                                 : ops::CategoricalAccuracy(g, y_, output_);
-    metrics_.push_back({m, acc});
+  c.loss = optimizers::AddRegularizationLosses(g, c.loss);
+  for (const std::string& name : c.options.metrics) {
+    absl::StatusOr<const MetricInfo*> metric = FindMetric(name);
+    if (!metric.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", metric.status().message()));
+    c.metrics.push_back({name, (*metric)->build(g, c.y, c.output, **loss)});
   }
-  optimizers::MinimizeOptions minimize_options{.clip = options_.clip,
-                                               .schedule = options_.learning_rate_schedule};
+  return g.status();
+}
+
+absl::Status Sequential::BuildTrainStep(Compiled& c) const {
+  optimizers::MinimizeOptions minimize_options{.clip = c.options.clip,
+                                               .schedule = c.options.learning_rate_schedule};
   for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics
     minimize_options.extra_updates.insert(minimize_options.extra_updates.end(),
                                           layer->updates().begin(), layer->updates().end());
   }
-  if (!options_.learning_rate_schedule) {  // stored as an f32 variable
-    const double rate = std::visit([](const auto& o) { return o.learning_rate; }, options_.optimizer);
+  if (!c.options.learning_rate_schedule) {  // stored as an f32 variable
+    const double rate = std::visit([](const auto& o) { return o.learning_rate; }, c.options.optimizer);
     if (rate > 0 && std::isfinite(rate)) GF_RETURN_IF_ERROR(CheckLearningRate(rate));
   }
-  train_ = optimizers::Minimize(g, loss_, options_.optimizer, minimize_options);
-  if (!g.ok()) return g.status();
-  GF_RETURN_IF_ERROR(CheckVariablesLoadable(g, layers_));
+  c.train = optimizers::Minimize(*c.graph, c.loss, c.options.optimizer, minimize_options);
+  GF_RETURN_IF_ERROR(c.graph->status());
+  return CheckVariablesLoadable(*c.graph, layers_);
+}
 
+absl::Status Sequential::CheckHeldWeight(const Layer& layer, const Output& v, const Tensor* held) const {
+  if (held == nullptr) {
+    if (!require_held_weights_) return absl::OkStatus();  // the session initializes it
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: the saved model has no weight '", v.node->name, "' ", v.type().ToString(),
+        " for layer '", layer.name(), "' (", layer.type(), ")"));
+  }
+  if (held->dtype() == v.dtype() && held->shape() == v.shape()) return absl::OkStatus();
+  const std::string held_type = TensorType{held->dtype(), held->shape()}.ToString();
+  if (require_held_weights_) {
+    return absl::InvalidArgumentError(absl::StrCat("the saved model's '", v.node->name, "' is ", held_type,
+                                                   " but its configuration builds ", v.type().ToString()));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "Compile: layer '", layer.name(), "' holds '", v.node->name.substr(layer.name().size() + 1), "' as ",
+      held_type, " (from an earlier model, SetWeights or a file) but this model builds it as ",
+      v.type().ToString(), "; a layer keeps the input size it was first built with"));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Sequential::HeldWeightBindings(
+    const Compiled& c) const {
   // The weights the layers already hold (from an earlier Compile of this or
   // another model, SetWeights or LoadModel) are bound into the new store with
   // shared storage; the others are initialized by the session. Everything is
@@ -240,32 +266,13 @@ absl::Status Sequential::Compile(CompileOptions options) {
     const Layer& layer = *layers_[i];
     const std::string prefix = layer.name() + "/";
     std::set<std::string> built;
-    for (const Output& v : layer_variables_[i]) {
+    for (const Output& v : c.layer_variables[i]) {
       const std::string local = v.node->name.substr(prefix.size());
       built.insert(local);
       auto held = layer.weights().find(local);
-      if (held == layer.weights().end()) {
-        if (require_held_weights_) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "Compile: the saved model has no weight '", v.node->name, "' ", v.type().ToString(),
-              " for layer '", layer.name(), "' (", layer.type(), ")"));
-        }
-        continue;
-      }
-      if (held->second.dtype() != v.dtype() || held->second.shape() != v.shape()) {
-        if (require_held_weights_) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "the saved model's '", v.node->name, "' is ",
-              TensorType{held->second.dtype(), held->second.shape()}.ToString(),
-              " but its configuration builds ", v.type().ToString()));
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Compile: layer '", layer.name(), "' holds '", local, "' as ",
-            TensorType{held->second.dtype(), held->second.shape()}.ToString(),
-            " (from an earlier model, SetWeights or a file) but this model builds it as ",
-            v.type().ToString(), "; a layer keeps the input size it was first built with"));
-      }
-      bindings.push_back({v.node->name, held->second});
+      const Tensor* value = held == layer.weights().end() ? nullptr : &held->second;
+      GF_RETURN_IF_ERROR(CheckHeldWeight(layer, v, value));
+      if (value != nullptr) bindings.push_back({v.node->name, *value});
     }
     for (const auto& [local, value] : layer.weights()) {
       if (!built.count(local)) {
@@ -275,26 +282,89 @@ absl::Status Sequential::Compile(CompileOptions options) {
       }
     }
   }
-  auto session = std::make_unique<Session>(g, SessionOptions{.check_numerics = options_.check_numerics,
-                                                               .fuse_ops = options_.fuse_ops});
-  for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(session->variables().Bind(name, value));
-  std::vector<ValueRef> fetches = {loss_};
-  for (const auto& [name, out] : metrics_) fetches.push_back(out);
-  GF_ASSIGN_OR_RETURN(Plan train, session->Compile(fetches, {train_}, Phase::kTrain));
-  GF_ASSIGN_OR_RETURN(Plan eval, session->Compile(fetches, {}, Phase::kInfer));
-  GF_ASSIGN_OR_RETURN(Plan predict, session->Compile({output_}, {}, Phase::kInfer));
-  for (size_t i = 0; i < layers_.size(); ++i) {  // the layers now share the store's tensors
+  return bindings;
+}
+
+absl::Status Sequential::CompilePlans(Compiled& c,
+                                      const std::vector<std::pair<std::string, Tensor>>& bindings) const {
+  c.session = std::make_unique<Session>(*c.graph, SessionOptions{.check_numerics = c.options.check_numerics,
+                                                                 .fuse_ops = c.options.fuse_ops});
+  for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(c.session->variables().Bind(name, value));
+  std::vector<ValueRef> fetches = {c.loss};
+  for (const auto& [name, out] : c.metrics) fetches.push_back(out);
+  GF_ASSIGN_OR_RETURN(Plan train, c.session->Compile(fetches, {c.train}, Phase::kTrain));
+  GF_ASSIGN_OR_RETURN(Plan eval, c.session->Compile(fetches, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(Plan predict, c.session->Compile({c.output}, {}, Phase::kInfer));
+  c.train_plan.emplace(std::move(train));
+  c.eval_plan.emplace(std::move(eval));
+  c.predict_plan.emplace(std::move(predict));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Sequential::Compiled> Sequential::BuildCompiled(CompileOptions options) const {
+  Compiled c;
+  c.options = std::move(options);
+  c.graph = std::make_unique<Graph>(c.options.seed);
+  GF_RETURN_IF_ERROR(BuildForward(c));
+  GF_RETURN_IF_ERROR(BuildLossAndMetrics(c));
+  GF_RETURN_IF_ERROR(BuildTrainStep(c));
+  GF_ASSIGN_OR_RETURN(auto bindings, HeldWeightBindings(c));
+  GF_RETURN_IF_ERROR(CompilePlans(c, bindings));
+  GF_RETURN_IF_ERROR(CollectLayerWeights(c));
+  return c;
+}
+
+absl::Status Sequential::CollectLayerWeights(Compiled& c) const {
+  for (size_t i = 0; i < layers_.size(); ++i) {
     const std::string prefix = layers_[i]->name() + "/";
-    for (const Output& v : layer_variables_[i]) {
-      GF_ASSIGN_OR_RETURN(Tensor value, session->variables().Get(v.node->name));
-      layers_[i]->HoldWeight(v.node->name.substr(prefix.size()), value);
+    for (const Output& v : c.layer_variables[i]) {
+      GF_ASSIGN_OR_RETURN(Tensor value, c.session->variables().Get(v.node->name));
+      c.layer_weights.push_back({i, v.node->name.substr(prefix.size()), value});
     }
   }
+  return absl::OkStatus();
+}
+
+void Sequential::Commit(Compiled c) {
+  // The layers now share the store's tensors, so weights survive the next
+  // Compile (e.g. after freezing layers), as in Keras; the optimizer starts
+  // afresh.
+  for (auto& [layer, local, value] : c.layer_weights) layers_[layer]->HoldWeight(local, value);
+  options_ = std::move(c.options);
+  // The plans and the session refer to the graph: release them first.
+  train_plan_ = std::move(c.train_plan);
+  eval_plan_ = std::move(c.eval_plan);
+  predict_plan_ = std::move(c.predict_plan);
+  session_ = std::move(c.session);
+  graph_ = std::move(c.graph);
+  x_ = c.x;
+  y_ = c.y;
+  output_ = c.output;
+  loss_ = c.loss;
+  train_ = c.train;
+  metrics_ = std::move(c.metrics);
+  layer_variables_ = std::move(c.layer_variables);
+  layer_outputs_ = std::move(c.layer_outputs);
+  macs_per_sample_ = c.macs_per_sample;
   require_held_weights_ = false;
-  session_ = std::move(session);
-  train_plan_.emplace(std::move(train));
-  eval_plan_.emplace(std::move(eval));
-  predict_plan_.emplace(std::move(predict));
+}
+
+absl::Status Sequential::Compile(CompileOptions options) {
+  auto serialized = Serialize();
+  GF_RETURN_IF_ERROR(CheckLayers());
+  GF_RETURN_IF_ERROR(ValidateModelName(name_));
+  GF_RETURN_IF_ERROR(AssignDefaultNames());
+  // A failed Compile leaves the model as it was (still compiled, if it
+  // was): the new graph is built aside, and the layers get back what the
+  // model's own graph built.
+  std::vector<Layer::BuildRecord> previous;
+  for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
+  absl::StatusOr<Compiled> compiled = BuildCompiled(std::move(options));
+  if (!compiled.ok()) {
+    for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->RestoreBuild(std::move(previous[i]));
+    return compiled.status();
+  }
+  Commit(*std::move(compiled));
   return absl::OkStatus();
 }
 
@@ -349,6 +419,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   std::vector<double> sums(1 + metrics_.size(), 0.0);
   NamedValues shown = {{"loss", 0.0}};  // named once; each step updates the values
   for (const auto& [name, out] : metrics_) shown.push_back({name, 0.0});
+  StepThreadPolicy threads(macs_per_sample_);
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
@@ -359,16 +430,15 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     }
     GatherRows(x, order, begin, end, xb);
     GatherRows(y, order, begin, end, yb);
-    {
-      SmallStepThreads threads(end - begin, macs_per_sample_);
-      GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
-    }
+    threads.ForStep(end - begin);
+    GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
     for (size_t k = 0; k < sums.size(); ++k) {
       sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
       shown[k].second = sums[k] / end;
     }
     if (bar) bar->Update(step + 1, shown);
     if (callbacks && !callbacks->empty()) {
+      threads.ForCaller();
       Logs logs(shown.begin(), shown.end());
       for (const CallbackPtr& c : *callbacks) GF_RETURN_IF_ERROR(c->OnTrainBatchEnd(*this, step, logs));
     }
@@ -383,10 +453,8 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   return result;
 }
 
-absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all,
-                                        FitOptions options) {
-  auto serialized = Serialize();
-  GF_RETURN_IF_ERROR(CheckCompiled());
+absl::StatusOr<Sequential::FitData> Sequential::SplitFitData(const Tensor& x_all, const Tensor& y_all,
+                                                             const FitOptions& options) const {
   GF_RETURN_IF_ERROR(CheckData("x", x_all, x_, -1));
   GF_RETURN_IF_ERROR(CheckData("y", y_all, y_, x_all.shape()[0]));
   if (options.batch_size <= 0) {
@@ -396,23 +464,20 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
     return absl::InvalidArgumentError(absl::StrCat(
         "Fit: validation_split must be in [0, 1), got ", options.validation_split));
   }
-  Tensor x = x_all, y = y_all;
-  std::optional<ValidationData> validation = options.validation_data;
-  if (options.validation_split > 0 && !validation) {  // Keras: last samples, before shuffling
+  FitData data{x_all, y_all, options.validation_data};
+  if (options.validation_split > 0 && !data.validation) {  // Keras: last samples, before shuffling
     int64_t n = x_all.shape()[0];
     int64_t split = n - static_cast<int64_t>(n * options.validation_split);
     GF_ASSIGN_OR_RETURN(Tensor x_valid, x_all.Slice(split, n));
     GF_ASSIGN_OR_RETURN(Tensor y_valid, y_all.Slice(split, n));
-    validation = ValidationData{x_valid, y_valid};
-    GF_ASSIGN_OR_RETURN(x, x_all.Slice(0, split));
-    GF_ASSIGN_OR_RETURN(y, y_all.Slice(0, split));
+    data.validation = ValidationData{x_valid, y_valid};
+    GF_ASSIGN_OR_RETURN(data.x, x_all.Slice(0, split));
+    GF_ASSIGN_OR_RETURN(data.y, y_all.Slice(0, split));
   }
-  if (x.shape()[0] == 0) {
+  if (data.x.shape()[0] == 0) {
     return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");
   }
-  // Keras clamps the batch to the data; the step arithmetic needs it too.
-  options.batch_size = std::min(options.batch_size, x.shape()[0]);
-  if (validation) {
+  if (const std::optional<ValidationData>& validation = data.validation) {
     GF_RETURN_IF_ERROR(CheckData("validation x", validation->x, x_, -1));
     GF_RETURN_IF_ERROR(CheckData("validation y", validation->y, y_, validation->x.shape()[0]));
     // Keras refuses a split that leaves no validation sample, too.
@@ -425,52 +490,78 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
           "; give more data or no validation"));
     }
   }
+  return data;
+}
 
-  History history;
-  std::vector<int64_t> order(x.shape()[0]);
-  stop_training = false;
+absl::Status Sequential::ResumeStepStream() {
   // The random stream of the training steps follows the step counter, which
   // checkpoints save: a resumed Fit draws the masks an uninterrupted one would.
   if (session_->variables().Has(optimizers::kStepName)) {
     GF_ASSIGN_OR_RETURN(Tensor step, session_->variables().Get(optimizers::kStepName));
     train_plan_->set_run_count(static_cast<uint64_t>(step.data<int64_t>()[0]));
   }
+  return absl::OkStatus();
+}
+
+void Sequential::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
+  std::iota(order.begin(), order.end(), 0);
+  if (!shuffle) return;
+  // Fisher-Yates with the model's seeded generator; across Fit calls each
+  // epoch gets a new order.
+  Rng rng(Mix64(options_.seed ^ Mix64(++epochs_shuffled_)));
+  for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) {
+    std::swap(order[i], order[rng.Below(i + 1)]);
+  }
+}
+
+absl::StatusOr<std::map<std::string, double>> Sequential::FitEpoch(const FitData& data,
+                                                                    const FitOptions& options,
+                                                                    std::vector<int64_t>& order,
+                                                                    History& history) {
+  NextEpochOrder(options.shuffle, order);
+  const int64_t steps = (data.x.shape()[0] + options.batch_size - 1) / options.batch_size;
+  ProgressBar bar(steps, options.verbose);
+  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*train_plan_, data.x, data.y, options.batch_size, &order, &bar,
+                                             "", &options.callbacks));
+  history.seconds_per_epoch.push_back(bar.elapsed_seconds());
+  if (data.validation) {
+    GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, data.validation->x, data.validation->y,
+                                           options.batch_size, nullptr, nullptr, "val_", nullptr));
+    metrics.insert(val.begin(), val.end());
+  }
+  // Keras's order: loss, metrics, val_loss, val_metrics.
+  NamedValues shown;
+  for (const char* prefix : {"", "val_"}) {
+    std::vector<std::string> names = {"loss"};
+    for (const auto& [name, out] : metrics_) names.push_back(name);
+    for (const std::string& name : names) {
+      auto it = metrics.find(prefix + name);
+      if (it == metrics.end()) continue;
+      shown.push_back(*it);
+      history.history[it->first].push_back(it->second);
+    }
+  }
+  bar.Finish(shown);
+  return metrics;
+}
+
+absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all,
+                                        FitOptions options) {
+  auto serialized = Serialize();
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_ASSIGN_OR_RETURN(FitData data, SplitFitData(x_all, y_all, options));
+  // Keras clamps the batch to the data; the step arithmetic needs it too.
+  options.batch_size = std::min(options.batch_size, data.x.shape()[0]);
+  History history;
+  std::vector<int64_t> order(data.x.shape()[0]);
+  stop_training = false;
+  GF_RETURN_IF_ERROR(ResumeStepStream());
   for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
   for (int epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
     epoch_ = epoch;
     for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnEpochBegin(*this, epoch));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
-    std::iota(order.begin(), order.end(), 0);
-    if (options.shuffle) {  // Fisher-Yates with the model's seeded generator
-      Rng rng(Mix64(options_.seed ^ Mix64(++epochs_shuffled_)));
-      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) {
-        std::swap(order[i], order[rng.Below(i + 1)]);
-      }
-    }
-    const int64_t steps = (x.shape()[0] + options.batch_size - 1) / options.batch_size;
-    ProgressBar bar(steps, options.verbose);
-    GF_ASSIGN_OR_RETURN(auto metrics,
-                        RunEpoch(*train_plan_, x, y, options.batch_size, &order, &bar, "",
-                                 &options.callbacks));
-    history.seconds_per_epoch.push_back(bar.elapsed_seconds());
-    if (validation) {
-      GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, validation->x, validation->y,
-                                             options.batch_size, nullptr, nullptr, "val_", nullptr));
-      metrics.insert(val.begin(), val.end());
-    }
-    // Keras's order: loss, metrics, val_loss, val_metrics.
-    NamedValues shown;
-    for (const char* prefix : {"", "val_"}) {
-      std::vector<std::string> names = {"loss"};
-      for (const auto& [name, out] : metrics_) names.push_back(name);
-      for (const std::string& name : names) {
-        auto it = metrics.find(prefix + name);
-        if (it == metrics.end()) continue;
-        shown.push_back(*it);
-        history.history[it->first].push_back(it->second);
-      }
-    }
-    bar.Finish(shown);
+    GF_ASSIGN_OR_RETURN(auto metrics, FitEpoch(data, options, order, history));
     for (const CallbackPtr& c : options.callbacks) {
       GF_RETURN_IF_ERROR(c->OnEpochEnd(*this, epoch, metrics));
     }
@@ -510,6 +601,7 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
   std::vector<Tensor> fetched;
   Tensor xb;  // the plan's feed buffer: gathering is the only copy
   std::vector<Feed> feeds = {{x_, xb}};
+  StepThreadPolicy threads(macs_per_sample_);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
     if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
@@ -517,7 +609,7 @@ absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) 
       feeds[0].value = xb;
     }
     GatherRows(x, nullptr, begin, end, xb);
-    SmallStepThreads threads(end - begin, macs_per_sample_);
+    threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(predict_plan_->Run(feeds, &fetched));
     std::memcpy(static_cast<uint8_t*>(result.raw()) + begin * row_bytes, fetched[0].raw(),
                 fetched[0].num_bytes());

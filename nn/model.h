@@ -170,6 +170,50 @@ class Sequential {
   Plan* predict_plan() { return predict_plan_ ? &*predict_plan_ : nullptr; }
 
  private:
+  // Everything one Compile makes; the model takes it over only when all of it
+  // succeeded, so a failed Compile keeps the previous compiled state.
+  struct Compiled {
+    CompileOptions options;
+    std::unique_ptr<Graph> graph;
+    std::unique_ptr<Session> session;
+    Output x, y, output, loss, train;
+    std::vector<std::pair<std::string, Output>> metrics;
+    std::optional<Plan> train_plan, eval_plan, predict_plan;
+    std::vector<std::vector<Output>> layer_variables;
+    std::vector<Output> layer_outputs;
+    struct LayerWeight {
+      size_t layer;
+      std::string local;
+      Tensor value;  // the store's tensor, shared with the layer on commit
+    };
+    std::vector<LayerWeight> layer_weights;
+    int64_t macs_per_sample = 0;
+  };
+  // Compile's steps, in order.
+  absl::Status CheckLayers() const;
+  absl::Status AssignDefaultNames();
+  absl::StatusOr<Compiled> BuildCompiled(CompileOptions options) const;
+  absl::Status BuildForward(Compiled& c) const;
+  absl::Status BuildLossAndMetrics(Compiled& c) const;
+  absl::Status BuildTrainStep(Compiled& c) const;
+  absl::Status CheckHeldWeight(const Layer& layer, const Output& v, const Tensor* held) const;
+  absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> HeldWeightBindings(const Compiled& c) const;
+  absl::Status CompilePlans(Compiled& c, const std::vector<std::pair<std::string, Tensor>>& bindings) const;
+  absl::Status CollectLayerWeights(Compiled& c) const;
+  void Commit(Compiled c);
+
+  // Fit's steps.
+  struct FitData {
+    Tensor x, y;  // the training samples
+    std::optional<ValidationData> validation;
+  };
+  absl::StatusOr<FitData> SplitFitData(const Tensor& x_all, const Tensor& y_all,
+                                       const FitOptions& options) const;
+  absl::Status ResumeStepStream();
+  void NextEpochOrder(bool shuffle, std::vector<int64_t>& order);
+  absl::StatusOr<std::map<std::string, double>> FitEpoch(const FitData& data, const FitOptions& options,
+                                                         std::vector<int64_t>& order, History& history);
+
   absl::Status CheckCompiled() const;
   // Holds off the model's other callers until the returned lock goes.
   std::unique_lock<std::recursive_mutex> Serialize() const { return std::unique_lock(*calls_); }

@@ -24,7 +24,8 @@
 // config has "name", "trainable" and "input_shape" (null, or the shape
 // without the batch dimension) beside the layer's own settings
 // (Layer::Config()); a layer type is turned back into a layer by the factory
-// registered under its class name (all of nn/'s layers are built in).
+// registered under its class name (nn/layer_registry.h: each of nn/'s layers
+// registers itself beside its Config()).
 //
 // The parser is meant for untrusted files: any input gives a layer list or an
 // InvalidArgument error naming the place and the problem (unknown layer
@@ -45,6 +46,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nn/config_reader.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 
@@ -67,7 +69,7 @@ inline constexpr int64_t kMaxConfigInputElements = int64_t{1} << 24;
 inline constexpr int kMaxConfigInputRank = 8;
 inline constexpr size_t kMaxConfigNameLength = 256;
 inline constexpr size_t kMaxConfigMetrics = 64;  // compile metrics in a config
-inline constexpr size_t kMaxConfigListLength = 100000;  // metrics, schedule boundaries
+inline constexpr size_t kMaxConfigListLength = ConfigReader::kMaxListLength;  // metrics, schedule boundaries
 
 struct ModelConfig {
   std::string name = "sequential";

@@ -3,17 +3,19 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "nn/config_reader.h"
+#include "nn/layer_registry.h"
 
 namespace gradflow::nn {
 namespace {
 
-class BatchNormalizationLayer : public Layer {
+class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
  public:
+  static constexpr char kClassName[] = "BatchNormalization";
   explicit BatchNormalizationLayer(BatchNormalizationOptions options) : options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
   }
-  std::string type() const override { return "BatchNormalization"; }
   nlohmann::json Config() const override {
     return {{"momentum", options_.momentum},
             {"epsilon", options_.epsilon},
@@ -23,6 +25,20 @@ class BatchNormalizationLayer : public Layer {
             {"gamma_initializer", options_.gamma_initializer},
             {"moving_mean_initializer", options_.moving_mean_initializer},
             {"moving_variance_initializer", options_.moving_variance_initializer}};
+  }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    BatchNormalizationOptions o;
+    o.momentum = r.NumberIn("momentum", o.momentum, 0, 1);
+    o.epsilon = r.NumberIn("epsilon", o.epsilon, 0, 1e30);
+    if (r.ok() && !(o.epsilon > 0)) r.FailField("epsilon", "must be > 0");
+    o.center = r.Bool("center", o.center);
+    o.scale = r.Bool("scale", o.scale);
+    o.beta_initializer = r.InitializerName("beta_initializer", o.beta_initializer);
+    o.gamma_initializer = r.InitializerName("gamma_initializer", o.gamma_initializer);
+    o.moving_mean_initializer = r.InitializerName("moving_mean_initializer", o.moving_mean_initializer);
+    o.moving_variance_initializer =
+        r.InitializerName("moving_variance_initializer", o.moving_variance_initializer);
+    return r.ok() ? BatchNormalization(std::move(o)) : nullptr;
   }
 
  protected:
@@ -67,6 +83,7 @@ class BatchNormalizationLayer : public Layer {
  private:
   BatchNormalizationOptions options_;
 };
+GF_REGISTER_LAYER(BatchNormalizationLayer, "{}");
 
 }  // namespace
 

@@ -183,6 +183,115 @@ absl::Status Sequential::SaveWeights(const std::string& path) {
   return SaveCheckpoint(path, tensors, {{kLayerWeightsMetadataKey, LayerWeightsJson(*this)}});
 }
 
+namespace {
+
+// The file's layers with weights, in order ("gradflow.layers").
+using FileLayers = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+// Which model weight takes which file tensor; decided in full before
+// anything is written, so a failed load changes nothing.
+struct WeightAssignments {
+  std::vector<std::pair<std::string, std::string>> model_from_file;
+  std::set<std::string> used;  // file tensors assigned
+};
+
+// by_name: each model weight takes the file tensor of its own name.
+absl::Status AssignByName(const Sequential& model, const Checkpoint& file, const std::string& path,
+                          bool skip_mismatch, LoadWeightsReport& report, WeightAssignments& out) {
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    for (const Output& v : model.layer_variables(i)) {
+      const std::string& name = v.node->name;
+      auto it = file.tensors.find(name);
+      if (it == file.tensors.end()) {
+        report.missing.push_back(name);
+        continue;
+      }
+      out.used.insert(name);
+      if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
+        if (!skip_mismatch) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "'", path, "': '", name, "' is ", TypeString(it->second), " in the file but ",
+              v.type().ToString(), " in the model (skip_mismatch skips such weights)"));
+        }
+        report.mismatched.push_back({name, v.shape(), it->second.shape()});
+        continue;
+      }
+      out.model_from_file.push_back({name, name});
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The k-th model layer with weights against the k-th file layer, weight by weight.
+absl::Status AssignLayer(const Checkpoint& file, const std::string& path, const std::string& model_layer,
+                         const std::vector<Output>& variables, size_t k,
+                         const FileLayers::value_type& file_layer, WeightAssignments& out) {
+  const auto& [file_layer_name, file_weights] = file_layer;
+  if (variables.size() != file_weights.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "': layer ", k, " with weights is '", file_layer_name, "' with ", file_weights.size(),
+        " weights in the file but '", model_layer, "' with ", variables.size(), " in the model"));
+  }
+  for (size_t j = 0; j < variables.size(); ++j) {
+    auto it = file.tensors.find(file_weights[j]);
+    if (it == file.tensors.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", path, "': the layer list names '",
+                                                     file_weights[j], "' but the file has no such tensor"));
+    }
+    const Output& v = variables[j];
+    if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path, "': '", file_weights[j], "' is ", TypeString(it->second), " but the model's '",
+          v.node->name, "' is ", v.type().ToString()));
+    }
+    out.used.insert(file_weights[j]);
+    out.model_from_file.push_back({v.node->name, file_weights[j]});
+  }
+  return absl::OkStatus();
+}
+
+// In order: the model's layers with weights against the file's layer list.
+absl::Status AssignByOrder(const Sequential& model, const Checkpoint& file, const std::string& path,
+                           const std::optional<FileLayers>& file_layers, WeightAssignments& out) {
+  if (!file_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' does not record its layer order (metadata '", kLayerWeightsMetadataKey,
+        "'); load it with by_name = true"));
+  }
+  std::vector<size_t> weighted;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    if (!model.layer_variables(i).empty()) weighted.push_back(i);
+  }
+  if (weighted.size() != file_layers->size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' has ", file_layers->size(), " layers with weights but the model has ",
+        weighted.size(), "; load by_name to match the layers that agree"));
+  }
+  for (size_t k = 0; k < weighted.size(); ++k) {
+    GF_RETURN_IF_ERROR(AssignLayer(file, path, model.layers()[weighted[k]]->name(),
+                                   model.layer_variables(weighted[k]), k, (*file_layers)[k], out));
+  }
+  return absl::OkStatus();
+}
+
+// The file's layer weights (all its tensors if it does not list them) that
+// went nowhere.
+std::vector<std::string> UnusedFileWeights(const Checkpoint& file, const std::optional<FileLayers>& file_layers,
+                                           const std::set<std::string>& used) {
+  std::vector<std::string> candidates, unused;
+  if (file_layers) {
+    for (const auto& [layer, weights] : *file_layers) candidates.insert(candidates.end(), weights.begin(), weights.end());
+  } else {
+    for (const auto& [name, tensor] : file.tensors) candidates.push_back(name);
+  }
+  for (const std::string& name : candidates) {
+    if (!used.count(name)) unused.push_back(name);
+  }
+  return unused;
+}
+
+}  // namespace
+
 absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& path,
                                                           LoadWeightsOptions options) {
   auto serialized = Serialize();
@@ -191,98 +300,22 @@ absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& pat
         "LoadWeights: compile the model first (its weights and their shapes exist after Compile)");
   }
   GF_ASSIGN_OR_RETURN(Checkpoint file, LoadCheckpoint(path));
-  std::optional<std::vector<std::pair<std::string, std::vector<std::string>>>> file_layers;
+  std::optional<FileLayers> file_layers;
   if (auto it = file.metadata.find(kLayerWeightsMetadataKey); it != file.metadata.end()) {
-    absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> parsed =
-        ParseLayerWeights(it->second);
+    absl::StatusOr<FileLayers> parsed = ParseLayerWeights(it->second);
     if (!parsed.ok()) return WithPath(path, parsed.status());
     file_layers = *std::move(parsed);
   }
-
-  // Decide every assignment (model name <- file name) first; write only if
-  // all of them are acceptable, so a failed load changes nothing.
   LoadWeightsReport report;
-  std::vector<std::pair<std::string, std::string>> assignments;
-  std::set<std::string> used;
-  auto model_shape = [](const Output& v) { return v.shape(); };
-  if (options.by_name) {
-    for (const std::vector<Output>& variables : layer_variables_) {
-      for (const Output& v : variables) {
-        const std::string& name = v.node->name;
-        auto it = file.tensors.find(name);
-        if (it == file.tensors.end()) {
-          report.missing.push_back(name);
-          continue;
-        }
-        used.insert(name);
-        if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
-          if (!options.skip_mismatch) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "'", path, "': '", name, "' is ", TypeString(it->second), " in the file but ",
-                v.type().ToString(), " in the model (skip_mismatch skips such weights)"));
-          }
-          report.mismatched.push_back({name, model_shape(v), it->second.shape()});
-          continue;
-        }
-        assignments.push_back({name, name});
-      }
-    }
-  } else {
-    if (!file_layers) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", path, "' does not record its layer order (metadata '", kLayerWeightsMetadataKey,
-          "'); load it with by_name = true"));
-    }
-    std::vector<size_t> weighted;
-    for (size_t i = 0; i < layer_variables_.size(); ++i) {
-      if (!layer_variables_[i].empty()) weighted.push_back(i);
-    }
-    if (weighted.size() != file_layers->size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", path, "' has ", file_layers->size(), " layers with weights but the model has ",
-          weighted.size(), "; load by_name to match the layers that agree"));
-    }
-    for (size_t k = 0; k < weighted.size(); ++k) {
-      const std::vector<Output>& variables = layer_variables_[weighted[k]];
-      const auto& [file_layer, file_weights] = (*file_layers)[k];
-      if (variables.size() != file_weights.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "'", path, "': layer ", k, " with weights is '", file_layer, "' with ", file_weights.size(),
-            " weights in the file but '", layers_[weighted[k]]->name(), "' with ", variables.size(),
-            " in the model"));
-      }
-      for (size_t j = 0; j < variables.size(); ++j) {
-        auto it = file.tensors.find(file_weights[j]);
-        if (it == file.tensors.end()) {
-          return absl::InvalidArgumentError(absl::StrCat("'", path, "': the layer list names '",
-                                                         file_weights[j], "' but the file has no such tensor"));
-        }
-        const Output& v = variables[j];
-        if (it->second.dtype() != v.dtype() || it->second.shape() != v.shape()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "'", path, "': '", file_weights[j], "' is ", TypeString(it->second), " but the model's '",
-              v.node->name, "' is ", v.type().ToString()));
-        }
-        used.insert(file_weights[j]);
-        assignments.push_back({v.node->name, file_weights[j]});
-      }
-    }
-  }
-  for (const auto& [model_name, file_name] : assignments) {
+  WeightAssignments assignments;
+  GF_RETURN_IF_ERROR(options.by_name
+                         ? AssignByName(*this, file, path, options.skip_mismatch, report, assignments)
+                         : AssignByOrder(*this, file, path, file_layers, assignments));
+  for (const auto& [model_name, file_name] : assignments.model_from_file) {
     GF_RETURN_IF_ERROR(session_->variables().Set(model_name, file.tensors.at(file_name)));
     report.loaded.push_back(model_name);
   }
-  // Unused: the file's layer weights (all its tensors if it does not list
-  // them) that went nowhere.
-  std::vector<std::string> candidates;
-  if (file_layers) {
-    for (const auto& [layer, weights] : *file_layers) candidates.insert(candidates.end(), weights.begin(), weights.end());
-  } else {
-    for (const auto& [name, tensor] : file.tensors) candidates.push_back(name);
-  }
-  for (const std::string& name : candidates) {
-    if (!used.count(name)) report.unused.push_back(name);
-  }
+  report.unused = UnusedFileWeights(file, file_layers, assignments.used);
   return report;
 }
 

@@ -162,13 +162,42 @@ LogSumExp RowLogSumExp(const float* x, int64_t depth) {
 bool Clipped(float p) { return p < kLossEpsilon || p > 1.0f - kLossEpsilon; }
 float Clip(float p) { return std::clamp(p, kLossEpsilon, 1.0f - kLossEpsilon); }
 
-// Loss targets are data: they get no gradient (see losses.h).
-template <const char* kGradOp>
-std::vector<Output> LossGrad(GradContext& g) {
-  return {Output{}, g.scope.graph().AddNode1(g.scope, kGradOp, {g.x(0), g.x(1), g.dy[0]}, g.node.attrs)};
-}
-
 Attrs LogitsAttr(bool from_logits) { return {{"from_logits", from_logits}}; }
+
+// One loss: the forward op `name` (targets, y) -> L and its gradient op
+// `name + "Grad"` (targets, y, dL) -> dL · ∂L/∂y. Both share the input
+// checks; only the kernels and the gradient-check cases differ per loss.
+struct LossFamily {
+  std::string name;
+  bool sparse = false;  // targets are i32 class indices
+  KernelFn kernel, grad_kernel;
+  std::vector<GradCheckCase> grad_checks;
+};
+
+bool RegisterLossOps(LossFamily family) {
+  const std::string grad_name = family.name + "Grad";
+  const bool sparse = family.sparse;
+  RegisterOp(OpDef{
+      .name = family.name,
+      .num_inputs = 2,  // targets, y
+      .attrs = {OptionalAttr("from_logits", false)},
+      .infer = [sparse](InferContext& ctx) { return InferLoss(ctx, sparse); },
+      .kernel = std::move(family.kernel),
+      // Loss targets are data: they get no gradient (see losses.h).
+      .grad = [grad_name](GradContext& g) -> std::vector<Output> {
+        return {Output{}, g.scope.graph().AddNode1(g.scope, grad_name, {g.x(0), g.x(1), g.dy[0]}, g.node.attrs)};
+      },
+      .grad_checks = std::move(family.grad_checks),
+  });
+  return RegisterOp(OpDef{
+      .name = grad_name,
+      .num_inputs = 3,  // targets, y, dL
+      .attrs = {OptionalAttr("from_logits", false)},
+      .infer = [sparse](InferContext& ctx) { return InferLossGrad(ctx, sparse); },
+      .kernel = std::move(family.grad_kernel),
+      .no_gradient_reason = kBackwardOpReason,
+  });
+}
 
 // ---------------------------------------------------------------- sparse categorical
 
@@ -226,30 +255,17 @@ absl::StatusOr<std::unique_ptr<Kernel>> SparseCceGradKernel(const KernelContext&
   }, check);
 }
 
-constexpr char kSparseCceGrad[] = "SparseCategoricalCrossentropyGrad";
-
-GF_REGISTER_OP(OpDef{
+[[maybe_unused]] const bool kSparseCceRegistered = RegisterLossOps({
     .name = "SparseCategoricalCrossentropy",
-    .num_inputs = 2,  // labels, y
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/true); },
+    .sparse = true,
     .kernel = SparseCceKernel,
-    .grad = LossGrad<kSparseCceGrad>,
+    .grad_kernel = SparseCceGradKernel,
     .grad_checks = {{.inputs = {{.dtype = DType::kI32, .shape = {3}, .lo = 0, .hi = 4},
                                 {.shape = {3, 4}, .lo = -2, .hi = 2}},
                      .attrs = LogitsAttr(true)},
                     {.inputs = {{.dtype = DType::kI32, .shape = {3}, .lo = 0, .hi = 4},
                                 {.shape = {3, 4}, .lo = 0.1, .hi = 0.9}},
                      .attrs = LogitsAttr(false)}},
-});
-
-GF_REGISTER_OP(OpDef{
-    .name = kSparseCceGrad,
-    .num_inputs = 3,  // labels, y, dL
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/true); },
-    .kernel = SparseCceGradKernel,
-    .no_gradient_reason = kBackwardOpReason,
 });
 
 // ---------------------------------------------------------------- categorical
@@ -317,30 +333,16 @@ absl::StatusOr<std::unique_ptr<Kernel>> CceGradKernel(const KernelContext& k) {
   });
 }
 
-constexpr char kCceGrad[] = "CategoricalCrossentropyGrad";
-
-GF_REGISTER_OP(OpDef{
+[[maybe_unused]] const bool kCceRegistered = RegisterLossOps({
     .name = "CategoricalCrossentropy",
-    .num_inputs = 2,  // onehot, y
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/false); },
     .kernel = CceKernel,
-    .grad = LossGrad<kCceGrad>,
+    .grad_kernel = CceGradKernel,
     .grad_checks = {{.inputs = {{.shape = {3, 4}, .lo = 0, .hi = 1, .no_grad = true},
                                 {.shape = {3, 4}, .lo = -2, .hi = 2}},
                      .attrs = LogitsAttr(true)},
                     {.inputs = {{.shape = {3, 4}, .lo = 0, .hi = 1, .no_grad = true},
                                 {.shape = {3, 4}, .lo = 0.1, .hi = 0.9}},
                      .attrs = LogitsAttr(false)}},
-});
-
-GF_REGISTER_OP(OpDef{
-    .name = kCceGrad,
-    .num_inputs = 3,  // onehot, y, dL
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/false); },
-    .kernel = CceGradKernel,
-    .no_gradient_reason = kBackwardOpReason,
 });
 
 // ---------------------------------------------------------------- binary
@@ -394,15 +396,10 @@ absl::StatusOr<std::unique_ptr<Kernel>> BceGradKernel(const KernelContext& k) {
   });
 }
 
-constexpr char kBceGrad[] = "BinaryCrossentropyGrad";
-
-GF_REGISTER_OP(OpDef{
+[[maybe_unused]] const bool kBceRegistered = RegisterLossOps({
     .name = "BinaryCrossentropy",
-    .num_inputs = 2,  // targets, y
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/false); },
     .kernel = BceKernel,
-    .grad = LossGrad<kBceGrad>,
+    .grad_kernel = BceGradKernel,
     .grad_checks = {{.inputs = {{.shape = {3, 2}, .lo = 0, .hi = 1, .no_grad = true},
                                 {.shape = {3, 2}, .lo = -3, .hi = 3}},
                      .attrs = LogitsAttr(true)},
@@ -412,15 +409,6 @@ GF_REGISTER_OP(OpDef{
                     {.inputs = {{.shape = {4}, .lo = 0, .hi = 1, .no_grad = true},
                                 {.shape = {4}, .lo = 0.1, .hi = 0.9}},
                      .attrs = LogitsAttr(false)}},
-});
-
-GF_REGISTER_OP(OpDef{
-    .name = kBceGrad,
-    .num_inputs = 3,  // targets, y, dL
-    .attrs = {OptionalAttr("from_logits", false)},
-    .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/false); },
-    .kernel = BceGradKernel,
-    .no_gradient_reason = kBackwardOpReason,
 });
 
 // ---------------------------------------------------------------- mean squared error
@@ -454,24 +442,12 @@ absl::StatusOr<std::unique_ptr<Kernel>> MseGradKernel(const KernelContext& k) {
   });
 }
 
-constexpr char kMseGrad[] = "MeanSquaredErrorGrad";
-
-GF_REGISTER_OP(OpDef{
+[[maybe_unused]] const bool kMseRegistered = RegisterLossOps({
     .name = "MeanSquaredError",
-    .num_inputs = 2,  // targets, y
-    .infer = [](InferContext& ctx) { return InferLoss(ctx, /*sparse=*/false); },
     .kernel = MseKernel,
-    .grad = LossGrad<kMseGrad>,
+    .grad_kernel = MseGradKernel,
     .grad_checks = {{.inputs = {{.shape = {3, 2}, .no_grad = true}, {.shape = {3, 2}}}},
                     {.inputs = {{.shape = {2, 2, 3}, .no_grad = true}, {.shape = {2, 2, 3}}}}},
-});
-
-GF_REGISTER_OP(OpDef{
-    .name = kMseGrad,
-    .num_inputs = 3,  // targets, y, dL
-    .infer = [](InferContext& ctx) { return InferLossGrad(ctx, /*sparse=*/false); },
-    .kernel = MseGradKernel,
-    .no_gradient_reason = kBackwardOpReason,
 });
 
 }  // namespace

@@ -2,8 +2,11 @@
 // predict / summary on a small synthetic problem, its error messages, and one
 // short end-to-end run of the chapter's MLP on a Fashion-MNIST subset.
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -519,6 +522,76 @@ TEST(SequentialErrorsTest, FirstLayerWithoutInputShape) {
   EXPECT_THAT(st.message(), HasSubstr("input shape"));
   nn::Sequential empty;
   EXPECT_THAT(empty.Compile({}).message(), HasSubstr("no layers"));
+}
+
+// Issue 13 item 7: a null first layer used to be dereferenced (segfault).
+TEST(SequentialErrorsTest, NullFirstLayerIsAnError) {
+  nn::Sequential model({nullptr});
+  absl::Status st = model.Compile({});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("layer 0 is null"));
+  nn::Sequential second({nullptr, nn::Dense(2, {.input_shape = Shape{2}})});
+  EXPECT_THAT(second.Compile({}).message(), HasSubstr("layer 0 is null"));
+}
+
+// Issue 13 item 24: an empty input dimension used to compile and then fail
+// in Fit with oneDNN's INTERNAL "could not create a descriptor".
+TEST(SequentialErrorsTest, ZeroInputDimensionNamesTheShape) {
+  for (const Shape& bad : {Shape{0}, Shape{4, 0}}) {
+    nn::Sequential model({nn::Flatten(bad), nn::Dense(kNumClasses, {.activation = "softmax"})});
+    absl::Status st = model.Compile(BlobCompileOptions());
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_THAT(st.message(), HasSubstr("input_shape " + bad.ToString()));
+    EXPECT_THAT(st.message(), HasSubstr(">= 1"));
+  }
+  nn::Sequential dense({nn::Dense(3, {.input_shape = Shape{0}})});
+  EXPECT_THAT(dense.Compile(BlobCompileOptions()).message(), HasSubstr("input_shape [0]"));
+}
+
+// Issue 13 item 26: a failed re-Compile used to leave a working model
+// uncompiled; it keeps the previous compiled state (plans, options, weights).
+TEST(SequentialErrorsTest, FailedRecompileKeepsThePreviousModel) {
+  Blobs data = MakeBlobs(60);
+  nn::Sequential model = BlobModel();
+  ASSERT_TRUE(model.Compile(BlobCompileOptions()).ok());
+  ASSERT_TRUE(model.Fit(data.x, data.y, {.epochs = 2, .verbose = 0}).ok());
+  const std::vector<Output> variables = model.layers()[0]->variables();
+
+  for (auto bad : {std::function<void(nn::CompileOptions&)>([](auto& o) { o.loss = "hinge_loss"; }),
+                   std::function<void(nn::CompileOptions&)>([](auto& o) { o.metrics = {"f1_score"}; })}) {
+    auto before = model.Predict(data.x);
+    ASSERT_TRUE(before.ok());
+    nn::CompileOptions options = BlobCompileOptions();
+    bad(options);
+    ASSERT_FALSE(model.Compile(options).ok());
+    ASSERT_TRUE(model.compiled());
+    EXPECT_EQ(model.compile_options()->loss, "sparse_categorical_crossentropy");
+    EXPECT_EQ(model.compile_options()->metrics, std::vector<std::string>{"accuracy"});
+    auto after = model.Predict(data.x);
+    ASSERT_TRUE(after.ok()) << after.status();
+    for (int64_t i = 0; i < before->num_elements(); ++i) {
+      ASSERT_EQ(before->data<float>()[i], after->data<float>()[i]) << "element " << i;
+    }
+    // The layer points into the model's own graph again, not the discarded one.
+    ASSERT_EQ(model.layers()[0]->variables().size(), variables.size());
+    EXPECT_EQ(model.layers()[0]->variables()[0].node, variables[0].node);
+    auto evaluated = model.Evaluate(data.x, data.y);
+    ASSERT_TRUE(evaluated.ok()) << evaluated.status();
+    EXPECT_TRUE(evaluated->count("accuracy"));
+    EXPECT_TRUE(model.Fit(data.x, data.y, {.epochs = 1, .verbose = 0}).ok());
+  }
+}
+
+// The small-step thread policy gives the caller its OpenMP setting back.
+TEST(SequentialTest, FitAndPredictRestoreTheCallersThreadCount) {
+  Blobs data = MakeBlobs(40);
+  nn::Sequential model = BlobModel();  // small: every step runs on one thread
+  ASSERT_TRUE(model.Compile(BlobCompileOptions()).ok());
+  const int caller = omp_get_max_threads();
+  ASSERT_TRUE(model.Fit(data.x, data.y, {.epochs = 1, .batch_size = 7, .verbose = 0}).ok());
+  EXPECT_EQ(omp_get_max_threads(), caller);
+  ASSERT_TRUE(model.Predict(data.x, 3).ok());
+  EXPECT_EQ(omp_get_max_threads(), caller);
 }
 
 // ---------------------------------------------------------------- end to end

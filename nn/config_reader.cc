@@ -1,0 +1,201 @@
+#include "nn/config_reader.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/initializers.h"
+#include "nn/model_config.h"
+#include "ops/activations.h"
+
+namespace gradflow::nn {
+
+using Json = nlohmann::json;
+
+std::string DescribeJson(const Json& value) {
+  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return absl::StrCat(value.type_name(), " ", text);
+}
+
+ConfigReader::ConfigReader(const Json& object, std::string where, absl::Status& status)
+    : object_(object), where_(std::move(where)), status_(status) {
+  if (!object_.is_object()) Fail(absl::StrCat("must be a JSON object, got ", DescribeJson(object_)));
+}
+
+ConfigReader ConfigReader::Sub(std::string_view key) {
+  const Json* value = Find(key);
+  return ConfigReader(value ? *value : Null(), absl::StrCat(where_, ".", std::string(key)), status_);
+}
+
+void ConfigReader::Fail(const std::string& message) {
+  if (status_.ok()) status_ = absl::InvalidArgumentError(absl::StrCat(where_, ": ", message));
+}
+
+void ConfigReader::FailField(std::string_view key, const std::string& message) {
+  Fail(absl::StrCat("'", std::string(key), "' ", message));
+}
+
+const Json* ConfigReader::Find(std::string_view key) {
+  used_.insert(std::string(key));
+  if (!ok() || !object_.is_object()) return nullptr;
+  auto it = object_.find(std::string(key));
+  return it == object_.end() ? nullptr : &*it;
+}
+
+const Json* ConfigReader::Required(std::string_view key) {
+  const Json* value = Find(key);
+  if (value == nullptr) FailField(key, "is missing");
+  return value;
+}
+
+bool ConfigReader::IsNull(std::string_view key) {
+  const Json* value = Find(key);
+  return value == nullptr || value->is_null();
+}
+
+std::string ConfigReader::String(std::string_view key, std::optional<std::string> fallback) {
+  const Json* value = fallback ? Find(key) : Required(key);
+  if (value == nullptr) return fallback.value_or("");
+  if (!value->is_string()) {
+    FailField(key, absl::StrCat("must be a string, got ", DescribeJson(*value)));
+    return fallback.value_or("");
+  }
+  return value->get<std::string>();
+}
+
+bool ConfigReader::Bool(std::string_view key, std::optional<bool> fallback) {
+  const Json* value = fallback ? Find(key) : Required(key);
+  if (value == nullptr) return fallback.value_or(false);
+  if (!value->is_boolean()) {
+    FailField(key, absl::StrCat("must be true or false, got ", DescribeJson(*value)));
+    return fallback.value_or(false);
+  }
+  return value->get<bool>();
+}
+
+int64_t ConfigReader::Integer(std::string_view key, std::optional<int64_t> fallback, int64_t lo,
+                              int64_t hi) {
+  const Json* value = fallback ? Find(key) : Required(key);
+  if (value == nullptr) return fallback.value_or(lo);
+  std::optional<int64_t> v = AsInteger(*value, lo, hi);
+  if (!v) {
+    FailField(key, absl::StrCat("must be an integer in [", lo, ", ", hi, "], got ", DescribeJson(*value)));
+    return fallback.value_or(lo);
+  }
+  return *v;
+}
+
+uint64_t ConfigReader::Unsigned(std::string_view key, std::optional<uint64_t> fallback) {
+  const Json* value = fallback ? Find(key) : Required(key);
+  if (value == nullptr) return fallback.value_or(0);
+  if (value->is_number_unsigned()) return value->get<uint64_t>();
+  if (value->is_number_integer() && value->get<int64_t>() >= 0) return value->get<int64_t>();
+  FailField(key, absl::StrCat("must be a non-negative integer, got ", DescribeJson(*value)));
+  return fallback.value_or(0);
+}
+
+double ConfigReader::Number(std::string_view key, std::optional<double> fallback) {
+  const Json* value = fallback ? Find(key) : Required(key);
+  if (value == nullptr) return fallback.value_or(0);
+  if (!value->is_number() || !std::isfinite(value->get<double>())) {
+    FailField(key, absl::StrCat("must be a finite number, got ", DescribeJson(*value)));
+    return fallback.value_or(0);
+  }
+  return value->get<double>();
+}
+
+double ConfigReader::NumberIn(std::string_view key, std::optional<double> fallback, double lo,
+                              double hi, bool hi_open) {
+  double v = Number(key, fallback);
+  if (ok() && !(v >= lo && (hi_open ? v < hi : v <= hi))) {
+    FailField(key, absl::StrCat("must be in [", lo, ", ", hi, hi_open ? ")" : "]", ", got ", v));
+  }
+  return v;
+}
+
+std::string ConfigReader::InitializerName(std::string_view key, std::optional<std::string> fallback) {
+  std::string name = String(key, std::move(fallback));
+  if (!ok()) return name;
+  auto init = InitializerFromName(name);
+  if (!init.ok()) Fail(absl::StrCat("'", std::string(key), "': ", init.status().message()));
+  return name;
+}
+
+std::string ConfigReader::ActivationName(std::string_view key, std::optional<std::string> fallback) {
+  std::string name = String(key, std::move(fallback));
+  if (!ok() || name.empty() || name == "linear") return name;
+  std::vector<std::string> names = ops::ActivationNames();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    FailField(key, absl::StrCat("is the unknown activation '", name, "'; valid names: ",
+                                absl::StrJoin(names, ", ")));
+  }
+  return name;
+}
+
+std::optional<optimizers::Regularizer> ConfigReader::Regularizer(std::string_view key) {
+  if (IsNull(key)) return std::nullopt;
+  ConfigReader sub = Sub(key);
+  optimizers::Regularizer reg{.l1 = sub.NumberIn("l1", 0.0, 0, 1e30), .l2 = sub.NumberIn("l2", 0.0, 0, 1e30)};
+  sub.Finish();
+  return reg;
+}
+
+std::optional<optimizers::MaxNorm> ConfigReader::Constraint(std::string_view key) {
+  if (IsNull(key)) return std::nullopt;
+  ConfigReader sub = Sub(key);
+  optimizers::MaxNorm constraint;
+  constraint.max_value = sub.NumberIn("max_value", optimizers::MaxNorm{}.max_value, 0, 1e30);
+  if (sub.ok() && !(constraint.max_value > 0)) sub.FailField("max_value", "must be > 0");
+  constraint.axis = static_cast<int>(sub.Integer("axis", optimizers::MaxNorm{}.axis,
+                                                 -kMaxConfigInputRank, kMaxConfigInputRank));
+  sub.Finish();
+  return constraint;
+}
+
+Json RegularizerToJson(const std::optional<optimizers::Regularizer>& regularizer) {
+  if (!regularizer) return nullptr;
+  return {{"l1", regularizer->l1}, {"l2", regularizer->l2}};
+}
+
+Json ConstraintToJson(const std::optional<optimizers::MaxNorm>& constraint) {
+  if (!constraint) return nullptr;
+  return {{"max_value", constraint->max_value}, {"axis", constraint->axis}};
+}
+
+void ConfigReader::Accept(std::initializer_list<const char*> keys) {
+  for (const char* k : keys) used_.insert(k);
+}
+
+void ConfigReader::Finish() {
+  if (!ok() || !object_.is_object()) return;
+  for (auto it = object_.begin(); it != object_.end(); ++it) {
+    if (!used_.count(it.key())) {
+      std::vector<std::string> known(used_.begin(), used_.end());
+      Fail(absl::StrCat("unknown field '", it.key(), "' (known: ", absl::StrJoin(known, ", "), ")"));
+      return;
+    }
+  }
+}
+
+std::optional<int64_t> ConfigReader::AsInteger(const Json& value, int64_t lo, int64_t hi) {
+  if (value.is_number_unsigned()) {
+    uint64_t v = value.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    if (static_cast<int64_t>(v) < lo || static_cast<int64_t>(v) > hi) return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (value.is_number_integer()) {
+    int64_t v = value.get<int64_t>();
+    if (v < lo || v > hi) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+const Json& ConfigReader::Null() {
+  static const Json* null = new Json(nullptr);
+  return *null;
+}
+
+}  // namespace gradflow::nn

@@ -1,0 +1,79 @@
+#ifndef GRADFLOW_NN_LAYER_REGISTRY_H_
+#define GRADFLOW_NN_LAYER_REGISTRY_H_
+
+// The one list of layer types. A built-in layer is one class, derived from
+// BuiltinLayer<Self>, that declares its Keras class name, writes its
+// settings (Config()) and reads them back (FromConfig) side by side, plus one
+// registration line in its .cc file:
+//
+//   class GaussianNoiseLayer : public BuiltinLayer<GaussianNoiseLayer> {
+//    public:
+//     static constexpr char kClassName[] = "GaussianNoise";
+//     nlohmann::json Config() const override { return {{"stddev", stddev_}}; }
+//     static LayerPtr FromConfig(ConfigReader& r) { ... }
+//     ...
+//   };
+//   GF_REGISTER_LAYER(GaussianNoiseLayer, R"({"stddev": 0.1})");
+//
+// type(), LayerFromJson / LayerToJson, LayerTypeNames(), Summary and the
+// registry-walking tests (tests/nn/registry_test.cc builds, trains, saves and
+// reloads every registered type from its example config) all read this
+// registry; nothing else lists layer types. Layer types from outside nn/ use
+// nn::RegisterLayerType (nn/model_config.h), which feeds the same registry.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "absl/status/statusor.h"
+#include "nn/layers.h"
+
+namespace gradflow::nn {
+
+class ConfigReader;
+
+// A layer type as the registry holds it.
+struct LayerTypeInfo {
+  std::string class_name;  // Keras's class name: the config's "class_name" and Layer::type()
+  // Makes a layer from its "config" object (the common keys "name",
+  // "trainable" and "input_shape" are applied by LayerFromJson afterwards).
+  std::function<absl::StatusOr<LayerPtr>(const nlohmann::json& config)> from_json;
+  // A valid "config" object (JSON text) for the registry-walking tests; empty
+  // for types registered from outside nn/.
+  std::string example_config;
+};
+
+// Layer::type() from the class's kClassName, the constant the registration
+// reads too, so the two cannot disagree.
+template <typename Self>
+class BuiltinLayer : public Layer {
+ public:
+  std::string type() const final { return Self::kClassName; }
+};
+
+// Adds a type; AlreadyExists if the class name is taken.
+absl::Status RegisterLayerTypeInfo(LayerTypeInfo info);
+// Wraps a FromConfig(ConfigReader&) reader into a registration.
+bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
+                          std::string example_config);
+
+// The registered type of that class name, or nullptr.
+const LayerTypeInfo* FindLayerType(std::string_view class_name);
+// Every registered type, by class name.
+std::vector<LayerTypeInfo> LayerTypes();
+
+#define GF_REGISTER_LAYER_CONCAT_INNER(a, b) a##b
+#define GF_REGISTER_LAYER_CONCAT(a, b) GF_REGISTER_LAYER_CONCAT_INNER(a, b)
+// At namespace scope in the layer's .cc: GF_REGISTER_LAYER(LayerClass, "example config JSON");
+// The nn library is alwayslink, so the linker keeps every registration.
+#define GF_REGISTER_LAYER(LayerClass, example_config)                                           \
+  [[maybe_unused]] static const bool GF_REGISTER_LAYER_CONCAT(gf_registered_layer_, __COUNTER__) = \
+      ::gradflow::nn::RegisterBuiltinLayer(LayerClass::kClassName, &LayerClass::FromConfig,      \
+                                           example_config)
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_LAYER_REGISTRY_H_

@@ -1,0 +1,54 @@
+#ifndef GRADFLOW_NN_LOSSES_H_
+#define GRADFLOW_NN_LOSSES_H_
+
+// The losses and metrics Sequential::Compile accepts by Keras name: each is
+// one registration in nn/losses.cc (its names, the targets it takes, how it
+// becomes graph nodes, how it uses softmax logits). Compile's look-ups,
+// LossNames() / MetricNames() and every "unknown loss" message read these
+// registrations; nothing else lists them.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+
+namespace gradflow::nn {
+
+struct LossInfo {
+  // Keras names ("mean_squared_error", "mse"); the first is the canonical one.
+  std::vector<std::string> names;
+  // true: the targets are i32 class indices [batch]; false: f32 of the
+  // model output's shape.
+  bool class_index_targets = false;
+  // The loss node of `output` against `targets`. `softmax_logits` is valid
+  // when output = softmax(softmax_logits) (Layer::softmax_logits()): a loss
+  // that can, computes from the logits (Keras does; more stable, same value).
+  std::function<Output(const Scope& scope, Output targets, Output output, Output softmax_logits)> build;
+  // The metric Keras means by "accuracy" with this loss.
+  std::string accuracy;
+};
+
+struct MetricInfo {
+  std::vector<std::string> names;  // Keras names; the first is canonical
+  // The per-batch metric node; `loss` is the compiled loss (what "accuracy"
+  // resolves against).
+  std::function<Output(const Scope& scope, Output targets, Output output, const LossInfo& loss)> build;
+};
+
+// The loss or metric with that Keras name; an InvalidArgument error listing
+// every valid name otherwise.
+absl::StatusOr<const LossInfo*> FindLoss(std::string_view name);
+absl::StatusOr<const MetricInfo*> FindMetric(std::string_view name);
+// Every registered loss / metric, in registration order.
+const std::vector<LossInfo>& Losses();
+const std::vector<MetricInfo>& Metrics();
+// Every accepted name (aliases included), for messages and tests.
+std::vector<std::string> LossNames();
+std::vector<std::string> MetricNames();
+
+}  // namespace gradflow::nn
+
+#endif  // GRADFLOW_NN_LOSSES_H_

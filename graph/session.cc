@@ -350,7 +350,6 @@ class ExecutableBuilder {
     }
     return absl::OkStatus();
   }
-  GF_RETURN_IF_ERROR(CheckBufferSizes(order_, types, batch));
 
   // 2. Liveness. Every value maps to a root buffer (itself, the input it
   //    aliases, or the input it overwrites in place); a root lives until the

@@ -29,11 +29,7 @@ float StandardNormal(uint64_t key, int64_t i) {
 }
 
 absl::Status InferGaussianNoise(InferContext& ctx) {
-  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-  const double stddev = ctx.node().attr_or<double>("stddev", -1);
-  if (!(stddev >= 0) || !std::isfinite(stddev)) {
-    return ctx.Error(absl::StrCat("stddev must be a finite number >= 0, got ", stddev));
-  }
+  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));  // stddev's range is declared below
   ctx.AddOutput(DType::kF32, ctx.shape(0));
   return absl::OkStatus();
 }
@@ -51,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> GaussianNoiseKernel(const KernelContext&
       return absl::OkStatus();
     });
   }
-  const uint64_t salt = HashName(k.node.name) ^ Mix64(static_cast<uint64_t>(k.node.attr_or<int64_t>("seed", 0)));
+  const uint64_t salt = HashName(k.node.name) ^ Mix64(static_cast<uint64_t>(k.node.attr<int64_t>("seed")));
   const std::optional<int64_t> fixed =
       k.node.has_attr("fixed_noise_seed") ? std::optional(k.node.attr<int64_t>("fixed_noise_seed")) : std::nullopt;
   return MakeKernel([=](const RunContext& ctx) {
@@ -70,7 +66,9 @@ std::vector<Output> GaussianNoiseGradient(GradContext& g) { return {g.dy[0]}; }
 GF_REGISTER_OP(OpDef{
     .name = kOpName,
     .num_inputs = 1,
-    .infer = InferGaussianNoise,
+    .attrs = {RequiredAttr("stddev", AttrType::kFloat).AtLeast(0).Finite(),
+              OptionalAttr("seed", int64_t{0}),                   // Keras's layer seed
+              OptionalAttr("fixed_noise_seed", AttrType::kInt)},  // the same noise every step (tests)
     .kernel = GaussianNoiseKernel,
     .grad = GaussianNoiseGradient,
     .grad_checks = {{.inputs = {{.shape = {4, 5}}}, .attrs = {{"stddev", 0.5}, {"fixed_noise_seed", int64_t{7}}}},

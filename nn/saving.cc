@@ -99,15 +99,18 @@ absl::Status CheckTensorsLoadable(const std::string& path, const Sequential& mod
   }
   const std::vector<std::string> layers = LayerNames(model);
   for (const auto& [name, tensor] : tensors) {
-    const bool to_layer = !LayerOfTensor(name, layers).empty();
-    absl::Status ok = to_layer == layer_weights.count(name) > 0
-                          ? (to_layer ? absl::OkStatus() : CheckOptimizerState(name, tensor))
-                          : absl::FailedPreconditionError(absl::StrCat(
-                                "its tensor '", name, "' would be read back as ",
-                                to_layer ? "a layer weight" : "optimizer state"));
-    if (!ok.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("Save: '", path, "' was not written: ",
-                                                        ok.message()));
+    const bool read_as_layer_weight = !LayerOfTensor(name, layers).empty();
+    const bool is_layer_weight = layer_weights.count(name) > 0;
+    std::string problem;
+    if (read_as_layer_weight != is_layer_weight) {
+      problem = absl::StrCat("its tensor '", name, "' would be read back as ",
+                             read_as_layer_weight ? "a layer weight" : "optimizer state");
+    } else if (absl::Status state = is_layer_weight ? absl::OkStatus() : CheckOptimizerState(name, tensor);
+               !state.ok()) {
+      problem = std::string(state.message());
+    }
+    if (!problem.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("Save: '", path, "' was not written: ", problem));
     }
   }
   return absl::OkStatus();

@@ -134,8 +134,14 @@ TEST(PlanCacheTest, ExecutablesOfManyBatchSizesStayBounded) {
   }
   const int64_t growth = ResidentBytes() - before;
   EXPECT_LE(most_cached, 4u);
-  // Unbounded, the arenas alone add sum(batch * 64 * 4 bytes * 2) ~ 1 GB.
+  // Unbounded, the arenas alone add sum(batch * 64 * 4 bytes * 2) ~ 1 GB
+  // (measured 1.1 GB). ASan keeps freed memory in quarantine, so RSS says
+  // nothing there; the count above still holds.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_LT(growth, int64_t{64} << 20) << "RSS grew by " << growth << " bytes";
+#else
+  (void)growth;
+#endif
   // The cache still works: the size used last is found, not rebuilt.
   ASSERT_TRUE(plan->Run({{x, Filled({2000, 64}, 1)}}, &fetched).ok());
   EXPECT_FLOAT_EQ(fetched[0].data<float>()[0], -4.0f);

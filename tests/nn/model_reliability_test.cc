@@ -187,6 +187,19 @@ TEST(UnloadableModelTest, LayerNamedLikeAnOptimizerVariableIsRefused) {
   EXPECT_THAT(s.message(), HasSubstr("rename the layer"));
 }
 
+TEST(UnloadableModelTest, SaveRefusesAFileLoadModelWouldMisreadAndWritesNothing) {
+  LayerPtr first = Dense(3, {.input_shape = Shape{4}});
+  Sequential model({first});
+  ASSERT_TRUE(model.Compile({}).ok());
+  first->set_name("optimizer");  // after Compile: its variables are still "dense/..."
+  const std::string path = testing_util::TempDir("unloadable") + "/m.safetensors";
+  absl::Status s = model.Save(path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("was not written"));
+  EXPECT_THAT(s.message(), HasSubstr("would be read back as"));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 // ------------------------------------------------------------ item 19
 
 TEST(LearningRateRangeTest, RatesThatF32CannotHoldAreRefused) {

@@ -22,6 +22,7 @@ template <const char* kName, bool kAlpha, bool kMonteCarlo>
 class DropoutLayer : public BuiltinLayer<DropoutLayer<kName, kAlpha, kMonteCarlo>> {
  public:
   static constexpr const char* kClassName = kName;
+  static constexpr char kExampleConfig[] = R"({"rate": 0.25})";
   explicit DropoutLayer(double rate) : rate_(rate) {
     // "mc_dropout" rather than the generic snake case "m_c_dropout".
     if (kMonteCarlo) this->set_name(kAlpha ? "mc_alpha_dropout" : "mc_dropout");
@@ -46,10 +47,6 @@ using PlainDropout = DropoutLayer<kDropout, /*kAlpha=*/false, /*kMonteCarlo=*/fa
 using AlphaDropoutLayer = DropoutLayer<kAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/false>;
 using MCDropoutLayer = DropoutLayer<kMCDropout, /*kAlpha=*/false, /*kMonteCarlo=*/true>;
 using MCAlphaDropoutLayer = DropoutLayer<kMCAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/true>;
-GF_REGISTER_LAYER(PlainDropout, R"({"rate": 0.5})");
-GF_REGISTER_LAYER(AlphaDropoutLayer, R"({"rate": 0.1})");
-GF_REGISTER_LAYER(MCDropoutLayer, R"({"rate": 0.5})");
-GF_REGISTER_LAYER(MCAlphaDropoutLayer, R"({"rate": 0.1})");
 
 }  // namespace
 

@@ -28,6 +28,7 @@ bool CheckFinite(const Scope& scope, const char* layer, const char* field, doubl
 class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
  public:
   static constexpr char kClassName[] = "LeakyReLU";
+  static constexpr char kExampleConfig[] = "{}";
   explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
@@ -45,11 +46,10 @@ class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
   double alpha_;
 };
 
-GF_REGISTER_LAYER(LeakyReLULayer, "{}");
-
 class ELULayer : public BuiltinLayer<ELULayer> {
  public:
   static constexpr char kClassName[] = "ELU";
+  static constexpr char kExampleConfig[] = "{}";
   explicit ELULayer(double alpha) : alpha_(alpha) {}
   nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
@@ -67,11 +67,10 @@ class ELULayer : public BuiltinLayer<ELULayer> {
   double alpha_;
 };
 
-GF_REGISTER_LAYER(ELULayer, "{}");
-
 class RReLULayer : public BuiltinLayer<RReLULayer> {
  public:
   static constexpr char kClassName[] = "RReLU";
+  static constexpr char kExampleConfig[] = "{}";
   RReLULayer(double lower, double upper) : lower_(lower), upper_(upper) {}
   nlohmann::json Config() const override { return {{"lower", lower_}, {"upper", upper_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
@@ -91,11 +90,10 @@ class RReLULayer : public BuiltinLayer<RReLULayer> {
   double lower_, upper_;
 };
 
-GF_REGISTER_LAYER(RReLULayer, "{}");
-
 class PReLULayer : public BuiltinLayer<PReLULayer> {
  public:
   static constexpr char kClassName[] = "PReLU";
+  static constexpr char kExampleConfig[] = "{}";
   explicit PReLULayer(PReLUOptions options) : options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
@@ -145,8 +143,6 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
  private:
   PReLUOptions options_;
 };
-GF_REGISTER_LAYER(PReLULayer, "{}");
-
 }  // namespace
 
 LayerPtr LeakyReLU(double alpha) { return std::make_shared<LeakyReLULayer>(alpha); }

@@ -22,6 +22,7 @@ template <const char* kName, bool kAlpha, bool kMonteCarlo>
 class DropoutLayer : public BuiltinLayer<DropoutLayer<kName, kAlpha, kMonteCarlo>> {
  public:
   static constexpr const char* kClassName = kName;
+  static constexpr char kExampleConfig[] = R"({"rate": 0.25})";
   // The default names come from the model (Keras's snake case of the class
   // name, made unique: "mc_dropout", "mc_dropout_1", ...).
   explicit DropoutLayer(double rate) : rate_(rate) {}
@@ -45,10 +46,6 @@ using PlainDropout = DropoutLayer<kDropout, /*kAlpha=*/false, /*kMonteCarlo=*/fa
 using AlphaDropoutLayer = DropoutLayer<kAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/false>;
 using MCDropoutLayer = DropoutLayer<kMCDropout, /*kAlpha=*/false, /*kMonteCarlo=*/true>;
 using MCAlphaDropoutLayer = DropoutLayer<kMCAlphaDropout, /*kAlpha=*/true, /*kMonteCarlo=*/true>;
-GF_REGISTER_LAYER(PlainDropout, R"({"rate": 0.5})");
-GF_REGISTER_LAYER(AlphaDropoutLayer, R"({"rate": 0.1})");
-GF_REGISTER_LAYER(MCDropoutLayer, R"({"rate": 0.5})");
-GF_REGISTER_LAYER(MCAlphaDropoutLayer, R"({"rate": 0.1})");
 
 }  // namespace
 

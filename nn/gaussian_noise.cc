@@ -14,6 +14,7 @@ namespace {
 class GaussianNoiseLayer : public BuiltinLayer<GaussianNoiseLayer> {
  public:
   static constexpr char kClassName[] = "GaussianNoise";
+  static constexpr char kExampleConfig[] = R"({"stddev": 0.1})";
   GaussianNoiseLayer(double stddev, std::optional<int64_t> seed) : stddev_(stddev), seed_(seed) {}
   nlohmann::json Config() const override {
     return {{"stddev", stddev_}, {"seed", seed_ ? nlohmann::json(*seed_) : nlohmann::json()}};
@@ -37,8 +38,6 @@ class GaussianNoiseLayer : public BuiltinLayer<GaussianNoiseLayer> {
   double stddev_;
   std::optional<int64_t> seed_;
 };
-GF_REGISTER_LAYER(GaussianNoiseLayer, R"({"stddev": 0.1})");
-
 }  // namespace
 
 LayerPtr GaussianNoise(double stddev, std::optional<int64_t> seed) {

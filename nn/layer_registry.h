@@ -2,18 +2,18 @@
 #define GRADFLOW_NN_LAYER_REGISTRY_H_
 
 // The one list of layer types. A built-in layer is one class, derived from
-// BuiltinLayer<Self>, that declares its Keras class name, writes its
-// settings (Config()) and reads them back (FromConfig) side by side, plus one
-// registration line in its .cc file:
+// BuiltinLayer<Self>, that declares its Keras class name and an example
+// config, and writes its settings (Config()) and reads them back
+// (FromConfig) side by side; deriving from BuiltinLayer registers it:
 //
 //   class GaussianNoiseLayer : public BuiltinLayer<GaussianNoiseLayer> {
 //    public:
 //     static constexpr char kClassName[] = "GaussianNoise";
+//     static constexpr char kExampleConfig[] = R"({"stddev": 0.1})";
 //     nlohmann::json Config() const override { return {{"stddev", stddev_}}; }
 //     static LayerPtr FromConfig(ConfigReader& r) { ... }
 //     ...
 //   };
-//   GF_REGISTER_LAYER(GaussianNoiseLayer, R"({"stddev": 0.1})");
 //
 // type(), LayerFromJson / LayerToJson, LayerTypeNames(), Summary and the
 // registry-walking tests (tests/nn/registry_test.cc builds, trains, saves and
@@ -46,33 +46,33 @@ struct LayerTypeInfo {
   std::string example_config;
 };
 
-// Layer::type() from the class's kClassName, the constant the registration
-// reads too, so the two cannot disagree.
-template <typename Self>
-class BuiltinLayer : public Layer {
- public:
-  std::string type() const final { return Self::kClassName; }
-};
-
 // Adds a type; AlreadyExists if the class name is taken.
 absl::Status RegisterLayerTypeInfo(LayerTypeInfo info);
 // Wraps a FromConfig(ConfigReader&) reader into a registration.
 bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
                           std::string example_config);
 
+// The base of nn/'s layers. Deriving from it is the registration: Self's
+// kClassName, FromConfig and kExampleConfig are registered when the program
+// starts, and a class missing one of them does not compile. type() returns
+// kClassName, the same constant, so the two cannot disagree.
+template <typename Self>
+class BuiltinLayer : public Layer {
+ public:
+  std::string type() const final { return Self::kClassName; }
+
+ protected:
+  BuiltinLayer() { static_cast<void>(registered_); }  // instantiates the registration
+
+ private:
+  static inline const bool registered_ =
+      RegisterBuiltinLayer(Self::kClassName, &Self::FromConfig, Self::kExampleConfig);
+};
+
 // The registered type of that class name, or nullptr.
 const LayerTypeInfo* FindLayerType(std::string_view class_name);
 // Every registered type, by class name.
 std::vector<LayerTypeInfo> LayerTypes();
-
-#define GF_REGISTER_LAYER_CONCAT_INNER(a, b) a##b
-#define GF_REGISTER_LAYER_CONCAT(a, b) GF_REGISTER_LAYER_CONCAT_INNER(a, b)
-// At namespace scope in the layer's .cc: GF_REGISTER_LAYER(LayerClass, "example config JSON");
-// The nn library is alwayslink, so the linker keeps every registration.
-#define GF_REGISTER_LAYER(LayerClass, example_config)                                           \
-  [[maybe_unused]] static const bool GF_REGISTER_LAYER_CONCAT(gf_registered_layer_, __COUNTER__) = \
-      ::gradflow::nn::RegisterBuiltinLayer(LayerClass::kClassName, &LayerClass::FromConfig,      \
-                                           example_config)
 
 }  // namespace gradflow::nn
 

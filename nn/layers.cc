@@ -82,6 +82,7 @@ namespace {
 class FlattenLayer : public BuiltinLayer<FlattenLayer> {
  public:
   static constexpr char kClassName[] = "Flatten";
+  static constexpr char kExampleConfig[] = "{}";
   explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
   nlohmann::json Config() const override { return nlohmann::json::object(); }
   static LayerPtr FromConfig(ConfigReader&) { return Flatten(); }
@@ -91,11 +92,10 @@ class FlattenLayer : public BuiltinLayer<FlattenLayer> {
     return ops::Flatten(scope, x);
   }
 };
-GF_REGISTER_LAYER(FlattenLayer, "{}");
-
 class DenseLayer : public BuiltinLayer<DenseLayer> {
  public:
   static constexpr char kClassName[] = "Dense";
+  static constexpr char kExampleConfig[] = R"({"units": 3})";
   DenseLayer(int64_t units, DenseOptions options) : units_(units), options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
@@ -176,11 +176,10 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
   DenseOptions options_;
 };
 
-GF_REGISTER_LAYER(DenseLayer, R"({"units": 3})");
-
 class ActivationLayer : public BuiltinLayer<ActivationLayer> {
  public:
   static constexpr char kClassName[] = "Activation";
+  static constexpr char kExampleConfig[] = R"({"activation": "relu"})";
   explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
   nlohmann::json Config() const override { return {{"activation", activation_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
@@ -197,8 +196,6 @@ class ActivationLayer : public BuiltinLayer<ActivationLayer> {
  private:
   std::string activation_;
 };
-GF_REGISTER_LAYER(ActivationLayer, R"({"activation": "relu"})");
-
 }  // namespace
 
 LayerPtr Flatten(std::optional<Shape> input_shape) {

@@ -12,6 +12,7 @@ namespace {
 class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
  public:
   static constexpr char kClassName[] = "BatchNormalization";
+  static constexpr char kExampleConfig[] = "{}";
   explicit BatchNormalizationLayer(BatchNormalizationOptions options) : options_(std::move(options)) {
     input_shape_ = options_.input_shape;
     if (!options_.name.empty()) set_name(options_.name);
@@ -83,8 +84,6 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
  private:
   BatchNormalizationOptions options_;
 };
-GF_REGISTER_LAYER(BatchNormalizationLayer, "{}");
-
 }  // namespace
 
 LayerPtr BatchNormalization(BatchNormalizationOptions options) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -580,6 +581,26 @@ TEST(SequentialErrorsTest, FailedRecompileKeepsThePreviousModel) {
     EXPECT_TRUE(evaluated->count("accuracy"));
     EXPECT_TRUE(model.Fit(data.x, data.y, {.epochs = 1, .verbose = 0}).ok());
   }
+}
+
+// A softmax output (from Dense or from an Activation layer) makes the
+// cross-entropy use its logits, as Keras does; other outputs do not.
+TEST(SequentialTest, CrossEntropyOfASoftmaxOutputUsesTheLogits) {
+  auto from_logits = [](nn::Sequential& model) -> std::optional<bool> {
+    for (const Node& node : model.graph()->nodes()) {
+      if (node.op_name() == "SparseCategoricalCrossentropy") return node.attr<bool>("from_logits");
+    }
+    return std::nullopt;
+  };
+  nn::Sequential dense = BlobModel();
+  ASSERT_TRUE(dense.Compile(BlobCompileOptions()).ok());
+  EXPECT_EQ(from_logits(dense), true);
+  nn::Sequential activation({nn::Dense(kNumClasses, {.input_shape = Shape{2}}), nn::Activation("softmax")});
+  ASSERT_TRUE(activation.Compile(BlobCompileOptions()).ok());
+  EXPECT_EQ(from_logits(activation), true);
+  nn::Sequential sigmoid({nn::Dense(kNumClasses, {.activation = "sigmoid", .input_shape = Shape{2}})});
+  ASSERT_TRUE(sigmoid.Compile(BlobCompileOptions()).ok());
+  EXPECT_EQ(from_logits(sigmoid), false);
 }
 
 // The small-step thread policy gives the caller its OpenMP setting back.

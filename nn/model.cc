@@ -191,7 +191,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
     loss_ = ops::MeanSquaredError(g, y_, output_);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Compile: unknown loss '", loss, "'; use sparse_categorical_crossentropy, "
+        "Compile: unknown loss ", QuoteUserText(loss), "; use sparse_categorical_crossentropy, "
         "categorical_crossentropy, binary_crossentropy or mse"));
   }
   // Keras reports (in fit and evaluate) the loss plus the layers' penalties.

@@ -553,7 +553,7 @@ absl::StatusOr<Checkpoint> LoadCheckpointOrError(const std::string& path) {
   // is backed by bytes that really exist; read them straight into the tensors.
   Checkpoint checkpoint;
   for (const TensorLayout& t : layouts) {
-    Tensor tensor(t.dtype, Shape(t.entry->dims));
+    GF_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(t.dtype, Shape(t.entry->dims)));
     if (!ReadFully(fd.get(), tensor.raw(), t.end - t.begin, data_start + t.begin)) {
       return errno ? OsError(errno, absl::StrCat("cannot read tensor ", Quote(t.entry->name)))
                    : absl::DataLossError("the file shrank while being read");

@@ -33,16 +33,22 @@ namespace gradflow {
 // character name must not make a 100,000 character message.
 inline constexpr size_t kMaxQuotedBytes = 120;
 
-// `text` for an error message: in single quotes, cut to `max_bytes` (then
-// "..." and the full length), control characters shown as '?' so a hostile
-// name cannot forge lines of output.
-inline std::string QuoteUserText(std::string_view text, size_t max_bytes = kMaxQuotedBytes) {
-  std::string out = "'";
+// `text` for an error message: cut to `max_bytes` (then "... (N bytes)"
+// with its full length), control characters shown as '?' so a hostile name
+// cannot forge lines of output.
+inline std::string TruncateUserText(std::string_view text, size_t max_bytes = kMaxQuotedBytes) {
+  std::string out;
   for (size_t i = 0; i < text.size() && i < max_bytes; ++i) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     out += (c < 0x20 || c == 0x7f) ? '?' : text[i];
   }
-  out += "'";
+  if (text.size() > max_bytes) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+// The same in single quotes: 'name', or 'nam'... (100000 bytes).
+inline std::string QuoteUserText(std::string_view text, size_t max_bytes = kMaxQuotedBytes) {
+  std::string out = "'" + TruncateUserText(text.substr(0, max_bytes), max_bytes) + "'";
   if (text.size() > max_bytes) out += "... (" + std::to_string(text.size()) + " bytes)";
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/status.h"
 #include "ops/losses.h"
 #include "ops/metrics.h"
 
@@ -79,7 +80,7 @@ absl::StatusOr<const Info*> FindByName(const std::vector<Info>& entries, std::st
   for (const Info& info : entries) {
     if (std::find(info.names.begin(), info.names.end(), name) != info.names.end()) return &info;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown ", what, " '", std::string(name), "'; valid names: ",
+  return absl::InvalidArgumentError(absl::StrCat("unknown ", what, " ", QuoteUserText(name), "; valid names: ",
                                                  absl::StrJoin(AllNames(entries), ", ")));
 }
 

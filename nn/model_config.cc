@@ -125,7 +125,7 @@ std::optional<Variant> VariantFromJson(Reader& r, std::string_view key, NameOf n
     if (names.back() == class_name) result = candidate;
   }
   if (outer.ok() && !result) {
-    outer.FailField("class_name", absl::StrCat("'", class_name, "' is not known; known: ",
+    outer.FailField("class_name", absl::StrCat(QuoteUserText(class_name), " is not known; known: ",
                                                absl::StrJoin(names, ", ")));
   }
   if (result && !outer.IsNull("config")) {
@@ -261,7 +261,7 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(std::string_view text) {
   }
   const std::string class_name = r.String("class_name", std::nullopt);
   if (r.ok() && class_name != "Sequential") {
-    r.FailField("class_name", absl::StrCat("is '", class_name, "'; only Sequential models can be loaded"));
+    r.FailField("class_name", absl::StrCat("is ", QuoteUserText(class_name), "; only Sequential models can be loaded"));
   }
   ModelConfig config;
   config.name = r.String("name", config.name);
@@ -294,11 +294,11 @@ absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& whe
   const Json* config = r.Required("config");
   r.Finish();
   if (!status.ok()) return status;
-  const std::string where = absl::StrCat(where_in, " (", class_name, ")");
+  const std::string where = absl::StrCat(where_in, " (", TruncateUserText(class_name), ")");
   const LayerTypeInfo* type = FindLayerType(class_name);
   if (type == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": unknown layer type '", class_name,
-                                                   "'; known types: ", absl::StrJoin(LayerTypeNames(), ", ")));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": unknown layer type ", QuoteUserText(class_name),
+                                                   "; known types: ", absl::StrJoin(LayerTypeNames(), ", ")));
   }
   Reader common(*config, absl::StrCat(where, ".config"), status);
   const std::string name = common.String("name", "");

@@ -166,6 +166,20 @@ TEST(InspectModelTest, CountParsingIsStrictAndQuotesAreCapped) {
     EXPECT_EQ(run.exit_code, 1) << count;
     EXPECT_THAT(run.err, HasSubstr("N must be a positive integer (digits only)")) << count;
   }
+  // Long names from a file (a layer type, a loss) are cut in the message too.
+  for (const std::string& field : {"class_name", "loss"}) {
+    auto file = LoadCheckpoint(SavedClassifier());
+    ASSERT_TRUE(file.ok());
+    nlohmann::json config = nlohmann::json::parse(file->metadata.at("gradflow.model"));
+    (field == "loss" ? config["compile"]["loss"] : config["layers"][1]["class_name"]) = std::string(100000, 'Z');
+    file->metadata["gradflow.model"] = config.dump();
+    const std::string path = TempDir() + "/long_" + field + ".safetensors";
+    ASSERT_TRUE(SaveCheckpoint(path, file->tensors, file->metadata).ok());
+    ToolRun run = InspectModel("summary " + path);
+    EXPECT_EQ(run.exit_code, 1) << field;
+    EXPECT_LT(run.err.size(), 1000u) << field;
+    EXPECT_THAT(run.err, HasSubstr("... (100000 bytes)")) << field;
+  }
   ToolRun long_arg = InspectModel("predict " + SavedClassifier() + " " + std::string(100000, '7') + "x");
   EXPECT_EQ(long_arg.exit_code, 1);
   EXPECT_LT(long_arg.err.size(), 400u);

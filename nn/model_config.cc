@@ -391,31 +391,6 @@ template <typename T, typename F>
 void VisitFields(T& o, F&& f) {
   gradflow::VisitFields(o, [&](const Field& field, auto& value) { f(field.name, value); });
 }
-template <typename F> void VisitFields(optimizers::PowerSchedule& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("power", s.power);
-}
-template <typename F> void VisitFields(optimizers::ExponentialDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("decay_rate", s.decay_rate); f("staircase", s.staircase);
-}
-template <typename F> void VisitFields(optimizers::PiecewiseConstantDecay& s, F&& f) {
-  f("boundaries", s.boundaries); f("values", s.values);
-}
-template <typename F> void VisitFields(optimizers::CosineDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("alpha", s.alpha);
-}
-template <typename F> void VisitFields(optimizers::PolynomialDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("end_learning_rate", s.end_learning_rate); f("power", s.power);
-}
-template <typename F> void VisitFields(optimizers::OneCycle& s, F&& f) {
-  f("total_steps", s.total_steps); f("max_learning_rate", s.max_learning_rate);
-  f("start_learning_rate", s.start_learning_rate); f("last_steps", s.last_steps);
-  f("last_learning_rate", s.last_learning_rate);
-}
-
 // A variant's alternative as {"class_name": name_of(v), "config": {fields}}.
 template <typename Variant, typename NameOf>
 Json VariantToJson(const Variant& value, NameOf name_of) {

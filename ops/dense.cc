@@ -24,7 +24,6 @@ using dnnl::inner_product_forward;
 using dnnl::memory;
 using dnnl::prop_kind;
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
@@ -179,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BiasAddGradKernel(const KernelContext& k
   float* db = k.out<float>(0);
   return MakeKernel([=](const RunContext&) {
     const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t j0 = blk * kColumnBlock, j1 = std::min(cols, j0 + kColumnBlock);
       float* out = db + j0;

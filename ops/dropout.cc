@@ -18,8 +18,6 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 // Elements one work item handles.
 constexpr int64_t kBlock = 8192;
 

@@ -23,8 +23,6 @@ namespace {
 
 using dnnl::algorithm;
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 // Contiguous elements one work item of a broadcasting loop handles, so a
 // large same-shape op still splits across threads.
 constexpr int64_t kChunk = 16384;
@@ -35,7 +33,6 @@ absl::Status SameAsInput0(InferContext& ctx) {
   return absl::OkStatus();
 }
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 // oneDNN reports failures by throwing; kernels return a Status instead.
 template <typename F>

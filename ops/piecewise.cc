@@ -11,10 +11,7 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 Tensor ToTensor(const std::vector<double>& values) {
   std::vector<float> f(values.begin(), values.end());

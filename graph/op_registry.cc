@@ -98,7 +98,8 @@ absl::Status CheckOneAttr(const AttrDef& def, AttrValue& value) {
   if (!def.min && !def.max) return absl::OkStatus();
   if (InRange(def, v)) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat(def.name, " must be ", RangeText(def), ", got ", v));
+      absl::StrCat(def.name, " must be ", RangeText(def),
+                   def.meaning.empty() ? "" : absl::StrCat(" (", def.meaning, ")"), ", got ", v));
 }
 
 }  // namespace

@@ -162,6 +162,7 @@ struct AttrDef {
   std::optional<double> min, max;
   bool min_exclusive = false, max_exclusive = false;
   bool finite = false;  // a float attr must not be inf (nor NaN)
+  std::string meaning;  // said in range errors: "(the fraction of units dropped)"
 
   // Range setters for a declaration that reads as one line:
   //   OptionalAttr("rate", 0.5).AtLeast(0).Below(1)
@@ -170,6 +171,7 @@ struct AttrDef {
   AttrDef& AtMost(double hi) { max = hi; max_exclusive = false; return *this; }
   AttrDef& Below(double hi) { max = hi; max_exclusive = true; return *this; }
   AttrDef& Finite() { finite = true; return *this; }
+  AttrDef& Means(std::string text) { meaning = std::move(text); return *this; }
 };
 // An attr every node of the op must set.
 AttrDef RequiredAttr(std::string name, AttrType type);

@@ -33,59 +33,13 @@ std::string Describe(const Json& value) { return DescribeJson(value); }
 
 // Calls f(name, field) for every hyperparameter of an optimizer or schedule,
 // so one list serves both directions.
-template <typename F> void VisitFields(optimizers::SGD& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("momentum", o.momentum); f("nesterov", o.nesterov);
+// Structs described once (core/describe.h: optimizers, schedules) list their
+// own fields.
+template <typename T, typename F>
+  requires requires { T::kName; }
+void VisitFields(T& o, F&& f) {
+  gradflow::VisitFields(o, [&](const Field& field, auto& value) { f(field.name, value); });
 }
-template <typename F> void VisitFields(optimizers::Adagrad& o, F&& f) {
-  f("learning_rate", o.learning_rate);
-  f("initial_accumulator_value", o.initial_accumulator_value);
-  f("epsilon", o.epsilon);
-}
-template <typename F> void VisitFields(optimizers::RMSprop& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("rho", o.rho); f("momentum", o.momentum);
-  f("epsilon", o.epsilon); f("centered", o.centered);
-}
-template <typename F> void VisitFields(optimizers::Adam& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("beta_1", o.beta_1); f("beta_2", o.beta_2);
-  f("epsilon", o.epsilon); f("amsgrad", o.amsgrad);
-}
-template <typename F> void VisitFields(optimizers::AdamW& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("weight_decay", o.weight_decay); f("beta_1", o.beta_1);
-  f("beta_2", o.beta_2); f("epsilon", o.epsilon); f("amsgrad", o.amsgrad);
-}
-template <typename F> void VisitFields(optimizers::Nadam& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("beta_1", o.beta_1); f("beta_2", o.beta_2);
-  f("epsilon", o.epsilon); f("schedule_decay", o.schedule_decay);
-}
-template <typename F> void VisitFields(optimizers::Adamax& o, F&& f) {
-  f("learning_rate", o.learning_rate); f("beta_1", o.beta_1); f("beta_2", o.beta_2);
-  f("epsilon", o.epsilon);
-}
-template <typename F> void VisitFields(optimizers::PowerSchedule& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("power", s.power);
-}
-template <typename F> void VisitFields(optimizers::ExponentialDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("decay_rate", s.decay_rate); f("staircase", s.staircase);
-}
-template <typename F> void VisitFields(optimizers::PiecewiseConstantDecay& s, F&& f) {
-  f("boundaries", s.boundaries); f("values", s.values);
-}
-template <typename F> void VisitFields(optimizers::CosineDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("alpha", s.alpha);
-}
-template <typename F> void VisitFields(optimizers::PolynomialDecay& s, F&& f) {
-  f("initial_learning_rate", s.initial_learning_rate); f("decay_steps", s.decay_steps);
-  f("end_learning_rate", s.end_learning_rate); f("power", s.power);
-}
-template <typename F> void VisitFields(optimizers::OneCycle& s, F&& f) {
-  f("total_steps", s.total_steps); f("max_learning_rate", s.max_learning_rate);
-  f("start_learning_rate", s.start_learning_rate); f("last_steps", s.last_steps);
-  f("last_learning_rate", s.last_learning_rate);
-}
-
 // A variant's alternative as {"class_name": name_of(v), "config": {fields}}.
 template <typename Variant, typename NameOf>
 Json VariantToJson(const Variant& value, NameOf name_of) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "core/status.h"
 #include "ops/hard_sigmoid.h"
+#include "ops/math.h"
 #include "ops/op_util.h"
 #include "ops/rrelu.h"
 #include "ops/softmax.h"
@@ -36,69 +37,159 @@ struct EltwiseSpec {
   float scale = 1;
 };
 
-// One row per activation: the op name, Keras's name and the oneDNN mapping
-// (a function of the node, since alpha and gelu's form are attrs).
-struct ActivationRow {
-  const char* op;
-  const char* keras;
-  EltwiseSpec (*spec)(const Node& node);
-};
+// oneDNN 2.6's eltwise_relu with alpha == 0 computes max(x, 0), which turns
+// NaN into 0 (measured, jit:avx512_core, standalone and as a post-op), so a
+// NaN would vanish silently. elu with alpha 0 gives the same values (x for x >
+// 0, 0 * (exp(x) - 1) = -0 otherwise) and keeps NaN, as PyTorch's relu does;
+// with alpha != 0 relu blends x and alpha * x, which keeps NaN too.
+algorithm NanKeepingRelu(float alpha) { return alpha == 0 ? algorithm::eltwise_elu : algorithm::eltwise_relu; }
 
 float AlphaAttr(const Node& node) { return static_cast<float>(node.attr<double>("alpha")); }
 
-const ActivationRow kActivations[] = {
-    {"Sigmoid", "sigmoid",
-     [](const Node&) {
-       return EltwiseSpec{algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd,
-                          /*from_dst=*/true};
-     }},
-    {"Tanh", "tanh",
-     [](const Node&) {
-       return EltwiseSpec{algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd,
-                          /*from_dst=*/true};
-     }},
-    // alpha = 0: y > 0 exactly where x > 0, so y serves the backward as well.
-    {"Relu", "relu",
-     [](const Node&) {
-       return EltwiseSpec{algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd,
-                          /*from_dst=*/true};
-     }},
-    // From x: y would do only for alpha >= 0, and alpha is the user's.
-    {"LeakyRelu", "leaky_relu",
-     [](const Node& n) {
-       return EltwiseSpec{algorithm::eltwise_relu, algorithm::eltwise_relu, false,
-                          AlphaAttr(n)};
-     }},
-    {"Elu", "elu",
-     [](const Node& n) {
-       return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false,
-                          AlphaAttr(n)};
-     }},
-    {"Selu", "selu",
-     [](const Node&) {
-       return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false,
-                          static_cast<float>(kSeluAlpha), 0, static_cast<float>(kSeluScale)};
-     }},
-    {"Gelu", "gelu",
-     [](const Node& n) {
-       algorithm a = n.attr<bool>("approximate") ? algorithm::eltwise_gelu_tanh
-                                                           : algorithm::eltwise_gelu_erf;
-       return EltwiseSpec{a, a};
-     }},
-    // oneDNN's swish is x * sigmoid(alpha * x); Keras's has alpha = 1.
-    {"Swish", "swish",
-     [](const Node&) {
-       return EltwiseSpec{algorithm::eltwise_swish, algorithm::eltwise_swish, false, 1.0f};
-     }},
-    // oneDNN 2.6's soft_relu is log(1 + exp(x)) and ignores alpha (3.x added
-    // a slope); tests/ops/activations_test.cc checks the formula.
-    {"Softplus", "softplus",
-     [](const Node&) { return EltwiseSpec{algorithm::eltwise_soft_relu, algorithm::eltwise_soft_relu}; }},
+EltwiseSpec FromDst(algorithm forward, algorithm backward) { return {forward, backward, /*from_dst=*/true}; }
+EltwiseSpec FromSrc(algorithm a, float alpha = 0) { return {a, a, false, alpha}; }
+
+using Builder = Output (*)(const Scope&, Output);
+
+// One row per activation: everything the rest of gradflow knows about it.
+//   keras:    the Keras name (ops::Activation, ActivationNames, nn layers' configs)
+//   op:       the op Activation builds; "" for linear (the identity)
+//   eltwise:  for the ops this file registers, their oneDNN mapping (a
+//             function of the node: alpha and gelu's form are attrs) with
+//             `attrs` and `grad_checks`; nullptr for ops registered elsewhere,
+//             which `build` makes with Keras's defaults
+//   dense:    fusable into ops::Dense as a post-op whose derivative comes from
+//             the output y; default_alpha is Keras's default
+// Every activation keeps NaN (NaN in, NaN out, and the gradient at a NaN
+// input is not zero): tests/ops/activations_test.cc checks each row.
+struct DenseFusion {
+  algorithm forward;
+  algorithm backward_from_dst;
+  double default_alpha = 0;
+};
+struct ActivationRow {
+  const char* keras;
+  const char* op;
+  EltwiseSpec (*eltwise)(const Node&) = nullptr;
+  std::vector<AttrDef> attrs = {};
+  std::vector<GradCheckCase> grad_checks = {};
+  Builder build = nullptr;
+  std::optional<DenseFusion> dense = std::nullopt;
 };
 
-const ActivationRow* FindRow(std::string_view op) {
-  for (const ActivationRow& row : kActivations) {
-    if (op == row.op) return &row;
+// Grad-check cases on both sides of a kink at 0, |x| >= 0.1 (the checker's
+// step is 1e-3).
+std::vector<GradCheckCase> BothSidesOfZero(Attrs attrs = {}) {
+  return {{.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 2}}, .attrs = attrs},
+          {.inputs = {{.shape = {2, 3}, .lo = -2, .hi = -0.1}}, .attrs = attrs}};
+}
+
+std::vector<GradCheckCase> Smooth(double lo, double hi, Attrs attrs = {}) {
+  return {{.inputs = {{.shape = {2, 3}, .lo = lo, .hi = hi}}, .attrs = std::move(attrs)}};
+}
+
+// The derivations of each gradient are in the comments; dy/dx is what
+// EltwiseGrad multiplies dy by.
+const std::vector<ActivationRow>& Rows() {
+  static const auto* rows = new std::vector<ActivationRow>{
+      {.keras = "linear", .op = "", .build = [](const Scope&, Output x) { return x; }},
+      // sigmoid: y = 1 / (1 + exp(-x)); dy/dx = y (1 - y).
+      {.keras = "sigmoid",
+       .op = "Sigmoid",
+       .eltwise = [](const Node&) {
+         return FromDst(algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd);
+       },
+       .grad_checks = Smooth(-4, 4),
+       .dense = DenseFusion{algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd}},
+      // tanh: dy/dx = 1 - y^2.
+      {.keras = "tanh",
+       .op = "Tanh",
+       .eltwise = [](const Node&) { return FromDst(algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd); },
+       .grad_checks = Smooth(-2, 2),
+       .dense = DenseFusion{algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd}},
+      // relu: y = max(x, 0); dy/dx = [x > 0] = [y > 0] (0 at x = 0, as oneDNN
+      // and TF), so y serves the backward; at a NaN input dx = dy (PyTorch).
+      {.keras = "relu",
+       .op = "Relu",
+       .eltwise = [](const Node&) { return FromDst(NanKeepingRelu(0), algorithm::eltwise_relu_use_dst_for_bwd); },
+       .grad_checks = BothSidesOfZero(),
+       .dense = DenseFusion{algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd}},
+      // leaky relu: y = x (x > 0), alpha x (x <= 0); dy/dx = 1 (x > 0), alpha
+      // (x <= 0). From x: y would do only for alpha >= 0, and alpha is the user's.
+      {.keras = "leaky_relu",
+       .op = "LeakyRelu",
+       .eltwise = [](const Node& n) { return FromSrc(algorithm::eltwise_relu, AlphaAttr(n)); },
+       .attrs = {OptionalAttr("alpha", kLeakyReluDefaultAlpha).Finite()},
+       .grad_checks = BothSidesOfZero({{"alpha", 0.2}})},
+      // elu: y = x (x > 0), alpha (exp(x) - 1) (x <= 0);
+      // dy/dx = 1 (x > 0), alpha exp(x) (x <= 0). Kinked at 0 unless alpha = 1.
+      {.keras = "elu",
+       .op = "Elu",
+       .eltwise = [](const Node& n) { return FromSrc(algorithm::eltwise_elu, AlphaAttr(n)); },
+       .attrs = {OptionalAttr("alpha", kEluDefaultAlpha).Finite()},
+       .grad_checks = BothSidesOfZero({{"alpha", 0.5}}),
+       .dense = DenseFusion{algorithm::eltwise_elu, algorithm::eltwise_elu_use_dst_for_bwd, kEluDefaultAlpha}},
+      // selu: y = scale * elu(x, alpha) with Klambauer et al.'s constants;
+      // dy/dx = scale (x > 0), scale alpha exp(x) (x <= 0).
+      {.keras = "selu",
+       .op = "Selu",
+       .eltwise = [](const Node&) {
+         return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false, static_cast<float>(kSeluAlpha),
+                            0, static_cast<float>(kSeluScale)};
+       },
+       .grad_checks = BothSidesOfZero()},
+      // gelu (erf): y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;
+      // dy/dx = Phi(x) + x phi(x), phi the standard normal density.
+      // gelu (tanh): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+      // dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+      {.keras = "gelu",
+       .op = "Gelu",
+       .eltwise = [](const Node& n) {
+         return FromSrc(n.attr<bool>("approximate") ? algorithm::eltwise_gelu_tanh : algorithm::eltwise_gelu_erf);
+       },
+       .attrs = {OptionalAttr("approximate", false)},
+       .grad_checks = {{.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}},
+                       {.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}, .attrs = {{"approximate", true}}}}},
+      // swish: y = x s(x), s = sigmoid; dy/dx = s(x) + x s(x) (1 - s(x)).
+      // oneDNN's swish is x * sigmoid(alpha * x); Keras's has alpha = 1.
+      {.keras = "swish",
+       .op = "Swish",
+       .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_swish, 1.0f); },
+       .grad_checks = Smooth(-4, 4)},
+      // softplus: y = log(1 + exp(x)); dy/dx = sigmoid(x). oneDNN 2.6's
+      // soft_relu is log(1 + exp(x)) and ignores alpha (3.x added a slope).
+      {.keras = "softplus",
+       .op = "Softplus",
+       .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_soft_relu); },
+       .grad_checks = Smooth(-4, 4)},
+      // mish (Misra 2019, Keras 3's activations.mish): y = x tanh(softplus(x));
+      // with t = tanh(softplus(x)), dy/dx = t + x (1 - t^2) sigmoid(x).
+      {.keras = "mish",
+       .op = "Mish",
+       .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_mish); },
+       .grad_checks = Smooth(-3, 3)},
+      // Ops of other files, with Keras's defaults.
+      // Not fusable into Dense: oneDNN 2.6's exp post-op turns NaN into inf;
+      // the Exp op puts NaN back (ops/math.cc).
+      {.keras = "exponential", .op = "Exp", .build = Exp},  // ops/math.h
+      {.keras = "softmax", .op = "Softmax", .build = Softmax},            // ops/softmax.h
+      {.keras = "log_softmax", .op = "LogSoftmax", .build = LogSoftmax},  // ops/softmax.h
+      {.keras = "hard_sigmoid", .op = "HardSigmoid", .build = HardSigmoid},  // ops/hard_sigmoid.h
+      {.keras = "rrelu", .op = "RRelu", .build = [](const Scope& s, Output x) { return RRelu(s, x); }},  // ops/rrelu.h
+  };
+  return *rows;
+}
+
+const ActivationRow* FindByOp(std::string_view op) {
+  for (const ActivationRow& row : Rows()) {
+    if (row.eltwise != nullptr && op == row.op) return &row;
+  }
+  return nullptr;
+}
+
+const ActivationRow* FindByKerasName(std::string_view name) {
+  for (const ActivationRow& row : Rows()) {
+    if (name == row.keras) return &row;
   }
   return nullptr;
 }
@@ -106,23 +197,18 @@ const ActivationRow* FindRow(std::string_view op) {
 // The spec of a forward activation node or of an EltwiseGrad node (whose
 // attrs are the forward node's plus "activation").
 absl::StatusOr<EltwiseSpec> SpecOf(const Node& node) {
-  std::string op = node.op_name();
-  if (op == kEltwiseGrad) {
-    if (!node.has_attr(kActivationAttr)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node '", node.name, "' (", kEltwiseGrad, "): missing attr 'activation'"));
-    }
-    op = node.attr<std::string>(kActivationAttr);
-  }
-  const ActivationRow* row = FindRow(op);
+  const std::string& op = node.op_name() == kEltwiseGrad ? node.attr<std::string>(kActivationAttr) : node.op_name();
+  const ActivationRow* row = FindByOp(op);
   if (row == nullptr) {
     std::vector<std::string> ops;
-    for (const ActivationRow& r : kActivations) ops.push_back(r.op);
+    for (const ActivationRow& r : Rows()) {
+      if (r.eltwise != nullptr) ops.push_back(r.op);
+    }
     return absl::InvalidArgumentError(absl::StrCat("node '", node.name, "': '", op,
                                                    "' is not an eltwise activation; one of ",
                                                    absl::StrJoin(ops, ", ")));
   }
-  return row->spec(node);
+  return row->eltwise(node);
 }
 
 // Runs a fixed sequence of oneDNN primitives (SELU: elu, then linear in place).
@@ -199,68 +285,42 @@ std::vector<Output> ActivationGrad(GradContext& g) {
                                    absl::StrCat(g.node.op_name(), "Grad"))};
 }
 
-OpDef ActivationOp(std::string name, std::vector<GradCheckCase> grad_checks,
-                   std::vector<AttrDef> attrs = {}) {
+// The forward op's name, and every attr of an eltwise row, without
+// defaults: ActivationGrad copies them resolved from the forward node.
+std::vector<AttrDef> EltwiseGradAttrs() {
+  std::vector<AttrDef> attrs = {RequiredAttr(kActivationAttr, AttrType::kString)};
+  for (const ActivationRow& row : Rows()) {
+    for (const AttrDef& def : row.attrs) {
+      if (!FindAttrDef(OpDef{.attrs = attrs}, def.name)) attrs.push_back(OptionalAttr(def.name, def.type));
+    }
+  }
+  return attrs;
+}
+
+OpDef ActivationOp(const ActivationRow& row) {
   return OpDef{
-      .name = std::move(name),
+      .name = row.op,
       .num_inputs = 1,
-      .attrs = std::move(attrs),
+      .attrs = row.attrs,
       .infer = InferActivation,
       .kernel = ActivationKernel,
       .grad = ActivationGrad,
-      .grad_checks = std::move(grad_checks),
+      .grad_checks = row.grad_checks,
       .inplace_input = 0,  // oneDNN eltwise runs with dst == src
   };
 }
 
-// Grad-check cases on both sides of a kink at 0, |x| >= 0.1 (the checker's
-// step is 1e-3).
-std::vector<GradCheckCase> BothSidesOfZero(Attrs attrs = {}) {
-  return {{.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 2}}, .attrs = attrs},
-          {.inputs = {{.shape = {2, 3}, .lo = -2, .hi = -0.1}}, .attrs = attrs}};
-}
-
-std::vector<GradCheckCase> Smooth(double lo, double hi, Attrs attrs = {}) {
-  return {{.inputs = {{.shape = {2, 3}, .lo = lo, .hi = hi}}, .attrs = std::move(attrs)}};
+// Registers the op of every row this file computes.
+bool RegisterEltwiseActivations() {
+  for (const ActivationRow& row : Rows()) {
+    if (row.eltwise != nullptr) RegisterOp(ActivationOp(row));
+  }
+  return true;
 }
 
 }  // namespace
 
-// sigmoid: y = 1 / (1 + exp(-x)); dy/dx = y (1 - y).
-GF_REGISTER_OP(ActivationOp("Sigmoid", Smooth(-4, 4)));
-
-// tanh: dy/dx = 1 - y^2.
-GF_REGISTER_OP(ActivationOp("Tanh", Smooth(-2, 2)));
-
-// relu: y = max(x, 0); dy/dx = [x > 0] = [y > 0] (0 at x = 0, as oneDNN and TF).
-GF_REGISTER_OP(ActivationOp("Relu", BothSidesOfZero()));
-
-// leaky relu: y = x (x > 0), alpha x (x <= 0); dy/dx = 1 (x > 0), alpha (x <= 0).
-GF_REGISTER_OP(ActivationOp("LeakyRelu", BothSidesOfZero({{"alpha", 0.2}}),
-                            {OptionalAttr("alpha", kLeakyReluDefaultAlpha)}));
-
-// elu: y = x (x > 0), alpha (exp(x) - 1) (x <= 0);
-// dy/dx = 1 (x > 0), alpha exp(x) (x <= 0). Kinked at 0 unless alpha = 1.
-GF_REGISTER_OP(ActivationOp("Elu", BothSidesOfZero({{"alpha", 0.5}}), {OptionalAttr("alpha", kEluDefaultAlpha)}));
-
-// selu: y = scale * elu(x, alpha) with Klambauer et al.'s constants;
-// dy/dx = scale (x > 0), scale alpha exp(x) (x <= 0).
-GF_REGISTER_OP(ActivationOp("Selu", BothSidesOfZero()));
-
-// gelu (erf): y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;
-// dy/dx = Phi(x) + x phi(x), phi the standard normal density.
-// gelu (tanh): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
-// dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
-GF_REGISTER_OP(ActivationOp("Gelu", {{.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}},
-                                     {.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}},
-                                      .attrs = {{"approximate", true}}}},
-                            {OptionalAttr("approximate", false)}));
-
-// swish: y = x s(x), s = sigmoid; dy/dx = s(x) + x s(x) (1 - s(x)).
-GF_REGISTER_OP(ActivationOp("Swish", Smooth(-4, 4)));
-
-// softplus: y = log(1 + exp(x)); dy/dx = sigmoid(x).
-GF_REGISTER_OP(ActivationOp("Softplus", Smooth(-4, 4)));
+[[maybe_unused]] static const bool kEltwiseActivationsRegistered = RegisterEltwiseActivations();
 
 // ---------------------------------------------------------------- backward
 
@@ -269,8 +329,7 @@ GF_REGISTER_OP(OpDef{
     .name = kEltwiseGrad,
     .num_inputs = 2,
     // The forward op's name and its attrs, defaults resolved (ActivationGrad).
-    .attrs = {RequiredAttr(kActivationAttr, AttrType::kString), OptionalAttr("alpha", AttrType::kFloat),
-              OptionalAttr("approximate", AttrType::kBool)},
+    .attrs = EltwiseGradAttrs(),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
@@ -319,58 +378,42 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- builders
 
-Output Sigmoid(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Sigmoid", {x}); }
-Output Tanh(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Tanh", {x}); }
-Output Relu(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Relu", {x}); }
-Output LeakyRelu(const Scope& scope, Output x, double alpha) {
-  return scope.graph().AddNode1(scope, "LeakyRelu", {x}, {{"alpha", alpha}});
-}
-Output Elu(const Scope& scope, Output x, double alpha) {
-  return scope.graph().AddNode1(scope, "Elu", {x}, {{"alpha", alpha}});
-}
-Output Selu(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Selu", {x}); }
-Output Gelu(const Scope& scope, Output x, bool approximate) {
-  return scope.graph().AddNode1(scope, "Gelu", {x}, {{"approximate", approximate}});
-}
-Output Swish(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Swish", {x}); }
-Output Softplus(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "Softplus", {x}); }
-
 namespace {
-
-// Keras name -> builder with Keras's defaults.
-using Builder = Output (*)(const Scope&, Output);
-struct NamedActivation {
-  const char* name;
-  Builder build;
-};
-const NamedActivation kByKerasName[] = {
-    {"linear", [](const Scope&, Output x) { return x; }},
-    {"sigmoid", Sigmoid},
-    {"tanh", Tanh},
-    {"relu", Relu},
-    {"leaky_relu", [](const Scope& s, Output x) { return LeakyRelu(s, x); }},
-    {"elu", [](const Scope& s, Output x) { return Elu(s, x); }},
-    {"selu", Selu},
-    {"gelu", [](const Scope& s, Output x) { return Gelu(s, x); }},
-    {"swish", Swish},
-    {"softplus", Softplus},
-    {"softmax", Softmax},
-    {"hard_sigmoid", HardSigmoid},                                    // ops/hard_sigmoid.h
-    {"rrelu", [](const Scope& s, Output x) { return RRelu(s, x); }},  // ops/rrelu.h
-};
-
+Output AddActivation(const Scope& scope, const char* op, Output x, Attrs attrs = {}) {
+  return scope.graph().AddNode1(scope, op, {x}, std::move(attrs));
+}
 }  // namespace
+
+Output Sigmoid(const Scope& scope, Output x) { return AddActivation(scope, "Sigmoid", x); }
+Output Tanh(const Scope& scope, Output x) { return AddActivation(scope, "Tanh", x); }
+Output Relu(const Scope& scope, Output x) { return AddActivation(scope, "Relu", x); }
+Output LeakyRelu(const Scope& scope, Output x, double alpha) {
+  return AddActivation(scope, "LeakyRelu", x, {{"alpha", alpha}});
+}
+Output Elu(const Scope& scope, Output x, double alpha) { return AddActivation(scope, "Elu", x, {{"alpha", alpha}}); }
+Output Selu(const Scope& scope, Output x) { return AddActivation(scope, "Selu", x); }
+Output Gelu(const Scope& scope, Output x, bool approximate) {
+  return AddActivation(scope, "Gelu", x, {{"approximate", approximate}});
+}
+Output Swish(const Scope& scope, Output x) { return AddActivation(scope, "Swish", x); }
+Output Softplus(const Scope& scope, Output x) { return AddActivation(scope, "Softplus", x); }
 
 std::vector<std::string> ActivationNames() {
   std::vector<std::string> names;
-  for (const NamedActivation& a : kByKerasName) names.push_back(a.name);
+  for (const ActivationRow& row : Rows()) names.push_back(row.keras);
   return names;
+}
+
+std::string ActivationOpName(std::string_view name) {
+  const ActivationRow* row = FindByKerasName(name);
+  return row == nullptr ? "" : row->op;
 }
 
 Output Activation(const Scope& scope, Output x, std::string_view name) {
   if (name.empty()) return x;  // Keras: activation=None is linear
-  for (const NamedActivation& a : kByKerasName) {
-    if (name == a.name) return a.build(scope, x);
+  if (const ActivationRow* row = FindByKerasName(name)) {
+    // Rows of this file's ops take their declared defaults (Keras's).
+    return row->build != nullptr ? row->build(scope, x) : AddActivation(scope, row->op, x);
   }
   scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
       "unknown activation '", std::string(name), "'",
@@ -382,11 +425,30 @@ Output Activation(const Scope& scope, Output x, std::string_view name) {
 std::optional<std::pair<dnnl::algorithm, std::pair<float, float>>> EltwiseAlgorithmOf(
     const Node& node) {
   if (node.op == nullptr) return std::nullopt;
-  const ActivationRow* row = FindRow(node.op_name());
+  const ActivationRow* row = FindByOp(node.op_name());
   if (row == nullptr) return std::nullopt;
-  EltwiseSpec spec = row->spec(node);
+  EltwiseSpec spec = row->eltwise(node);
   if (spec.scale != 1.0f) return std::nullopt;  // SELU: elu then linear
   return std::make_pair(spec.forward, std::make_pair(spec.alpha, spec.beta));
+}
+
+bool IsFusableActivation(std::string_view name) { return FusedActivationOf(name, 0).has_value(); }
+
+std::vector<std::string> FusableActivationNames() {
+  std::vector<std::string> names;
+  for (const ActivationRow& row : Rows()) {
+    if (row.dense) names.push_back(row.keras);
+  }
+  return names;
+}
+
+std::optional<FusedEltwise> FusedActivationOf(std::string_view name, std::optional<double> alpha) {
+  const ActivationRow* row = FindByKerasName(name);
+  if (row == nullptr || !row->dense) return std::nullopt;
+  const double a = alpha.value_or(row->dense->default_alpha);
+  algorithm forward = row->dense->forward;
+  if (forward == algorithm::eltwise_relu) forward = NanKeepingRelu(static_cast<float>(a));
+  return FusedEltwise{forward, row->dense->backward_from_dst, a};
 }
 
 }  // namespace gradflow::ops

@@ -55,6 +55,10 @@ Output Swish(const Scope& scope, Output x);
 // log(1 + exp(x)).
 Output Softplus(const Scope& scope, Output x);
 
+// Every activation is one row of the table in activations.cc (its Keras
+// name, op, oneDNN mapping, attrs, gradient checks and Dense fusion); the
+// functions below are all read from it. Every activation keeps NaN.
+
 // The activation called `name` in Keras ("relu", "elu", "selu", "softmax",
 // ...; "linear" and "" are the identity and return x itself), with Keras's
 // default arguments. An unknown name records an InvalidArgument error listing
@@ -62,6 +66,22 @@ Output Softplus(const Scope& scope, Output x);
 Output Activation(const Scope& scope, Output x, std::string_view name);
 // The names Activation accepts, in a stable order ("" excluded).
 std::vector<std::string> ActivationNames();
+// The op Activation(name) builds ("Relu"); "" for "linear" and unknown names.
+std::string ActivationOpName(std::string_view name);
+
+// Activations ops::Dense can fuse as a oneDNN post-op (their derivative comes
+// from the output y, and the post-op keeps NaN): "relu", "elu", "tanh", "sigmoid".
+bool IsFusableActivation(std::string_view name);
+std::vector<std::string> FusableActivationNames();
+// How Dense computes a fused activation: the post-op algorithm with `alpha`
+// (Keras's default for the activation when unset) and the algorithm of its
+// derivative from y. nullopt if `name` is not fusable.
+struct FusedEltwise {
+  dnnl::algorithm forward;
+  dnnl::algorithm backward_from_dst;
+  double alpha;
+};
+std::optional<FusedEltwise> FusedActivationOf(std::string_view name, std::optional<double> alpha = std::nullopt);
 
 // For a fusion pass: the single oneDNN eltwise algorithm (with alpha, beta)
 // that computes `node`, an activation node built by this file (forward

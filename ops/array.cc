@@ -48,7 +48,6 @@ KernelFn FillKernel(double value) {
   };
 }
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 }  // namespace
 
@@ -167,7 +166,7 @@ GF_REGISTER_OP(OpDef{
       float* dst = k.out<float>(0);
       int64_t n = k.out_shape(0).NumElements();
       return MakeKernel([src, dst, n](const RunContext&) {
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t i = 0; i < n; ++i) {
           float s = src[0][i];
           for (size_t j = 1; j < src.size(); ++j) s += src[j][i];

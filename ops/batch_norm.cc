@@ -251,7 +251,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
     float* dx = k.out<float>(0);
     const float inv_m = 1.0f / static_cast<float>(m);
     stats_terms = [=]() {
-#pragma omp parallel for schedule(static) if (m * c > 32768)
+#pragma omp parallel for schedule(static) if (m * c > kParallelMin)
       for (int64_t r = 0; r < m; ++r) {
         for (int64_t f = 0; f < c; ++f) {
           const int64_t i = r * c + f;

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/status.h"
+#include "ops/activations.h"
 #include "ops/op_util.h"
 
 namespace gradflow::ops {
@@ -22,7 +24,6 @@ using dnnl::inner_product_forward;
 using dnnl::memory;
 using dnnl::prop_kind;
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
@@ -177,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BiasAddGradKernel(const KernelContext& k
   float* db = k.out<float>(0);
   return MakeKernel([=](const RunContext&) {
     const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t j0 = blk * kColumnBlock, j1 = std::min(cols, j0 + kColumnBlock);
       float* out = db + j0;
@@ -210,22 +211,6 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- activations fused into Dense
 
-// A Keras activation and the oneDNN eltwise algorithms that compute it (the
-// post-op) and its derivative from the output y (the backward primitive).
-struct ActivationAlgs {
-  const char* name;
-  algorithm forward;
-  algorithm backward_from_dst;
-};
-
-constexpr ActivationAlgs kFusableActivations[] = {
-    {"relu", algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd},
-    {"elu", algorithm::eltwise_elu, algorithm::eltwise_elu_use_dst_for_bwd},
-    {"tanh", algorithm::eltwise_tanh, algorithm::eltwise_tanh_use_dst_for_bwd},
-    {"sigmoid", algorithm::eltwise_logistic, algorithm::eltwise_logistic_use_dst_for_bwd},
-    {"exponential", algorithm::eltwise_exp, algorithm::eltwise_exp_use_dst_for_bwd},
-};
-
 // attrs of Dense and DenseActivationGrad: "" is no activation.
 std::vector<AttrDef> FusedActivationAttrs() {
   return {OptionalAttr("activation", std::string()), OptionalAttr("activation_alpha", 0.0),
@@ -236,23 +221,20 @@ const std::string& ActivationName(const Node& node) { return node.attr<std::stri
 double ActivationAlpha(const Node& node) { return node.attr<double>("activation_alpha"); }
 double ActivationBeta(const Node& node) { return node.attr<double>("activation_beta"); }
 
-const ActivationAlgs* FindActivation(const std::string& name) {
-  for (const ActivationAlgs& a : kFusableActivations) {
-    if (name == a.name) return &a;
-  }
-  return nullptr;
+// The fused activation of a Dense or DenseActivationGrad node (ops/activations.h).
+std::optional<FusedEltwise> FusedOf(const Node& node) {
+  return FusedActivationOf(ActivationName(node), ActivationAlpha(node));
 }
 
-// Checks the activation attrs; nullptr with OK status means "none".
-absl::Status CheckActivation(const InferContext& ctx, const ActivationAlgs** found) {
-  *found = nullptr;
-  const std::string name = ActivationName(ctx.node());
+// Checks the activation attrs; OK with `found` empty means "none".
+absl::Status CheckActivation(const InferContext& ctx, std::optional<FusedEltwise>* found) {
+  const std::string& name = ActivationName(ctx.node());
+  *found = std::nullopt;
   if (name.empty()) return absl::OkStatus();
-  *found = FindActivation(name);
-  if (*found == nullptr) {
-    std::string valid;
-    for (const ActivationAlgs& a : kFusableActivations) absl::StrAppend(&valid, valid.empty() ? "" : ", ", a.name);
-    return ctx.Error(absl::StrCat("cannot fuse activation '", name, "'; fusable: ", valid,
+  *found = FusedOf(ctx.node());
+  if (!*found) {
+    return ctx.Error(absl::StrCat("cannot fuse activation '", name, "'; fusable: ",
+                                  absl::StrJoin(FusableActivationNames(), ", "),
                                   " (apply other activations as a separate op)"));
   }
   // The *_use_dst_for_bwd derivatives of relu and elu need alpha >= 0 (oneDNN).
@@ -274,7 +256,7 @@ Attrs ActivationAttrs(const Node& node) {
 // 1 : y + alpha); tanh: dy·(1 − y²); sigmoid: dy·y·(1 − y); exponential: dy·y.
 absl::StatusOr<std::unique_ptr<Kernel>> DenseActivationGradKernel(const KernelContext& k) {
   return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
-    const ActivationAlgs* act = FindActivation(ActivationName(k.node));
+    const std::optional<FusedEltwise> act = FusedOf(k.node);
     const float alpha = static_cast<float>(ActivationAlpha(k.node));
     const float beta = static_cast<float>(ActivationBeta(k.node));
     memory::desc md = PlainDesc(k.in_shape(0));
@@ -300,9 +282,9 @@ GF_REGISTER_OP(OpDef{
       if (ctx.shape(0) != ctx.shape(1)) {
         return ctx.Error(absl::StrCat(ctx.Describe(0), " differs in shape from ", ctx.Describe(1)));
       }
-      const ActivationAlgs* act = nullptr;
+      std::optional<FusedEltwise> act;
       GF_RETURN_IF_ERROR(CheckActivation(ctx, &act));
-      if (act == nullptr) return ctx.Error("needs an 'activation' attr");
+      if (!act) return ctx.Error("needs an 'activation' attr");
       ctx.AddOutput(DType::kF32, ctx.shape(0));
       return absl::OkStatus();
     },
@@ -336,7 +318,7 @@ absl::Status InferDense(InferContext& ctx) {
     return ctx.Error(absl::StrCat("the bias must be [", w[1], "] to match ", ctx.Describe(1), ", got ",
                                   ctx.Describe(2)));
   }
-  const ActivationAlgs* act = nullptr;
+  std::optional<FusedEltwise> act;
   GF_RETURN_IF_ERROR(CheckActivation(ctx, &act));
   ctx.AddOutput(DType::kF32, Shape{x[0], w[1]});
   return absl::OkStatus();
@@ -355,7 +337,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
         has_bias ? inner_product_forward::desc(prop, src, weights, PlainDesc(k.in_shape(2)), dst)
                  : inner_product_forward::desc(prop, src, weights, dst);
     dnnl::primitive_attr attr;
-    if (const ActivationAlgs* act = FindActivation(ActivationName(k.node))) {
+    if (const std::optional<FusedEltwise> act = FusedOf(k.node)) {
       attr = EltwisePostOp(act->forward, static_cast<float>(ActivationAlpha(k.node)),
                            static_cast<float>(ActivationBeta(k.node)));
     }
@@ -514,10 +496,11 @@ Output Dense(const Scope& scope, Output x, Output kernel, Output bias,
   if (bias.valid()) inputs.push_back(bias);
   Attrs attrs;
   if (!activation.name.empty()) {
-    // Keras: elu(x, alpha=1.0); relu's negative slope defaults to 0.
-    const double default_alpha = activation.name == "elu" ? 1.0 : 0.0;
+    // An unset alpha is the activation's Keras default (elu 1, relu 0); an
+    // activation that cannot be fused is refused by InferDense, naming it.
+    const std::optional<FusedEltwise> fused = FusedActivationOf(activation.name, activation.alpha);
     attrs = {{"activation", activation.name},
-             {"activation_alpha", activation.alpha.value_or(default_alpha)},
+             {"activation_alpha", fused ? fused->alpha : activation.alpha.value_or(0.0)},
              {"activation_beta", activation.beta}};
   }
   return scope.graph().AddNode1(scope, "Dense", std::move(inputs), std::move(attrs));

@@ -21,11 +21,12 @@ Output MatMul(const Scope& scope, Output a, Output b, bool transpose_a = false,
 Output BiasAdd(const Scope& scope, Output x, Output bias);
 
 // An activation fused into the Dense primitive as a oneDNN eltwise post-op.
-// `name` is the Keras name: "relu" (alpha = negative slope, >= 0), "elu"
-// (alpha, >= 0), "tanh", "sigmoid", "exponential"; empty = none. Only
-// activations whose derivative can be computed from their output are offered,
-// so the gradient reuses y instead of recomputing the pre-activation. An unset
-// alpha takes Keras's default: 1.0 for elu, 0 otherwise.
+// `name` is a Keras name for which ops::IsFusableActivation holds (today
+// "relu" (alpha = negative slope, >= 0), "elu" (alpha, >= 0), "tanh",
+// "sigmoid"); empty = none. Only activations whose derivative
+// can be computed from their output are offered, so the gradient reuses y
+// instead of recomputing the pre-activation. An unset alpha takes Keras's
+// default (ops::FusedActivationOf): 1.0 for elu, 0 otherwise.
 struct FusedActivation {
   std::string name;
   std::optional<double> alpha;

@@ -13,8 +13,6 @@ constexpr float kSlope = static_cast<float>(kHardSigmoidSlope);
 constexpr float kOffset = static_cast<float>(kHardSigmoidOffset);
 // Where the linear part meets 0 and 1: (1 - 0.5) / 0.2 = 2.5 (exact in f32).
 constexpr float kKink = static_cast<float>((1 - kHardSigmoidOffset) / kHardSigmoidSlope);
-// Elementwise loops below this size run on one thread (thread start-up costs more).
-constexpr int64_t kParallelThreshold = 32768;
 
 // Same rank and dims, except that dim 0 may be unknown (-1) on one side at build time.
 bool SameShapeUpToBatch(const Shape& a, const Shape& b) {
@@ -55,7 +53,7 @@ GF_REGISTER_OP(OpDef{
       float* y = k.out<float>(0);
       const int64_t n = k.out_shape(0).NumElements();
       return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
         for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(kSlope * x[i] + kOffset, 0.0f, 1.0f);
         return absl::OkStatus();
       });
@@ -81,7 +79,7 @@ GF_REGISTER_OP(OpDef{
       float* dx = k.out<float>(0);
       const int64_t n = k.out_shape(0).NumElements();
       return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
         for (int64_t i = 0; i < n; ++i) {
           dx[i] = (x[i] >= -kKink && x[i] <= kKink) ? kSlope * dy[i] : 0.0f;
         }

@@ -23,8 +23,6 @@ namespace {
 
 using dnnl::algorithm;
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 // Contiguous elements one work item of a broadcasting loop handles, so a
 // large same-shape op still splits across threads.
 constexpr int64_t kChunk = 16384;
@@ -35,7 +33,6 @@ absl::Status SameAsInput0(InferContext& ctx) {
   return absl::OkStatus();
 }
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 // oneDNN reports failures by throwing; kernels return a Status instead.
 template <typename F>
@@ -293,8 +290,35 @@ Output AddBinary(const Scope& scope, std::string_view op, Output a, Output b) {
 // The eltwise primitive's alpha and beta, from the node's attrs.
 using EltwiseParams = std::function<std::pair<float, float>(const Node&)>;
 
-KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}) {
-  return [alg, params](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+// oneDNN 2.6's jit exp returns inf for NaN and clip_v2 returns lo (measured,
+// jit:avx512_core): a NaN would become a number silently (a NaN gradient
+// clipped by value would train on). For those, KeepNan puts NaN back where x
+// is NaN, in a second pass over x (so the op must not run in place).
+enum class NanFix { kNone, kKeepNan };
+
+// dst[i] = src[i] where src[i] is NaN, after `primitive` wrote dst.
+class NanKeepingKernel : public Kernel {
+ public:
+  NanKeepingKernel(std::unique_ptr<Kernel> primitive, const float* src, float* dst, int64_t n)
+      : primitive_(std::move(primitive)), src_(src), dst_(dst), n_(n) {}
+  absl::Status Run(const RunContext& ctx) override {
+    GF_RETURN_IF_ERROR(primitive_->Run(ctx));
+    const float* __restrict src = src_;
+    float* __restrict dst = dst_;
+#pragma omp simd
+    for (int64_t i = 0; i < n_; ++i) dst[i] = src[i] != src[i] ? src[i] : dst[i];
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<Kernel> primitive_;
+  const float* src_;
+  float* dst_;
+  int64_t n_;
+};
+
+KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}, NanFix nan_fix = NanFix::kNone) {
+  return [alg, params, nan_fix](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
     const int64_t n = k.out_shape(0).NumElements();
     if (n == 0) return nullptr;
     // Named variables, not a structured binding: clang 14 (Debian 12, used by
@@ -305,10 +329,12 @@ KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}) {
       const auto md = PlainDesc(Shape{n});  // elementwise: layout does not matter
       dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
       dnnl::eltwise_forward::primitive_desc pd(desc, CpuEngine());
-      return std::make_unique<PrimitiveKernel>(
+      std::unique_ptr<Kernel> kernel = std::make_unique<PrimitiveKernel>(
           dnnl::eltwise_forward(pd), std::unordered_map<int, dnnl::memory>{
                                          {DNNL_ARG_SRC, MemoryAt(md, k.inputs[0])},
                                          {DNNL_ARG_DST, MemoryAt(md, k.outputs[0])}});
+      if (nan_fix == NanFix::kNone) return kernel;
+      return std::unique_ptr<Kernel>(new NanKeepingKernel(std::move(kernel), k.in<float>(0), k.out<float>(0), n));
     });
   };
 }
@@ -547,7 +573,7 @@ GF_REGISTER_OP(OpDef{
     .name = "Exp",
     .num_inputs = 1,
     .infer = SameAsInput0,
-    .kernel = EltwiseKernel(algorithm::eltwise_exp),
+    .kernel = EltwiseKernel(algorithm::eltwise_exp, {}, NanFix::kKeepNan),
     .grad = [](GradContext& g) { return std::vector<Output>{Mul(g.scope, g.dy[0], g.y())}; },
     .grad_checks = UnaryGradChecks(-1, 1),
 });
@@ -609,7 +635,7 @@ GF_REGISTER_OP(OpDef{
       if (!(lo <= hi)) return ctx.Error(absl::StrCat("needs lo <= hi, got lo = ", lo, ", hi = ", hi));
       return SameAsInput0(ctx);
     },
-    .kernel = EltwiseKernel(algorithm::eltwise_clip_v2, ClipParams),
+    .kernel = EltwiseKernel(algorithm::eltwise_clip_v2, ClipParams, NanFix::kKeepNan),
     .grad = [](GradContext& g) {
       return std::vector<Output>{g.scope.graph().AddNode1(
           g.scope, "ClipGrad", {g.dy[0], g.x(0)},

@@ -7,6 +7,7 @@
 #include <memory>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/dnnl_context.h"
@@ -15,6 +16,15 @@
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace gradflow::ops {
+
+// Below this many elements the ops' own OpenMP loops run on one thread: a
+// parallel region costs more than it saves (one value for every op file and
+// the optimizers' update loops).
+inline constexpr int64_t kParallelMin = 32768;
+
+// The gradient function of ops whose inputs get no gradient (integer or
+// label inputs, fills): one invalid Output per input is implied.
+inline std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 // Plain row-major f32 descriptor of `shape` (a scalar is a 1-element vector).
 inline dnnl::memory::desc PlainDesc(const Shape& shape,

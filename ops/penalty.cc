@@ -11,8 +11,6 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 // The forward sum is split into fixed chunks whose partial sums are added in
 // chunk order, so the result does not depend on the thread count.
 constexpr int64_t kChunk = 16384;

@@ -12,10 +12,7 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 
-std::vector<Output> NoGradient(GradContext&) { return {}; }
 
 Tensor ToTensor(const std::vector<double>& values) {
   Tensor t(DType::kF32, {static_cast<int64_t>(values.size())});

@@ -10,8 +10,6 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 
 }  // namespace
 

@@ -24,9 +24,6 @@ namespace {
 // Merged dimensions a reduction walks (runs of kept / reduced dims merge, so
 // this bounds the number of runs, not the tensor rank).
 constexpr int kMaxRuns = 16;
-// Below this many elements a loop runs on one thread (thread start-up costs
-// more than the work).
-constexpr int64_t kParallelMin = 32768;
 // Output elements along a contiguous kept dimension handled by one work item:
 // their accumulators stay in registers / L1 while the reduced dims stream by.
 constexpr int64_t kBlock = 256;

@@ -11,8 +11,6 @@
 namespace gradflow::ops {
 namespace {
 
-// Elementwise loops below this size run on one thread (thread start-up costs more).
-constexpr int64_t kParallelThreshold = 32768;
 
 }  // namespace
 
@@ -48,7 +46,7 @@ GF_REGISTER_OP(OpDef{
         const float mean_slope = static_cast<float>(
             (k.node.attr<double>("lower") + k.node.attr<double>("upper")) / 2);
         return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
           for (int64_t i = 0; i < n; ++i) {
             const float s = x[i] >= 0.0f ? 1.0f : mean_slope;
             slope[i] = s;
@@ -61,7 +59,7 @@ GF_REGISTER_OP(OpDef{
       const float range = upper - lower;
       return MakeKernel([=](const RunContext& ctx) {
         const uint64_t stream = Mix64(ctx.step_seed ^ node_salt);
-#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t i = 0; i < n; ++i) {
           const float s = x[i] >= 0.0f ? 1.0f
                                        : lower + range * ToUnitFloat(Mix64(stream + uint64_t(i)));

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> LogSoftmaxKernel(const KernelContext& k)
   const float* src = k.in<float>(0);
   float* dst = k.out<float>(0);
   return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for schedule(static) if (rows * depth > 32768)
+#pragma omp parallel for schedule(static) if (rows * depth > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
       const float* x = src + r * depth;
       float* y = dst + r * depth;

@@ -9,8 +9,6 @@
 namespace gradflow::ops {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 
 absl::Status SameAsInput0(InferContext& ctx) {
   GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));

@@ -45,12 +45,8 @@ struct AdagradRule {
 GF_REGISTER_OP(internal::UpdateOpDef<AdagradRule>("ApplyAdagrad",
                                                   internal::RequiredAttrs({{"epsilon", AttrType::kFloat}})));
 
-absl::Status Validate(const Adagrad& opt) {
-  GF_RETURN_IF_ERROR(CheckNonNegative("Adagrad", "initial_accumulator_value", opt.initial_accumulator_value));
-  return CheckNonNegative("Adagrad", "epsilon", opt.epsilon);
-}
-
-UpdateSpec DescribeUpdate(const Adagrad& opt, const UpdateContext& u) {
+UpdateSpec Adagrad::DescribeUpdate(const UpdateContext& u) const {
+  const Adagrad& opt = *this;
   return {"ApplyAdagrad",
           {u.var, u.Slot("accumulator", Constant(opt.initial_accumulator_value)), u.grad},
           {u.learning_rate},

@@ -81,12 +81,6 @@ struct AdamRule {
   }
 };
 
-absl::Status ValidateBetasEpsilon(const char* name, double beta_1, double beta_2, double epsilon) {
-  GF_RETURN_IF_ERROR(CheckInRange(name, "beta_1", beta_1, 0, 1, /*hi_inclusive=*/false));
-  GF_RETURN_IF_ERROR(CheckInRange(name, "beta_2", beta_2, 0, 1, /*hi_inclusive=*/false));
-  return CheckNonNegative(name, "epsilon", epsilon);
-}
-
 UpdateSpec AdamSpec(const UpdateContext& u, double beta_1, double beta_2, double epsilon, bool amsgrad,
                     double weight_decay) {
   UpdateSpec spec{"ApplyAdam", {u.var, u.Slot("m"), u.Slot("v")}, {u.learning_rate, u.step},
@@ -104,20 +98,13 @@ GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>(
                                           {"epsilon", AttrType::kFloat}, {"amsgrad", AttrType::kBool},
                                           {"weight_decay", AttrType::kFloat}})));
 
-absl::Status Validate(const Adam& opt) {
-  return ValidateBetasEpsilon("Adam", opt.beta_1, opt.beta_2, opt.epsilon);
-}
-
-absl::Status Validate(const AdamW& opt) {
-  GF_RETURN_IF_ERROR(ValidateBetasEpsilon("AdamW", opt.beta_1, opt.beta_2, opt.epsilon));
-  return CheckNonNegative("AdamW", "weight_decay", opt.weight_decay);
-}
-
-UpdateSpec DescribeUpdate(const Adam& opt, const UpdateContext& u) {
+UpdateSpec Adam::DescribeUpdate(const UpdateContext& u) const {
+  const Adam& opt = *this;
   return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, /*weight_decay=*/0.0);
 }
 
-UpdateSpec DescribeUpdate(const AdamW& opt, const UpdateContext& u) {
+UpdateSpec AdamW::DescribeUpdate(const UpdateContext& u) const {
+  const AdamW& opt = *this;
   return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, opt.weight_decay);
 }
 

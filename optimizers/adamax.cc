@@ -55,13 +55,8 @@ GF_REGISTER_OP(internal::UpdateOpDef<AdamaxRule>(
     "ApplyAdamax", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
                                             {"epsilon", AttrType::kFloat}})));
 
-absl::Status Validate(const Adamax& opt) {
-  GF_RETURN_IF_ERROR(CheckInRange("Adamax", "beta_1", opt.beta_1, 0, 1, /*hi_inclusive=*/false));
-  GF_RETURN_IF_ERROR(CheckInRange("Adamax", "beta_2", opt.beta_2, 0, 1, /*hi_inclusive=*/false));
-  return CheckNonNegative("Adamax", "epsilon", opt.epsilon);
-}
-
-UpdateSpec DescribeUpdate(const Adamax& opt, const UpdateContext& u) {
+UpdateSpec Adamax::DescribeUpdate(const UpdateContext& u) const {
+  const Adamax& opt = *this;
   return {"ApplyAdamax",
           {u.var, u.Slot("m"), u.Slot("u"), u.grad},
           {u.learning_rate, u.step},

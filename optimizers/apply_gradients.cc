@@ -21,23 +21,13 @@ Output GetOrCreateScalar(Graph& graph, const char* name, DType dtype, double ini
   return ops::Variable(graph, name, Shape{}, Constant(initial), /*trainable=*/false, dtype);
 }
 
-absl::Status CheckInRange(const char* optimizer, const char* field, double value, double lo, double hi,
-                          bool hi_inclusive) {
-  if (value >= lo && (hi_inclusive ? value <= hi : value < hi)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(optimizer, " ", field, " must be in [", lo, ", ", hi,
-                                                 hi_inclusive ? "]" : ")", ", got ", value));
-}
+// Every optimizer provides what ApplyGradients calls (a compile error naming
+// the struct otherwise).
+static_assert([]<size_t... I>(std::index_sequence<I...>) {
+  return (DescribedOptimizer<std::variant_alternative_t<I, Optimizer>> && ...);
+}(std::make_index_sequence<std::variant_size_v<Optimizer>>()));
 
-absl::Status CheckNonNegative(const char* optimizer, const char* field, double value) {
-  if (value >= 0 && std::isfinite(value)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(optimizer, " ", field, " must be >= 0, got ", value));
-}
-
-std::string OptimizerName(const Optimizer& optimizer) {
-  static constexpr const char* kNames[] = {"SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax"};
-  static_assert(std::size(kNames) == std::variant_size_v<Optimizer>);
-  return kNames[optimizer.index()];
-}
+std::string OptimizerName(const Optimizer& optimizer) { return VariantName(optimizer); }
 
 absl::Status ValidateOptimizer(const Optimizer& optimizer, const MinimizeOptions& options) {
   if (options.schedule) {
@@ -48,7 +38,7 @@ absl::Status ValidateOptimizer(const Optimizer& optimizer, const MinimizeOptions
       return absl::InvalidArgumentError(absl::StrCat("the learning rate must be > 0, got ", lr));
     }
   }
-  return std::visit([](const auto& o) { return Validate(o); }, optimizer);
+  return std::visit([](const auto& o) { return ValidateFields(o); }, optimizer);
 }
 
 namespace {
@@ -114,7 +104,7 @@ Output ApplyGradients(Graph& graph, const std::vector<std::pair<Output, Output>>
                          ? Scope(graph)
                          : Scope(graph, graph.UniqueName(absl::StrCat(var.node->name, "/update"))));
     UpdateContext u{scopes.back(), var, grad, learning_rate, step};
-    specs.push_back(std::visit([&](const auto& o) { return DescribeUpdate(o, u); }, optimizer));
+    specs.push_back(std::visit([&](const auto& o) { return o.DescribeUpdate(u); }, optimizer));
     if (!graph.ok()) return {};
   }
 

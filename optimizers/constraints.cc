@@ -12,8 +12,7 @@
 namespace gradflow::optimizers {
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
+using ops::kParallelMin;
 // Columns (norms) one work item handles: their sums stay in L1.
 constexpr int64_t kBlock = 256;
 

@@ -116,14 +116,8 @@ GF_REGISTER_OP(OpDef{
     .mutates_input = 0,
 });
 
-absl::Status Validate(const Nadam& opt) {
-  GF_RETURN_IF_ERROR(CheckInRange("Nadam", "beta_1", opt.beta_1, 0, 1, /*hi_inclusive=*/false));
-  GF_RETURN_IF_ERROR(CheckInRange("Nadam", "beta_2", opt.beta_2, 0, 1, /*hi_inclusive=*/false));
-  GF_RETURN_IF_ERROR(CheckNonNegative("Nadam", "schedule_decay", opt.schedule_decay));
-  return CheckNonNegative("Nadam", "epsilon", opt.epsilon);
-}
-
-UpdateSpec DescribeUpdate(const Nadam& opt, const UpdateContext& u) {
+UpdateSpec Nadam::DescribeUpdate(const UpdateContext& u) const {
+  const Nadam& opt = *this;
   Output product = GetOrCreateScalar(u.scope.graph(), kNadamMomentumProductName, DType::kF32, 1.0);
   return {"ApplyNadam",
           {u.var, u.Slot("m"), u.Slot("v"), u.grad},
@@ -132,7 +126,8 @@ UpdateSpec DescribeUpdate(const Nadam& opt, const UpdateContext& u) {
            {"schedule_decay", opt.schedule_decay}}};
 }
 
-Node* AddAfterUpdates(const Nadam& opt, Graph& graph, Output step, const std::vector<Node*>& updates) {
+Node* Nadam::AddAfterUpdates(Graph& graph, Output step, const std::vector<Node*>& updates) const {
+  const Nadam& opt = *this;
   Output product = GetOrCreateScalar(graph, kNadamMomentumProductName, DType::kF32, 1.0);
   Node* node = graph.NewNode(graph, "UpdateNadamMomentumProduct", {product, step},
                              {{"beta_1", opt.beta_1}, {"schedule_decay", opt.schedule_decay}},

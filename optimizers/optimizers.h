@@ -19,76 +19,165 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/describe.h"
 #include "graph/graph.h"
 #include "optimizers/clipping.h"
 #include "optimizers/schedules.h"
 
 namespace gradflow::optimizers {
 
+struct UpdateContext;  // updates.h
+struct UpdateSpec;
+
+// Every optimizer is one struct here (core/describe.h: its Keras class name,
+// its fields with Keras's defaults and ranges, listed once) plus one .cc file
+// defining its DescribeUpdate (the update op of one variable) and registering
+// that op, plus its entry in the Optimizer variant. OptimizerName, the config
+// readers and writers, validation and the tests that cover "every optimizer"
+// are derived from these. learning_rate is checked by ValidateOptimizer
+// (> 0 and finite) unless a schedule replaces it.
+
 // Keras SGD: velocity = momentum * velocity - lr * g;
 // w += velocity (or, with Nesterov, w += momentum * velocity - lr * g).
 struct SGD {
+  static constexpr const char* kName = "SGD";
   double learning_rate = 0.01;  // Keras default
   double momentum = 0.0;
   bool nesterov = false;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::InRange("momentum", 0, 1, /*hi_inclusive=*/true), o.momentum);
+    f(Field::Any("nesterov"), o.nesterov);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;  // sgd.cc
 };
 
 // Keras Adagrad: acc += g^2; w -= lr * g / sqrt(acc + epsilon) (adagrad.cc).
 struct Adagrad {
+  static constexpr const char* kName = "Adagrad";
   double learning_rate = 0.001;
   double initial_accumulator_value = 0.1;
   double epsilon = 1e-7;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::NonNegative("initial_accumulator_value"), o.initial_accumulator_value);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
 };
 
 // Keras RMSprop, plain or centered, optional momentum (rmsprop.cc).
 struct RMSprop {
+  static constexpr const char* kName = "RMSprop";
   double learning_rate = 0.001;
   double rho = 0.9;
   double momentum = 0.0;
   double epsilon = 1e-7;
   bool centered = false;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::InRange("rho", 0, 1), o.rho);
+    f(Field::InRange("momentum", 0, 1, /*hi_inclusive=*/true), o.momentum);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+    f(Field::Any("centered"), o.centered);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
 };
 
 // Keras Adam (or AMSGrad): bias-corrected moments, epsilon outside the root (adam.cc).
 struct Adam {
+  static constexpr const char* kName = "Adam";
   double learning_rate = 0.001;
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
   bool amsgrad = false;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::InRange("beta_1", 0, 1), o.beta_1);
+    f(Field::InRange("beta_2", 0, 1), o.beta_2);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+    f(Field::Any("amsgrad"), o.amsgrad);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
 };
 
 // Keras AdamW: Adam plus decoupled weight decay w -= lr * weight_decay * w (adam.cc).
 struct AdamW {
+  static constexpr const char* kName = "AdamW";
   double learning_rate = 0.001;
   double weight_decay = 0.004;
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
   bool amsgrad = false;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::NonNegative("weight_decay"), o.weight_decay);
+    f(Field::InRange("beta_1", 0, 1), o.beta_1);
+    f(Field::InRange("beta_2", 0, 1), o.beta_2);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+    f(Field::Any("amsgrad"), o.amsgrad);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
 };
 
 // Keras Nadam: Adam with Nesterov momentum and the momentum schedule
 // mu_t = beta_1 * (1 - 0.5 * 0.96^(schedule_decay * t)) (nadam.cc).
 struct Nadam {
+  static constexpr const char* kName = "Nadam";
   double learning_rate = 0.001;
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
   double schedule_decay = 0.004;  // tf.keras 2.x; Keras 2.11+ / 3 behave as 1.0
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::InRange("beta_1", 0, 1), o.beta_1);
+    f(Field::InRange("beta_2", 0, 1), o.beta_2);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+    f(Field::NonNegative("schedule_decay"), o.schedule_decay);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  // The momentum product's update, after every variable's (updates.h).
+  Node* AddAfterUpdates(Graph& graph, Output step, const std::vector<Node*>& updates) const;
 };
 
 // Keras Adamax: Adam with the infinity norm (adamax.cc).
 struct Adamax {
+  static constexpr const char* kName = "Adamax";
   double learning_rate = 0.001;
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    f(Field::InRange("beta_1", 0, 1), o.beta_1);
+    f(Field::InRange("beta_2", 0, 1), o.beta_2);
+    f(Field::NonNegative("epsilon"), o.epsilon);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
 };
 
-using Optimizer = std::variant<SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax>;
+// Keras 3 Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
+// Algorithms"): the sign of an interpolated momentum (lion.cc).
+struct Lion {
+  static constexpr const char* kName = "Lion";
+  double learning_rate = 0.001;
+  double beta_1 = 0.9;
+  double beta_2 = 0.99;
+  template <typename Self, typename F> static void Fields(Self& o, F&& f) {
+    f(Field::Any("learning_rate"), o.learning_rate);
+    // Keras 3 refuses beta_1 <= 0 or > 1; beta_2 as the other moments.
+    f(Field::InRange("beta_1", 0, 1, /*hi_inclusive=*/true, /*lo_inclusive=*/false), o.beta_1);
+    f(Field::InRange("beta_2", 0, 1), o.beta_2);
+  }
+  UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+};
 
-// "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax".
+using Optimizer = std::variant<SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Lion>;
+
+// The Keras class name: "SGD", "Adagrad", "RMSprop", "Adam", ... (kName).
 std::string OptimizerName(const Optimizer& optimizer);
 
 struct MinimizeOptions {

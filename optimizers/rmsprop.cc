@@ -79,13 +79,8 @@ GF_REGISTER_OP(internal::UpdateOpDef<RmspropRule>(
     "ApplyRMSprop", internal::RequiredAttrs({{"rho", AttrType::kFloat}, {"momentum", AttrType::kFloat},
                                              {"epsilon", AttrType::kFloat}, {"centered", AttrType::kBool}})));
 
-absl::Status Validate(const RMSprop& opt) {
-  GF_RETURN_IF_ERROR(CheckInRange("RMSprop", "rho", opt.rho, 0, 1, /*hi_inclusive=*/false));
-  GF_RETURN_IF_ERROR(CheckInRange("RMSprop", "momentum", opt.momentum, 0, 1, /*hi_inclusive=*/true));
-  return CheckNonNegative("RMSprop", "epsilon", opt.epsilon);
-}
-
-UpdateSpec DescribeUpdate(const RMSprop& opt, const UpdateContext& u) {
+UpdateSpec RMSprop::DescribeUpdate(const UpdateContext& u) const {
+  const RMSprop& opt = *this;
   UpdateSpec spec{"ApplyRMSprop", {u.var, u.Slot("velocity")}, {u.learning_rate},
                   {{"rho", opt.rho}, {"momentum", opt.momentum}, {"epsilon", opt.epsilon},
                    {"centered", opt.centered}}};

@@ -170,12 +170,7 @@ Output Build(const Scope& sc, Output t, const OneCycle& s) {
 
 }  // namespace
 
-std::string ScheduleName(const Schedule& schedule) {
-  static constexpr const char* kNames[] = {"power",  "exponential", "piecewise_constant",
-                                           "cosine", "polynomial",  "1cycle"};
-  static_assert(std::size(kNames) == std::variant_size_v<Schedule>);
-  return kNames[schedule.index()];
-}
+std::string ScheduleName(const Schedule& schedule) { return VariantName(schedule); }
 
 absl::Status ValidateSchedule(const Schedule& schedule) {
   return std::visit([](const auto& s) { return Validate(s); }, schedule);

@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/describe.h"
 #include "graph/graph.h"
 
 namespace gradflow::optimizers {
@@ -34,45 +35,76 @@ namespace gradflow::optimizers {
 // InverseTimeDecay(lr0, decay_steps = s, decay_rate = 1); the chapter's
 // SGD(decay=1e-4) is s = 10,000, c = 1.
 struct PowerSchedule {
+  static constexpr const char* kName = "power";
   double initial_learning_rate = 0.01;  // lr0
   double decay_steps = 0;               // s > 0 (required)
   double power = 1.0;                   // c >= 0
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Any("decay_steps"), s.decay_steps);
+    f(Field::Any("power"), s.power);
+  }
 };
 
 // Keras ExponentialDecay: lr0 * decay_rate^(t / decay_steps), with
 // staircase: lr0 * decay_rate^floor(t / decay_steps). The chapter's
 // exponential scheduling lr0 * 0.1^(t/s) is the default decay_rate.
 struct ExponentialDecay {
+  static constexpr const char* kName = "exponential";
   double initial_learning_rate = 0.01;
   double decay_steps = 0;  // s > 0 (required)
   double decay_rate = 0.1;
   bool staircase = false;
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Any("decay_steps"), s.decay_steps);
+    f(Field::Any("decay_rate"), s.decay_rate);
+    f(Field::Any("staircase"), s.staircase);
+  }
 };
 
 // Keras PiecewiseConstantDecay: values[0] while t <= boundaries[0],
 // values[1] while t <= boundaries[1], ..., values.back() after the last.
 struct PiecewiseConstantDecay {
+  static constexpr const char* kName = "piecewise_constant";
   std::vector<int64_t> boundaries;  // strictly increasing steps
   std::vector<double> values;       // boundaries.size() + 1 rates
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("boundaries"), s.boundaries);
+    f(Field::Any("values"), s.values);
+  }
 };
 
 // Keras 2.x CosineDecay (without warmup):
 //   p = min(t, decay_steps) / decay_steps
 //   lr = lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * p)) + alpha)
 struct CosineDecay {
+  static constexpr const char* kName = "cosine";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;  // > 0 (required)
   double alpha = 0.0;       // the final rate as a fraction of lr0
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Any("decay_steps"), s.decay_steps);
+    f(Field::Any("alpha"), s.alpha);
+  }
 };
 
 // Keras PolynomialDecay (cycle=False):
 //   p = min(t, decay_steps) / decay_steps
 //   lr = (lr0 - end) * (1 - p)^power + end
 struct PolynomialDecay {
+  static constexpr const char* kName = "polynomial";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;             // > 0 (required)
   double end_learning_rate = 0.0001;   // Keras default
   double power = 1.0;                  // Keras default
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Any("decay_steps"), s.decay_steps);
+    f(Field::Any("end_learning_rate"), s.end_learning_rate);
+    f(Field::Any("power"), s.power);
+  }
 };
 
 // The chapter's 1cycle (its OneCycleScheduler callback, 3rd edition): with
@@ -85,20 +117,31 @@ struct PolynomialDecay {
 // The chapter also mentions cycling the momentum the other way; that is not
 // part of this schedule.
 struct OneCycle {
+  static constexpr const char* kName = "1cycle";
   int64_t total_steps = 0;           // required: the whole run's steps
   double max_learning_rate = 0.0;    // required
   double start_learning_rate = 0.0;  // 0: max_learning_rate / 10
   int64_t last_steps = 0;            // 0: total_steps / 10 + 1
   double last_learning_rate = 0.0;   // 0: start_learning_rate / 1000
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Any("total_steps"), s.total_steps);
+    f(Field::Any("max_learning_rate"), s.max_learning_rate);
+    f(Field::Any("start_learning_rate"), s.start_learning_rate);
+    f(Field::Any("last_steps"), s.last_steps);
+    f(Field::Any("last_learning_rate"), s.last_learning_rate);
+  }
 };
 
 using Schedule = std::variant<PowerSchedule, ExponentialDecay, PiecewiseConstantDecay,
                               CosineDecay, PolynomialDecay, OneCycle>;
 
-// "power", "exponential", "piecewise_constant", "cosine", "polynomial", "1cycle".
+// The schedule's name in configs (kName): "power", "exponential",
+// "piecewise_constant", "cosine", "polynomial", "1cycle".
 std::string ScheduleName(const Schedule& schedule);
 
-// InvalidArgument naming the field and how to fix it, or OK.
+// InvalidArgument naming the field and how to fix it, or OK. (Each
+// schedule's checks are in schedules.cc; its fields are listed by Fields, read
+// by config readers and writers through core/describe.h.)
 absl::Status ValidateSchedule(const Schedule& schedule);
 
 // Adds the nodes computing the rate at `step` (an i64 scalar) under `scope`

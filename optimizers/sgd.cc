@@ -73,11 +73,8 @@ GF_REGISTER_OP(internal::UpdateOpDef<SgdRule>("ApplySGD"));
 GF_REGISTER_OP(internal::UpdateOpDef<MomentumRule>(
     "ApplyMomentum", internal::RequiredAttrs({{"momentum", AttrType::kFloat}, {"nesterov", AttrType::kBool}})));
 
-absl::Status Validate(const SGD& opt) {
-  return CheckInRange("SGD", "momentum", opt.momentum, 0, 1, /*hi_inclusive=*/true);
-}
-
-UpdateSpec DescribeUpdate(const SGD& opt, const UpdateContext& u) {
+UpdateSpec SGD::DescribeUpdate(const UpdateContext& u) const {
+  const SGD& opt = *this;
   if (opt.momentum == 0) return {"ApplySGD", {u.var, u.grad}, {u.learning_rate}, {}};
   return {"ApplyMomentum",
           {u.var, u.Slot("momentum"), u.grad},

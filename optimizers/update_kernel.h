@@ -47,7 +47,7 @@ namespace gradflow::optimizers::internal {
 // and gradient stay in L2 while it is updated.
 inline constexpr int64_t kUpdateChunk = 8192;
 // Below this many elements in total, one thread: a parallel region costs more.
-inline constexpr int64_t kUpdateParallelMin = 32768;
+inline constexpr int64_t kUpdateParallelMin = ops::kParallelMin;
 
 // The scalar inputs of an update node, read at Run time.
 struct ScalarInputs {

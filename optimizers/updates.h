@@ -2,15 +2,16 @@
 #define GRADFLOW_OPTIMIZERS_UPDATES_H_
 
 // What an optimizer provides to ApplyGradients (internal to optimizers/). Each
-// optimizer file defines, for its struct X:
+// optimizer's .cc file defines, for its struct X (optimizers.h):
 //
-//   absl::Status Validate(const X&);   // hyperparameters, before anything is built
-//   UpdateSpec DescribeUpdate(const X&, const UpdateContext&);
+//   UpdateSpec X::DescribeUpdate(const UpdateContext&) const;
 //
-// and registers its update op (see update_kernel.h). ApplyGradients turns the
+// and registers its update op (see update_kernel.h); its hyperparameters are
+// validated from X::Fields (core/describe.h). ApplyGradients turns the
 // UpdateSpecs of all variables into one node per variable, or into one fused
 // node of the same op over all of them.
 
+#include <concepts>
 #include <string>
 #include <vector>
 
@@ -45,35 +46,28 @@ struct UpdateSpec {
 // (the step counter, the learning rate, Nadam's momentum product).
 Output GetOrCreateScalar(Graph& graph, const char* name, DType dtype, double initial);
 
-absl::Status Validate(const SGD& opt);
-absl::Status Validate(const Adagrad& opt);
-absl::Status Validate(const RMSprop& opt);
-absl::Status Validate(const Adam& opt);
-absl::Status Validate(const AdamW& opt);
-absl::Status Validate(const Nadam& opt);
-absl::Status Validate(const Adamax& opt);
-
-UpdateSpec DescribeUpdate(const SGD& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const Adagrad& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const RMSprop& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const Adam& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const AdamW& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const Nadam& opt, const UpdateContext& u);
-UpdateSpec DescribeUpdate(const Adamax& opt, const UpdateContext& u);
-
 // Optimizer-wide state written once per step, after every update and before
-// the step counter moves (Nadam's momentum product). Returns the node, or
-// nullptr when the optimizer has none (the default).
+// the step counter moves: an optimizer that has some (Nadam's momentum
+// product) declares `Node* AddAfterUpdates(Graph&, Output step, const
+// std::vector<Node*>& updates) const`. Returns the node, or nullptr when the
+// optimizer has none.
 template <typename Opt>
-Node* AddAfterUpdates(const Opt&, Graph&, Output /*step*/, const std::vector<Node*>& /*updates*/) {
-  return nullptr;
+Node* AddAfterUpdates(const Opt& opt, Graph& graph, Output step, const std::vector<Node*>& updates) {
+  if constexpr (requires { opt.AddAfterUpdates(graph, step, updates); }) {
+    return opt.AddAfterUpdates(graph, step, updates);
+  } else {
+    return nullptr;
+  }
 }
-Node* AddAfterUpdates(const Nadam& opt, Graph& graph, Output step, const std::vector<Node*>& updates);
 
-// Helpers for Validate: InvalidArgument "<Optimizer>: <field> must be ..., got x".
-absl::Status CheckInRange(const char* optimizer, const char* field, double value, double lo,
-                          double hi, bool hi_inclusive);
-absl::Status CheckNonNegative(const char* optimizer, const char* field, double value);
+// What ApplyGradients needs of every alternative of Optimizer; a struct that
+// lacks a piece fails this at compile time, naming the struct.
+template <typename Opt>
+concept DescribedOptimizer = requires(const Opt& opt, const UpdateContext& u) {
+  { Opt::kName } -> std::convertible_to<const char*>;
+  { opt.learning_rate } -> std::convertible_to<double>;
+  { opt.DescribeUpdate(u) } -> std::same_as<UpdateSpec>;
+};
 
 }  // namespace gradflow::optimizers
 

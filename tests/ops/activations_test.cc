@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <numbers>
 
 #include "core/random.h"
@@ -78,6 +79,12 @@ std::vector<Case> Cases() {
        }},
       {"swish", ops::Swish, [](double x) { return x * Sigm(x); },
        [](double x) { return Sigm(x) + x * Sigm(x) * (1 - Sigm(x)); }},
+      {"mish", [](const Scope& s, Output x) { return ops::Activation(s, x, "mish"); },
+       [](double x) { return x * std::tanh(std::log1p(std::exp(x))); },
+       [](double x) {
+         const double t = std::tanh(std::log1p(std::exp(x)));
+         return t + x * (1 - t * t) * Sigm(x);
+       }},
       // log(1 + exp(x)), written so exp cannot overflow.
       {"softplus", ops::Softplus,
        [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, Sigm},
@@ -223,13 +230,14 @@ TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
       {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"},   {"relu", "Relu"},   {"leaky_relu", "LeakyRelu"},
       {"elu", "Elu"},         {"selu", "Selu"},   {"gelu", "Gelu"},   {"swish", "Swish"},
       {"softplus", "Softplus"}, {"softmax", "Softmax"}, {"hard_sigmoid", "HardSigmoid"},
-      {"rrelu", "RRelu"}};
+      {"rrelu", "RRelu"}, {"mish", "Mish"}, {"exponential", "Exp"}, {"log_softmax", "LogSoftmax"}};
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   for (const auto& [name, op] : expected) {
     Output y = ops::Activation(g, x, name);
     ASSERT_TRUE(y.valid()) << name << ": " << g.status();
     EXPECT_EQ(y.node->op_name(), op) << name;
+    EXPECT_EQ(ops::ActivationOpName(name), op) << name;
   }
   EXPECT_EQ(ops::Activation(g, x, "linear"), x);
   EXPECT_EQ(ops::Activation(g, x, ""), x);
@@ -320,9 +328,11 @@ TEST(ActivationsTest, EltwiseAlgorithmOfForFusion) {
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   auto alg = [&](Output y) { return ops::EltwiseAlgorithmOf(*y.node); };
 
+  // relu runs as elu with alpha 0: the same values, but NaN stays NaN
+  // (oneDNN 2.6's eltwise_relu with alpha 0 returns 0 for NaN).
   auto relu = alg(ops::Relu(g, x));
   ASSERT_TRUE(relu.has_value());
-  EXPECT_EQ(relu->first, algorithm::eltwise_relu);
+  EXPECT_EQ(relu->first, algorithm::eltwise_elu);
   EXPECT_EQ(relu->second, std::make_pair(0.0f, 0.0f));
 
   auto leaky = alg(ops::LeakyRelu(g, x, 0.2));
@@ -343,9 +353,26 @@ TEST(ActivationsTest, EltwiseAlgorithmOfForFusion) {
   EXPECT_TRUE(g.ok()) << g.status();
 }
 
+// The eltwise ops of ops/activations.cc, from the Keras names.
+std::vector<std::string> EltwiseActivationOps() {
+  std::vector<std::string> ops;
+  for (const std::string& name : ops::ActivationNames()) {
+    const std::string op = ops::ActivationOpName(name);
+    if (op.empty()) continue;  // linear
+    Graph g;
+    Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
+    if (ops::EltwiseAlgorithmOf(*ops::Activation(g, x, name).node) || op == "Selu") ops.push_back(op);
+  }
+  return ops;
+}
+
 TEST(ActivationsTest, EveryActivationOpHasGradientChecks) {
+  std::vector<std::string> ops = EltwiseActivationOps();
   for (const char* op : {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Gelu", "Swish",
-                         "Softplus"}) {
+                         "Softplus", "Mish"}) {
+    EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
+  }
+  for (const std::string& op : ops) {
     const OpDef* def = OpRegistry::Global().Find(op);
     ASSERT_NE(def, nullptr) << op;
     EXPECT_TRUE(def->grad) << op;
@@ -359,9 +386,27 @@ TEST(ActivationsTest, EveryActivationOpHasGradientChecks) {
 // Every grad_checks case against central differences with a random upstream
 // gradient (independent of other op families).
 TEST(ActivationsTest, GradChecksPassWithRandomUpstreamGradient) {
-  for (const char* op : {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Gelu", "Swish",
-                         "Softplus"}) {
-    testing_util::CheckOpGradients(op);
+  for (const std::string& op : EltwiseActivationOps()) testing_util::CheckOpGradients(op);
+}
+
+// Issue 13 item 15: no activation may turn a NaN into a number (relu did:
+// oneDNN's max(x, 0) gives 0). For every Keras name: a NaN input gives a NaN
+// output, and the gradient at that input is not zero (NaN, or dy passed
+// through as PyTorch's relu does), so a NaN reaches the loss and Fit stops.
+TEST(ActivationsTest, EveryActivationKeepsNan) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::FromVector<float>({2, 4}, {nan, 1.5f, -0.5f, 0.25f, -2.0f, nan, 0.0f, 3.0f});
+  for (const std::string& name : ops::ActivationNames()) {
+    SCOPED_TRACE(name);
+    Evaluated got = Evaluate([&](const Scope& s, Output in) { return ops::Activation(s, in, name); }, x);
+    ASSERT_EQ(got.y.size(), 8u);
+    for (int i : {0, 5}) {
+      EXPECT_TRUE(std::isnan(got.y[i])) << "y[" << i << "] = " << got.y[i];
+      // PyTorch's hardsigmoid_backward is 0 outside (-3, 3), NaN included.
+      if (name != "hard_sigmoid") {
+        EXPECT_NE(got.dx[i], 0.0f) << "dx[" << i << "]";
+      }
+    }
   }
 }
 

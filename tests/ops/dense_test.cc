@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "graph/autodiff.h"
 #include "graph/session.h"
 #include "gtest/gtest.h"
+#include "ops/activations.h"
 #include "ops/array.h"
 #include "ops/losses.h"
 
@@ -427,6 +429,35 @@ TEST(DenseTest, BiasMismatchAndUnknownActivationAreErrors) {
     EXPECT_FALSE(ops::Dense(g, x, w, Output{}, {.name = "softmax"}).valid());
     EXPECT_NE(std::string(g.status().message()).find("cannot fuse activation 'softmax'"), std::string::npos)
         << g.status();
+  }
+}
+
+// Issue 13 item 15: a NaN input row stays NaN through every fusable
+// activation (oneDNN 2.6's relu post-op made it 0), and the fused backward
+// passes the gradient at the NaN outputs (dz != 0 there, as PyTorch's relu).
+TEST(DenseTest, FusedActivationsKeepNan) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const std::string& name : ops::FusableActivationNames()) {
+    SCOPED_TRACE(name);
+    Graph g;
+    auto x = ops::Placeholder(g, "x", DType::kF32, {-1, 3});
+    auto w = ops::Placeholder(g, "w", DType::kF32, {3, 2});
+    auto y = ops::Dense(g, x, w, Output{}, {.name = name});
+    auto grads = AddGradients(g, y, {x});
+    ASSERT_TRUE(grads.ok()) << grads.status();
+    Session s(g);
+    auto plan = s.Compile({y, (*grads)[0]}, {}, Phase::kTrain);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    // Row 0 holds a NaN; row 1 has negative pre-activations (relu's zeros).
+    Tensor xv = Tensor::FromVector<float>({2, 3}, {nan, 1, 2, 1, 1, 1});
+    Tensor wv = Tensor::FromVector<float>({3, 2}, {-1, -2, -1, -2, -1, -2});
+    auto got = plan->Run({{x, xv}, {w, wv}});
+    ASSERT_TRUE(got.ok()) << got.status();
+    std::vector<float> yv = (*got)[0].ToVector<float>(), dx = (*got)[1].ToVector<float>();
+    EXPECT_TRUE(std::isnan(yv[0]) && std::isnan(yv[1])) << yv[0] << ", " << yv[1];
+    EXPECT_FALSE(std::isnan(yv[2]) || std::isnan(yv[3])) << yv[2] << ", " << yv[3];
+    // dx = dz·Wᵀ: nonzero in row 0 only if dz at the NaN outputs is not zero.
+    EXPECT_NE(dx[1], 0.0f);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "ops/math.h"
 
 #include <cmath>
+#include <limits>
 #include <functional>
 #include <string>
 
@@ -406,6 +407,28 @@ TEST(MathTest, SameShapeGradientHasNoReduction) {
       EXPECT_NE(n.op_name(), "SumToShapeOf") << n.name;
     }
   }
+}
+
+// oneDNN 2.6's exp gives inf for NaN and clip_v2 gives lo: Exp and Clip put
+// the NaN back, so a NaN gradient clipped by value is not trained on as -lo.
+TEST(MathTest, ExpAndClipKeepNan) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Graph g;
+  auto x = ops::Placeholder(g, "x", DType::kF32, {-1});
+  auto e = ops::Exp(g, x);
+  auto c = ops::Clip(g, x, -1, 1);
+  ASSERT_TRUE(g.ok()) << g.status();
+  Session s(g);
+  auto plan = s.Compile({e, c}, {}, Phase::kInfer);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto got = plan->Run({{x, Tensor::FromVector<float>({3}, {nan, 0.0f, 5.0f})}});
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<float> ev = (*got)[0].ToVector<float>(), cv = (*got)[1].ToVector<float>();
+  EXPECT_TRUE(std::isnan(ev[0])) << ev[0];
+  EXPECT_FLOAT_EQ(ev[1], 1.0f);
+  EXPECT_TRUE(std::isnan(cv[0])) << cv[0];
+  EXPECT_FLOAT_EQ(cv[1], 0.0f);
+  EXPECT_FLOAT_EQ(cv[2], 1.0f);
 }
 
 }  // namespace

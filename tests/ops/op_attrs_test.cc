@@ -48,7 +48,7 @@ TEST(OpAttrsTest, OutOfRangeAndNanAreRefused) {
   for (double rate : {-0.5, 1.0, std::nan("")}) {
     Graph g;
     EXPECT_FALSE(g.AddNode1(g, "Dropout", {Input(g)}, {{"rate", rate}}).valid()) << rate;
-    EXPECT_THAT(Message(g), HasSubstr("rate must be in [0, 1), got")) << rate;
+    EXPECT_THAT(Message(g), HasSubstr("rate must be in [0, 1) (the fraction of units dropped), got")) << rate;
   }
   Graph g;
   EXPECT_FALSE(g.AddNode1(g, "Clip", {Input(g)}, {{"lo", -INFINITY}, {"hi", 1.0}}).valid());

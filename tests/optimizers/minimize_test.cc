@@ -102,8 +102,10 @@ struct NamedOptimizer {
   std::optional<optimizers::Schedule> schedule;
 };
 
+// Chosen configurations, then every optimizer of the variant with its Keras
+// defaults (so a new optimizer is covered without editing this list).
 std::vector<NamedOptimizer> AllOptimizers() {
-  return {
+  std::vector<NamedOptimizer> all = {
       {"sgd", optimizers::SGD{.learning_rate = 0.05}, {}},
       {"momentum", optimizers::SGD{.learning_rate = 0.05, .momentum = 0.9}, {}},
       {"nesterov", optimizers::SGD{.learning_rate = 0.05, .momentum = 0.9, .nesterov = true}, {}},
@@ -120,6 +122,10 @@ std::vector<NamedOptimizer> AllOptimizers() {
       {"sgd_1cycle", optimizers::SGD{.momentum = 0.9},
        optimizers::OneCycle{.total_steps = 8, .max_learning_rate = 0.1, .last_steps = 2}},
   };
+  for (const optimizers::Optimizer& opt : EveryAlternative<optimizers::Optimizer>()) {
+    all.push_back({"default_" + optimizers::OptimizerName(opt), opt, {}});
+  }
+  return all;
 }
 
 // ---------------------------------------------------------------- DOT export

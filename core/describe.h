@@ -1,0 +1,138 @@
+#ifndef GRADFLOW_CORE_DESCRIBE_H_
+#define GRADFLOW_CORE_DESCRIBE_H_
+
+// Described components: a struct that names itself and lists its fields
+// once, so its name lookups, config readers and writers, error messages that
+// list the valid names and its range checks are all derived (optimizers,
+// schedules). A described struct declares
+//
+//   static constexpr const char* kName = "Adam";           // its Keras class name
+//   template <typename Self, typename F>
+//   static void Fields(Self& self, F&& f) {                 // every field, in order
+//     f(Field::InRange("beta_1", 0, 1), self.beta_1);
+//     ...
+//   }
+//
+// and keeps its Keras defaults as default member initializers: a
+// default-constructed struct is the component with Keras's defaults.
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gradflow {
+
+// One field's name and the range its value must lie in (numbers only).
+struct Field {
+  enum class Check { kNone, kRange, kNonNegative, kPositive };
+  const char* name;
+  Check check = Check::kNone;
+  double lo = 0, hi = 0;
+  bool lo_inclusive = true, hi_inclusive = false;
+
+  static Field Any(const char* name) { return {name}; }
+  // lo <= v < hi (or <= hi, or lo < v with lo_inclusive false).
+  static Field InRange(const char* name, double lo, double hi, bool hi_inclusive = false,
+                       bool lo_inclusive = true) {
+    return {name, Check::kRange, lo, hi, lo_inclusive, hi_inclusive};
+  }
+  static Field NonNegative(const char* name) { return {name, Check::kNonNegative}; }  // finite, >= 0
+  static Field Positive(const char* name) { return {name, Check::kPositive}; }        // finite, > 0
+
+  // OK, or "<owner> <name> must be in [0, 1), got 1.5".
+  absl::Status Validate(std::string_view owner, double v) const {
+    auto error = [&](const std::string& want) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(owner), " ", name, " must be ", want, ", got ", v));
+    };
+    switch (check) {
+      case Check::kNone: return absl::OkStatus();
+      case Check::kNonNegative: return v >= 0 && std::isfinite(v) ? absl::OkStatus() : error(">= 0");
+      case Check::kPositive: return v > 0 && std::isfinite(v) ? absl::OkStatus() : error("> 0");
+      case Check::kRange: break;
+    }
+    const bool above = lo_inclusive ? v >= lo : v > lo;
+    const bool below = hi_inclusive ? v <= hi : v < hi;
+    if (above && below) return absl::OkStatus();
+    return error(absl::StrCat("in ", lo_inclusive ? "[" : "(", lo, ", ", hi, hi_inclusive ? "]" : ")"));
+  }
+};
+
+// f(const Field&, value&) for every field of a described struct (const or not).
+template <typename T, typename F>
+void VisitFields(T& value, F&& f) {
+  std::remove_const_t<T>::Fields(value, f);
+}
+
+// Every numeric field's range, then the struct's own cross-field check
+// (`absl::Status Check() const`) if it has one.
+template <typename T>
+absl::Status ValidateFields(const T& value) {
+  absl::Status status;
+  VisitFields(value, [&](const Field& field, const auto& v) {
+    using V = std::decay_t<decltype(v)>;
+    if constexpr (std::is_arithmetic_v<V> && !std::is_same_v<V, bool>) {
+      if (status.ok()) status = field.Validate(T::kName, static_cast<double>(v));
+    }
+  });
+  if constexpr (requires { value.Check(); }) {
+    if (status.ok()) status = value.Check();
+  }
+  return status;
+}
+
+// The kName of the alternative a variant of described structs holds.
+template <typename Variant>
+std::string VariantName(const Variant& v) {
+  return std::visit([](const auto& alternative) { return std::string(alternative.kName); }, v);
+}
+
+// Every alternative's kName, in variant order.
+template <typename Variant>
+std::vector<std::string> VariantNames() {
+  std::vector<std::string> names;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (names.push_back(std::variant_alternative_t<I, Variant>::kName), ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return names;
+}
+
+// "SGD, Adagrad, ..." for messages that list the valid names.
+template <typename Variant>
+std::string VariantNamesList() {
+  return absl::StrJoin(VariantNames<Variant>(), ", ");
+}
+
+// The alternative called `name`, with its defaults; nullopt if none is.
+template <typename Variant>
+std::optional<Variant> VariantFromName(std::string_view name) {
+  std::optional<Variant> found;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((name == std::variant_alternative_t<I, Variant>::kName ? (void)(found = Variant(std::in_place_index<I>))
+                                                             : (void)0),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return found;
+}
+
+// One default-constructed value of every alternative, in variant order (for
+// tests that must cover every optimizer or schedule).
+template <typename Variant>
+std::vector<Variant> EveryAlternative() {
+  std::vector<Variant> all;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (all.push_back(Variant(std::in_place_index<I>)), ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return all;
+}
+
+}  // namespace gradflow
+
+#endif  // GRADFLOW_CORE_DESCRIBE_H_

@@ -163,8 +163,7 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     // over the output instead of two, forward and backward. The unfused pair
     // computes the same values (tests/nn/dense_fusion_test.cc).
     const std::string& act = options_.activation;
-    const bool fusable = act == "relu" || act == "elu" || act == "tanh" || act == "sigmoid";
-    if (fusable) return ops::Dense(scope, x, kernel, bias, {.name = act});
+    if (ops::IsFusableActivation(act)) return ops::Dense(scope, x, kernel, bias, {.name = act});
     Output y = ops::Dense(scope, x, kernel, bias);
     if (act == "softmax") set_softmax_logits(y);
     if (!act.empty() && act != "linear") y = ops::Activation(scope, y, act);

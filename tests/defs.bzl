@@ -14,9 +14,8 @@ def gf_fuzz_target(name, deps):
     """The libFuzzer target <name> (<name>.cc defines LLVMFuzzerTestOneInput)
     and its replay test.
 
-    <name> is tagged manual and "fuzz_target": `bazel test //...` skips it, and
-    tools/fuzz.sh finds every target by that tag and builds it with
-    --config=fuzz (clang's libFuzzer). <name>_replay_test feeds every committed
+    <name> is tagged manual: `bazel test //...` skips it, and tools/fuzz.sh
+    builds every tests/fuzz/*_fuzzer.cc with --config=fuzz (clang's libFuzzer). <name>_replay_test feeds every committed
     seed (corpus/<name>/) and crash regression (regressions/<name>/) through
     the same code with the default toolchain, so the normal and the ASan
     suites run them too. Needs the package's ":fuzzing" config_setting and
@@ -31,7 +30,7 @@ def gf_fuzz_target(name, deps):
             {":fuzzing": ["-fsanitize=fuzzer"]},
             no_match_error = "fuzz targets need clang's libFuzzer: build them with --config=fuzz (tools/fuzz.sh)",
         ),
-        tags = ["manual", "fuzz_target"],
+        tags = ["manual"],
         deps = deps,
     )
     native.cc_test(

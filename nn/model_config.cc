@@ -154,30 +154,6 @@ CompileOptions ReadCompileOptions(Reader& r) {
   return o;
 }
 
-// Rejects nesting deeper than kMaxModelConfigDepth before the text is
-// parsed, so no parser or destructor recursion depends on the input.
-absl::Status CheckDepth(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxModelConfigDepth) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "model config: JSON nested deeper than ", kMaxModelConfigDepth, " levels"));
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckLayerName(const std::string& name) {
   if (name.size() > kMaxConfigNameLength) {
     return absl::InvalidArgumentError(
@@ -193,12 +169,8 @@ absl::Status CheckLayerName(const std::string& name) {
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfigImpl(std::string_view text) {
-  if (text.size() > kMaxModelConfigBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("model config: ", text.size(),
-                                                   " bytes, more than the limit of ",
-                                                   kMaxModelConfigBytes));
-  }
-  GF_RETURN_IF_ERROR(CheckDepth(text));
+  // Size, depth and list lengths are checked before the text is parsed, so
+  // no parser or destructor recursion depends on the input.
   GF_ASSIGN_OR_RETURN(Json root, ParseBoundedJson(text, "model config", {.max_bytes = kMaxModelConfigBytes,
                                                                           .max_depth = kMaxModelConfigDepth,
                                                                           .max_list_length = kMaxConfigListLength}));

@@ -69,6 +69,7 @@ GF_REGISTER_OP(OpDef{
     .attrs = {RequiredAttr("stddev", AttrType::kFloat).AtLeast(0).Finite(),
               OptionalAttr("seed", int64_t{0}),                   // Keras's layer seed
               OptionalAttr("fixed_noise_seed", AttrType::kInt)},  // the same noise every step (tests)
+    .infer = InferGaussianNoise,
     .kernel = GaussianNoiseKernel,
     .grad = GaussianNoiseGradient,
     .grad_checks = {{.inputs = {{.shape = {4, 5}}}, .attrs = {{"stddev", 0.5}, {"fixed_noise_seed", int64_t{7}}}},

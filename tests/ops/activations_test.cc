@@ -395,7 +395,7 @@ TEST(ActivationsTest, GradChecksPassWithRandomUpstreamGradient) {
 // through as PyTorch's relu does), so a NaN reaches the loss and Fit stops.
 TEST(ActivationsTest, EveryActivationKeepsNan) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  Tensor x = Tensor::FromVector<float>({2, 4}, {nan, 1.5f, -0.5f, 0.25f, -2.0f, nan, 0.0f, 3.0f});
+  Tensor x = Tensor::FromVector<float>({2, 4}, {nan, 1.5f, -0.5f, 0.25f, -2.0f, nan, 0.0f, 3.0f}).value();
   for (const std::string& name : ops::ActivationNames()) {
     SCOPED_TRACE(name);
     Evaluated got = Evaluate([&](const Scope& s, Output in) { return ops::Activation(s, in, name); }, x);

@@ -449,8 +449,8 @@ TEST(DenseTest, FusedActivationsKeepNan) {
     auto plan = s.Compile({y, (*grads)[0]}, {}, Phase::kTrain);
     ASSERT_TRUE(plan.ok()) << plan.status();
     // Row 0 holds a NaN; row 1 has negative pre-activations (relu's zeros).
-    Tensor xv = Tensor::FromVector<float>({2, 3}, {nan, 1, 2, 1, 1, 1});
-    Tensor wv = Tensor::FromVector<float>({3, 2}, {-1, -2, -1, -2, -1, -2});
+    Tensor xv = Tensor::FromVector<float>({2, 3}, {nan, 1, 2, 1, 1, 1}).value();
+    Tensor wv = Tensor::FromVector<float>({3, 2}, {-1, -2, -1, -2, -1, -2}).value();
     auto got = plan->Run({{x, xv}, {w, wv}});
     ASSERT_TRUE(got.ok()) << got.status();
     std::vector<float> yv = (*got)[0].ToVector<float>(), dx = (*got)[1].ToVector<float>();

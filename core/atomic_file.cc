@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_descriptor.h"
 #include "core/status.h"
 
 namespace gradflow {
@@ -25,30 +26,6 @@ namespace fs = std::filesystem;
 constexpr int kMaxSymlinkHops = 40;
 constexpr int kMaxTemporaryNameAttempts = 100;
 constexpr mode_t kPermissionBits = 07777;
-
-absl::Status OsError(int errnum, const std::string& what) { return absl::ErrnoToStatus(errnum, what); }
-
-// Closes a file descriptor on every path out of a function.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now and reports close(2)'s error: on some file systems a failed
-  // write only shows up here.
-  int Close() {
-    int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
 
 // A path in a message: whole (paths are the caller's own), control
 // characters masked.

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/atomic_file.h"
+#include "core/file_descriptor.h"
 #include "core/status.h"
 
 namespace gradflow {
@@ -67,33 +68,6 @@ std::string SafetensorsName(DType dtype) {
 std::string DimsString(const std::vector<int64_t>& dims) {
   return "[" + absl::StrJoin(dims, ", ") + "]";
 }
-
-// An OS error as a status: "<what>: <strerror>", code from errno.
-absl::Status OsError(int errnum, const std::string& what) {
-  return absl::ErrnoToStatus(errnum, what);
-}
-
-// Closes a file descriptor on every path out of a function.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now and reports close(2)'s error: on some file systems a failed
-  // write only shows up here.
-  int Close() {
-    int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
 
 // ---------------------------------------------------------------- reading --
 

@@ -61,6 +61,17 @@ void WriteFile(const std::string& path, const std::vector<uint8_t>& bytes, bool 
   }
 }
 
+// Flips a bit of a gzip file's CRC-32, the first half of its trailer
+// (CRC-32 then ISIZE, RFC 1952): the data stay readable, the check fails.
+void FlipGzipCrcBit(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(-8, std::ios::end);
+  char c;
+  f.get(c);
+  f.seekp(-8, std::ios::end);
+  f.put(char(c ^ 1));
+}
+
 std::vector<uint8_t> Pixels(int64_t n) {
   std::vector<uint8_t> p(size_t(n) * 28 * 28);
   for (size_t i = 0; i < p.size(); ++i) p[i] = uint8_t(i * 7);
@@ -250,14 +261,7 @@ TEST(IdxGzipTest, CorruptGzipTrailerIsDataLoss) {
   std::string dir = TempDir("bad_crc");
   std::string path = dir + "/labels.gz";
   WriteFile(path, Idx(kLabelsMagic, {3}, {1, 2, 3}), /*gzip=*/true);
-  // The gzip trailer is CRC-32 then ISIZE (RFC 1952); flip a CRC bit.
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(-8, std::ios::end);
-  char c;
-  f.get(c);
-  f.seekp(-8, std::ios::end);
-  f.put(char(c ^ 1));
-  f.close();
+  FlipGzipCrcBit(path);
   EXPECT_EQ(ReadIdxLabels(path).status().code(), absl::StatusCode::kDataLoss);
 }
 
@@ -365,13 +369,7 @@ TEST_F(LoadFashionMnistTest, HeadersAreComparedBeforeAnyDataIsExpanded) {
   std::string dir = TempDir("headers_first");
   WriteSplit(dir, "t10k", 3, {1, 2});
   const std::string images = dir + "/t10k-images-idx3-ubyte.gz";
-  std::fstream f(images, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(-8, std::ios::end);
-  char c;
-  f.get(c);
-  f.seekp(-8, std::ios::end);
-  f.put(char(c ^ 1));
-  f.close();
+  FlipGzipCrcBit(images);
   absl::StatusOr<Dataset> ds = LoadFashionMnist("test", dir);
   EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument) << ds.status();
   EXPECT_THAT(Msg(ds.status()), HasSubstr("3 images"));

@@ -37,6 +37,9 @@ struct Field {
   Check check = Check::kNone;
   double lo = 0, hi = 0;
   bool lo_inclusive = true, hi_inclusive = false;
+  // The symbol a formula gives the field ("s" in lr0 / (1 + t/s)^c), shown
+  // in messages beside the name.
+  const char* symbol = nullptr;
 
   static Field Any(const char* name) { return {name}; }
   // lo <= v < hi (or <= hi, or lo < v with lo_inclusive false).
@@ -46,11 +49,18 @@ struct Field {
   }
   static Field NonNegative(const char* name) { return {name, Check::kNonNegative}; }  // finite, >= 0
   static Field Positive(const char* name) { return {name, Check::kPositive}; }        // finite, > 0
+  Field Symbol(const char* s) const {
+    Field f = *this;
+    f.symbol = s;
+    return f;
+  }
 
   // OK, or "<owner> <name> must be in [0, 1), got 1.5".
   absl::Status Validate(std::string_view owner, double v) const {
     auto error = [&](const std::string& want) {
-      return absl::InvalidArgumentError(absl::StrCat(std::string(owner), " ", name, " must be ", want, ", got ", v));
+      return absl::InvalidArgumentError(absl::StrCat(std::string(owner), " ", name,
+                                                     symbol ? absl::StrCat(" (", symbol, ")") : "",
+                                                     " must be ", want, ", got ", v));
     };
     switch (check) {
       case Check::kNone: return absl::OkStatus();
@@ -72,14 +82,14 @@ void VisitFields(T& value, F&& f) {
 }
 
 // Every numeric field's range, then the struct's own cross-field check
-// (`absl::Status Check() const`) if it has one.
+// (`absl::Status Check() const`) if it has one. Messages start with `owner`.
 template <typename T>
-absl::Status ValidateFields(const T& value) {
+absl::Status ValidateFields(const T& value, std::string_view owner = T::kName) {
   absl::Status status;
   VisitFields(value, [&](const Field& field, const auto& v) {
     using V = std::decay_t<decltype(v)>;
     if constexpr (std::is_arithmetic_v<V> && !std::is_same_v<V, bool>) {
-      if (status.ok()) status = field.Validate(T::kName, static_cast<double>(v));
+      if (status.ok()) status = field.Validate(owner, static_cast<double>(v));
     }
   });
   if constexpr (requires { value.Check(); }) {

@@ -19,8 +19,6 @@ absl::Status Invalid(const std::string& schedule, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat("learning-rate schedule '", schedule, "': ", message));
 }
 
-bool PositiveFinite(double x) { return x > 0 && std::isfinite(x); }
-
 // The chapter's OneCycleScheduler defaults, resolved.
 struct OneCycleKnots {
   double start, max, last;
@@ -38,91 +36,36 @@ OneCycleKnots Resolve(const OneCycle& s) {
   return k;
 }
 
-absl::Status Validate(const PowerSchedule& s) {
-  if (!PositiveFinite(s.initial_learning_rate)) {
-    return Invalid("power", absl::StrCat("initial_learning_rate must be > 0, got ", s.initial_learning_rate));
-  }
-  if (!PositiveFinite(s.decay_steps)) {
-    return Invalid("power", absl::StrCat("decay_steps (s) must be > 0, got ", s.decay_steps));
-  }
-  if (!(s.power >= 0 && std::isfinite(s.power))) {
-    return Invalid("power", absl::StrCat("power (c) must be >= 0, got ", s.power));
-  }
-  return absl::OkStatus();
-}
+}  // namespace
 
-absl::Status Validate(const ExponentialDecay& s) {
-  if (!PositiveFinite(s.initial_learning_rate)) {
-    return Invalid("exponential", absl::StrCat("initial_learning_rate must be > 0, got ", s.initial_learning_rate));
+absl::Status PiecewiseConstantDecay::Check() const {
+  if (values.size() != boundaries.size() + 1) {
+    return Invalid(kName, absl::StrCat("needs one more value than boundaries, got ", boundaries.size(),
+                                       " boundaries and ", values.size(), " values"));
   }
-  if (!PositiveFinite(s.decay_steps)) {
-    return Invalid("exponential", absl::StrCat("decay_steps must be > 0, got ", s.decay_steps));
-  }
-  if (!PositiveFinite(s.decay_rate)) {
-    return Invalid("exponential", absl::StrCat("decay_rate must be > 0, got ", s.decay_rate));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Validate(const PiecewiseConstantDecay& s) {
-  if (s.values.size() != s.boundaries.size() + 1) {
-    return Invalid("piecewise_constant",
-                   absl::StrCat("needs one more value than boundaries, got ", s.boundaries.size(),
-                                " boundaries and ", s.values.size(), " values"));
-  }
-  for (size_t i = 1; i < s.boundaries.size(); ++i) {
-    if (s.boundaries[i] <= s.boundaries[i - 1]) {
-      return Invalid("piecewise_constant", absl::StrCat("boundaries must increase strictly, but ",
-                                                        s.boundaries[i], " follows ", s.boundaries[i - 1]));
+  for (size_t i = 1; i < boundaries.size(); ++i) {
+    if (boundaries[i] <= boundaries[i - 1]) {
+      return Invalid(kName, absl::StrCat("boundaries must increase strictly, but ", boundaries[i],
+                                         " follows ", boundaries[i - 1]));
     }
   }
-  for (double v : s.values) {
-    if (!PositiveFinite(v)) return Invalid("piecewise_constant", absl::StrCat("values must be > 0, got ", v));
+  for (double v : values) {
+    if (!(v > 0 && std::isfinite(v))) return Invalid(kName, absl::StrCat("values must be > 0, got ", v));
   }
   return absl::OkStatus();
 }
 
-absl::Status Validate(const CosineDecay& s) {
-  if (!PositiveFinite(s.initial_learning_rate)) {
-    return Invalid("cosine", absl::StrCat("initial_learning_rate must be > 0, got ", s.initial_learning_rate));
-  }
-  if (s.decay_steps <= 0) return Invalid("cosine", absl::StrCat("decay_steps must be > 0, got ", s.decay_steps));
-  if (!(s.alpha >= 0 && s.alpha <= 1)) {
-    return Invalid("cosine", absl::StrCat("alpha must be in [0, 1], got ", s.alpha));
+absl::Status OneCycle::Check() const {
+  const OneCycleKnots k = Resolve(*this);
+  if (k.half < 1 || total_steps <= 2 * k.half) {
+    return Invalid(kName, absl::StrCat("total_steps (", total_steps, ") must leave at least one step "
+                                       "for each half of the cycle and for the final phase (last_steps ",
+                                       last_steps > 0 ? last_steps : total_steps / 10 + 1, ")"));
   }
   return absl::OkStatus();
 }
 
-absl::Status Validate(const PolynomialDecay& s) {
-  if (!PositiveFinite(s.initial_learning_rate)) {
-    return Invalid("polynomial", absl::StrCat("initial_learning_rate must be > 0, got ", s.initial_learning_rate));
-  }
-  if (s.decay_steps <= 0) {
-    return Invalid("polynomial", absl::StrCat("decay_steps must be > 0, got ", s.decay_steps));
-  }
-  if (!(s.end_learning_rate >= 0 && std::isfinite(s.end_learning_rate))) {
-    return Invalid("polynomial", absl::StrCat("end_learning_rate must be >= 0, got ", s.end_learning_rate));
-  }
-  if (!PositiveFinite(s.power)) return Invalid("polynomial", absl::StrCat("power must be > 0, got ", s.power));
-  return absl::OkStatus();
-}
-
-absl::Status Validate(const OneCycle& s) {
-  if (!PositiveFinite(s.max_learning_rate)) {
-    return Invalid("1cycle", absl::StrCat("max_learning_rate must be > 0, got ", s.max_learning_rate));
-  }
-  if (!(s.start_learning_rate >= 0 && std::isfinite(s.start_learning_rate)) ||
-      !(s.last_learning_rate >= 0 && std::isfinite(s.last_learning_rate)) || s.last_steps < 0) {
-    return Invalid("1cycle", "start_learning_rate, last_learning_rate and last_steps must be >= 0 (0: default)");
-  }
-  OneCycleKnots k = Resolve(s);
-  if (k.half < 1 || s.total_steps <= 2 * k.half) {
-    return Invalid("1cycle", absl::StrCat("total_steps (", s.total_steps, ") must leave at least one step "
-                                          "for each half of the cycle and for the final phase (last_steps ",
-                                          s.last_steps > 0 ? s.last_steps : s.total_steps / 10 + 1, ")"));
-  }
-  return absl::OkStatus();
-}
+namespace {
 
 // Each builder gets t = f32(step) and returns the rate.
 
@@ -173,7 +116,9 @@ Output Build(const Scope& sc, Output t, const OneCycle& s) {
 std::string ScheduleName(const Schedule& schedule) { return VariantName(schedule); }
 
 absl::Status ValidateSchedule(const Schedule& schedule) {
-  return std::visit([](const auto& s) { return Validate(s); }, schedule);
+  return std::visit(
+      [](const auto& s) { return ValidateFields(s, absl::StrCat("learning-rate schedule '", s.kName, "':")); },
+      schedule);
 }
 
 Output BuildSchedule(const Scope& scope, Output step, const Schedule& schedule) {

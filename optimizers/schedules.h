@@ -40,9 +40,9 @@ struct PowerSchedule {
   double decay_steps = 0;               // s > 0 (required)
   double power = 1.0;                   // c >= 0
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
-    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
-    f(Field::Any("decay_steps"), s.decay_steps);
-    f(Field::Any("power"), s.power);
+    f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Positive("decay_steps").Symbol("s"), s.decay_steps);
+    f(Field::NonNegative("power").Symbol("c"), s.power);
   }
 };
 
@@ -56,9 +56,9 @@ struct ExponentialDecay {
   double decay_rate = 0.1;
   bool staircase = false;
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
-    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
-    f(Field::Any("decay_steps"), s.decay_steps);
-    f(Field::Any("decay_rate"), s.decay_rate);
+    f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Positive("decay_steps"), s.decay_steps);
+    f(Field::Positive("decay_rate"), s.decay_rate);
     f(Field::Any("staircase"), s.staircase);
   }
 };
@@ -73,6 +73,7 @@ struct PiecewiseConstantDecay {
     f(Field::Any("boundaries"), s.boundaries);
     f(Field::Any("values"), s.values);
   }
+  absl::Status Check() const;  // the lists' lengths, order and signs
 };
 
 // Keras 2.x CosineDecay (without warmup):
@@ -84,9 +85,9 @@ struct CosineDecay {
   int64_t decay_steps = 0;  // > 0 (required)
   double alpha = 0.0;       // the final rate as a fraction of lr0
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
-    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
-    f(Field::Any("decay_steps"), s.decay_steps);
-    f(Field::Any("alpha"), s.alpha);
+    f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Positive("decay_steps"), s.decay_steps);
+    f(Field::InRange("alpha", 0, 1, /*hi_inclusive=*/true), s.alpha);
   }
 };
 
@@ -100,10 +101,10 @@ struct PolynomialDecay {
   double end_learning_rate = 0.0001;   // Keras default
   double power = 1.0;                  // Keras default
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
-    f(Field::Any("initial_learning_rate"), s.initial_learning_rate);
-    f(Field::Any("decay_steps"), s.decay_steps);
-    f(Field::Any("end_learning_rate"), s.end_learning_rate);
-    f(Field::Any("power"), s.power);
+    f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Positive("decay_steps"), s.decay_steps);
+    f(Field::NonNegative("end_learning_rate"), s.end_learning_rate);
+    f(Field::Positive("power"), s.power);
   }
 };
 
@@ -125,11 +126,12 @@ struct OneCycle {
   double last_learning_rate = 0.0;   // 0: start_learning_rate / 1000
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
     f(Field::Any("total_steps"), s.total_steps);
-    f(Field::Any("max_learning_rate"), s.max_learning_rate);
-    f(Field::Any("start_learning_rate"), s.start_learning_rate);
-    f(Field::Any("last_steps"), s.last_steps);
-    f(Field::Any("last_learning_rate"), s.last_learning_rate);
+    f(Field::Positive("max_learning_rate"), s.max_learning_rate);
+    f(Field::NonNegative("start_learning_rate"), s.start_learning_rate);
+    f(Field::NonNegative("last_steps"), s.last_steps);
+    f(Field::NonNegative("last_learning_rate"), s.last_learning_rate);
   }
+  absl::Status Check() const;  // total_steps leaves room for every phase
 };
 
 using Schedule = std::variant<PowerSchedule, ExponentialDecay, PiecewiseConstantDecay,
@@ -139,9 +141,8 @@ using Schedule = std::variant<PowerSchedule, ExponentialDecay, PiecewiseConstant
 // "piecewise_constant", "cosine", "polynomial", "1cycle".
 std::string ScheduleName(const Schedule& schedule);
 
-// InvalidArgument naming the field and how to fix it, or OK. (Each
-// schedule's checks are in schedules.cc; its fields are listed by Fields, read
-// by config readers and writers through core/describe.h.)
+// InvalidArgument naming the schedule, the field and the value, or OK: the
+// ranges its Fields declare, then its Check() (core/describe.h).
 absl::Status ValidateSchedule(const Schedule& schedule);
 
 // Adds the nodes computing the rate at `step` (an i64 scalar) under `scope`

@@ -73,6 +73,14 @@ Shape Shape::WithBatch(int64_t batch) const {
   return s;
 }
 
+bool Shape::SameUpToBatch(const Shape& other) const {
+  if (rank() != other.rank()) return false;
+  for (int d = 0; d < rank(); ++d) {
+    if (dims_[d] != other[d] && !(d == 0 && (dims_[d] < 0 || other[d] < 0))) return false;
+  }
+  return true;
+}
+
 std::string Shape::ToString() const { return "[" + absl::StrJoin(dims_, ", ") + "]"; }
 
 }  // namespace gradflow

@@ -40,6 +40,9 @@ class Shape {
   absl::StatusOr<size_t> CheckedNumBytes(DType dtype) const;
   // Same shape with dim 0 replaced by `batch`.
   Shape WithBatch(int64_t batch) const;
+  // Same rank and dims, except that dim 0 may be unknown (-1) on either
+  // side: graphs are built before the batch size is known.
+  bool SameUpToBatch(const Shape& other) const;
   std::string ToString() const;  // "[-1, 784]"
 
   friend bool operator==(const Shape&, const Shape&) = default;

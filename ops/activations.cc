@@ -248,7 +248,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> ActivationKernel(const KernelContext& k)
   GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
   const int64_t n = k.out_shape(0).NumElements();
   if (n == 0) return nullptr;
-  try {
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     dnnl::memory::desc md = PlainDesc(Shape{n});
     auto prop = k.phase == Phase::kTrain ? dnnl::prop_kind::forward_training
                                          : dnnl::prop_kind::forward_inference;
@@ -259,9 +259,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> ActivationKernel(const KernelContext& k)
     kernel->Add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     if (spec.scale != 1.0f) AddScale(*kernel, md, dst, spec.scale);
     return std::unique_ptr<Kernel>(std::move(kernel));
-  } catch (const dnnl::error& e) {
-    return DnnlError(k.node, e);
-  }
+  });
 }
 
 // dx = f'(x) * dy for every activation f; the per-activation derivations are
@@ -335,12 +333,7 @@ GF_REGISTER_OP(OpDef{
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
       if (absl::StatusOr<EltwiseSpec> spec = SpecOf(ctx.node()); !spec.ok()) return spec.status();
       Shape a = ctx.shape(0), b = ctx.shape(1);
-      // Dim 0 may be -1 on one side at build time; any other difference is an error.
-      bool compatible = a.rank() == b.rank();
-      for (int i = 0; compatible && i < a.rank(); ++i) {
-        compatible = a[i] == b[i] || (i == 0 && (a[i] < 0 || b[i] < 0));
-      }
-      if (!compatible) {
+      if (!a.SameUpToBatch(b)) {
         return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " and the activation's ",
                                       ctx.Describe(1), " must have the same shape"));
       }
@@ -352,7 +345,7 @@ GF_REGISTER_OP(OpDef{
       GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
       const int64_t n = k.out_shape(0).NumElements();
       if (n == 0) return nullptr;
-      try {
+      return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         dnnl::memory::desc md = PlainDesc(Shape{n});
         dnnl::eltwise_forward::primitive_desc hint(
             {dnnl::prop_kind::forward_training, spec.backward, md, spec.alpha, spec.beta},
@@ -368,9 +361,7 @@ GF_REGISTER_OP(OpDef{
                      {DNNL_ARG_DIFF_SRC, diff_src}});
         if (spec.scale != 1.0f) AddScale(*kernel, md, diff_src, spec.scale);
         return std::unique_ptr<Kernel>(std::move(kernel));
-      } catch (const dnnl::error& e) {
-        return DnnlError(k.node, e);
-      }
+      });
     },
     .no_gradient_reason = "backward op; second derivatives are not supported",
     .inplace_input = 0,  // oneDNN eltwise backward runs with diff_src == diff_dst

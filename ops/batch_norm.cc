@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "graph/autodiff.h"
 #include "ops/op_util.h"
 
 namespace gradflow::ops {
@@ -157,7 +158,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
     copies = {{k.in<float>(in.moving_mean), mean, c}, {k.in<float>(in.moving_variance), variance, c}};
   }
   if (rows[0] == 0) return std::unique_ptr<Kernel>(new BatchNormKernel(std::nullopt, {}, copies));
-  try {
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
     const auto prop = batch_statistics ? dnnl::prop_kind::forward_training
                                        : dnnl::prop_kind::forward_inference;
@@ -176,15 +177,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
     if (in.beta >= 0) args[DNNL_ARG_SHIFT] = MemoryAt(stats, k.inputs[in.beta]);
     return std::unique_ptr<Kernel>(
         new BatchNormKernel(dnnl::batch_normalization_forward(pd), std::move(args), copies));
-  } catch (const dnnl::error& e) {
-    return DnnlError(k.node, e);
-  }
-}
-
-// True if `dy` is the zeros autodiff substitutes for an output nobody
-// differentiates (a ZerosLike of that very output).
-bool IsNoGradient(const Output& dy, const Output& output) {
-  return dy.node->op_name() == "ZerosLike" && dy.node->inputs[0] == output;
+  });
 }
 
 // Gradient of y = gamma xhat + beta, xhat = (x - mean) / sqrt(var + eps),
@@ -203,7 +196,7 @@ bool IsNoGradient(const Output& dy, const Output& output) {
 // The moving statistics get no gradient: they are updated, not trained.
 std::vector<Output> BatchNormGradient(GradContext& g) {
   const ForwardInputs in(g.node);
-  const bool stats_grads = !IsNoGradient(g.dy[1], g.y(1)) || !IsNoGradient(g.dy[2], g.y(2));
+  const bool stats_grads = !IsZeroGradientOf(g.dy[1], g.y(1)) || !IsZeroGradientOf(g.dy[2], g.y(2));
   std::vector<Output> inputs = {g.dy[0], g.x(0)};
   if (in.gamma >= 0) inputs.push_back(g.x(in.gamma));
   inputs.push_back(g.y(1));
@@ -260,7 +253,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
       }
     };
   }
-  try {
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
     const float epsilon = static_cast<float>(k.node.attr<double>(kEpsilonAttr));
     const normalization_flags flags = FlagsOf(k.node, batch_statistics);
@@ -293,9 +286,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
                                                     std::move(stats_terms));
     kernel->KeepAlive(std::move(unused_shift));
     return std::unique_ptr<Kernel>(std::move(kernel));
-  } catch (const dnnl::error& e) {
-    return DnnlError(k.node, e);
-  }
+  });
 }
 
 Attrs BnAttrs(bool scale, bool center, bool frozen = false) {
@@ -380,9 +371,7 @@ GF_REGISTER_OP(OpDef{
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       const Shape& dy = ctx.shape(0);
       const Shape& x = ctx.shape(1);
-      bool same = dy.rank() == x.rank();
-      for (int d = 0; same && d < x.rank(); ++d) same = dy[d] == x[d] || (d == 0 && (dy[d] < 0 || x[d] < 0));
-      if (!same) {
+      if (!dy.SameUpToBatch(x)) {
         return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " must have the shape of ",
                                       ctx.Describe(1)));
       }

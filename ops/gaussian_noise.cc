@@ -13,8 +13,6 @@ namespace gradflow::ops {
 namespace {
 
 constexpr char kOpName[] = "GaussianNoise";
-// Below this many elements the loop runs on one thread.
-constexpr int64_t kParallelMin = 32768;
 
 // A uniform double in (0, 1] from the top 53 bits (never 0: Box-Muller takes its log).
 double UnitOpen(uint64_t bits) { return (double(bits >> 11) + 1.0) * (1.0 / 9007199254740992.0); }

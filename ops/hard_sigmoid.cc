@@ -14,21 +14,12 @@ constexpr float kOffset = static_cast<float>(kHardSigmoidOffset);
 // Where the linear part meets 0 and 1: (1 - 0.5) / 0.2 = 2.5 (exact in f32).
 constexpr float kKink = static_cast<float>((1 - kHardSigmoidOffset) / kHardSigmoidSlope);
 
-// Same rank and dims, except that dim 0 may be unknown (-1) on one side at build time.
-bool SameShapeUpToBatch(const Shape& a, const Shape& b) {
-  if (a.rank() != b.rank()) return false;
-  for (int d = 0; d < a.rank(); ++d) {
-    if (a[d] != b[d] && !(d == 0 && (a[d] < 0 || b[d] < 0))) return false;
-  }
-  return true;
-}
-
 // f32 inputs of one shape; the output has that shape.
 absl::Status SameShapeF32(InferContext& ctx) {
   Shape out = ctx.shape(0);
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
-    if (!SameShapeUpToBatch(ctx.shape(i), out)) {
+    if (!ctx.shape(i).SameUpToBatch(out)) {
       return ctx.Error(absl::StrCat(ctx.Describe(i), " must have the shape of ", ctx.Describe(0)));
     }
     if (out.rank() > 0 && out[0] < 0) out[0] = ctx.shape(i)[0];

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "ops/op_util.h"
+#include "ops/targets.h"
 
 // Every loss here is one fused op with the layout of Keras's
 // LossFunctionWrapper + SUM_OVER_BATCH_SIZE: y is viewed as [rows, depth]
@@ -23,9 +24,6 @@ namespace {
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
-// Parallelize the row loops only when there is enough work to pay for it.
-constexpr int64_t kMinParallelElements = 16384;
-
 // Kernels copy these into named variables rather than structured bindings:
 // clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
 struct RowsAndDepth {
@@ -38,52 +36,14 @@ RowsAndDepth Rows(const Shape& y) {
 
 bool FromLogits(const Node& node) { return node.attr<bool>("from_logits"); }
 
-// Same rank and dims, where dim 0 may be -1 (unknown batch) on either side.
-bool Compatible(const Shape& a, const Shape& b) {
-  if (a.rank() != b.rank()) return false;
-  for (int i = 0; i < a.rank(); ++i) {
-    if (a[i] != b[i] && !(i == 0 && (a[i] < 0 || b[i] < 0))) return false;
-  }
-  return true;
-}
-
-// (targets f32, y f32) of one shape of rank >= 1, or (labels i32, y) with
-// labels shaped as y without its last axis (a trailing 1 allowed, as Keras
-// squeezes it); `grad` ops take a third input, the scalar dL.
-absl::Status InferLossInputs(InferContext& ctx, bool sparse) {
-  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, sparse ? DType::kI32 : DType::kF32));
-  GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
-  const Shape& t = ctx.shape(0);
-  const Shape& y = ctx.shape(1);
-  if (sparse) {
-    if (y.rank() < 2) {
-      return ctx.Error(absl::StrCat("predictions must be [batch, classes], got ", ctx.Describe(1)));
-    }
-    Shape want(std::vector<int64_t>(y.dims().begin(), y.dims().end() - 1));
-    Shape want_1 = y;
-    want_1[y.rank() - 1] = 1;
-    if (!Compatible(t, want) && !Compatible(t, want_1)) {
-      return ctx.Error(absl::StrCat("labels ", ctx.Describe(0), " must have the shape ", want.ToString(),
-                                    " of the predictions ", ctx.Describe(1), " without the class axis"));
-    }
-  } else {
-    if (y.rank() < 1) return ctx.Error(absl::StrCat("predictions must have rank >= 1, got ", ctx.Describe(1)));
-    if (!Compatible(t, y)) {
-      return ctx.Error(absl::StrCat("targets ", ctx.Describe(0), " and predictions ", ctx.Describe(1),
-                                    " must have the same shape"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status InferLoss(InferContext& ctx, bool sparse) {
-  GF_RETURN_IF_ERROR(InferLossInputs(ctx, sparse));
+  GF_RETURN_IF_ERROR(InferTargetsAndPredictions(ctx, sparse));
   ctx.AddOutput(DType::kF32, Shape{});
   return absl::OkStatus();
 }
 
 absl::Status InferLossGrad(InferContext& ctx, bool sparse) {
-  GF_RETURN_IF_ERROR(InferLossInputs(ctx, sparse));
+  GF_RETURN_IF_ERROR(InferTargetsAndPredictions(ctx, sparse));
   GF_RETURN_IF_ERROR(ctx.ExpectDType(2, DType::kF32));
   if (ctx.shape(2).NumElements() != 1) {
     return ctx.Error(absl::StrCat("the loss gradient must be a scalar, got ", ctx.Describe(2)));
@@ -117,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> MeanOverRows(const KernelContext& k, Row
   return MakeKernel([=](const RunContext&) -> absl::Status {
     if (prepare) GF_RETURN_IF_ERROR(prepare());
     double* losses = per_row->data();
-#pragma omp parallel for schedule(static) if (rows * depth > kMinParallelElements)
+#pragma omp parallel for schedule(static) if (rows * depth > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) losses[r] = row_loss(r);
     double sum = 0;
     for (int64_t r = 0; r < rows; ++r) sum += losses[r];
@@ -140,7 +100,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> GradOverRows(const KernelContext& k, Row
     if (prepare) GF_RETURN_IF_ERROR(prepare());
     if (rows == 0) return absl::OkStatus();
     const float scale = *dloss / static_cast<float>(rows);
-#pragma omp parallel for schedule(static) if (rows * depth > kMinParallelElements)
+#pragma omp parallel for schedule(static) if (rows * depth > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) row_grad(r, scale, dy + r * depth);
     return absl::OkStatus();
   });

@@ -34,17 +34,6 @@ absl::Status SameAsInput0(InferContext& ctx) {
 }
 
 
-// oneDNN reports failures by throwing; kernels return a Status instead.
-template <typename F>
-absl::StatusOr<std::unique_ptr<Kernel>> CatchDnnl(const KernelContext& k, F make) {
-  try {
-    return make();
-  } catch (const dnnl::error& e) {
-    return absl::InternalError(absl::StrCat("node '", k.node.name, "' (", k.node.op_name(),
-                                            "): oneDNN failed: ", e.what()));
-  }
-}
-
 // ---------------------------------------------------------------- broadcasting
 
 // Numpy broadcasting of inputs ia and ib. An unknown batch dim (-1) against
@@ -258,7 +247,7 @@ std::unique_ptr<Kernel> DnnlBinaryKernel(const KernelContext& k, BinaryKind kind
 KernelFn BinaryKernel(BinaryKind kind) {
   return [kind](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
     if (k.out_shape(0).NumElements() == 0) return nullptr;
-    return CatchDnnl(k, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+    return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
       if (std::unique_ptr<Kernel> dnnl_kernel = DnnlBinaryKernel(k, kind)) return dnnl_kernel;
       return LoopBinaryKernel(k, kind);
     });
@@ -325,7 +314,7 @@ KernelFn EltwiseKernel(algorithm alg, EltwiseParams params = {}, NanFix nan_fix 
     // tools/fuzz.sh) cannot capture bindings in lambdas.
     const std::pair<float, float> alpha_beta = params ? params(k.node) : std::pair<float, float>{0.0f, 0.0f};
     const float alpha = alpha_beta.first, beta = alpha_beta.second;
-    return CatchDnnl(k, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+    return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const auto md = PlainDesc(Shape{n});  // elementwise: layout does not matter
       dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
       dnnl::eltwise_forward::primitive_desc pd(desc, CpuEngine());
@@ -664,7 +653,7 @@ GF_REGISTER_OP(OpDef{
       if (n == 0) return nullptr;
       const std::pair<float, float> lo_hi = ClipParams(k.node);  // no binding: see EltwiseKernel
       const float lo = lo_hi.first, hi = lo_hi.second;
-      return CatchDnnl(k, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         const auto md = PlainDesc(Shape{n});
         dnnl::eltwise_forward::desc hint_desc(dnnl::prop_kind::forward_training, algorithm::eltwise_clip_v2,
                                               md, lo, hi);

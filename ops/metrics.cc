@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "ops/op_util.h"
+#include "ops/targets.h"
 
 // Plain OpenMP loops: each output element (or row) is independent, and counts
 // are integer sums, exact in any order, so results do not depend on the
@@ -17,21 +18,6 @@ namespace {
 
 constexpr char kNoGradientReason[] =
     "metrics are piecewise constant (zero gradient almost everywhere); they stop gradients";
-
-// Metrics stop gradients silently: an empty list gives every input none.
-std::vector<Output> NoGradient(GradContext&) { return {}; }
-
-// Parallelize only when there is enough work to pay for it.
-constexpr int64_t kMinParallelElements = 16384;
-
-// Same rank and dims, where dim 0 may be -1 (unknown batch) on either side.
-bool Compatible(const Shape& a, const Shape& b) {
-  if (a.rank() != b.rank()) return false;
-  for (int i = 0; i < a.rank(); ++i) {
-    if (a[i] != b[i] && !(i == 0 && (a[i] < 0 || b[i] < 0))) return false;
-  }
-  return true;
-}
 
 // Index of the first largest of n values spaced `stride` apart (tf.argmax).
 template <typename T>
@@ -61,7 +47,7 @@ int NormalizedAxis(const Node& node, int rank) {
 template <typename T>
 void ArgmaxLoop(const void* src, int32_t* dst, int64_t outer, int64_t n, int64_t inner) {
   const T* x = static_cast<const T*>(src);
-#pragma omp parallel for schedule(static) if (outer * n * inner > kMinParallelElements)
+#pragma omp parallel for schedule(static) if (outer * n * inner > kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) dst[o * inner + i] = ArgmaxOf(x + o * n * inner + i, n, inner);
   }
@@ -113,7 +99,7 @@ template <typename T>
 void EqualLoop(const void* a, const void* b, float* dst, int64_t n) {
   const T* x = static_cast<const T*>(a);
   const T* y = static_cast<const T*>(b);
-#pragma omp parallel for schedule(static) if (n > kMinParallelElements)
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) dst[i] = x[i] == y[i] ? 1.0f : 0.0f;
 }
 
@@ -125,7 +111,7 @@ GF_REGISTER_OP(OpDef{
         return ctx.Error(absl::StrCat("inputs must have the same dtype: ", ctx.Describe(0), " vs ",
                                       ctx.Describe(1)));
       }
-      if (!Compatible(ctx.shape(0), ctx.shape(1))) {
+      if (!ctx.shape(0).SameUpToBatch(ctx.shape(1))) {
         return ctx.Error(absl::StrCat("inputs must have the same shape (no broadcasting): ",
                                       ctx.Describe(0), " vs ", ctx.Describe(1)));
       }
@@ -155,28 +141,9 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- accuracies
 
-// (targets, y) with y of rank >= 1; targets of y's shape, or (sparse) labels
-// i32 shaped as y without its last axis (or with it as 1). Output: scalar f32.
+// Output: scalar f32.
 absl::Status InferAccuracy(InferContext& ctx, bool sparse) {
-  GF_RETURN_IF_ERROR(ctx.ExpectDType(0, sparse ? DType::kI32 : DType::kF32));
-  GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
-  const Shape& t = ctx.shape(0);
-  const Shape& y = ctx.shape(1);
-  if (y.rank() < (sparse ? 2 : 1)) {
-    return ctx.Error(absl::StrCat("predictions must have rank >= ", sparse ? 2 : 1, ", got ", ctx.Describe(1)));
-  }
-  if (sparse) {
-    Shape want(std::vector<int64_t>(y.dims().begin(), y.dims().end() - 1));
-    Shape want_1 = y;
-    want_1[y.rank() - 1] = 1;
-    if (!Compatible(t, want) && !Compatible(t, want_1)) {
-      return ctx.Error(absl::StrCat("labels ", ctx.Describe(0), " must have the shape ", want.ToString(),
-                                    " of the predictions ", ctx.Describe(1), " without the class axis"));
-    }
-  } else if (!Compatible(t, y)) {
-    return ctx.Error(absl::StrCat("targets ", ctx.Describe(0), " and predictions ", ctx.Describe(1),
-                                  " must have the same shape"));
-  }
+  GF_RETURN_IF_ERROR(InferTargetsAndPredictions(ctx, sparse));
   ctx.AddOutput(DType::kF32, Shape{});
   return absl::OkStatus();
 }
@@ -186,7 +153,7 @@ template <typename Hit>
 absl::StatusOr<std::unique_ptr<Kernel>> FractionKernel(float* out, int64_t n, int64_t work, Hit hit) {
   return MakeKernel([=](const RunContext&) {
     int64_t count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : count) if (work > kMinParallelElements)
+#pragma omp parallel for schedule(static) reduction(+ : count) if (work > kParallelMin)
     for (int64_t i = 0; i < n; ++i) count += hit(i) ? 1 : 0;
     *out = n == 0 ? 0.0f : static_cast<float>(double(count) / double(n));
     return absl::OkStatus();

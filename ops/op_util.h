@@ -22,6 +22,11 @@ namespace gradflow::ops {
 // the optimizers' update loops).
 inline constexpr int64_t kParallelMin = 32768;
 
+// Long sums (reductions, weight penalties) are split into chunks of this many
+// elements whose partial sums are added in chunk order: a fixed split, so
+// the result does not depend on the thread count.
+inline constexpr int64_t kSumChunk = 16384;
+
 // The gradient function of ops whose inputs get no gradient (integer or
 // label inputs, fills): one invalid Output per input is implied.
 inline std::vector<Output> NoGradient(GradContext&) { return {}; }

@@ -6,14 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "ops/array.h"
 #include "ops/op_util.h"
 
 namespace gradflow::ops {
 namespace {
 
-// The forward sum is split into fixed chunks whose partial sums are added in
-// chunk order, so the result does not depend on the thread count.
-constexpr int64_t kChunk = 16384;
+constexpr char kPenaltyOp[] = "L1L2Penalty";
+constexpr char kPenaltyGradOp[] = "L1L2PenaltyGrad";
 
 // sum(|w|) and sum(w^2) over [begin, end) in double. Plain arguments and a
 // simd reduction let the loop vectorize; its order is fixed by the code, so
@@ -63,7 +63,7 @@ absl::Status CheckFactors(InferContext& ctx) { return ctx.ExpectDType(0, DType::
 // dy/dw = l1 * sign(w) + 2 * l2 * w (sign(0) = 0: the subgradient TensorFlow
 // uses for |w| at 0), so dw = dy * (l1 * sign(w) + 2 * l2 * w) with dy a scalar.
 GF_REGISTER_OP(OpDef{
-    .name = "L1L2Penalty",
+    .name = kPenaltyOp,
     .num_inputs = 1,
     .attrs = FactorAttrs(),
     .infer = [](InferContext& ctx) {
@@ -76,12 +76,12 @@ GF_REGISTER_OP(OpDef{
       float* y = k.out<float>(0);
       const int64_t n = k.in_shape(0).NumElements();
       const double l1 = k.node.attr<double>("l1"), l2 = k.node.attr<double>("l2");
-      const int64_t chunks = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
+      const int64_t chunks = std::max<int64_t>(1, (n + kSumChunk - 1) / kSumChunk);
       return MakeKernel([=, partial = std::vector<double>(2 * chunks)](const RunContext&) mutable {
         double* sums = partial.data();
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t c = 0; c < chunks; ++c) {
-          PenaltyChunk(w, c * kChunk, std::min(n, (c + 1) * kChunk), &sums[2 * c], &sums[2 * c + 1]);
+          PenaltyChunk(w, c * kSumChunk, std::min(n, (c + 1) * kSumChunk), &sums[2 * c], &sums[2 * c + 1]);
         }
         double abs_total = 0, square_total = 0;
         for (int64_t c = 0; c < chunks; ++c) {
@@ -94,7 +94,7 @@ GF_REGISTER_OP(OpDef{
     },
     .grad = [](GradContext& g) {
       return std::vector<Output>{g.scope.graph().AddNode1(
-          g.scope, "L1L2PenaltyGrad", {g.x(0), g.dy[0]},
+          g.scope, kPenaltyGradOp, {g.x(0), g.dy[0]},
           {{"l1", g.node.attr<double>("l1")}, {"l2", g.node.attr<double>("l2")}})};
     },
     // |w| has a kink at 0: the cases with l1 > 0 keep w on one side of it.
@@ -107,10 +107,10 @@ GF_REGISTER_OP(OpDef{
 
 // dw = [acc +] dy * (l1 * sign(w) + 2 * l2 * w). The optional third input
 // `acc` is the variable's other gradient (from the data loss): adding it here
-// saves a separate AddN pass over the weights (FusePenaltyGradients in
-// optimizers/regularizers.h builds this form).
+// saves a separate AddN pass over the weights (FusePenaltyGradient
+// builds this form).
 GF_REGISTER_OP(OpDef{
-    .name = "L1L2PenaltyGrad",
+    .name = kPenaltyGradOp,
     .num_inputs = -1,  // w, dy (scalar)[, acc]
     .attrs = FactorAttrs(),
     .infer = [](InferContext& ctx) {
@@ -135,12 +135,12 @@ GF_REGISTER_OP(OpDef{
       const int64_t n = k.in_shape(0).NumElements();
       const float l1 = static_cast<float>(k.node.attr<double>("l1"));
       const float l2x2 = static_cast<float>(2 * k.node.attr<double>("l2"));
-      const int64_t chunks = (n + kChunk - 1) / kChunk;
+      const int64_t chunks = (n + kSumChunk - 1) / kSumChunk;
       return MakeKernel([=](const RunContext&) {
         const float g = *dy;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
         for (int64_t c = 0; c < chunks; ++c) {
-          PenaltyGradChunk(w, acc, dw, c * kChunk, std::min(n, (c + 1) * kChunk), g * l1, g * l2x2);
+          PenaltyGradChunk(w, acc, dw, c * kSumChunk, std::min(n, (c + 1) * kSumChunk), g * l1, g * l2x2);
         }
         return absl::OkStatus();
       });
@@ -149,7 +149,27 @@ GF_REGISTER_OP(OpDef{
 });
 
 Output L1L2Penalty(const Scope& scope, Output w, double l1, double l2) {
-  return scope.graph().AddNode1(scope, "L1L2Penalty", {w}, {{"l1", l1}, {"l2", l2}});
+  return scope.graph().AddNode1(scope, kPenaltyOp, {w}, {{"l1", l1}, {"l2", l2}});
+}
+
+bool IsL1L2Penalty(const Node& node) { return node.op_name() == kPenaltyOp; }
+
+Output FusePenaltyGradient(Output grad) {
+  if (!grad.valid() || grad.node->op_name() != "AddN") return grad;
+  const std::vector<Output>& terms = grad.node->inputs;
+  auto penalty = std::find_if(terms.begin(), terms.end(), [](const Output& t) {
+    return t.node->op_name() == kPenaltyGradOp && t.node->inputs.size() == 2;
+  });
+  if (penalty == terms.end()) return grad;
+  std::vector<Output> data_terms;
+  for (auto it = terms.begin(); it != terms.end(); ++it) {
+    if (it != penalty) data_terms.push_back(*it);
+  }
+  const Node& p = *penalty->node;
+  Scope scope(*grad.node->graph, grad.node->name);
+  Output data_gradient = AddN(scope, std::move(data_terms));
+  return scope.graph().AddNode1(scope, kPenaltyGradOp, {p.inputs[0], p.inputs[1], data_gradient}, p.attrs,
+                                "fused_penalty_grad");
 }
 
 }  // namespace gradflow::ops

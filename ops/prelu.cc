@@ -53,7 +53,7 @@ GF_REGISTER_OP(OpDef{
     },
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       if (k.out_shape(0).NumElements() == 0) return nullptr;
-      try {
+      return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         dnnl::memory::desc data = PlainDesc(k.in_shape(0)), weights = AlphaDesc(k.in_shape(1));
         auto prop = k.phase == Phase::kTrain ? dnnl::prop_kind::forward_training
                                              : dnnl::prop_kind::forward_inference;
@@ -62,9 +62,7 @@ GF_REGISTER_OP(OpDef{
             dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, MemoryAt(data, k.inputs[0])},
                                       {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
                                       {DNNL_ARG_DST, MemoryAt(data, k.outputs[0])}}));
-      } catch (const dnnl::error& e) {
-        return DnnlError(k.node, e);
-      }
+      });
     },
     .grad = [](GradContext& g) {
       return g.scope.graph().AddNode(g.scope, "PReluGrad", {g.dy[0], g.x(0), g.x(1)});
@@ -88,9 +86,7 @@ GF_REGISTER_OP(OpDef{
       GF_RETURN_IF_ERROR(CheckAlpha(ctx, 1, 2));
       const Shape& dy = ctx.shape(0);
       const Shape& x = ctx.shape(1);
-      bool same = dy.rank() == x.rank();
-      for (int d = 0; same && d < x.rank(); ++d) same = dy[d] == x[d] || (d == 0 && (dy[d] < 0 || x[d] < 0));
-      if (!same) {
+      if (!dy.SameUpToBatch(x)) {
         return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " must have the shape of ",
                                       ctx.Describe(1)));
       }
@@ -107,7 +103,7 @@ GF_REGISTER_OP(OpDef{
           return absl::OkStatus();
         });
       }
-      try {
+      return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         dnnl::memory::desc data = PlainDesc(k.in_shape(1)), weights = AlphaDesc(k.in_shape(2));
         dnnl::prelu_forward::primitive_desc hint({dnnl::prop_kind::forward_training, data, weights},
                                                  CpuEngine());
@@ -118,9 +114,7 @@ GF_REGISTER_OP(OpDef{
                                        {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[2])},
                                        {DNNL_ARG_DIFF_SRC, MemoryAt(data, k.outputs[0])},
                                        {DNNL_ARG_DIFF_WEIGHTS, MemoryAt(weights, k.outputs[1])}}));
-      } catch (const dnnl::error& e) {
-        return DnnlError(k.node, e);
-      }
+      });
     },
     .no_gradient_reason = "backward op; second derivatives are not supported",
 });

@@ -27,10 +27,6 @@ constexpr int kMaxRuns = 16;
 // Output elements along a contiguous kept dimension handled by one work item:
 // their accumulators stay in registers / L1 while the reduced dims stream by.
 constexpr int64_t kBlock = 256;
-// A full reduction of one contiguous run longer than this is split into
-// fixed chunks whose partial results are combined serially in chunk order
-// (fixed: independent of the thread count, so the result is too).
-constexpr int64_t kChunk = 16384;
 
 // ---------------------------------------------------------------- walking plan
 
@@ -191,13 +187,13 @@ void ReduceLoop(const ReducePlan& p, const float* src, float* dst, bool mean, st
 
   // Innermost run reduced and contiguous: each output reduces runs of `inner`.
   const int64_t inner = p.red_size[nr - 1], outer = p.red_count / inner;
-  if (p.out_count == 1 && nr == 1 && inner > kChunk) {
-    const int64_t chunks = (inner + kChunk - 1) / kChunk;
+  if (p.out_count == 1 && nr == 1 && inner > kSumChunk) {
+    const int64_t chunks = (inner + kSumChunk - 1) / kSumChunk;
     scratch.resize(chunks);
     float* partial = scratch.data();
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t c = 0; c < chunks; ++c) {
-      partial[c] = Op::Inner(src + c * kChunk, std::min(kChunk, inner - c * kChunk));
+      partial[c] = Op::Inner(src + c * kSumChunk, std::min(kSumChunk, inner - c * kSumChunk));
     }
     float acc = Op::Init();
     for (int64_t c = 0; c < chunks; ++c) acc = Op::Combine(acc, partial[c]);

@@ -42,16 +42,14 @@ absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
   const RowsAndDepth rows_depth = Rows(k.in_shape(0));
   const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   if (rows * depth == 0) return nullptr;
-  try {
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     dnnl::memory::desc md = PlainDesc(Shape{rows, depth});
     auto prop = k.phase == Phase::kTrain ? dnnl::prop_kind::forward_training
                                          : dnnl::prop_kind::forward_inference;
     typename Fwd::primitive_desc pd(typename Fwd::desc(prop, md, /*axis=*/1), CpuEngine());
     return std::unique_ptr<Kernel>(new PrimitiveKernel(
         Fwd(pd), {{DNNL_ARG_SRC, MemoryAt(md, k.inputs[0])}, {DNNL_ARG_DST, MemoryAt(md, k.outputs[0])}}));
-  } catch (const dnnl::error& e) {
-    return DnnlError(k.node, e);
-  }
+  });
 }
 
 // Log-softmax forward as a plain loop rather than dnnl::logsoftmax_forward:
@@ -91,7 +89,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
   const RowsAndDepth rows_depth = Rows(k.out_shape(0));
   const int64_t rows = rows_depth.rows, depth = rows_depth.depth;
   if (rows * depth == 0) return nullptr;
-  try {
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     dnnl::memory::desc md = PlainDesc(Shape{rows, depth});
     typename Fwd::primitive_desc hint(
         typename Fwd::desc(dnnl::prop_kind::forward_training, md, /*axis=*/1), CpuEngine());
@@ -100,9 +98,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
         Bwd(pd), {{DNNL_ARG_DIFF_DST, MemoryAt(md, k.inputs[0])},
                   {DNNL_ARG_DST, MemoryAt(md, k.inputs[1])},
                   {DNNL_ARG_DIFF_SRC, MemoryAt(md, k.outputs[0])}}));
-  } catch (const dnnl::error& e) {
-    return DnnlError(k.node, e);
-  }
+  });
 }
 
 // (dy, y): both f32 of one shape (dim 0 may be -1 on either side at build time).
@@ -110,11 +106,7 @@ absl::Status InferSoftmaxGrad(InferContext& ctx) {
   GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
   GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
   Shape a = ctx.shape(0), b = ctx.shape(1);
-  bool compatible = a.rank() == b.rank() && a.rank() > 0;
-  for (int i = 0; compatible && i < a.rank(); ++i) {
-    compatible = a[i] == b[i] || (i == 0 && (a[i] < 0 || b[i] < 0));
-  }
-  if (!compatible) {
+  if (a.rank() == 0 || !a.SameUpToBatch(b)) {
     return ctx.Error(absl::StrCat("the gradient ", ctx.Describe(0), " and the output ",
                                   ctx.Describe(1), " must have the same shape of rank >= 1"));
   }

@@ -114,4 +114,8 @@ absl::StatusOr<std::vector<Output>> AddGradients(Graph& graph, Output y,
   return grads;
 }
 
+bool IsZeroGradientOf(const Output& grad, const Output& x) {
+  return grad.valid() && grad.node->op_name() == kZerosLike && grad.node->inputs[0] == x;
+}
+
 }  // namespace gradflow

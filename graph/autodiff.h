@@ -16,6 +16,11 @@ namespace gradflow {
 absl::StatusOr<std::vector<Output>> AddGradients(Graph& graph, Output y,
                                                  const std::vector<Output>& xs);
 
+// True if `grad` is the zeros AddGradients made for `x`: x is one of xs that
+// y does not depend on, or an output of a node on the path that nothing
+// downstream differentiates (gradient functions may skip work for it).
+bool IsZeroGradientOf(const Output& grad, const Output& x);
+
 }  // namespace gradflow
 
 #endif  // GRADFLOW_GRAPH_AUTODIFF_H_

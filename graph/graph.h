@@ -140,6 +140,9 @@ class Graph {
   // The node with this name plus optional ":index" suffix.
   Output FindOutput(std::string_view name) const;
   const std::deque<Node>& nodes() const { return nodes_; }
+  // Node `id` (0 <= id < num_nodes()), editable: for passes over a graph
+  // they may change (optimizers walking the loss's inputs).
+  Node& node(int id) { return nodes_[id]; }
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   uint64_t seed() const { return seed_; }
   // Bumped on every added node: plans compiled earlier can tell the graph changed.

@@ -134,7 +134,12 @@ bool OpRegistry::Register(OpDef def) {
     std::fprintf(stderr, "gradflow: op '%s' registered twice\n", def.name.c_str());
     std::abort();
   }
-  // So is a default that breaks its own declaration.
+  // So is an op without a shape function (Graph::NewNode calls it) ...
+  if (!def.infer) {
+    std::fprintf(stderr, "gradflow: op '%s' has no infer function\n", def.name.c_str());
+    std::abort();
+  }
+  // ... and a default that breaks its own declaration.
   for (AttrDef& attr : def.attrs) {
     if (!attr.default_value) continue;
     absl::Status s = CheckOneAttr(attr, *attr.default_value);

@@ -17,6 +17,7 @@
 #include "core/atomic_file.h"
 #include "core/status.h"
 #include "nn/model.h"
+#include "nn/monitor.h"
 
 namespace gradflow::nn {
 namespace {
@@ -71,16 +72,6 @@ absl::StatusOr<std::vector<PathField>> ParsePathFields(const std::string& path) 
     i = close;
   }
   return fields;
-}
-
-bool MaximizeForMonitor(const std::string& mode, const std::string& monitor) {
-  return mode == "max" || (mode == "auto" && monitor.find("acc") != std::string::npos);
-}
-
-std::string AvailableLogs(const Logs& logs) {
-  std::string available;
-  for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
-  return available;
 }
 
 // `spec` applied to `value` with printf, in a string as long as it needs
@@ -158,14 +149,10 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::StatusOr<std::shared_ptr<ModelCheckpoint>> ModelCheckpoint::Create(std::string path,
                                                                          ModelCheckpointOptions options) {
   if (path.empty()) return absl::InvalidArgumentError("ModelCheckpoint: the path is empty");
-  if (options.mode != "auto" && options.mode != "min" && options.mode != "max") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ModelCheckpoint: mode must be \"auto\", \"min\" or \"max\", got \"", options.mode, "\""));
-  }
+  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("ModelCheckpoint", options.mode, options.monitor));
   GF_ASSIGN_OR_RETURN(std::vector<PathField> fields, ParsePathFields(path));
   // The widths are fixed by the pattern: check the shortest result now.
   GF_RETURN_IF_ERROR(CheckIsFileName(FillPathFields(path, fields, 0, [](const std::string&) { return 0.0; })));
-  const bool maximize = MaximizeForMonitor(options.mode, options.monitor);
   return std::shared_ptr<ModelCheckpoint>(new ModelCheckpoint(std::move(path), std::move(options), maximize));
 }
 
@@ -184,7 +171,7 @@ absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& l
     if (field.name != "epoch" && logs.find(field.name) == logs.end()) {
       return absl::InvalidArgumentError(absl::StrCat("ModelCheckpoint: the path field '{", field.name,
                                                      "}' is not in the logs (available: epoch, ",
-                                                     AvailableLogs(logs), ")"));
+                                                     LogNames(logs), ")"));
     }
   }
   const std::string path =
@@ -196,13 +183,7 @@ absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& l
 absl::Status ModelCheckpoint::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
   GF_ASSIGN_OR_RETURN(std::string path, FormatPath(epoch, logs));
   if (options_.save_best_only) {
-    auto it = logs.find(options_.monitor);
-    if (it == logs.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ModelCheckpoint: the logs have no '", options_.monitor, "' (available: ", AvailableLogs(logs),
-          "); validation metrics need validation_data or validation_split"));
-    }
-    const double current = it->second;
+    GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ModelCheckpoint", options_.monitor, logs));
     const bool improved = maximize_ ? current > best_ : current < best_;
     if (!improved) {
       if (options_.verbose > 0) {

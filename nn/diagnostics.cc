@@ -14,11 +14,6 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The gradient autodiff gives an x that y does not depend on: ZerosLike(x).
-bool IsNoPathGradient(const Output& grad, const Output& x) {
-  return grad.node->op_name() == "ZerosLike" && grad.node->inputs[0] == x;
-}
-
 double L2Norm(const Tensor& t) {
   double sum = 0;
   for (float v : t.flat<float>()) sum += double(v) * v;
@@ -64,7 +59,7 @@ absl::Status GradientDiagnostics::Build() {
     fetch_refs.push_back(model_.layer_output(i));
   }
   for (size_t k = 0; k < xs.size(); ++k) {
-    if (IsNoPathGradient(grads[k], xs[k])) continue;
+    if (IsZeroGradientOf(grads[k], xs[k])) continue;
     auto [layer, kind] = grad_of[k];
     (kind == 0 ? fetches_[layer].output_gradient : fetches_[layer].kernel_gradient) =
         static_cast<int>(fetch_refs.size());

@@ -7,22 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "nn/model.h"
+#include "nn/monitor.h"
 
 namespace gradflow::nn {
 
 absl::StatusOr<std::shared_ptr<EarlyStopping>> EarlyStopping::Create(EarlyStoppingOptions options) {
-  const std::string& mode = options.mode;
-  if (mode != "auto" && mode != "min" && mode != "max") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("EarlyStopping: mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\""));
-  }
+  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("EarlyStopping", options.mode, options.monitor));
   if (options.patience < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("EarlyStopping: patience must be >= 0, got ", options.patience));
   }
-  const bool maximize =
-      mode == "max" || (mode == "auto" && (options.monitor.find("acc") != std::string::npos ||
-                                           options.monitor.find("auc") != std::string::npos));
   return std::shared_ptr<EarlyStopping>(new EarlyStopping(std::move(options), maximize));
 }
 
@@ -46,15 +40,7 @@ absl::Status EarlyStopping::OnTrainBegin(Sequential&) {
 }
 
 absl::Status EarlyStopping::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
-  auto it = logs.find(options_.monitor);
-  if (it == logs.end()) {
-    std::string available;
-    for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "EarlyStopping: the logs have no '", options_.monitor, "' (available: ", available,
-        "); validation metrics need validation_data or validation_split"));
-  }
-  const double current = it->second;
+  GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("EarlyStopping", options_.monitor, logs));
   // Keras keeps the first epoch's weights, so there is something to restore
   // even if nothing ever improves.
   if (options_.restore_best_weights && !best_weights_) {

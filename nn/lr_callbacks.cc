@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "nn/model.h"
+#include "nn/monitor.h"
 #include "optimizers/optimizers.h"
 
 namespace gradflow::nn {
@@ -37,10 +38,7 @@ absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(Red
     return invalid(absl::StrCat("factor must be in (0, 1) (Keras does not support a factor >= 1.0), got ",
                                 options.factor));
   }
-  const std::string& mode = options.mode;
-  if (mode != "auto" && mode != "min" && mode != "max") {
-    return invalid(absl::StrCat("mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\""));
-  }
+  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("ReduceLROnPlateau", options.mode, options.monitor));
   if (options.patience < 0 || options.cooldown < 0) {
     return invalid(absl::StrCat("patience and cooldown must be >= 0, got ", options.patience, " and ",
                                 options.cooldown));
@@ -49,7 +47,6 @@ absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(Red
     return invalid(absl::StrCat("min_delta and min_lr must be >= 0, got ", options.min_delta, " and ",
                                 options.min_lr));
   }
-  const bool maximize = mode == "max" || (mode == "auto" && options.monitor.find("acc") != std::string::npos);
   return std::shared_ptr<ReduceLROnPlateau>(new ReduceLROnPlateau(std::move(options), maximize));
 }
 
@@ -66,15 +63,7 @@ absl::Status ReduceLROnPlateau::OnTrainBegin(Sequential& model) {
 }
 
 absl::Status ReduceLROnPlateau::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
-  auto it = logs.find(options_.monitor);
-  if (it == logs.end()) {
-    std::string available;
-    for (const auto& [name, value] : logs) absl::StrAppend(&available, available.empty() ? "" : ", ", name);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ReduceLROnPlateau: the logs have no '", options_.monitor, "' (available: ", available,
-        "); validation metrics need validation_data or validation_split"));
-  }
-  const double current = it->second;
+  GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ReduceLROnPlateau", options_.monitor, logs));
   if (cooldown_counter_ > 0) {
     --cooldown_counter_;
     wait_ = 0;

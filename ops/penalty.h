@@ -15,6 +15,16 @@ namespace gradflow::ops {
 // l1 and l2 must be finite (Keras accepts any finite number).
 Output L1L2Penalty(const Scope& scope, Output w, double l1, double l2);
 
+// True for a node L1L2Penalty made: its input 0 is the penalized weight.
+bool IsL1L2Penalty(const Node& node);
+
+// A peephole for a weight's gradient from AddGradients: where `grad` is
+// AddN(data terms..., L1L2PenaltyGrad(w, dy)), returns one L1L2PenaltyGrad
+// that adds the data gradient itself (one pass over the weights instead of
+// two); any other gradient is returned unchanged. The AddN and the unfused
+// penalty gradient are left unused, and plans prune them.
+Output FusePenaltyGradient(Output grad);
+
 }  // namespace gradflow::ops
 
 #endif  // GRADFLOW_OPS_PENALTY_H_

@@ -2,6 +2,7 @@
 #include "graph/autodiff.h"
 #include "ops/array.h"
 #include "ops/op_util.h"
+#include "ops/penalty.h"
 #include "optimizers/regularizers.h"
 #include "optimizers/updates.h"
 
@@ -40,7 +41,7 @@ std::vector<Output> TrainableVariables(Graph& graph, Output y) {
   std::vector<Output> vars;
   for (int i = y.node->id; i >= 0; --i) {
     if (!needed[i]) continue;
-    Node& node = const_cast<Node&>(graph.nodes()[i]);
+    Node& node = graph.node(i);
     for (const Output& in : node.inputs) needed[in.node->id] = 1;
     if (node.op->source == SourceKind::kVariable && node.attr<bool>("trainable")) {
       vars.push_back(node.output());
@@ -77,7 +78,7 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     graph.RecordError(grads.status());
     return {};
   }
-  *grads = FusePenaltyGradients(graph, *grads);  // data + penalty gradient in one pass
+  for (Output& grad : *grads) grad = ops::FusePenaltyGradient(grad);  // data + penalty gradient in one pass
   if (options.clip) {
     *grads = ClipGradients(graph.Scope("gradient_clipping"), *grads, *options.clip);
     if (!graph.ok()) return {};

@@ -41,10 +41,10 @@ Output AddRegularizationLosses(Graph& graph, Output loss) {
   absl::flat_hash_set<const Node*> already;
   for (int i = loss.node->id; i >= 0; --i) {
     if (!needed[i]) continue;
-    Node& node = const_cast<Node&>(graph.nodes()[i]);
+    Node& node = graph.node(i);
     for (const Output& in : node.inputs) needed[in.node->id] = 1;
     for (Node* c : node.control_inputs) needed[c->id] = 1;
-    if (node.op_name() == "L1L2Penalty") already.insert(node.inputs[0].node);
+    if (ops::IsL1L2Penalty(node)) already.insert(node.inputs[0].node);
     if (node.op->source == SourceKind::kVariable && node.has_attr("l1")) penalized.push_back(&node);
   }
   std::vector<Output> terms = {loss};
@@ -56,29 +56,6 @@ Output AddRegularizationLosses(Graph& graph, Output loss) {
   }
   if (terms.size() == 1) return loss;
   return graph.AddNode1(graph, "AddN", std::move(terms), {}, "regularized_loss");
-}
-
-std::vector<Output> FusePenaltyGradients(Graph& graph, const std::vector<Output>& grads) {
-  std::vector<Output> fused = grads;
-  for (Output& grad : fused) {
-    if (!grad.valid() || grad.node->op_name() != "AddN") continue;
-    const std::vector<Output>& terms = grad.node->inputs;
-    auto penalty = std::find_if(terms.begin(), terms.end(), [](const Output& t) {
-      return t.node->op_name() == "L1L2PenaltyGrad" && t.node->inputs.size() == 2;
-    });
-    if (penalty == terms.end()) continue;
-    std::vector<Output> others;
-    for (auto it = terms.begin(); it != terms.end(); ++it) {
-      if (it != penalty) others.push_back(*it);
-    }
-    const Node& p = *penalty->node;
-    Scope scope(graph, grad.node->name);
-    grad = graph.AddNode1(scope, "L1L2PenaltyGrad",
-                          {p.inputs[0], p.inputs[1], ops::AddN(scope, std::move(others))}, p.attrs,
-                          "fused_penalty_grad");
-    // The AddN and the unfused penalty gradient are left unused; plans prune them.
-  }
-  return fused;
 }
 
 }  // namespace gradflow::optimizers

@@ -44,12 +44,6 @@ void SetRegularizer(Output var, const Regularizer& regularizer);
 // add, so calling it twice adds each penalty once.
 Output AddRegularizationLosses(Graph& graph, Output loss);
 
-// A peephole for gradients from AddGradients: where a variable's gradient is
-// AddN(data gradient, L1L2PenaltyGrad(w, dy)), returns one L1L2PenaltyGrad
-// that adds the data gradient itself (one pass over the weights instead of
-// two). Other gradients are returned unchanged. Used by Minimize.
-std::vector<Output> FusePenaltyGradients(Graph& graph, const std::vector<Output>& grads);
-
 }  // namespace gradflow::optimizers
 
 #endif  // GRADFLOW_OPTIMIZERS_REGULARIZERS_H_

@@ -16,9 +16,12 @@
 #include "gtest/gtest.h"
 #include "ops/activations.h"
 #include "ops/array.h"
+#include "tests/util/messages.h"
 
 namespace gradflow {
 namespace {
+
+using testing_util::ExpectMentions;
 
 constexpr double kLower = ops::kRReluDefaultLower, kUpper = ops::kRReluDefaultUpper;
 // y = s x is one f32 multiply: exact up to one rounding.
@@ -233,9 +236,7 @@ TEST(RReluTest, RejectsLowerAboveUpper) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   EXPECT_FALSE(ops::RRelu(g.Scope("act"), x, 0.5, 0.1).valid());
-  const std::string msg(g.status().message());
-  EXPECT_NE(msg.find("act/RRelu"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("lower <= upper"), std::string::npos) << msg;
+  ExpectMentions(g.status().message(), {"act/RRelu", "lower <= upper"});
 }
 
 }  // namespace

@@ -4,8 +4,6 @@
 
 #include "ops/dense.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <limits>
 #include <string>
@@ -19,6 +17,7 @@
 #include "ops/array.h"
 #include "ops/losses.h"
 #include "tests/util/messages.h"
+#include "tests/util/threads.h"
 
 // Note: every test creates its placeholders before any computing node. The
 // executor copies all feeds before running kernels, but its arena planner
@@ -30,6 +29,7 @@ namespace gradflow {
 namespace {
 
 using testing_util::ExpectMentions;
+using testing_util::WithThreads;
 
 // f32 sums of a few dozen products against a double reference.
 constexpr float kTolerance = 1e-4f;
@@ -231,12 +231,8 @@ TEST(BiasAddTest, BiasGradientDoesNotDependOnTheThreadCount) {
   auto plan = s.Compile({db});
   ASSERT_TRUE(plan.ok()) << plan.status();
   Tensor dyv = RandomTensor({rows, cols}, 9);
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  auto one = plan->Run({{dy, dyv}});
-  omp_set_num_threads(2);
-  auto two = plan->Run({{dy, dyv}});
-  omp_set_num_threads(saved);
+  auto one = WithThreads(1, [&] { return plan->Run({{dy, dyv}}); });
+  auto two = WithThreads(2, [&] { return plan->Run({{dy, dyv}}); });
   ASSERT_TRUE(one.ok() && two.ok());
   EXPECT_EQ((*one)[0].ToVector<float>(), (*two)[0].ToVector<float>());
 }

@@ -18,11 +18,13 @@
 #include "ops/array.h"
 #include "ops/reduce.h"
 #include "tests/util/messages.h"
+#include "tests/util/run_graph.h"
 
 namespace gradflow {
 namespace {
 
 using testing_util::ExpectMentions;
+using testing_util::RunGraph;
 
 // Add/Sub/Mul/Max/Min are exact in f32; division is correctly rounded in both
 // oneDNN and the loop. Allow one ulp or so anyway.
@@ -83,15 +85,6 @@ std::vector<double> RefBinary(const Tensor& a, const Tensor& b, const std::funct
     y[e] = f(a.data<float>()[RefIndex(a.shape(), idx)], b.data<float>()[RefIndex(b.shape(), idx)]);
   }
   return y;
-}
-
-absl::StatusOr<std::vector<Tensor>> RunGraph(Graph& g, const std::vector<Output>& fetches, const std::vector<Feed>& feeds) {
-  if (!g.ok()) return g.status();
-  Session s(g);
-  std::vector<ValueRef> refs(fetches.begin(), fetches.end());
-  auto plan = s.Compile(refs);
-  if (!plan.ok()) return plan.status();
-  return plan->Run(feeds);
 }
 
 struct BinaryCase {

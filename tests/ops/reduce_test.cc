@@ -22,11 +22,13 @@
 #include "ops/array.h"
 #include "ops/math.h"
 #include "tests/util/messages.h"
+#include "tests/util/run_graph.h"
 
 namespace gradflow {
 namespace {
 
 using testing_util::ExpectMentions;
+using testing_util::RunGraph;
 
 // The kernels sum in f32 in a different (blocked, vectorized) order than the
 // double reference: relative to the sum of |terms|.
@@ -37,16 +39,6 @@ Tensor Random(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) 
   Tensor t(DType::kF32, shape);
   for (float& v : t.flat<float>()) v = static_cast<float>(rng.Uniform(lo, hi));
   return t;
-}
-
-absl::StatusOr<std::vector<Tensor>> RunGraph(Graph& g, const std::vector<Output>& fetches,
-                                        const std::vector<Feed>& feeds) {
-  if (!g.ok()) return g.status();
-  Session s(g);
-  std::vector<ValueRef> refs(fetches.begin(), fetches.end());
-  auto plan = s.Compile(refs);
-  if (!plan.ok()) return plan.status();
-  return plan->Run(feeds);
 }
 
 enum class Kind { kSum, kMean, kMax };

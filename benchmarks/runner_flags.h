@@ -5,7 +5,9 @@
 // (gradflow_runner, onednn_limit, compare_libtorch). Header-only C++17:
 // compare.sh builds the libtorch twin with plain g++.
 
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -36,6 +38,22 @@ inline bool ParseRunnerFlags(int argc, char** argv, RunnerFlags& flags) {
     flags[name] = arg.substr(eq + 1);
   }
   return true;
+}
+
+// The values of the flags every runner takes, once parsed:
+//   const auto [workload, mode, batch, samples, repeats] = RunnerSettingsOf(flags);
+// (onednn_limit reads them one by one instead: its lambdas capture them, and
+// clang 14, which the tsan config builds with, cannot capture structured
+// bindings.)
+struct RunnerSettings {
+  std::string workload, mode;
+  int64_t batch, samples;
+  int repeats;
+};
+
+inline RunnerSettings RunnerSettingsOf(const RunnerFlags& flags) {
+  return {flags.at("workload"), flags.at("mode"), std::atoll(flags.at("batch").c_str()),
+          std::atoll(flags.at("samples").c_str()), std::atoi(flags.at("repeats").c_str())};
 }
 
 }  // namespace gradflow::benchmarks

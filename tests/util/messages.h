@@ -6,16 +6,16 @@
 // and shapes), so the tests look for each of those parts in the message.
 
 #include <initializer_list>
-#include <string_view>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace gradflow::testing_util {
 
 // Expects every one of `parts` somewhere in `message`.
-inline void ExpectMentions(std::string_view message, std::initializer_list<std::string_view> parts) {
-  for (std::string_view part : parts) {
-    EXPECT_NE(message.find(part), std::string_view::npos) << "'" << part << "' is missing from: " << message;
+inline void ExpectMentions(absl::string_view message, std::initializer_list<absl::string_view> parts) {
+  for (absl::string_view part : parts) {
+    EXPECT_NE(message.find(part), absl::string_view::npos) << "'" << part << "' is missing from: " << message;
   }
 }
 

@@ -84,8 +84,9 @@ inline int Fail(const absl::Status& status) {
 }
 
 // The chapter's first MLP: Flatten, Dense 300 and Dense 100 (ReLU, He
-// initialization), Dense 10 softmax; fashion_mnist_mlp.cc builds it step by
-// step, the comparisons of optimizers and learning-rate schedules retrain it.
+// initialization), Dense 10 softmax. fashion_mnist_mlp.cc builds it layer by
+// layer (its default --activation=relu); the comparisons of optimizers and of
+// learning-rate schedules retrain it once per candidate.
 inline nn::Sequential ChapterReluMlp() {
   return nn::Sequential({
       nn::Flatten(Shape{28, 28}),

@@ -56,8 +56,7 @@ torch::nn::Linear HeNormal(int64_t in, int64_t out, bool bias = true) {
 int main(int argc, char** argv) {
   gradflow::benchmarks::RunnerFlags flags = gradflow::benchmarks::DefaultRunnerFlags();
   if (!gradflow::benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
-  const std::string workload = flags["workload"], mode = flags["mode"];
-  const int64_t batch = std::atoll(flags["batch"].c_str()), samples = std::atoll(flags["samples"].c_str());
+  const auto [workload, mode, batch, samples, repeats] = gradflow::benchmarks::RunnerSettingsOf(flags);
   const char* threads_env = std::getenv("OMP_NUM_THREADS");
   torch::set_num_threads(threads_env ? std::atoi(threads_env) : 2);
   torch::manual_seed(42);
@@ -143,7 +142,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> seconds;
   const int64_t warm = std::min(samples, 2 * batch);
-  for (int r = 0; r < std::atoi(flags["repeats"].c_str()); ++r) {
+  for (int r = 0; r < repeats; ++r) {
     if (mode == "train") {
       train_epoch(x.slice(0, 0, warm), y.slice(0, 0, warm));
     } else {
@@ -157,12 +156,6 @@ int main(int argc, char** argv) {
     }
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::vector<double> sorted = seconds;
-  std::sort(sorted.begin(), sorted.end());
-  std::string list;
-  for (double s : seconds) list += (list.empty() ? "" : ", ") + std::to_string(s);
-  std::printf("{\"samples_per_s\": %.1f, \"seconds\": [%s], \"threads\": %d, \"real_data\": %s}\n",
-              samples / sorted[sorted.size() / 2], list.c_str(), torch::get_num_threads(),
-              real ? "true" : "false");
+  gradflow::benchmarks::PrintRunnerResult(samples, seconds, torch::get_num_threads(), real);
   return 0;
 }

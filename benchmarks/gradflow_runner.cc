@@ -26,10 +26,7 @@ int main(int argc, char** argv) {
   flags["print_plan"] = "0";  // 1: the ops one step runs, on stderr
   flags["fuse"] = "1";        // 0: plans without fusions (SessionOptions::fuse_ops)
   if (!benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
-  const std::string workload = flags["workload"], mode = flags["mode"];
-  const int64_t batch = std::atoll(flags["batch"].c_str());
-  const int64_t samples = std::atoll(flags["samples"].c_str());
-  const int repeats = std::atoi(flags["repeats"].c_str());
+  const auto [workload, mode, batch, samples, repeats] = benchmarks::RunnerSettingsOf(flags);
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
   auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0");
   if (!model.ok()) {

@@ -321,12 +321,6 @@ int main(int argc, char** argv) {
     (void)loss;
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::vector<double> sorted = seconds;
-  std::sort(sorted.begin(), sorted.end());
-  std::string list;
-  for (double s : seconds) list += (list.empty() ? "" : ", ") + std::to_string(s);
-  std::printf("{\"samples_per_s\": %.1f, \"seconds\": [%s], \"threads\": %d, \"real_data\": %s}\n",
-              samples / sorted[sorted.size() / 2], list.c_str(), omp_get_max_threads(),
-              data.ok() ? "true" : "false");
+  gradflow::benchmarks::PrintRunnerResult(samples, seconds, omp_get_max_threads(), data.ok());
   return 0;
 }

@@ -2,12 +2,17 @@
 #define GRADFLOW_BENCHMARKS_RUNNER_FLAGS_H_
 
 // The "--name=value" flags of the runners benchmarks/compare.py starts
-// (gradflow_runner, onednn_limit, compare_libtorch). Header-only C++17:
-// compare.sh builds the libtorch twin with plain g++.
+// (gradflow_runner, onednn_limit, compare_libtorch), and the result line it
+// reads back. Header-only C++17: compare.sh builds the libtorch twin with
+// plain g++.
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace gradflow::benchmarks {
 
@@ -36,6 +41,35 @@ inline bool ParseRunnerFlags(int argc, char** argv, RunnerFlags& flags) {
     flags[name] = arg.substr(eq + 1);
   }
   return true;
+}
+
+// The values of the flags every runner takes, once parsed:
+//   const auto [workload, mode, batch, samples, repeats] = RunnerSettingsOf(flags);
+// (onednn_limit reads them one by one instead: its lambdas capture them, and
+// clang 14, which the tsan config builds with, cannot capture structured
+// bindings.)
+struct RunnerSettings {
+  std::string workload, mode;
+  int64_t batch, samples;
+  int repeats;
+};
+
+inline RunnerSettings RunnerSettingsOf(const RunnerFlags& flags) {
+  return {flags.at("workload"), flags.at("mode"), std::atoll(flags.at("batch").c_str()),
+          std::atoll(flags.at("samples").c_str()), std::atoi(flags.at("repeats").c_str())};
+}
+
+// The JSON line compare.py reads from a runner: throughput from the median
+// of the repeats' seconds, every repeat's seconds, the threads, and whether
+// the data was the real Fashion-MNIST. (gradflow_runner adds its plan's
+// memory to the line and prints its own.)
+inline void PrintRunnerResult(int64_t samples, const std::vector<double>& seconds, int threads, bool real_data) {
+  std::vector<double> sorted = seconds;
+  std::sort(sorted.begin(), sorted.end());
+  std::string list;
+  for (double s : seconds) list += (list.empty() ? "" : ", ") + std::to_string(s);
+  std::printf("{\"samples_per_s\": %.1f, \"seconds\": [%s], \"threads\": %d, \"real_data\": %s}\n",
+              samples / sorted[sorted.size() / 2], list.c_str(), threads, real_data ? "true" : "false");
 }
 
 }  // namespace gradflow::benchmarks

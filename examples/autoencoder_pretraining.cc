@@ -41,11 +41,6 @@ namespace {
 constexpr int kSide = 28;
 constexpr int kPixels = kSide * kSide;
 
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
 // The classifier's hidden layers (fresh ones for each use).
 std::vector<nn::LayerPtr> EncoderLayers() {
   return {nn::Flatten(Shape{kSide, kSide}),
@@ -116,17 +111,11 @@ absl::StatusOr<double> TrainClassifierOn(std::vector<nn::LayerPtr> reused, const
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"seeds", "42"},
-                         {"labels", "500"},
-                         {"pretrain_epochs", "10"},
-                         {"frozen_epochs", "10"},
-                         {"fine_tune_epochs", "40"},
-                         {"learning_rate", "0.001"},
-                         {"fine_tune_learning_rate", "0.001"},
-                         {"verbose", "0"}});
+  examples::Flags flags(argc, argv, {{"seeds", "42"}, {"labels", "500"}, {"pretrain_epochs", "10"},
+                                     {"frozen_epochs", "10"}, {"fine_tune_epochs", "40"}, {"learning_rate", "0.001"},
+                                     {"fine_tune_learning_rate", "0.001"}, {"verbose", "0"}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) return Fail(data.status());
+  if (!data.ok()) return examples::Fail(data.status());
   const int64_t labels = std::min<int64_t>(flags.integer("labels"), data->x_train.shape()[0]);
   const Tensor x_labeled = data->x_train.Slice(0, labels).value(),
                y_labeled = data->y_train.Slice(0, labels).value();
@@ -151,26 +140,26 @@ int main(int argc, char** argv) {
     // 1. From scratch on the labeled images only.
     nn::Sequential scratch(EncoderLayers(), "scratch");
     scratch.Add(nn::Dense(10, {.activation = "softmax"}));
-    if (auto st = scratch.Compile(Nadam(s.learning_rate, s.seed)); !st.ok()) return Fail(st);
+    if (auto st = scratch.Compile(Nadam(s.learning_rate, s.seed)); !st.ok()) return examples::Fail(st);
     if (auto h = scratch.Fit(x_labeled, y_labeled, {.epochs = s.head_epochs, .verbose = s.verbose}); !h.ok()) {
-      return Fail(h.status());
+      return examples::Fail(h.status());
     }
     auto scratch_test = scratch.Evaluate(data->x_test, data->y_test);
-    if (!scratch_test.ok()) return Fail(scratch_test.status());
+    if (!scratch_test.ok()) return examples::Fail(scratch_test.status());
 
     // 2. Stacked autoencoder on the unlabeled images, then its encoder.
     std::vector<nn::LayerPtr> encoder = EncoderLayers();
     nn::Sequential autoencoder(encoder, "stacked_autoencoder");
     autoencoder.Add(nn::Dense(100, {.activation = "selu", .kernel_initializer = "lecun_normal"}));
     autoencoder.Add(nn::Dense(kPixels, {.activation = "sigmoid"}));
-    if (auto st = autoencoder.Compile(Nadam(s.learning_rate, s.seed, "binary_crossentropy")); !st.ok()) return Fail(st);
+    if (auto st = autoencoder.Compile(Nadam(s.learning_rate, s.seed, "binary_crossentropy")); !st.ok()) return examples::Fail(st);
     if (auto h = autoencoder.Fit(unlabeled, pixels, {.epochs = pretrain_epochs, .verbose = s.verbose}); !h.ok()) {
-      return Fail(h.status());
+      return examples::Fail(h.status());
     }
     auto reconstruction = autoencoder.Evaluate(data->x_test, data->x_test.Reshaped({data->x_test.shape()[0], kPixels}).value());
-    if (!reconstruction.ok()) return Fail(reconstruction.status());
+    if (!reconstruction.ok()) return examples::Fail(reconstruction.status());
     auto ae_accuracy = TrainClassifierOn(encoder, x_labeled, y_labeled, data->x_test, data->y_test, s);
-    if (!ae_accuracy.ok()) return Fail(ae_accuracy.status());
+    if (!ae_accuracy.ok()) return examples::Fail(ae_accuracy.status());
 
     // 3. Auxiliary task with generated labels: how many quarter turns?
     Rotated rotated = RotateRandomly(unlabeled, s.seed);
@@ -178,14 +167,14 @@ int main(int argc, char** argv) {
     std::vector<nn::LayerPtr> lower = EncoderLayers();
     nn::Sequential auxiliary(lower, "rotation");
     auxiliary.Add(nn::Dense(4, {.activation = "softmax"}));
-    if (auto st = auxiliary.Compile(Nadam(s.learning_rate, s.seed)); !st.ok()) return Fail(st);
+    if (auto st = auxiliary.Compile(Nadam(s.learning_rate, s.seed)); !st.ok()) return examples::Fail(st);
     if (auto h = auxiliary.Fit(rotated.x, rotated.y, {.epochs = pretrain_epochs, .verbose = s.verbose}); !h.ok()) {
-      return Fail(h.status());
+      return examples::Fail(h.status());
     }
     auto rotation_test = auxiliary.Evaluate(rotated_test.x, rotated_test.y);
-    if (!rotation_test.ok()) return Fail(rotation_test.status());
+    if (!rotation_test.ok()) return examples::Fail(rotation_test.status());
     auto rotation_accuracy = TrainClassifierOn(lower, x_labeled, y_labeled, data->x_test, data->y_test, s);
-    if (!rotation_accuracy.ok()) return Fail(rotation_accuracy.status());
+    if (!rotation_accuracy.ok()) return examples::Fail(rotation_accuracy.status());
 
     std::printf("%-6llu %-10.4f %-12.4f %-14.5f %-12.4f %-12.4f %-8.1f\n", (unsigned long long)s.seed,
                 scratch_test->at("accuracy"), *ae_accuracy, reconstruction->at("loss"), *rotation_accuracy,

@@ -46,31 +46,20 @@ std::vector<nn::LayerPtr> Layers(const std::string& placement, const std::string
   return layers;
 }
 
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"epochs", "10"},
-                         {"learning_rate", "0.01"},
-                         {"decay_epochs", "20"},  // 0: a constant learning rate
-                         {"momentum", "0.9"},
-                         {"batch_size", "32"},
-                         {"activation", "relu"},
-                         {"placement", "after"},
-                         {"seed", "42"},
-                         {"verbose", "1"}});
+  // --decay_epochs=0: a constant learning rate.
+  examples::Flags flags(argc, argv, {{"epochs", "10"}, {"learning_rate", "0.01"}, {"decay_epochs", "20"},
+                                     {"momentum", "0.9"}, {"batch_size", "32"}, {"activation", "relu"},
+                                     {"placement", "after"}, {"seed", "42"}, {"verbose", "1"}});
   const std::string placement = flags.str("placement");
   if (placement != "after" && placement != "before") {
     std::fprintf(stderr, "--placement must be 'after' or 'before' (the activation)\n");
     return 2;
   }
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) return Fail(data.status());
+  if (!data.ok()) return examples::Fail(data.status());
 
   nn::Sequential model(Layers(placement, flags.str("activation")));
   nn::CompileOptions compile{.loss = "sparse_categorical_crossentropy",
@@ -78,29 +67,23 @@ int main(int argc, char** argv) {
                                                          .momentum = flags.num("momentum")},
                              .metrics = {"accuracy"},
                              .seed = static_cast<uint64_t>(flags.integer("seed"))};
-  const int64_t batch_size = flags.integer("batch_size");
   if (flags.num("decay_epochs") > 0) {  // the chapter's exponential scheduling lr0 * 0.1^(t / s)
+    const int64_t batch_size = flags.integer("batch_size");
     const int64_t steps_per_epoch = (data->x_train.shape()[0] + batch_size - 1) / batch_size;
     compile.learning_rate_schedule = optimizers::ExponentialDecay{
         .initial_learning_rate = flags.num("learning_rate"),
         .decay_steps = flags.num("decay_epochs") * steps_per_epoch};
   }
   absl::Status status = model.Compile(compile);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return examples::Fail(status);
   std::printf("%s", model.Summary().c_str());
 
-  auto history = model.Fit(data->x_train, data->y_train,
-                           {.epochs = flags.integer("epochs"),
-                            .batch_size = batch_size,
-                            .validation_data = nn::ValidationData{data->x_valid, data->y_valid},
-                            .verbose = flags.integer("verbose")});
-  if (!history.ok()) return Fail(history.status());
-  double total = 0;
-  for (double s : history->seconds_per_epoch) total += s;
-  std::printf("mean seconds per epoch: %.2f\n", total / history->seconds_per_epoch.size());
+  auto history = model.Fit(data->x_train, data->y_train, examples::FitOptionsFromFlags(flags, *data));
+  if (!history.ok()) return examples::Fail(history.status());
+  examples::PrintMeanSecondsPerEpoch(*history);
 
   auto test = model.Evaluate(data->x_test, data->y_test);
-  if (!test.ok()) return Fail(test.status());
+  if (!test.ok()) return examples::Fail(test.status());
   std::printf("test loss: %.4f - test accuracy: %.4f\n", (*test)["loss"], (*test)["accuracy"]);
   return 0;
 }

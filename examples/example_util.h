@@ -1,8 +1,10 @@
 #ifndef GRADFLOW_EXAMPLES_EXAMPLE_UTIL_H_
 #define GRADFLOW_EXAMPLES_EXAMPLE_UTIL_H_
 
-// Small helpers shared by the example binaries: --name=value flags and the
-// chapter's Fashion-MNIST split (55,000 train / 5,000 validation / 10,000 test).
+// Small helpers shared by the example binaries: --name=value flags, the
+// chapter's Fashion-MNIST split (55,000 train / 5,000 validation / 10,000
+// test), the way every example reports an error, and the chapter's first MLP
+// for the examples that compare how it trains rather than build it.
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "core/fashion_mnist.h"
 #include "core/status.h"
+#include "nn/model.h"
 
 namespace gradflow::examples {
 
@@ -56,6 +59,41 @@ inline absl::StatusOr<FashionMnistSplits> LoadChapterSplits() {
   GF_ASSIGN_OR_RETURN(Tensor x_valid, train.images.Slice(kTrain, n));
   GF_ASSIGN_OR_RETURN(Tensor y_valid, train.labels.Slice(kTrain, n));
   return FashionMnistSplits{x_train, y_train, x_valid, y_valid, test.images, test.labels};
+}
+
+// Fit's options from the --epochs, --batch_size and --verbose flags, with
+// the 5,000 validation images as validation data.
+inline nn::FitOptions FitOptionsFromFlags(const Flags& flags, const FashionMnistSplits& data) {
+  return {.epochs = flags.integer("epochs"),
+          .batch_size = flags.integer("batch_size"),
+          .validation_data = nn::ValidationData{data.x_valid, data.y_valid},
+          .verbose = flags.integer("verbose")};
+}
+
+inline void PrintMeanSecondsPerEpoch(const nn::History& history) {
+  double total = 0;
+  for (double s : history.seconds_per_epoch) total += s;
+  std::printf("mean seconds per epoch: %.2f\n", total / history.seconds_per_epoch.size());
+}
+
+// Prints the error as every example reports one ("error: <message>" on
+// stderr) and returns the exit status for it: `return examples::Fail(s);`.
+inline int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// The chapter's first MLP: Flatten, Dense 300 and Dense 100 (ReLU, He
+// initialization), Dense 10 softmax. fashion_mnist_mlp.cc builds it layer by
+// layer (its default --activation=relu); the comparisons of optimizers and of
+// learning-rate schedules retrain it once per candidate.
+inline nn::Sequential ChapterReluMlp() {
+  return nn::Sequential({
+      nn::Flatten(Shape{28, 28}),
+      nn::Dense(300, {.activation = "relu", .kernel_initializer = "he_normal"}),
+      nn::Dense(100, {.activation = "relu", .kernel_initializer = "he_normal"}),
+      nn::Dense(10, {.activation = "softmax"}),
+  });
 }
 
 }  // namespace gradflow::examples

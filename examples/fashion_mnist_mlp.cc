@@ -14,19 +14,11 @@
 using namespace gradflow;
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"epochs", "30"},
-                         {"learning_rate", "0.01"},
-                         {"batch_size", "32"},
-                         {"activation", "relu"},
-                         {"seed", "42"},
-                         {"verbose", "1"},
-                         {"save", ""}});  // a path: Save the trained model there (see inspect_model)
+  // --save=<path>: Save the trained model there (see inspect_model).
+  examples::Flags flags(argc, argv, {{"epochs", "30"}, {"learning_rate", "0.01"}, {"batch_size", "32"},
+                                     {"activation", "relu"}, {"seed", "42"}, {"verbose", "1"}, {"save", ""}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(data.status().message()).c_str());
-    return 1;
-  }
+  if (!data.ok()) return examples::Fail(data.status());
   nn::Sequential model({
       nn::Flatten(Shape{28, 28}),
       nn::Dense(300, {.activation = flags.str("activation"), .kernel_initializer = "he_normal"}),
@@ -38,10 +30,7 @@ int main(int argc, char** argv) {
        .optimizer = optimizers::SGD{.learning_rate = flags.num("learning_rate")},
        .metrics = {"accuracy"},
        .seed = static_cast<uint64_t>(flags.integer("seed"))});
-  if (!status.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
+  if (!status.ok()) return examples::Fail(status);
   std::printf("%s", model.Summary().c_str());
 
   auto history = model.Fit(data->x_train, data->y_train,
@@ -49,25 +38,14 @@ int main(int argc, char** argv) {
                             .batch_size = flags.integer("batch_size"),
                             .validation_data = nn::ValidationData{data->x_valid, data->y_valid},
                             .verbose = flags.integer("verbose")});
-  if (!history.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(history.status().message()).c_str());
-    return 1;
-  }
-  double total = 0;
-  for (double s : history->seconds_per_epoch) total += s;
-  std::printf("mean seconds per epoch: %.2f\n", total / history->seconds_per_epoch.size());
+  if (!history.ok()) return examples::Fail(history.status());
+  examples::PrintMeanSecondsPerEpoch(*history);
 
   auto test = model.Evaluate(data->x_test, data->y_test);
-  if (!test.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(test.status().message()).c_str());
-    return 1;
-  }
+  if (!test.ok()) return examples::Fail(test.status());
   std::printf("test loss: %.4f - test accuracy: %.4f\n", (*test)["loss"], (*test)["accuracy"]);
   if (!flags.str("save").empty()) {
-    if (absl::Status saved = model.Save(flags.str("save")); !saved.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string(saved.message()).c_str());
-      return 1;
-    }
+    if (absl::Status saved = model.Save(flags.str("save")); !saved.ok()) return examples::Fail(saved);
     std::printf("saved to %s\n", flags.str("save").c_str());
   }
   return 0;

@@ -101,6 +101,21 @@ absl::StatusOr<Tensor> TestImagesFor(nn::Sequential& model, const Tensor& images
   return x;
 }
 
+// A model and the Fashion-MNIST test set, its images in the input shape the
+// model takes: where evaluate and predict both start.
+struct ModelAndTestSet {
+  Loaded loaded;
+  Dataset test;
+  Tensor x;
+};
+
+absl::StatusOr<ModelAndTestSet> LoadWithTestSet(const std::string& path, bool need_compile_options) {
+  GF_ASSIGN_OR_RETURN(Loaded loaded, Load(path, need_compile_options));
+  GF_ASSIGN_OR_RETURN(Dataset test, LoadFashionMnist("test"));
+  GF_ASSIGN_OR_RETURN(Tensor x, TestImagesFor(loaded.model, test.images));
+  return ModelAndTestSet{std::move(loaded), std::move(test), std::move(x)};
+}
+
 int Summary(const std::string& path) {
   absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
   if (!loaded.ok()) return Error(loaded.status());
@@ -124,13 +139,11 @@ int Summary(const std::string& path) {
 }
 
 int Evaluate(const std::string& path) {
-  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/true);
+  absl::StatusOr<ModelAndTestSet> loaded = LoadWithTestSet(path, /*need_compile_options=*/true);
   if (!loaded.ok()) return Error(loaded.status());
-  nn::Sequential* model = &loaded->model;
-  absl::StatusOr<Dataset> test = LoadFashionMnist("test");
-  if (!test.ok()) return Error(test.status());
-  absl::StatusOr<Tensor> x = TestImagesFor(*model, test->images);
-  if (!x.ok()) return Error(x.status());
+  nn::Sequential* model = &loaded->loaded.model;
+  const Dataset* test = &loaded->test;
+  const Tensor* x = &loaded->x;
   Tensor y = test->labels;
   const std::string& loss = model->compile_options()->loss;
   if (loss == "categorical_crossentropy") {  // one-hot labels
@@ -169,13 +182,11 @@ int Predict(const std::string& path, const std::string& count) {
   absl::StatusOr<int64_t> parsed = ParseCount(count);
   if (!parsed.ok()) return Error(parsed.status());
   const int64_t n = *parsed;
-  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
+  absl::StatusOr<ModelAndTestSet> loaded = LoadWithTestSet(path, /*need_compile_options=*/false);
   if (!loaded.ok()) return Error(loaded.status());
-  nn::Sequential* model = &loaded->model;
-  absl::StatusOr<Dataset> test = LoadFashionMnist("test");
-  if (!test.ok()) return Error(test.status());
-  absl::StatusOr<Tensor> x = TestImagesFor(*model, test->images);
-  if (!x.ok()) return Error(x.status());
+  nn::Sequential* model = &loaded->loaded.model;
+  const Dataset* test = &loaded->test;
+  const Tensor* x = &loaded->x;
   if (n > x->shape()[0]) {
     return Error(absl::InvalidArgumentError(absl::StrCat(
         "N is ", n, " but the test set has only ", x->shape()[0], " images; pass N <= ", x->shape()[0])));

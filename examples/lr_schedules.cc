@@ -74,10 +74,7 @@ int main(int argc, char** argv) {
                                      {"learning_rate", "0.01"}, {"max_learning_rate", "0.1"},
                                      {"csv", "lr_schedules.csv"}, {"verbose", "0"}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(data.status().message()).c_str());
-    return 1;
-  }
+  if (!data.ok()) return examples::Fail(data.status());
   const int epochs = flags.integer("epochs");
   const int64_t batch = flags.integer("batch_size");
   const int64_t steps_per_epoch = (data->x_train.shape()[0] + batch - 1) / batch;
@@ -92,12 +89,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   std::vector<std::vector<float>> rates;  // per run, per step
   for (const Run& run : Runs(epochs, steps_per_epoch, lr0, flags.num("max_learning_rate"))) {
-    nn::Sequential model({
-        nn::Flatten(Shape{28, 28}),
-        nn::Dense(300, {.activation = "relu", .kernel_initializer = "he_normal"}),
-        nn::Dense(100, {.activation = "relu", .kernel_initializer = "he_normal"}),
-        nn::Dense(10, {.activation = "softmax"}),
-    });
+    nn::Sequential model = examples::ChapterReluMlp();
     absl::Status status = model.Compile({.loss = "sparse_categorical_crossentropy",
                                          .optimizer = optimizers::SGD{.learning_rate = lr0},
                                          .metrics = {"accuracy"},

@@ -49,25 +49,11 @@ void PrintRow(const char* what, const float* v, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"epochs", "20"},
-                         {"batch_size", "32"},
-                         {"learning_rate", "0.001"},
-                         {"rate", "0.2"},
-                         {"passes", "100"},
-                         {"images", "3"},
-                         {"optimizer", "nadam"},
-                         {"seed", "42"},
-                         {"verbose", "2"}});
+  examples::Flags flags(argc, argv, {{"epochs", "20"}, {"batch_size", "32"}, {"learning_rate", "0.001"},
+                                     {"rate", "0.2"}, {"passes", "100"}, {"images", "3"}, {"optimizer", "nadam"},
+                                     {"seed", "42"}, {"verbose", "2"}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(data.status().message()).c_str());
-    return 1;
-  }
-  auto fail = [](const absl::Status& s) {
-    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
-    return 1;
-  };
+  if (!data.ok()) return examples::Fail(data.status());
   const double rate = flags.num("rate");
   const nn::DenseOptions hidden{.activation = "elu", .kernel_initializer = "he_normal"};
   nn::Sequential model({
@@ -92,19 +78,15 @@ int main(int argc, char** argv) {
        .optimizer = optimizer,
        .metrics = {"accuracy"},
        .seed = static_cast<uint64_t>(flags.integer("seed"))});
-  if (!status.ok()) return fail(status);
-  auto history = model.Fit(data->x_train, data->y_train,
-                           {.epochs = flags.integer("epochs"),
-                            .batch_size = flags.integer("batch_size"),
-                            .validation_data = nn::ValidationData{data->x_valid, data->y_valid},
-                            .verbose = flags.integer("verbose")});
-  if (!history.ok()) return fail(history.status());
+  if (!status.ok()) return examples::Fail(status);
+  auto history = model.Fit(data->x_train, data->y_train, examples::FitOptionsFromFlags(flags, *data));
+  if (!history.ok()) return examples::Fail(history.status());
 
   auto deterministic = model.Predict(data->x_test, 1000);
-  if (!deterministic.ok()) return fail(deterministic.status());
+  if (!deterministic.ok()) return examples::Fail(deterministic.status());
   const int passes = flags.integer("passes");
   auto mc = nn::PredictMC(model, data->x_test, passes, 1000);
-  if (!mc.ok()) return fail(mc.status());
+  if (!mc.ok()) return examples::Fail(mc.status());
 
   auto [det_accuracy, det_loss] = Score(*deterministic, data->y_test);
   auto [mc_accuracy, mc_loss] = Score(mc->mean, data->y_test);

@@ -45,10 +45,7 @@ int main(int argc, char** argv) {
   examples::Flags flags(argc, argv, {{"epochs", "10"}, {"batch_size", "32"}, {"seed", "42"},
                                      {"csv", "optimizer_comparison.csv"}, {"only", ""}, {"verbose", "0"}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(data.status().message()).c_str());
-    return 1;
-  }
+  if (!data.ok()) return examples::Fail(data.status());
   std::FILE* csv = std::fopen(flags.str("csv").c_str(), "w");
   if (csv == nullptr) {
     std::fprintf(stderr, "error: cannot write %s\n", flags.str("csv").c_str());
@@ -62,12 +59,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   for (const Candidate& c : Candidates()) {
     if (!flags.str("only").empty() && flags.str("only") != c.name) continue;
-    nn::Sequential model({
-        nn::Flatten(Shape{28, 28}),
-        nn::Dense(300, {.activation = "relu", .kernel_initializer = "he_normal"}),
-        nn::Dense(100, {.activation = "relu", .kernel_initializer = "he_normal"}),
-        nn::Dense(10, {.activation = "softmax"}),
-    });
+    nn::Sequential model = examples::ChapterReluMlp();
     absl::Status status = model.Compile({.loss = "sparse_categorical_crossentropy",
                                          .optimizer = c.optimizer,
                                          .metrics = {"accuracy"},

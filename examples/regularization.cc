@@ -134,24 +134,13 @@ std::vector<nn::LayerPtr> SeluNet(int hidden_layers, double alpha_dropout_rate, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"epochs", "20"},
-                         {"batch_size", "32"},
-                         {"optimizer", "nadam"},
-                         {"learning_rate", "0.001"},
-                         {"selu_optimizer", "sgd"},
-                         {"selu_layers", "20"},
-                         {"selu_learning_rate", "0.005"},
-                         {"alpha_dropout", "0.1"},
-                         {"alpha_dropout_every", "2"},
-                         {"models", "all"},
-                         {"seed", "42"},
-                         {"verbose", "0"}});
+  examples::Flags flags(argc, argv, {{"epochs", "20"}, {"batch_size", "32"}, {"optimizer", "nadam"},
+                                     {"learning_rate", "0.001"}, {"selu_optimizer", "sgd"}, {"selu_layers", "20"},
+                                     {"selu_learning_rate", "0.005"}, {"alpha_dropout", "0.1"},
+                                     {"alpha_dropout_every", "2"}, {"models", "all"}, {"seed", "42"},
+                                     {"verbose", "0"}});
   auto splits = examples::LoadChapterSplits();
-  if (!splits.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(splits.status().message()).c_str());
-    return 1;
-  }
+  if (!splits.ok()) return examples::Fail(splits.status());
   const Data raw{splits->x_train, splits->y_train, splits->x_valid,
                  splits->y_valid, splits->x_test,  splits->y_test};
   const Data standardized = Standardized(*splits);

@@ -77,27 +77,14 @@ nn::CompileOptions Sgd(double learning_rate, const std::string& loss, uint64_t s
           .seed = seed};
 }
 
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"seeds", "42"},
-                         {"epochs_a", "20"},
-                         {"epochs_b", "20"},
-                         {"frozen_epochs", "4"},
-                         {"unfrozen_epochs", "16"},
-                         {"lr_frozen", "0.001"},
-                         {"lr_unfrozen", "0.0001"},
-                         {"train_b", "200"},
-                         {"model_a", "my_model_A.safetensors"},
-                         {"verbose", "0"}});
+  examples::Flags flags(argc, argv, {{"seeds", "42"}, {"epochs_a", "20"}, {"epochs_b", "20"}, {"frozen_epochs", "4"},
+                                     {"unfrozen_epochs", "16"}, {"lr_frozen", "0.001"}, {"lr_unfrozen", "0.0001"},
+                                     {"train_b", "200"}, {"model_a", "my_model_A.safetensors"}, {"verbose", "0"}});
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) return Fail(data.status());
+  if (!data.ok()) return examples::Fail(data.status());
   const Split train = SplitDataset(data->x_train, data->y_train);
   const Split valid = SplitDataset(data->x_valid, data->y_valid);
   const Split test = SplitDataset(data->x_test, data->y_test);
@@ -120,52 +107,52 @@ int main(int argc, char** argv) {
     std::vector<nn::LayerPtr> layers_a = HiddenLayers();
     layers_a.push_back(nn::Dense(8, {.activation = "softmax"}));
     nn::Sequential model_a(layers_a, "model_A");
-    if (auto s = model_a.Compile(Sgd(1e-3, "sparse_categorical_crossentropy", seed)); !s.ok()) return Fail(s);
+    if (auto s = model_a.Compile(Sgd(1e-3, "sparse_categorical_crossentropy", seed)); !s.ok()) return examples::Fail(s);
     auto history_a = model_a.Fit(train.x_a, train.y_a,
                                  {.epochs = flags.integer("epochs_a"),
                                   .validation_data = nn::ValidationData{valid.x_a, valid.y_a},
                                   .verbose = verbose});
-    if (!history_a.ok()) return Fail(history_a.status());
-    if (auto s = model_a.Save(path); !s.ok()) return Fail(s);
+    if (!history_a.ok()) return examples::Fail(history_a.status());
+    if (auto s = model_a.Save(path); !s.ok()) return examples::Fail(s);
     auto loaded_a = nn::LoadModel(path);
-    if (!loaded_a.ok()) return Fail(loaded_a.status());
+    if (!loaded_a.ok()) return examples::Fail(loaded_a.status());
     auto a_test = loaded_a->Evaluate(test.x_a, test.y_a);
-    if (!a_test.ok()) return Fail(a_test.status());
+    if (!a_test.ok()) return examples::Fail(a_test.status());
 
     // Model B from scratch on 200 images.
     std::vector<nn::LayerPtr> layers_b = HiddenLayers();
     layers_b.push_back(nn::Dense(1, {.activation = "sigmoid"}));
     nn::Sequential model_b(layers_b, "model_B");
-    if (auto s = model_b.Compile(Sgd(1e-3, "binary_crossentropy", seed)); !s.ok()) return Fail(s);
+    if (auto s = model_b.Compile(Sgd(1e-3, "binary_crossentropy", seed)); !s.ok()) return examples::Fail(s);
     auto history_b = model_b.Fit(x_train_b, y_train_b,
                                  {.epochs = flags.integer("epochs_b"),
                                   .validation_data = nn::ValidationData{valid.x_b, valid.y_b},
                                   .verbose = verbose});
-    if (!history_b.ok()) return Fail(history_b.status());
+    if (!history_b.ok()) return examples::Fail(history_b.status());
     auto b_test = model_b.Evaluate(test.x_b, test.y_b);
-    if (!b_test.ok()) return Fail(b_test.status());
+    if (!b_test.ok()) return examples::Fail(b_test.status());
 
     // Model B on A: a clone of A (training it must not change A), all but
     // the output layer, plus a new sigmoid output.
     auto clone = nn::CloneModel(*loaded_a);
-    if (!clone.ok()) return Fail(clone.status());
-    if (auto s = clone->SetWeights(*loaded_a->GetWeights()); !s.ok()) return Fail(s);
+    if (!clone.ok()) return examples::Fail(clone.status());
+    if (auto s = clone->SetWeights(*loaded_a->GetWeights()); !s.ok()) return examples::Fail(s);
     nn::Sequential b_on_a(std::vector<nn::LayerPtr>(clone->layers().begin(), clone->layers().end() - 1),
                           "model_B_on_A");
     b_on_a.Add(nn::Dense(1, {.activation = "sigmoid"}));
     for (size_t i = 0; i + 1 < b_on_a.layers().size(); ++i) b_on_a.layers()[i]->trainable = false;
-    if (auto s = b_on_a.Compile(Sgd(flags.num("lr_frozen"), "binary_crossentropy", seed)); !s.ok()) return Fail(s);
+    if (auto s = b_on_a.Compile(Sgd(flags.num("lr_frozen"), "binary_crossentropy", seed)); !s.ok()) return examples::Fail(s);
     const nn::ValidationData valid_b{valid.x_b, valid.y_b};
     auto frozen = b_on_a.Fit(x_train_b, y_train_b,
                              {.epochs = flags.integer("frozen_epochs"), .validation_data = valid_b, .verbose = verbose});
-    if (!frozen.ok()) return Fail(frozen.status());
+    if (!frozen.ok()) return examples::Fail(frozen.status());
     for (const nn::LayerPtr& layer : b_on_a.layers()) layer->trainable = true;
-    if (auto s = b_on_a.Compile(Sgd(flags.num("lr_unfrozen"), "binary_crossentropy", seed)); !s.ok()) return Fail(s);
+    if (auto s = b_on_a.Compile(Sgd(flags.num("lr_unfrozen"), "binary_crossentropy", seed)); !s.ok()) return examples::Fail(s);
     auto unfrozen = b_on_a.Fit(x_train_b, y_train_b,
                                {.epochs = flags.integer("unfrozen_epochs"), .validation_data = valid_b, .verbose = verbose});
-    if (!unfrozen.ok()) return Fail(unfrozen.status());
+    if (!unfrozen.ok()) return examples::Fail(unfrozen.status());
     auto b_on_a_test = b_on_a.Evaluate(test.x_b, test.y_b);
-    if (!b_on_a_test.ok()) return Fail(b_on_a_test.status());
+    if (!b_on_a_test.ok()) return examples::Fail(b_on_a_test.status());
 
     // A is intact: the clone shared nothing with it.
     auto a_again = loaded_a->Evaluate(test.x_a, test.y_a);

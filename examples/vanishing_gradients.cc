@@ -144,11 +144,6 @@ HiddenStats Hidden(const nn::BatchDiagnostics& d) {
   return h;
 }
 
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
 struct Result {
   const char* label;
   double kernel_ratio_init, kernel_ratio_trained, output_ratio_init, output_ratio_trained;
@@ -158,15 +153,9 @@ struct Result {
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags(argc, argv,
-                        {{"layers", "50"},
-                         {"units", "100"},
-                         {"steps", "500"},
-                         {"batch_size", "32"},
-                         {"learning_rate", "0.01"},
-                         {"print_every", "10"},
-                         {"only", ""},  // run only configurations whose label contains this
-                         {"seed", "42"}});
+  // --only: run only the configurations whose label contains this.
+  examples::Flags flags(argc, argv, {{"layers", "50"}, {"units", "100"}, {"steps", "500"}, {"batch_size", "32"},
+                                     {"learning_rate", "0.01"}, {"print_every", "10"}, {"only", ""}, {"seed", "42"}});
   const int layers = flags.integer("layers"), steps = flags.integer("steps");
   const int64_t units = flags.integer("units"), batch_size = flags.integer("batch_size");
   const int print_every = std::max(1, flags.integer("print_every"));
@@ -176,7 +165,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto data = examples::LoadChapterSplits();
-  if (!data.ok()) return Fail(data.status());
+  if (!data.ok()) return examples::Fail(data.status());
   const int64_t train_size = std::min<int64_t>(steps * batch_size, data->x_train.shape()[0]);
   Tensor x_train = data->x_train.Slice(0, train_size).value(),
          y_train = data->y_train.Slice(0, train_size).value();
@@ -198,19 +187,19 @@ int main(int argc, char** argv) {
     absl::Status s = model.Compile({.optimizer = optimizers::SGD{.learning_rate = flags.num("learning_rate")},
                                     .metrics = {"accuracy"},
                                     .seed = seed});
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return examples::Fail(s);
     if (std::string(c.initializer) == "normal") {
-      if (absl::Status n = SetStandardNormalKernels(model, seed); !n.ok()) return Fail(n);
+      if (absl::Status n = SetStandardNormalKernels(model, seed); !n.ok()) return examples::Fail(n);
     }
     nn::GradientDiagnostics probe(model);
     auto before = probe.Run(x_probe, y_probe);
-    if (!before.ok()) return Fail(before.status());
+    if (!before.ok()) return examples::Fail(before.status());
     auto fit = model.Fit(x_train, y_train, {.epochs = 1, .batch_size = batch_size, .verbose = 0});
-    if (!fit.ok()) return Fail(fit.status());
+    if (!fit.ok()) return examples::Fail(fit.status());
     auto after = probe.Run(x_probe, y_probe);
-    if (!after.ok()) return Fail(after.status());
+    if (!after.ok()) return examples::Fail(after.status());
     auto scores = model.Evaluate(x_valid, y_valid);
-    if (!scores.ok()) return Fail(scores.status());
+    if (!scores.ok()) return examples::Fail(scores.status());
 
     const HiddenStats init = Hidden(*before), trained = Hidden(*after);
     std::printf("== %s\n %5s %12s %12s %12s %12s %9s %9s\n", c.label, "layer", "|dL/dW| init",

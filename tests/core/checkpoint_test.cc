@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/files.h"
+#include "tests/util/numpy_reader.h"
 
 namespace gradflow {
 namespace {
@@ -207,19 +208,7 @@ TEST(CheckpointTest, ReadsAFileWrittenByAnIndependentPythonWriter) {
 }
 
 // The README's snippet: reading a gradflow file with Python and numpy alone.
-constexpr char kNumpyReader[] = R"(import json, struct, numpy as np
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        header_len, = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_len))
-        data = f.read()
-    metadata = header.pop("__metadata__", {})
-    dtypes = {"F32": "<f4", "I32": "<i4", "I64": "<i8"}
-    return {name: np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]],
-                                dtype=dtypes[t["dtype"]]).reshape(t["shape"])
-            for name, t in header.items()}, metadata
-
+const std::string kNumpyReader = absl::StrCat("import json, struct, numpy as np\n", testing_util::kLoadSafetensorsPy, R"(
 import sys
 tensors, metadata = load_safetensors(sys.argv[1])
 for name in sorted(tensors):
@@ -227,7 +216,7 @@ for name in sorted(tensors):
     print(name, a.dtype.str, list(a.shape), a.tobytes().hex())
 for key in sorted(metadata):
     print("metadata", key, metadata[key])
-)";
+)");
 
 std::string Hex(const std::string& bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -249,13 +238,8 @@ TEST(CheckpointTest, NumpyReadsAGradflowFile) {
   std::string path = dir + "/model.safetensors";
   std::map<std::string, Tensor> tensors = SampleTensors();
   ASSERT_TRUE(SaveCheckpoint(path, tensors, {{"epoch", "3"}}).ok());
-  WriteBytes(dir + "/read.py", kNumpyReader);
-  std::string command =
-      absl::StrCat("/usr/bin/python3 ", dir, "/read.py ", path, " > ", dir, "/out.txt 2>&1");
-  int rc = std::system(command.c_str());
-  std::string output = ReadBytes(dir + "/out.txt");
-  ASSERT_EQ(rc, 0) << command << " failed (python3-numpy comes from tools/install_deps.sh):\n"
-                   << output;
+  std::string output;
+  ASSERT_NO_FATAL_FAILURE(testing_util::RunPythonOn(dir, kNumpyReader, path, &output));
   std::string expected = NumpyLine("dense_1/bias", "<f4", "[3]", tensors["dense_1/bias"]) +
                          NumpyLine("dense_1/kernel", "<f4", "[2, 3]", tensors["dense_1/kernel"]) +
                          NumpyLine("empty", "<f4", "[0, 4]", tensors["empty"]) +

@@ -37,6 +37,18 @@ std::vector<uint8_t> Gzip(const uint8_t* data, size_t size) {
   return out;
 }
 
+// A reader returns no more values than the file holds after its header.
+void CheckFitsInTheFile(int64_t values, uint64_t header_bytes, uint64_t plain_bytes, const char* what) {
+  GF_FUZZ_CHECK(uint64_t(values) + header_bytes <= plain_bytes, "%lld %s from a %llu-byte file",
+                static_cast<long long>(values), what, static_cast<unsigned long long>(plain_bytes));
+}
+
+// A reader's error for a file it rejects names the file.
+void CheckTheErrorNamesTheFile(const absl::Status& status, const std::string& path) {
+  GF_FUZZ_CHECK(status.message().find(path) != std::string::npos, "the error does not name the file: %s",
+                std::string(status.message()).c_str());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -61,25 +73,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (images.ok()) {
     GF_FUZZ_CHECK(images->shape().rank() == 3, "images of rank %d", images->shape().rank());
     GF_FUZZ_CHECK(images->num_elements() == images->shape().NumElements(), "element count");
-    GF_FUZZ_CHECK(uint64_t(images->num_elements()) + 16 <= plain_bytes,
-                  "%lld pixels from a %llu-byte file", static_cast<long long>(images->num_elements()),
-                  static_cast<unsigned long long>(plain_bytes));
+    CheckFitsInTheFile(images->num_elements(), 16, plain_bytes, "pixels");
     for (float v : images->flat<float>()) GF_FUZZ_CHECK(v >= 0 && v <= 1, "pixel %g", v);
   } else {
-    GF_FUZZ_CHECK(images.status().message().find(path) != std::string::npos,
-                  "the error does not name the file: %s", std::string(images.status().message()).c_str());
+    CheckTheErrorNamesTheFile(images.status(), path);
   }
 
   absl::StatusOr<gradflow::Tensor> labels = gradflow::ReadIdxLabels(path);
   if (labels.ok()) {
     GF_FUZZ_CHECK(labels->shape().rank() == 1, "labels of rank %d", labels->shape().rank());
-    GF_FUZZ_CHECK(uint64_t(labels->num_elements()) + 8 <= plain_bytes,
-                  "%lld labels from a %llu-byte file", static_cast<long long>(labels->num_elements()),
-                  static_cast<unsigned long long>(plain_bytes));
+    CheckFitsInTheFile(labels->num_elements(), 8, plain_bytes, "labels");
     for (int32_t v : labels->flat<int32_t>()) GF_FUZZ_CHECK(v >= 0 && v <= 255, "label %d", v);
   } else {
-    GF_FUZZ_CHECK(labels.status().message().find(path) != std::string::npos,
-                  "the error does not name the file: %s", std::string(labels.status().message()).c_str());
+    CheckTheErrorNamesTheFile(labels.status(), path);
   }
   return 0;
 }

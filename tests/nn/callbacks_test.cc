@@ -6,33 +6,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
+#include "tests/nn/callback_test_model.h"
 
 namespace gradflow::nn {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// 64 samples of a 2-feature, 2-class problem (the class is the sign of x0).
-void MakeData(Tensor& x, Tensor& y) {
-  x = Tensor(DType::kF32, {64, 2});
-  y = Tensor(DType::kI32, {64});
-  for (int i = 0; i < 64; ++i) {
-    float v = (i % 2 ? 1.0f : -1.0f) * (0.5f + 0.01f * i);
-    x.data<float>()[2 * i] = v;
-    x.data<float>()[2 * i + 1] = 0.1f * (i % 7);
-    y.data<int32_t>()[i] = v > 0;
-  }
-}
-
-Sequential CompiledModel() {
-  Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}),
-                    Dense(2, {.activation = "softmax"})});
-  EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = 0.1},
-                             .metrics = {"accuracy"}})
-                  .ok());
-  return model;
-}
 
 class Recorder : public Callback {
  public:

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
+#include "tests/nn/callback_test_model.h"
 
 namespace gradflow::nn {
 namespace {
@@ -22,26 +23,6 @@ using ::testing::HasSubstr;
 
 // The learning-rate variable is f32: compare rates to f32 precision.
 constexpr double kRateTolerance = 1e-7;
-
-void MakeData(Tensor& x, Tensor& y) {
-  x = Tensor(DType::kF32, {64, 2});
-  y = Tensor(DType::kI32, {64});
-  for (int i = 0; i < 64; ++i) {
-    float v = (i % 2 ? 1.0f : -1.0f) * (0.5f + 0.01f * i);
-    x.data<float>()[2 * i] = v;
-    x.data<float>()[2 * i + 1] = 0.1f * (i % 7);
-    y.data<int32_t>()[i] = v > 0;
-  }
-}
-
-Sequential CompiledModel(double lr, std::optional<optimizers::Schedule> schedule = std::nullopt) {
-  Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}), Dense(2, {.activation = "softmax"})});
-  EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = lr},
-                             .metrics = {"accuracy"},
-                             .learning_rate_schedule = schedule})
-                  .ok());
-  return model;
-}
 
 TEST(ReduceLROnPlateauTest, ScriptedValidationLossesReduceAtTheRightEpochs) {
   // patience 2, factor 0.5, min_delta 0.01, cooldown 1, min_lr 0.1, rate 1.0.

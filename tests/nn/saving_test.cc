@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/files.h"
+#include "tests/util/numpy_reader.h"
 #include "nn/activation_layers.h"
 #include "nn/dropout_layers.h"
 #include "nn/model.h"
@@ -390,20 +391,8 @@ TEST(SavingTest, LoadsAModelWrittenByAnIndependentPythonWriter) {
 }
 
 // README: reading a gradflow model with Python and numpy alone.
-constexpr char kNumpyModelReader[] = R"(import json, struct, sys
-import numpy as np
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        header_len, = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_len))
-        data = f.read()
-    metadata = header.pop("__metadata__", {})
-    dtypes = {"F32": "<f4", "I32": "<i4", "I64": "<i8"}
-    return {name: np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]],
-                                dtype=dtypes[t["dtype"]]).reshape(t["shape"])
-            for name, t in header.items()}, metadata
-
+const std::string kNumpyModelReader = absl::StrCat("import json, struct, sys\nimport numpy as np\n",
+                                                 testing_util::kLoadSafetensorsPy, R"(
 tensors, metadata = load_safetensors(sys.argv[1])
 config = json.loads(metadata["gradflow.model"])
 x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]], dtype=np.float32)
@@ -416,19 +405,16 @@ for layer in config["layers"]:
         elif c["activation"] == "softmax":
             x = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
 print(" ".join("%.6f" % v for v in x[0]))
-)";
+)");
 
 TEST(SavingTest, NumpyRunsAGradflowModelFromTheFile) {
   const std::string dir = TempDir("numpy");
   nn::Sequential model = SmallModel();
   ASSERT_TRUE(model.Compile({.seed = 5}).ok());
   ASSERT_TRUE(model.Save(dir + "/model.safetensors").ok());
-  WriteBytes(dir + "/read.py", kNumpyModelReader);
-  const std::string command = absl::StrCat("/usr/bin/python3 ", dir, "/read.py ", dir,
-                                           "/model.safetensors > ", dir, "/out.txt 2>&1");
-  const int rc = std::system(command.c_str());
-  const std::string output = ReadBytes(dir + "/out.txt");
-  ASSERT_EQ(rc, 0) << command << " failed (python3-numpy comes from tools/install_deps.sh):\n" << output;
+  std::string output;
+  ASSERT_NO_FATAL_FAILURE(
+      testing_util::RunPythonOn(dir, kNumpyModelReader, dir + "/model.safetensors", &output));
   Tensor x = Tensor::FromVector<float>({1, 2, 3}, {1, 2, 3, 4, 5, 6}).value();
   auto predicted = model.Predict(x);
   ASSERT_TRUE(predicted.ok());

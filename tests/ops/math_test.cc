@@ -17,9 +17,14 @@
 #include "gtest/gtest.h"
 #include "ops/array.h"
 #include "ops/reduce.h"
+#include "tests/util/messages.h"
+#include "tests/util/run_graph.h"
 
 namespace gradflow {
 namespace {
+
+using testing_util::ExpectMentions;
+using testing_util::RunGraph;
 
 // Add/Sub/Mul/Max/Min are exact in f32; division is correctly rounded in both
 // oneDNN and the loop. Allow one ulp or so anyway.
@@ -80,15 +85,6 @@ std::vector<double> RefBinary(const Tensor& a, const Tensor& b, const std::funct
     y[e] = f(a.data<float>()[RefIndex(a.shape(), idx)], b.data<float>()[RefIndex(b.shape(), idx)]);
   }
   return y;
-}
-
-absl::StatusOr<std::vector<Tensor>> RunGraph(Graph& g, const std::vector<Output>& fetches, const std::vector<Feed>& feeds) {
-  if (!g.ok()) return g.status();
-  Session s(g);
-  std::vector<ValueRef> refs(fetches.begin(), fetches.end());
-  auto plan = s.Compile(refs);
-  if (!plan.ok()) return plan.status();
-  return plan->Run(feeds);
 }
 
 struct BinaryCase {
@@ -258,11 +254,7 @@ TEST(MathTest, IncompatibleShapesNameBothInputs) {
   Output y = ops::Add(g.Scope("layer"), a, b);
   EXPECT_FALSE(y.valid());
   ASSERT_FALSE(g.ok());
-  const std::string msg(g.status().message());
-  EXPECT_NE(msg.find("layer/Add"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("'a' f32[2, 3]"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("'b' f32[4]"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("3 vs 4"), std::string::npos) << msg;
+  ExpectMentions(g.status().message(), {"layer/Add", "'a' f32[2, 3]", "'b' f32[4]", "3 vs 4"});
 }
 
 TEST(MathTest, UnknownBatchMayNotMoveOffDimZero) {

@@ -4,8 +4,6 @@
 
 #include "ops/penalty.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 
@@ -13,9 +11,12 @@
 #include "graph/session.h"
 #include "gtest/gtest.h"
 #include "ops/array.h"
+#include "tests/util/threads.h"
 
 namespace gradflow {
 namespace {
+
+using testing_util::WithThreads;
 
 constexpr float kTolerance = 1e-6f;
 
@@ -98,12 +99,8 @@ TEST(L1L2PenaltyTest, LargeTensorMatchesDoubleReferenceWithAnyThreadCount) {
   auto plan = s.Compile({p});
   ASSERT_TRUE(plan.ok()) << plan.status();
   const Tensor input = Tensor::FromVector<float>({n}, values).value();
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  auto one = plan->Run({{w, input}});
-  omp_set_num_threads(2);
-  auto two = plan->Run({{w, input}});
-  omp_set_num_threads(saved);
+  auto one = WithThreads(1, [&] { return plan->Run({{w, input}}); });
+  auto two = WithThreads(2, [&] { return plan->Run({{w, input}}); });
   ASSERT_TRUE(one.ok() && two.ok());
   const double want = 0.001 * abs_sum + 0.002 * square_sum;
   EXPECT_NEAR((*two)[0].data<float>()[0], want, 1e-6 * want);

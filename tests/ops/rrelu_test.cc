@@ -4,8 +4,6 @@
 
 #include "ops/rrelu.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <set>
 #include <vector>
@@ -16,9 +14,14 @@
 #include "gtest/gtest.h"
 #include "ops/activations.h"
 #include "ops/array.h"
+#include "tests/util/messages.h"
+#include "tests/util/threads.h"
 
 namespace gradflow {
 namespace {
+
+using testing_util::ExpectMentions;
+using testing_util::WithThreads;
 
 constexpr double kLower = ops::kRReluDefaultLower, kUpper = ops::kRReluDefaultUpper;
 // y = s x is one f32 multiply: exact up to one rounding.
@@ -177,12 +180,8 @@ TEST(RReluTest, NewSlopesEveryStepReproducibleForASeed) {
 }
 
 TEST(RReluTest, SlopesDoNotDependOnTheThreadCount) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<float> one = SlopesOfRuns(5, 1);
-  omp_set_num_threads(2);
-  std::vector<float> two = SlopesOfRuns(5, 1);
-  omp_set_num_threads(saved);
+  std::vector<float> one = WithThreads(1, [] { return SlopesOfRuns(5, 1); });
+  std::vector<float> two = WithThreads(2, [] { return SlopesOfRuns(5, 1); });
   EXPECT_EQ(one, two);
 }
 
@@ -233,9 +232,7 @@ TEST(RReluTest, RejectsLowerAboveUpper) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   EXPECT_FALSE(ops::RRelu(g.Scope("act"), x, 0.5, 0.1).valid());
-  const std::string msg(g.status().message());
-  EXPECT_NE(msg.find("act/RRelu"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("lower <= upper"), std::string::npos) << msg;
+  ExpectMentions(g.status().message(), {"act/RRelu", "lower <= upper"});
 }
 
 }  // namespace

@@ -55,10 +55,8 @@ TEST(AdagradTest, AccumulatorStartsAtTheInitialValue) {
 }
 
 TEST(AdagradTest, NegativeAccumulatorIsAnError) {
-  QuadraticProblem p(optimizers::Adagrad{.initial_accumulator_value = -1});
-  EXPECT_FALSE(p.train.valid());
-  EXPECT_THAT(p.g.status().message(),
-              ::testing::HasSubstr("Minimize: Adagrad initial_accumulator_value must be >= 0, got -1"));
+  ExpectInvalidSetting(optimizers::Adagrad{.initial_accumulator_value = -1},
+                       "Minimize: Adagrad initial_accumulator_value must be >= 0, got -1");
 }
 
 }  // namespace

@@ -53,9 +53,7 @@ struct AdamReference : Reference {
 
 TEST(AdamTest, MatchesKerasFormulaWithDefaults) {
   const optimizers::Adam opt{.learning_rate = 0.1};
-  EXPECT_EQ(opt.beta_1, 0.9);  // Keras defaults
-  EXPECT_EQ(opt.beta_2, 0.999);
-  EXPECT_EQ(opt.epsilon, 1e-7);
+  ExpectKerasAdamDefaults(opt);  // beta_1, beta_2, epsilon
   EXPECT_EQ(optimizers::Adam{}.learning_rate, 0.001);
   CheckAgainstReference(opt, [] { return new AdamReference(0.1, 0.9, 0.999, 1e-7, false); });
 }

@@ -44,9 +44,7 @@ TEST(LionTest, MatchesKerasFormulaWhenGradientsChangeSign) {
 }
 
 TEST(LionTest, BetaOutOfRangeIsAnError) {
-  QuadraticProblem p(optimizers::Lion{.beta_1 = 0});
-  EXPECT_FALSE(p.train.valid());
-  EXPECT_THAT(p.g.status().message(), ::testing::HasSubstr("Lion beta_1 must be in (0, 1], got 0"));
+  ExpectInvalidSetting(optimizers::Lion{.beta_1 = 0}, "Lion beta_1 must be in (0, 1], got 0");
   QuadraticProblem q(optimizers::Lion{.beta_2 = 1.5});
   EXPECT_THAT(q.g.status().message(), ::testing::HasSubstr("Lion beta_2 must be in [0, 1), got 1.5"));
 }

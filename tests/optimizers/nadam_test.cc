@@ -48,9 +48,7 @@ struct NadamReference : Reference {
 
 TEST(NadamTest, MatchesKerasFormulaWithDefaults) {
   const optimizers::Nadam opt{.learning_rate = 0.1};
-  EXPECT_EQ(opt.beta_1, 0.9);  // Keras defaults
-  EXPECT_EQ(opt.beta_2, 0.999);
-  EXPECT_EQ(opt.epsilon, 1e-7);
+  ExpectKerasAdamDefaults(opt);  // beta_1, beta_2, epsilon
   EXPECT_EQ(opt.schedule_decay, 0.004);  // tf.keras 2.x
   CheckAgainstReference(opt, [] { return new NadamReference(0.1, 0.9, 0.999, 1e-7, 0.004); });
 }

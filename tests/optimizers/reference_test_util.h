@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "graph/session.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ops/array.h"
 #include "ops/math.h"
@@ -85,6 +86,22 @@ struct QuadraticProblem {
     train = optimizers::Minimize(g, loss, opt, options);
   }
 };
+
+// Keras's defaults that Adam, Adamax and Nadam share.
+template <typename AdamFamilyOptimizer>
+void ExpectKerasAdamDefaults(const AdamFamilyOptimizer& opt) {
+  EXPECT_EQ(opt.beta_1, 0.9);
+  EXPECT_EQ(opt.beta_2, 0.999);
+  EXPECT_EQ(opt.epsilon, 1e-7);
+}
+
+// A setting out of range: Minimize adds no train op and the graph's error
+// says which setting and why.
+inline void ExpectInvalidSetting(const optimizers::Optimizer& opt, const std::string& message) {
+  QuadraticProblem p(opt);
+  EXPECT_FALSE(p.train.valid());
+  EXPECT_THAT(p.g.status().message(), ::testing::HasSubstr(message));
+}
 
 // Trains the quadratic problem for kSteps with `opt` (fused and per-variable
 // updates) and checks w and every slot of `ref` against the reference after

@@ -95,9 +95,7 @@ TEST(RmspropTest, CreatesOnlyTheSlotsItNeeds) {
 }
 
 TEST(RmspropTest, RhoOutOfRangeIsAnError) {
-  QuadraticProblem p(optimizers::RMSprop{.rho = 1.0});
-  EXPECT_FALSE(p.train.valid());
-  EXPECT_THAT(p.g.status().message(), ::testing::HasSubstr("RMSprop rho must be in [0, 1), got 1"));
+  ExpectInvalidSetting(optimizers::RMSprop{.rho = 1.0}, "RMSprop rho must be in [0, 1), got 1");
 }
 
 }  // namespace

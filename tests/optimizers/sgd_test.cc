@@ -170,23 +170,24 @@ TEST(SgdTest, ReferencesAreDistinguishable) {
   }
 }
 
+// The optimizer's own scalar state (step counter, learning rate): a
+// Variable that training does not update.
+void ExpectScalarStateVariable(const Graph& g, const std::string& name, DType dtype) {
+  SCOPED_TRACE(name);
+  Node* node = g.FindNode(name);
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(node->op_name(), "Variable");
+  EXPECT_EQ(node->outputs[0].dtype, dtype);
+  EXPECT_EQ(node->outputs[0].shape, Shape{});
+  EXPECT_FALSE(node->attr_or<bool>("trainable", true));
+}
+
 TEST(SgdTest, CreatesStepCounterLearningRateAndMomentumSlot) {
   QuadraticProblem p(optimizers::SGD{.learning_rate = 0.1, .momentum = 0.9});
   ASSERT_TRUE(p.g.ok()) << p.g.status();
 
-  Node* step = p.g.FindNode("global_step");
-  ASSERT_NE(step, nullptr);
-  EXPECT_EQ(step->op_name(), "Variable");
-  EXPECT_EQ(step->outputs[0].dtype, DType::kI64);
-  EXPECT_EQ(step->outputs[0].shape, Shape{});
-  EXPECT_FALSE(step->attr_or<bool>("trainable", true));
-
-  Node* lr = p.g.FindNode("optimizer/learning_rate");
-  ASSERT_NE(lr, nullptr);
-  EXPECT_EQ(lr->op_name(), "Variable");
-  EXPECT_EQ(lr->outputs[0].dtype, DType::kF32);
-  EXPECT_EQ(lr->outputs[0].shape, Shape{});
-  EXPECT_FALSE(lr->attr_or<bool>("trainable", true));
+  ExpectScalarStateVariable(p.g, "global_step", DType::kI64);
+  ExpectScalarStateVariable(p.g, "optimizer/learning_rate", DType::kF32);
 
   Node* slot = p.g.FindNode("w/momentum");
   ASSERT_NE(slot, nullptr) << "Keras names slots '<variable>/<slot>'";
@@ -271,6 +272,16 @@ TEST(SgdTest, TrainsOnlyTrainableVariablesTheLossDependsOn) {
   EXPECT_EQ(Step(s), 2);
 }
 
+// Runs one step of `train` on a graph that needs no feeds; `fetched_loss`
+// is the value of `loss` fetched with it.
+void RunOneStep(Session& s, Output loss, Output train, float* fetched_loss) {
+  auto plan = s.Compile({loss}, {train}, Phase::kTrain);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto out = plan->Run({});
+  ASSERT_TRUE(out.ok()) << out.status();
+  *fetched_loss = (*out)[0].data<float>()[0];
+}
+
 // Every gradient of a step is taken at the weights before the step, whatever
 // order the update nodes run in: with L = sum(a * b) both updates must use the
 // other variable's OLD value.
@@ -282,11 +293,9 @@ TEST(SgdTest, AllGradientsUseThePreStepWeights) {
   Output train = optimizers::Minimize(g, loss, optimizers::SGD{.learning_rate = 0.5});
   ASSERT_TRUE(g.ok()) << g.status();
   Session s(g);
-  auto plan = s.Compile({loss}, {train}, Phase::kTrain);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({});
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ((*out)[0].data<float>()[0], -6.0f);
+  float fetched_loss;
+  ASSERT_NO_FATAL_FAILURE(RunOneStep(s, loss, train, &fetched_loss));
+  EXPECT_EQ(fetched_loss, -6.0f);
   EXPECT_EQ(VarValue(s, "a"), std::vector<float>(3, 1.0f - 0.5f * -2.0f));  // 2
   EXPECT_EQ(VarValue(s, "b"), std::vector<float>(3, -2.0f - 0.5f * 1.0f));  // -2.5
 }
@@ -302,13 +311,10 @@ TEST(SgdTest, FetchedLossAliasingAVariableIsThePreUpdateValue) {
   Output train = optimizers::Minimize(g, loss, optimizers::SGD{.learning_rate = 0.5});
   ASSERT_TRUE(g.ok()) << g.status();
   Session s(g);
-  auto plan = s.Compile({loss}, {train}, Phase::kTrain);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({});
-  ASSERT_TRUE(out.ok()) << out.status();
+  float fetched_loss;
+  ASSERT_NO_FATAL_FAILURE(RunOneStep(s, loss, train, &fetched_loss));
   EXPECT_EQ(VarValue(s, "w"), std::vector<float>{2.5f});
-  EXPECT_EQ((*out)[0].data<float>()[0], 3.0f)
-      << "the loss fetched with the train op must be the pre-update value";
+  EXPECT_EQ(fetched_loss, 3.0f) << "the loss fetched with the train op must be the pre-update value";
 }
 
 // ---------------------------------------------------------------- errors

@@ -27,6 +27,18 @@ template <> constexpr DType DTypeOf<float>() { return DType::kF32; }
 template <> constexpr DType DTypeOf<int32_t>() { return DType::kI32; }
 template <> constexpr DType DTypeOf<int64_t>() { return DType::kI64; }
 
+// Calls f(T{}) with T the element type of `dtype` (float, int32_t or
+// int64_t): the one switch over dtypes, for kernels written once as a
+// template (`VisitDType(d, [&](auto zero) { Loop<decltype(zero)>(...); })`).
+template <typename F>
+void VisitDType(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kF32: f(float{}); return;
+    case DType::kI32: f(int32_t{}); return;
+    case DType::kI64: f(int64_t{}); return;
+  }
+}
+
 }  // namespace gradflow
 
 #endif  // GRADFLOW_CORE_DTYPE_H_

@@ -27,27 +27,30 @@ absl::Status SameAsInput0(InferContext& ctx) {
 // Output 0 aliases input 0 (no data moves): the kernel has nothing to do.
 absl::StatusOr<std::unique_ptr<Kernel>> NoKernel(const KernelContext&) { return nullptr; }
 
-template <typename T>
-void FillWith(T* dst, int64_t n, T value) {
-  std::fill(dst, dst + n, value);
-}
-
 KernelFn FillKernel(double value) {
   return [value](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
     void* dst = k.outputs[0];
     int64_t n = k.out_shape(0).NumElements();
     DType dtype = k.output_types[0].dtype;
     return MakeKernel([=](const RunContext&) {
-      switch (dtype) {
-        case DType::kF32: FillWith(static_cast<float*>(dst), n, float(value)); break;
-        case DType::kI32: FillWith(static_cast<int32_t*>(dst), n, int32_t(value)); break;
-        case DType::kI64: FillWith(static_cast<int64_t*>(dst), n, int64_t(value)); break;
-      }
+      VisitDType(dtype, [&](auto zero) {
+        using T = decltype(zero);
+        std::fill(static_cast<T*>(dst), static_cast<T*>(dst) + n, T(value));
+      });
       return absl::OkStatus();
     });
   };
 }
 
+// An op filling a tensor shaped and typed as its input with `value`.
+OpDef FillLike(std::string name, double value) {
+  return {.name = std::move(name),
+          .num_inputs = 1,
+          .infer = SameAsInput0,
+          .kernel = FillKernel(value),
+          .grad = NoGradient,
+          .no_gradient_reason = "constant output"};
+}
 
 }  // namespace
 
@@ -123,23 +126,8 @@ Output Variable(const Scope& scope, std::string_view name, Shape shape, Initiali
 
 // ---------------------------------------------------------------- fills
 
-GF_REGISTER_OP(OpDef{
-    .name = "OnesLike",
-    .num_inputs = 1,
-    .infer = SameAsInput0,
-    .kernel = FillKernel(1.0),
-    .grad = NoGradient,
-    .no_gradient_reason = "constant output",
-});
-
-GF_REGISTER_OP(OpDef{
-    .name = "ZerosLike",
-    .num_inputs = 1,
-    .infer = SameAsInput0,
-    .kernel = FillKernel(0.0),
-    .grad = NoGradient,
-    .no_gradient_reason = "constant output",
-});
+GF_REGISTER_OP(FillLike("OnesLike", 1.0));
+GF_REGISTER_OP(FillLike("ZerosLike", 0.0));
 
 Output OnesLike(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "OnesLike", {x}); }
 Output ZerosLike(const Scope& scope, Output x) { return scope.graph().AddNode1(scope, "ZerosLike", {x}); }
@@ -302,15 +290,6 @@ void CastLoop(const void* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = static_cast<To>(s[i]);
 }
 
-template <typename From>
-void CastFrom(const void* src, void* dst, int64_t n, DType to) {
-  switch (to) {
-    case DType::kF32: CastLoop<From, float>(src, dst, n); break;
-    case DType::kI32: CastLoop<From, int32_t>(src, dst, n); break;
-    case DType::kI64: CastLoop<From, int64_t>(src, dst, n); break;
-  }
-}
-
 GF_REGISTER_OP(OpDef{
     .name = "Cast",
     .num_inputs = 1,
@@ -325,11 +304,9 @@ GF_REGISTER_OP(OpDef{
       int64_t n = k.out_shape(0).NumElements();
       DType from = k.input_types[0].dtype, to = k.output_types[0].dtype;
       return MakeKernel([=](const RunContext&) {
-        switch (from) {
-          case DType::kF32: CastFrom<float>(src, dst, n, to); break;
-          case DType::kI32: CastFrom<int32_t>(src, dst, n, to); break;
-          case DType::kI64: CastFrom<int64_t>(src, dst, n, to); break;
-        }
+        VisitDType(from, [&](auto from_zero) {
+          VisitDType(to, [&](auto to_zero) { CastLoop<decltype(from_zero), decltype(to_zero)>(src, dst, n); });
+        });
         return absl::OkStatus();
       });
     },

@@ -81,11 +81,7 @@ GF_REGISTER_OP(OpDef{
       int32_t* dst = k.out<int32_t>(0);
       const DType dtype = k.input_types[0].dtype;
       return MakeKernel([=](const RunContext&) {
-        switch (dtype) {
-          case DType::kF32: ArgmaxLoop<float>(src, dst, outer, n, inner); break;
-          case DType::kI32: ArgmaxLoop<int32_t>(src, dst, outer, n, inner); break;
-          case DType::kI64: ArgmaxLoop<int64_t>(src, dst, outer, n, inner); break;
-        }
+        VisitDType(dtype, [&](auto zero) { ArgmaxLoop<decltype(zero)>(src, dst, outer, n, inner); });
         return absl::OkStatus();
       });
     },
@@ -127,11 +123,7 @@ GF_REGISTER_OP(OpDef{
       const int64_t n = k.out_shape(0).NumElements();
       const DType dtype = k.input_types[0].dtype;
       return MakeKernel([=](const RunContext&) {
-        switch (dtype) {
-          case DType::kF32: EqualLoop<float>(a, b, dst, n); break;
-          case DType::kI32: EqualLoop<int32_t>(a, b, dst, n); break;
-          case DType::kI64: EqualLoop<int64_t>(a, b, dst, n); break;
-        }
+        VisitDType(dtype, [&](auto zero) { EqualLoop<decltype(zero)>(a, b, dst, n); });
         return absl::OkStatus();
       });
     },

@@ -22,7 +22,7 @@ struct AdagradRule {
   };
   float epsilon;
   explicit AdagradRule(const Node& node)
-      : epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
+      : epsilon(static_cast<float>(internal::FromFieldAttrs<Adagrad>(node).epsilon)) {}
   int num_slots() const { return 1; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -43,14 +43,14 @@ struct AdagradRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<AdagradRule>("ApplyAdagrad",
-                                                  internal::RequiredAttrs({{"epsilon", AttrType::kFloat}})));
+                                                  internal::FieldAttrDefs<Adagrad>()));
 
 UpdateSpec Adagrad::DescribeUpdate(const UpdateContext& u) const {
   const Adagrad& opt = *this;
   return {"ApplyAdagrad",
           {u.var, u.Slot("accumulator", Constant(opt.initial_accumulator_value)), u.grad},
           {u.learning_rate},
-          {{"epsilon", opt.epsilon}}};
+          internal::FieldAttrs(opt)};
 }
 
 }  // namespace gradflow::optimizers

@@ -31,12 +31,13 @@ struct AdamRule {
   double beta_1, beta_2, weight_decay;
   float epsilon;
   bool amsgrad;
-  explicit AdamRule(const Node& node)
-      : beta_1(node.attr<double>("beta_1")),
-        beta_2(node.attr<double>("beta_2")),
-        weight_decay(node.attr<double>("weight_decay")),
-        epsilon(static_cast<float>(node.attr<double>("epsilon"))),
-        amsgrad(node.attr<bool>("amsgrad")) {}
+  explicit AdamRule(const Node& node) : AdamRule(internal::FromFieldAttrs<AdamW>(node)) {}
+  explicit AdamRule(const AdamW& o)
+      : beta_1(o.beta_1),
+        beta_2(o.beta_2),
+        weight_decay(o.weight_decay),
+        epsilon(static_cast<float>(o.epsilon)),
+        amsgrad(o.amsgrad) {}
   int num_slots() const { return amsgrad ? 3 : 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -81,12 +82,11 @@ struct AdamRule {
   }
 };
 
-UpdateSpec AdamSpec(const UpdateContext& u, double beta_1, double beta_2, double epsilon, bool amsgrad,
-                    double weight_decay) {
+// Adam is AdamW with weight_decay 0: one op, whose attrs are AdamW's fields.
+UpdateSpec AdamSpec(const UpdateContext& u, const AdamW& opt) {
   UpdateSpec spec{"ApplyAdam", {u.var, u.Slot("m"), u.Slot("v")}, {u.learning_rate, u.step},
-                  {{"beta_1", beta_1}, {"beta_2", beta_2}, {"epsilon", epsilon}, {"amsgrad", amsgrad},
-                   {"weight_decay", weight_decay}}};
-  if (amsgrad) spec.tensors.push_back(u.Slot("vhat"));
+                  internal::FieldAttrs(opt)};
+  if (opt.amsgrad) spec.tensors.push_back(u.Slot("vhat"));
   spec.tensors.push_back(u.grad);
   return spec;
 }
@@ -94,18 +94,13 @@ UpdateSpec AdamSpec(const UpdateContext& u, double beta_1, double beta_2, double
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>(
-    "ApplyAdam", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
-                                          {"epsilon", AttrType::kFloat}, {"amsgrad", AttrType::kBool},
-                                          {"weight_decay", AttrType::kFloat}})));
+    "ApplyAdam", internal::FieldAttrDefs<AdamW>()));
 
 UpdateSpec Adam::DescribeUpdate(const UpdateContext& u) const {
-  const Adam& opt = *this;
-  return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, /*weight_decay=*/0.0);
+  return AdamSpec(u, AdamW{.learning_rate = learning_rate, .weight_decay = 0, .beta_1 = beta_1, .beta_2 = beta_2,
+                           .epsilon = epsilon, .amsgrad = amsgrad});
 }
 
-UpdateSpec AdamW::DescribeUpdate(const UpdateContext& u) const {
-  const AdamW& opt = *this;
-  return AdamSpec(u, opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad, opt.weight_decay);
-}
+UpdateSpec AdamW::DescribeUpdate(const UpdateContext& u) const { return AdamSpec(u, *this); }
 
 }  // namespace gradflow::optimizers

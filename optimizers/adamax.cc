@@ -21,10 +21,8 @@ struct AdamaxRule {
   };
   double beta_1, beta_2;
   float epsilon;
-  explicit AdamaxRule(const Node& node)
-      : beta_1(node.attr<double>("beta_1")),
-        beta_2(node.attr<double>("beta_2")),
-        epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
+  explicit AdamaxRule(const Node& node) : AdamaxRule(internal::FromFieldAttrs<Adamax>(node)) {}
+  explicit AdamaxRule(const Adamax& o) : beta_1(o.beta_1), beta_2(o.beta_2), epsilon(static_cast<float>(o.epsilon)) {}
   int num_slots() const { return 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -52,15 +50,14 @@ struct AdamaxRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<AdamaxRule>(
-    "ApplyAdamax", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
-                                            {"epsilon", AttrType::kFloat}})));
+    "ApplyAdamax", internal::FieldAttrDefs<Adamax>()));
 
 UpdateSpec Adamax::DescribeUpdate(const UpdateContext& u) const {
   const Adamax& opt = *this;
   return {"ApplyAdamax",
           {u.var, u.Slot("m"), u.Slot("u"), u.grad},
           {u.learning_rate, u.step},
-          {{"beta_1", opt.beta_1}, {"beta_2", opt.beta_2}, {"epsilon", opt.epsilon}}};
+          internal::FieldAttrs(opt)};
 }
 
 }  // namespace gradflow::optimizers

@@ -16,9 +16,8 @@ struct LionRule {
     float lr;
   };
   float beta_1, beta_2;
-  explicit LionRule(const Node& node)
-      : beta_1(static_cast<float>(node.attr<double>("beta_1"))),
-        beta_2(static_cast<float>(node.attr<double>("beta_2"))) {}
+  explicit LionRule(const Node& node) : LionRule(internal::FromFieldAttrs<Lion>(node)) {}
+  explicit LionRule(const Lion& o) : beta_1(static_cast<float>(o.beta_1)), beta_2(static_cast<float>(o.beta_2)) {}
   int num_slots() const { return 1; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -40,10 +39,10 @@ struct LionRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<LionRule>(
-    "ApplyLion", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat}})));
+    "ApplyLion", internal::FieldAttrDefs<Lion>()));
 
 UpdateSpec Lion::DescribeUpdate(const UpdateContext& u) const {
-  return {"ApplyLion", {u.var, u.Slot("momentum"), u.grad}, {u.learning_rate}, {{"beta_1", beta_1}, {"beta_2", beta_2}}};
+  return {"ApplyLion", {u.var, u.Slot("momentum"), u.grad}, {u.learning_rate}, internal::FieldAttrs(*this)};
 }
 
 }  // namespace gradflow::optimizers

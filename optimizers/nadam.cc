@@ -44,11 +44,9 @@ struct NadamRule {
   };
   double beta_1, beta_2, schedule_decay;
   float epsilon;
-  explicit NadamRule(const Node& node)
-      : beta_1(node.attr<double>("beta_1")),
-        beta_2(node.attr<double>("beta_2")),
-        schedule_decay(node.attr<double>("schedule_decay")),
-        epsilon(static_cast<float>(node.attr<double>("epsilon"))) {}
+  explicit NadamRule(const Node& node) : NadamRule(internal::FromFieldAttrs<Nadam>(node)) {}
+  explicit NadamRule(const Nadam& o)
+      : beta_1(o.beta_1), beta_2(o.beta_2), schedule_decay(o.schedule_decay), epsilon(static_cast<float>(o.epsilon)) {}
   int num_slots() const { return 2; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32, DType::kI64, DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const {
@@ -83,16 +81,15 @@ struct NadamRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<NadamRule>(
-    "ApplyNadam", internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"beta_2", AttrType::kFloat},
-                                           {"epsilon", AttrType::kFloat}, {"schedule_decay", AttrType::kFloat}})));
+    "ApplyNadam", internal::FieldAttrDefs<Nadam>()));
 
 // prod <- prod * mu_{step+1}: inputs the product variable (f32 scalar) and
-// the step (i64 scalar); attrs beta_1, schedule_decay. Runs after the
+// the step (i64 scalar); attrs Nadam's fields. Runs after the
 // step's updates, before the step counter moves.
 GF_REGISTER_OP(OpDef{
     .name = "UpdateNadamMomentumProduct",
     .num_inputs = 2,
-    .attrs = internal::RequiredAttrs({{"beta_1", AttrType::kFloat}, {"schedule_decay", AttrType::kFloat}}),
+    .attrs = internal::FieldAttrDefs<Nadam>(),
     .infer = [](InferContext& ctx) {
       GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
       GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kI64));
@@ -104,8 +101,8 @@ GF_REGISTER_OP(OpDef{
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       float* product = k.in<float>(0);
       const int64_t* step = k.in<int64_t>(1);
-      const double beta_1 = k.node.attr<double>("beta_1");
-      const double schedule_decay = k.node.attr<double>("schedule_decay");
+      const Nadam opt = internal::FromFieldAttrs<Nadam>(k.node);
+      const double beta_1 = opt.beta_1, schedule_decay = opt.schedule_decay;
       return ops::MakeKernel([=](const RunContext&) {
         const double t = static_cast<double>(*step + 1);
         *product = static_cast<float>(double(*product) * MomentumAt(beta_1, schedule_decay, t));
@@ -122,15 +119,14 @@ UpdateSpec Nadam::DescribeUpdate(const UpdateContext& u) const {
   return {"ApplyNadam",
           {u.var, u.Slot("m"), u.Slot("v"), u.grad},
           {u.learning_rate, u.step, product},
-          {{"beta_1", opt.beta_1}, {"beta_2", opt.beta_2}, {"epsilon", opt.epsilon},
-           {"schedule_decay", opt.schedule_decay}}};
+          internal::FieldAttrs(opt)};
 }
 
 Node* Nadam::AddAfterUpdates(Graph& graph, Output step, const std::vector<Node*>& updates) const {
   const Nadam& opt = *this;
   Output product = GetOrCreateScalar(graph, kNadamMomentumProductName, DType::kF32, 1.0);
   Node* node = graph.NewNode(graph, "UpdateNadamMomentumProduct", {product, step},
-                             {{"beta_1", opt.beta_1}, {"schedule_decay", opt.schedule_decay}},
+                             internal::FieldAttrs(opt),
                              "optimizer/update_nadam_u_product", updates);
   if (node == nullptr && graph.ok()) {
     graph.RecordError(absl::InternalError("Nadam: could not add the momentum-product update"));

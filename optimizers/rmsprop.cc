@@ -26,11 +26,12 @@ struct RmspropRule {
   };
   float rho, momentum, epsilon;
   bool centered;
-  explicit RmspropRule(const Node& node)
-      : rho(static_cast<float>(node.attr<double>("rho"))),
-        momentum(static_cast<float>(node.attr<double>("momentum"))),
-        epsilon(static_cast<float>(node.attr<double>("epsilon"))),
-        centered(node.attr<bool>("centered")) {}
+  explicit RmspropRule(const Node& node) : RmspropRule(internal::FromFieldAttrs<RMSprop>(node)) {}
+  explicit RmspropRule(const RMSprop& o)
+      : rho(static_cast<float>(o.rho)),
+        momentum(static_cast<float>(o.momentum)),
+        epsilon(static_cast<float>(o.epsilon)),
+        centered(o.centered) {}
   int num_slots() const { return 1 + (momentum > 0) + centered; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -76,14 +77,12 @@ struct RmspropRule {
 }  // namespace
 
 GF_REGISTER_OP(internal::UpdateOpDef<RmspropRule>(
-    "ApplyRMSprop", internal::RequiredAttrs({{"rho", AttrType::kFloat}, {"momentum", AttrType::kFloat},
-                                             {"epsilon", AttrType::kFloat}, {"centered", AttrType::kBool}})));
+    "ApplyRMSprop", internal::FieldAttrDefs<RMSprop>()));
 
 UpdateSpec RMSprop::DescribeUpdate(const UpdateContext& u) const {
   const RMSprop& opt = *this;
   UpdateSpec spec{"ApplyRMSprop", {u.var, u.Slot("velocity")}, {u.learning_rate},
-                  {{"rho", opt.rho}, {"momentum", opt.momentum}, {"epsilon", opt.epsilon},
-                   {"centered", opt.centered}}};
+                  internal::FieldAttrs(opt)};
   if (opt.momentum > 0) spec.tensors.push_back(u.Slot("momentum"));
   if (opt.centered) spec.tensors.push_back(u.Slot("average_gradient"));
   spec.tensors.push_back(u.grad);

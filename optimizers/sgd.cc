@@ -38,9 +38,8 @@ struct MomentumRule {
   };
   float momentum;
   bool nesterov;
-  explicit MomentumRule(const Node& node)
-      : momentum(static_cast<float>(node.attr<double>("momentum"))),
-        nesterov(node.attr<bool>("nesterov")) {}
+  explicit MomentumRule(const Node& node) : MomentumRule(internal::FromFieldAttrs<SGD>(node)) {}
+  explicit MomentumRule(const SGD& o) : momentum(static_cast<float>(o.momentum)), nesterov(o.nesterov) {}
   int num_slots() const { return 1; }
   std::vector<DType> scalar_dtypes() const { return {DType::kF32}; }
   Coefficients Prepare(const internal::ScalarInputs& s) const { return {s.f32(0)}; }
@@ -71,7 +70,7 @@ struct MomentumRule {
 
 GF_REGISTER_OP(internal::UpdateOpDef<SgdRule>("ApplySGD"));
 GF_REGISTER_OP(internal::UpdateOpDef<MomentumRule>(
-    "ApplyMomentum", internal::RequiredAttrs({{"momentum", AttrType::kFloat}, {"nesterov", AttrType::kBool}})));
+    "ApplyMomentum", internal::FieldAttrDefs<SGD>()));
 
 UpdateSpec SGD::DescribeUpdate(const UpdateContext& u) const {
   const SGD& opt = *this;
@@ -79,7 +78,7 @@ UpdateSpec SGD::DescribeUpdate(const UpdateContext& u) const {
   return {"ApplyMomentum",
           {u.var, u.Slot("momentum"), u.grad},
           {u.learning_rate},
-          {{"momentum", opt.momentum}, {"nesterov", opt.nesterov}}};
+          internal::FieldAttrs(opt)};
 }
 
 }  // namespace gradflow::optimizers

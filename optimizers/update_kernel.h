@@ -34,9 +34,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/describe.h"
 #include "core/status.h"
 #include "graph/op_registry.h"
 #include "ops/op_util.h"
@@ -119,12 +122,55 @@ absl::StatusOr<std::unique_ptr<Kernel>> UpdateKernel(const KernelContext& k) {
   });
 }
 
-// The Rule's attrs, all required: the optimizer struct's fields are the only
-// place their defaults are written, and its DescribeUpdate sets every one.
-inline std::vector<AttrDef> RequiredAttrs(std::initializer_list<std::pair<const char*, AttrType>> attrs) {
+// An update op's attrs are its optimizer's Fields (core/describe.h) but the
+// learning rate, which is a scalar input: the names are written once, in
+// Fields, and the defaults once, in the struct. All are required, since
+// DescribeUpdate sets every one.
+template <typename T>
+constexpr AttrType AttrTypeOf() {
+  if constexpr (std::is_same_v<T, bool>) return AttrType::kBool;
+  else if constexpr (std::is_integral_v<T>) return AttrType::kInt;
+  else return AttrType::kFloat;
+}
+
+inline bool IsLearningRate(const Field& field) { return std::string_view(field.name) == "learning_rate"; }
+
+// The attr declarations of an update op for optimizer O.
+template <typename O>
+std::vector<AttrDef> FieldAttrDefs() {
   std::vector<AttrDef> defs;
-  for (const auto& [name, type] : attrs) defs.push_back(RequiredAttr(name, type));
+  const O defaults;
+  VisitFields(defaults, [&](const Field& field, const auto& value) {
+    if (!IsLearningRate(field)) defs.push_back(RequiredAttr(field.name, AttrTypeOf<std::decay_t<decltype(value)>>()));
+  });
   return defs;
+}
+
+// The attrs DescribeUpdate gives the node: `o`'s fields but the learning rate.
+template <typename O>
+Attrs FieldAttrs(const O& o) {
+  Attrs attrs;
+  VisitFields(o, [&](const Field& field, const auto& value) {
+    using V = std::decay_t<decltype(value)>;
+    if (IsLearningRate(field)) return;
+    if constexpr (std::is_same_v<V, bool> || std::is_same_v<V, double>) attrs[field.name] = value;
+    else attrs[field.name] = static_cast<int64_t>(value);
+  });
+  return attrs;
+}
+
+// The optimizer a node's attrs describe (its learning rate left at the
+// default: the kernel reads the rate from its scalar input), for the Rule.
+template <typename O>
+O FromFieldAttrs(const Node& node) {
+  O o;
+  VisitFields(o, [&](const Field& field, auto& value) {
+    using V = std::decay_t<decltype(value)>;
+    if (IsLearningRate(field)) return;
+    if constexpr (std::is_same_v<V, bool> || std::is_same_v<V, double>) value = node.attr<V>(field.name);
+    else value = static_cast<V>(node.attr<int64_t>(field.name));
+  });
+  return o;
 }
 
 // The OpDef of an update op following `Rule` whose nodes carry `attrs`

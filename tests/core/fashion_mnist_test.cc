@@ -52,7 +52,9 @@ void WriteFile(const std::string& path, const std::vector<uint8_t>& bytes, bool 
   if (gzip) {
     gzFile f = gzopen(path.c_str(), "wb");
     ASSERT_NE(f, nullptr) << path;
-    if (!bytes.empty()) ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+    if (!bytes.empty()) {
+      ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+    }
     ASSERT_EQ(gzclose(f), Z_OK);
   } else {
     std::ofstream out(path, std::ios::binary);
@@ -70,12 +72,6 @@ void FlipGzipCrcBit(const std::string& path) {
   f.get(c);
   f.seekp(-8, std::ios::end);
   f.put(char(c ^ 1));
-}
-
-std::vector<uint8_t> Pixels(int64_t n) {
-  std::vector<uint8_t> p(size_t(n) * 28 * 28);
-  for (size_t i = 0; i < p.size(); ++i) p[i] = uint8_t(i * 7);
-  return p;
 }
 
 // ---- The real dataset (installed by tools/install_deps.sh). ----

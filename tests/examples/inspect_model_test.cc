@@ -161,13 +161,13 @@ TEST(InspectModelTest, PredictMoreImagesThanTheDatasetHasIsAnError) {
 // Issue 13 item 28: " 5" was accepted and "5 " refused; both are refused now,
 // and a long argument is not repeated whole in the message.
 TEST(InspectModelTest, CountParsingIsStrictAndQuotesAreCapped) {
-  for (const std::string& count : {"' 5'", "'5 '", "+5", "-5", "5.0", "0x5", "99999999999999999999"}) {
+  for (const std::string count : {"' 5'", "'5 '", "+5", "-5", "5.0", "0x5", "99999999999999999999"}) {
     ToolRun run = InspectModel("predict " + SavedClassifier() + " " + count);
     EXPECT_EQ(run.exit_code, 1) << count;
     EXPECT_THAT(run.err, HasSubstr("N must be a positive integer (digits only)")) << count;
   }
   // Long names from a file (a layer type, a loss) are cut in the message too.
-  for (const std::string& field : {"class_name", "loss"}) {
+  for (const std::string field : {"class_name", "loss"}) {
     auto file = LoadCheckpoint(SavedClassifier());
     ASSERT_TRUE(file.ok());
     nlohmann::json config = nlohmann::json::parse(file->metadata.at("gradflow.model"));

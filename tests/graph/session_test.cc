@@ -225,7 +225,9 @@ TEST(SessionTest, ConstantSubgraphsAreFoldedAtCompileTime) {
   for (Session* session : {&s, &unfolded, &checked}) {
     auto p = session->Compile({y});
     ASSERT_TRUE(p.ok());
-    if (session != &s) EXPECT_THAT(folded_names(*p), ::testing::IsEmpty());
+    if (session != &s) {
+      EXPECT_THAT(folded_names(*p), ::testing::IsEmpty());
+    }
     auto out = p->Run({{x, feed}});
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ((*out)[0].ToVector<float>(), want);

@@ -77,7 +77,9 @@ TEST(ModelConfigTest, EveryLayerTypeRoundTrips) {
   std::vector<std::string> registered = nn::LayerTypeNames();
   for (const std::string& name : covered) EXPECT_THAT(registered, ::testing::Contains(name));
   for (const nn::LayerTypeInfo& type : nn::LayerTypes()) {
-    if (!type.example_config.empty()) EXPECT_THAT(covered, ::testing::Contains(type.class_name));
+    if (!type.example_config.empty()) {
+      EXPECT_THAT(covered, ::testing::Contains(type.class_name));
+    }
   }
 }
 

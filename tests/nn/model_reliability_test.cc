@@ -248,7 +248,9 @@ TEST(OptimizerStateFileTest, BadLearningRateOrStepInAFileIsRefusedNamingTheTenso
                         Case{optimizers::kStepName, step(std::numeric_limits<int64_t>::max())}}) {
     std::map<std::string, Tensor> tensors = file->tensors;
     ASSERT_TRUE(tensors.count(c.tensor)) << c.tensor;
-    if (c.tensor == optimizers::kStepName) ASSERT_EQ(tensors[c.tensor].shape(), c.value.shape());
+    if (c.tensor == optimizers::kStepName) {
+      ASSERT_EQ(tensors[c.tensor].shape(), c.value.shape());
+    }
     tensors[c.tensor] = c.value;
     const std::string bad = dir + "/bad.safetensors";
     ASSERT_TRUE(SaveCheckpoint(bad, tensors, file->metadata).ok());

@@ -241,7 +241,7 @@ TEST(SgdTest, TrainsOnlyTrainableVariablesTheLossDependsOn) {
   Graph g;
   Output w = ops::Variable(g, "w", {kN}, Constant(1.0));
   Output frozen = ops::Variable(g, "frozen", {kN}, Constant(2.0), /*trainable=*/false);
-  Output unused = ops::Variable(g, "unused", {kN}, Constant(3.0));
+  ops::Variable(g, "unused", {kN}, Constant(3.0));  // found by name below
   Output loss = ops::ReduceSum(g, ops::Mul(g, w, frozen));  // dL/dw = frozen, dL/dfrozen = w
   ASSERT_TRUE(g.ok()) << g.status();
 

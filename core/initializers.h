@@ -79,9 +79,10 @@ struct Constant {
   friend bool operator==(const Constant&, const Constant&) = default;
 };
 
-// mean + stddev * N(0, 1).
-struct RandomNormal {
-  static constexpr const char* kName = "RandomNormal";
+// RandomNormal and TruncatedNormal: the same fields, two Keras classes.
+template <const char* Name>
+struct NormalDistribution {
+  static constexpr const char* kName = Name;
   double mean = 0;
   double stddev = kDefaultRandomStddev;
   Seed seed;
@@ -90,8 +91,15 @@ struct RandomNormal {
     f(Field::Positive("stddev"), s.stddev);
     f(Field::Any("seed"), s.seed);
   }
-  friend bool operator==(const RandomNormal&, const RandomNormal&) = default;
+  friend bool operator==(const NormalDistribution&, const NormalDistribution&) = default;
 };
+
+inline constexpr char kRandomNormal[] = "RandomNormal", kTruncatedNormal[] = "TruncatedNormal";
+// mean + stddev * N(0, 1).
+using RandomNormal = NormalDistribution<kRandomNormal>;
+// mean + stddev * N(0, 1) redrawn outside 2 stddevs; not corrected, so the
+// samples' stddev is 0.88 stddev (Keras's TruncatedNormal).
+using TruncatedNormal = NormalDistribution<kTruncatedNormal>;
 
 // U[minval, maxval).
 struct RandomUniform {
@@ -106,21 +114,6 @@ struct RandomUniform {
   }
   absl::Status Check() const;
   friend bool operator==(const RandomUniform&, const RandomUniform&) = default;
-};
-
-// mean + stddev * N(0, 1) redrawn outside 2 stddevs; not corrected, so the
-// samples' stddev is 0.88 stddev (Keras's TruncatedNormal).
-struct TruncatedNormal {
-  static constexpr const char* kName = "TruncatedNormal";
-  double mean = 0;
-  double stddev = kDefaultRandomStddev;
-  Seed seed;
-  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
-    f(Field::Any("mean"), s.mean);
-    f(Field::Positive("stddev"), s.stddev);
-    f(Field::Any("seed"), s.seed);
-  }
-  friend bool operator==(const TruncatedNormal&, const TruncatedNormal&) = default;
 };
 
 // Target variance scale / max(1, fan) with fan chosen by `mode`: a

@@ -143,6 +143,7 @@ void ReadField(ConfigReader& r, const Field& field, V& value) {
   } else if constexpr (std::is_same_v<V, double>) {
     value = r.Number(field.name, value);
   } else if constexpr (std::is_integral_v<V>) {
+    static_assert(std::is_signed_v<V>, "Integer reads int64_t ranges");
     value = static_cast<V>(r.Integer(field.name, value, std::numeric_limits<V>::min(), std::numeric_limits<V>::max()));
   } else if constexpr (std::is_enum_v<V>) {
     value = static_cast<V>(r.Choice(field.name, field.choices, static_cast<size_t>(value)));

@@ -15,10 +15,15 @@
 //
 // and keeps its Keras defaults as default member initializers: a
 // default-constructed struct is the component with Keras's defaults.
+// Initializers, regularizers and constraints are also known by their Keras
+// snake_case alias ("he_normal"), derived from kName as Keras derives it
+// (KerasAlias); a struct whose alias Keras spells otherwise declares
+// `static constexpr const char* kAlias = "l1_l2";`.
 
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,13 +35,16 @@
 
 namespace gradflow {
 
-// One field's name and the range its value must lie in (numbers only).
+// One field's name and the range its value must lie in (numbers), or the
+// names of an enum field's values (kChoice: value i is choices[i], as configs
+// spell it).
 struct Field {
-  enum class Check { kNone, kRange, kNonNegative, kPositive };
+  enum class Check { kNone, kRange, kNonNegative, kPositive, kChoice };
   const char* name;
   Check check = Check::kNone;
   double lo = 0, hi = 0;
   bool lo_inclusive = true, hi_inclusive = false;
+  std::span<const char* const> choices = {};
   // The symbol a formula gives the field ("s" in lr0 / (1 + t/s)^c), shown
   // in messages beside the name.
   const char* symbol = nullptr;
@@ -49,6 +57,10 @@ struct Field {
   }
   static Field NonNegative(const char* name) { return {name, Check::kNonNegative}; }  // finite, >= 0
   static Field Positive(const char* name) { return {name, Check::kPositive}; }        // finite, > 0
+  // An enum field: its value names, in the enum's order.
+  static Field OneOf(const char* name, std::span<const char* const> choices) {
+    return {.name = name, .check = Check::kChoice, .choices = choices};
+  }
   Field Symbol(const char* s) const {
     Field f = *this;
     f.symbol = s;
@@ -66,6 +78,9 @@ struct Field {
       case Check::kNone: return absl::OkStatus();
       case Check::kNonNegative: return v >= 0 && std::isfinite(v) ? absl::OkStatus() : error(">= 0");
       case Check::kPositive: return v > 0 && std::isfinite(v) ? absl::OkStatus() : error("> 0");
+      case Check::kChoice:
+        return v >= 0 && v < double(choices.size()) ? absl::OkStatus()
+                                                     : error(absl::StrCat("one of ", absl::StrJoin(choices, ", ")));
       case Check::kRange: break;
     }
     const bool above = lo_inclusive ? v >= lo : v > lo;
@@ -88,7 +103,7 @@ absl::Status ValidateFields(const T& value, std::string_view owner = T::kName) {
   absl::Status status;
   VisitFields(value, [&](const Field& field, const auto& v) {
     using V = std::decay_t<decltype(v)>;
-    if constexpr (std::is_arithmetic_v<V> && !std::is_same_v<V, bool>) {
+    if constexpr ((std::is_arithmetic_v<V> && !std::is_same_v<V, bool>) || std::is_enum_v<V>) {
       if (status.ok()) status = field.Validate(owner, static_cast<double>(v));
     }
   });
@@ -127,6 +142,60 @@ std::optional<Variant> VariantFromName(std::string_view name) {
   [&]<size_t... I>(std::index_sequence<I...>) {
     ((name == std::variant_alternative_t<I, Variant>::kName ? (void)(found = Variant(std::in_place_index<I>))
                                                              : (void)0),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return found;
+}
+
+// Keras's to_snake_case: "HeNormal" -> "he_normal", "MaxNorm" -> "max_norm"
+// (an underscore before each capital that starts a lowercase run or follows
+// a lowercase letter).
+inline std::string KerasSnakeCase(std::string_view name) {
+  std::string out;
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool starts_word = i > 0 && upper(c) && i + 1 < name.size() && lower(name[i + 1]);
+    if (starts_word || (i > 0 && upper(c) && lower(name[i - 1]))) out += '_';
+    out += upper(c) ? char(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+// T's Keras alias: its declared kAlias, else KerasSnakeCase(kName).
+template <typename T>
+std::string KerasAlias() {
+  if constexpr (requires { T::kAlias; }) {
+    return T::kAlias;
+  } else {
+    return KerasSnakeCase(T::kName);
+  }
+}
+
+// Every name VariantFromKerasName accepts, in variant order: each
+// alternative's kName, then its alias.
+template <typename Variant>
+std::vector<std::string> VariantKerasNames() {
+  std::vector<std::string> names;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((names.push_back(std::variant_alternative_t<I, Variant>::kName),
+      names.push_back(KerasAlias<std::variant_alternative_t<I, Variant>>())),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return names;
+}
+
+// The alternative whose kName or Keras alias is `name`, with its defaults
+// (Keras accepts both: "HeNormal" and "he_normal"); nullopt if none is.
+template <typename Variant>
+std::optional<Variant> VariantFromKerasName(std::string_view name) {
+  std::optional<Variant> found;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((name == std::variant_alternative_t<I, Variant>::kName ||
+              name == KerasAlias<std::variant_alternative_t<I, Variant>>()
+          ? (void)(found = Variant(std::in_place_index<I>))
+          : (void)0),
      ...);
   }(std::make_index_sequence<std::variant_size_v<Variant>>());
   return found;

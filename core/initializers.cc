@@ -4,36 +4,24 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "core/status.h"
 
 namespace gradflow {
 namespace {
 
-Initializer Named(Initializer::Kind kind, std::string name) {
-  Initializer init;
-  init.kind = kind;
-  init.name = std::move(name);
-  return init;
-}
-
-Initializer Scaling(double scale, Initializer::Mode mode, Initializer::Distribution distribution,
-                    std::string name) {
-  Initializer init = VarianceScaling(scale, mode, distribution);
-  init.name = std::move(name);
-  return init;
-}
-
 // Keras's VarianceScaling: the target variance is scale / max(1, fan).
-double VarianceScalingVariance(const Initializer& init, const Shape& shape) {
+double VarianceScalingVariance(const init::VarianceScaling& init, const Shape& shape) {
   auto [fan_in, fan_out] = ComputeFans(shape);
   double fan = 0;
   switch (init.mode) {
-    case Initializer::Mode::kFanIn: fan = fan_in; break;
-    case Initializer::Mode::kFanOut: fan = fan_out; break;
-    case Initializer::Mode::kFanAvg: fan = (fan_in + fan_out) / 2; break;
+    case init::Mode::kFanIn: fan = fan_in; break;
+    case init::Mode::kFanOut: fan = fan_out; break;
+    case init::Mode::kFanAvg: fan = (fan_in + fan_out) / 2; break;
   }
   return init.scale / std::max(1.0, fan);
 }
@@ -49,11 +37,6 @@ void Fill(Tensor& t, double v) {
     case DType::kI32: FillAs<int32_t>(t, v); break;
     case DType::kI64: FillAs<int64_t>(t, v); break;
   }
-}
-
-bool IsConstantKind(Initializer::Kind kind) {
-  return kind == Initializer::Kind::kZeros || kind == Initializer::Kind::kOnes ||
-         kind == Initializer::Kind::kConstant;
 }
 
 // A random orthogonal matrix as Keras's Orthogonal: QR of a standard normal
@@ -96,98 +79,113 @@ void FillOrthogonal(double gain, Rng& rng, int64_t rows, int64_t cols, float* ds
   }
 }
 
-// const char*: Debian's absl::StrJoin cannot format std::string_view.
-constexpr const char* kInitializerNames[] = {
-    "constant",      "glorot_normal", "glorot_uniform",   "he_normal",    "he_uniform",
-    "lecun_normal",  "lecun_uniform", "ones",             "orthogonal",   "random_normal",
-    "random_uniform", "truncated_normal", "variance_scaling", "zeros",
-};
+
+// The [rows, cols] matrix Orthogonal and Identity see a tensor as.
+std::pair<int64_t, int64_t> MatrixDims(const Tensor& t) {
+  const Shape& s = t.shape();
+  const int64_t cols = s.rank() == 0 ? 1 : s[s.rank() - 1];
+  return {cols == 0 ? 0 : t.num_elements() / cols, cols};
+}
+
+// One Fill per kind of random initializer, into an f32 span.
+void FillRandom(const init::RandomNormal& i, Rng& rng, std::span<float> out, const Tensor&) {
+  for (float& x : out) x = static_cast<float>(i.mean + i.stddev * rng.Normal());
+}
+
+void FillRandom(const init::RandomUniform& i, Rng& rng, std::span<float> out, const Tensor&) {
+  for (float& x : out) x = static_cast<float>(rng.Uniform(i.minval, i.maxval));
+}
+
+void FillRandom(const init::TruncatedNormal& i, Rng& rng, std::span<float> out, const Tensor&) {
+  // Rng::TruncatedNormal redraws outside [-2, 2]: kTruncationStddevs.
+  for (float& x : out) x = static_cast<float>(i.mean + i.stddev * rng.TruncatedNormal());
+}
+
+void FillRandom(const init::VarianceScaling& i, Rng& rng, std::span<float> out, const Tensor& t) {
+  const double variance = VarianceScalingVariance(i, t.shape());
+  switch (i.distribution) {
+    case init::Distribution::kTruncatedNormal: {
+      const double stddev = std::sqrt(variance) / kTruncatedNormalStddevCorrection;
+      for (float& x : out) x = static_cast<float>(stddev * rng.TruncatedNormal());
+      return;
+    }
+    case init::Distribution::kUntruncatedNormal: {
+      const double stddev = std::sqrt(variance);
+      for (float& x : out) x = static_cast<float>(stddev * rng.Normal());
+      return;
+    }
+    case init::Distribution::kUniform: {
+      // Var(U(-l, l)) = l^2 / 3.
+      const double limit = std::sqrt(3.0 * variance);
+      for (float& x : out) x = static_cast<float>(rng.Uniform(-limit, limit));
+      return;
+    }
+  }
+}
+
+void FillRandom(const init::Orthogonal& i, Rng& rng, std::span<float> out, const Tensor& t) {
+  auto [rows, cols] = MatrixDims(t);
+  FillOrthogonal(i.gain, rng, rows, cols, out.data());
+}
+
+// Deterministic, but not a constant: it needs the f32 matrix view.
+void FillRandom(const init::Identity& i, Rng&, std::span<float> out, const Tensor& t) {
+  auto [rows, cols] = MatrixDims(t);
+  std::fill(out.begin(), out.end(), 0.0f);
+  for (int64_t d = 0; d < std::min(rows, cols); ++d) out[d * cols + d] = static_cast<float>(i.gain);
+}
+
+template <const char* N, double S, init::Mode M, init::Distribution D>
+void FillRandom(const init::VarianceScalingPreset<N, S, M, D>& i, Rng& rng, std::span<float> out,
+                const Tensor& t) {
+  FillRandom(i.Scaling(), rng, out, t);
+}
+
+// A seeded initializer draws from its own stream (init::Seed).
+template <typename T>
+void FillSeeded(const T& i, Rng& rng, Tensor& t) {
+  if constexpr (requires { i.seed; }) {
+    if (i.seed) {
+      Rng seeded(*i.seed);
+      FillRandom(i, seeded, t.flat<float>(), t);
+      return;
+    }
+  }
+  FillRandom(i, rng, t.flat<float>(), t);
+}
 
 }  // namespace
 
-Initializer Zeros() { return Named(Initializer::Kind::kZeros, "zeros"); }
-Initializer Ones() { return Named(Initializer::Kind::kOnes, "ones"); }
-
-Initializer Constant(double value) {
-  Initializer init = Named(Initializer::Kind::kConstant, "constant");
-  init.value = value;
-  return init;
+absl::Status init::RandomUniform::Check() const {
+  if (minval <= maxval) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("RandomUniform minval must be <= maxval, got minval ", minval, ", maxval ", maxval));
 }
 
-Initializer RandomNormal(double mean, double stddev) {
-  Initializer init = Named(Initializer::Kind::kRandomNormal, "random_normal");
-  init.mean = mean;
-  init.stddev = stddev;
-  return init;
+double Initializer::constant_value() const {
+  return std::visit([](const auto& i) {
+    if constexpr (requires { i.ConstantValue(); }) {
+      return i.ConstantValue();
+    } else {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+  }, alternative_);
 }
 
-Initializer RandomUniform(double minval, double maxval) {
-  Initializer init = Named(Initializer::Kind::kRandomUniform, "random_uniform");
-  init.minval = minval;
-  init.maxval = maxval;
-  return init;
-}
-
-Initializer TruncatedNormal(double mean, double stddev) {
-  Initializer init = Named(Initializer::Kind::kTruncatedNormal, "truncated_normal");
-  init.mean = mean;
-  init.stddev = stddev;
-  return init;
-}
-
-Initializer VarianceScaling(double scale, Initializer::Mode mode,
-                            Initializer::Distribution distribution) {
-  Initializer init = Named(Initializer::Kind::kVarianceScaling, "variance_scaling");
-  init.scale = scale;
-  init.mode = mode;
-  init.distribution = distribution;
-  return init;
-}
-
-using Mode = Initializer::Mode;
-using Distribution = Initializer::Distribution;
-
-Initializer GlorotNormal() {
-  return Scaling(1.0, Mode::kFanAvg, Distribution::kTruncatedNormal, "glorot_normal");
-}
-Initializer GlorotUniform() {
-  return Scaling(1.0, Mode::kFanAvg, Distribution::kUniform, "glorot_uniform");
-}
-Initializer HeNormal() {
-  return Scaling(2.0, Mode::kFanIn, Distribution::kTruncatedNormal, "he_normal");
-}
-Initializer HeUniform() { return Scaling(2.0, Mode::kFanIn, Distribution::kUniform, "he_uniform"); }
-Initializer LecunNormal() {
-  return Scaling(1.0, Mode::kFanIn, Distribution::kTruncatedNormal, "lecun_normal");
-}
-Initializer LecunUniform() {
-  return Scaling(1.0, Mode::kFanIn, Distribution::kUniform, "lecun_uniform");
-}
-
-Initializer Orthogonal(double gain) {
-  Initializer init = Named(Initializer::Kind::kOrthogonal, "orthogonal");
-  init.gain = gain;
-  return init;
+std::string Initializer::name() const {
+  return std::visit([](const auto& i) { return KerasAlias<std::decay_t<decltype(i)>>(); }, alternative_);
 }
 
 absl::StatusOr<Initializer> InitializerFromName(std::string_view name) {
-  if (name == "zeros") return Zeros();
-  if (name == "ones") return Ones();
-  if (name == "constant") return Constant(0.0);  // Keras Constant(value=0)
-  if (name == "random_normal") return RandomNormal();
-  if (name == "random_uniform") return RandomUniform();
-  if (name == "truncated_normal") return TruncatedNormal();
-  if (name == "variance_scaling") return VarianceScaling();
-  if (name == "glorot_normal") return GlorotNormal();
-  if (name == "glorot_uniform") return GlorotUniform();
-  if (name == "he_normal") return HeNormal();
-  if (name == "he_uniform") return HeUniform();
-  if (name == "lecun_normal") return LecunNormal();
-  if (name == "lecun_uniform") return LecunUniform();
-  if (name == "orthogonal") return Orthogonal();
-  return absl::InvalidArgumentError(absl::StrCat("unknown initializer '", std::string(name),
-                                                 "'; valid names: ",
-                                                 absl::StrJoin(kInitializerNames, ", ")));
+  if (auto found = VariantFromKerasName<Initializer::Variant>(name)) return Initializer(*std::move(found));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown initializer ", QuoteUserText(name), "; valid names: ", InitializerNamesList()));
+}
+
+std::string InitializerNamesList() { return absl::StrJoin(VariantKerasNames<Initializer::Variant>(), ", "); }
+
+absl::Status ValidateInitializer(const Initializer& init) {
+  return std::visit([](const auto& i) { return ValidateFields(i); }, init.alternative());
 }
 
 std::pair<double, double> ComputeFans(const Shape& shape) {
@@ -201,13 +199,14 @@ std::pair<double, double> ComputeFans(const Shape& shape) {
 }
 
 absl::Status TryInitialize(const Initializer& init, Rng& rng, Tensor& t) {
+  GF_RETURN_IF_ERROR(ValidateInitializer(init));
   if (t.empty() || !t.shape().IsFullyKnown()) {
-    return absl::InvalidArgumentError(absl::StrCat("initializer '", init.name,
+    return absl::InvalidArgumentError(absl::StrCat("initializer '", init.class_name(),
                                                    "' needs an allocated tensor of known shape, got ",
                                                    t.empty() ? "an empty tensor" : t.DebugString(0)));
   }
-  if (!IsConstantKind(init.kind) && t.dtype() != DType::kF32) {
-    return absl::InvalidArgumentError(absl::StrCat("initializer '", init.name,
+  if (!init.is_constant() && t.dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat("initializer '", init.class_name(),
                                                    "' fills f32 tensors only, got ",
                                                    std::string(DTypeName(t.dtype())), t.shape().ToString()));
   }
@@ -217,61 +216,19 @@ absl::Status TryInitialize(const Initializer& init, Rng& rng, Tensor& t) {
 
 void Initialize(const Initializer& init, Rng& rng, Tensor& t) {
   if (t.empty() || t.num_elements() == 0) return;  // nothing to fill
-  switch (init.kind) {
-    case Initializer::Kind::kZeros: Fill(t, 0.0); return;
-    case Initializer::Kind::kOnes: Fill(t, 1.0); return;
-    case Initializer::Kind::kConstant: Fill(t, init.value); return;
-    default: break;
+  if (init.is_constant()) {
+    Fill(t, init.constant_value());
+    return;
   }
   if (t.dtype() != DType::kF32) {
     // A programming error, like a failed CHECK (Debian's Abseil has none).
     std::fprintf(stderr, "gradflow::Initialize: initializer '%s' fills f32 tensors only, got %s\n",
-                 init.name.c_str(), t.DebugString(0).c_str());
+                 init.class_name().c_str(), t.DebugString(0).c_str());
     std::abort();
   }
-  std::span<float> out = t.flat<float>();
-  switch (init.kind) {
-    case Initializer::Kind::kRandomNormal:
-      for (float& x : out) x = static_cast<float>(init.mean + init.stddev * rng.Normal());
-      return;
-    case Initializer::Kind::kRandomUniform:
-      for (float& x : out) x = static_cast<float>(rng.Uniform(init.minval, init.maxval));
-      return;
-    case Initializer::Kind::kTruncatedNormal:
-      // Rng::TruncatedNormal redraws outside [-2, 2]: kTruncationStddevs.
-      for (float& x : out) x = static_cast<float>(init.mean + init.stddev * rng.TruncatedNormal());
-      return;
-    case Initializer::Kind::kVarianceScaling: {
-      const double variance = VarianceScalingVariance(init, t.shape());
-      switch (init.distribution) {
-        case Distribution::kTruncatedNormal: {
-          const double stddev = std::sqrt(variance) / kTruncatedNormalStddevCorrection;
-          for (float& x : out) x = static_cast<float>(stddev * rng.TruncatedNormal());
-          return;
-        }
-        case Distribution::kUntruncatedNormal: {
-          const double stddev = std::sqrt(variance);
-          for (float& x : out) x = static_cast<float>(stddev * rng.Normal());
-          return;
-        }
-        case Distribution::kUniform: {
-          // Var(U(-l, l)) = l^2 / 3.
-          const double limit = std::sqrt(3.0 * variance);
-          for (float& x : out) x = static_cast<float>(rng.Uniform(-limit, limit));
-          return;
-        }
-      }
-      return;
-    }
-    case Initializer::Kind::kOrthogonal: {
-      const Shape& s = t.shape();
-      const int64_t cols = s.rank() == 0 ? 1 : s[s.rank() - 1];
-      const int64_t rows = cols == 0 ? 0 : t.num_elements() / cols;
-      FillOrthogonal(init.gain, rng, rows, cols, out.data());
-      return;
-    }
-    default: return;  // constant kinds were handled above
-  }
+  std::visit([&](const auto& i) {
+    if constexpr (!requires { i.ConstantValue(); }) FillSeeded(i, rng, t);
+  }, init.alternative());
 }
 
 }  // namespace gradflow

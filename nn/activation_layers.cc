@@ -99,11 +99,11 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
     if (!options_.name.empty()) set_name(options_.name);
   }
   nlohmann::json Config() const override {
-    return {{"alpha_initializer", options_.alpha_initializer}, {"shared_axes", options_.shared_axes}};
+    return {{"alpha_initializer", options_.alpha_initializer.ToJson()}, {"shared_axes", options_.shared_axes}};
   }
   static LayerPtr FromConfig(ConfigReader& r) {
     PReLUOptions o;
-    o.alpha_initializer = r.InitializerName("alpha_initializer", o.alpha_initializer);
+    if (auto init = r.Initializer("alpha_initializer")) o.alpha_initializer = *init;
     for (int64_t axis : r.List<int64_t>("shared_axes", std::vector<int64_t>{})) {
       if (axis < 1 || axis > kMaxConfigInputRank) {
         r.FailField("shared_axes", absl::StrCat("has axis ", axis, "; axes are in [1, ",
@@ -134,7 +134,7 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
       }
       alpha_shape[axis - 1] = 1;
     }
-    auto init = InitializerFromName(options_.alpha_initializer);
+    auto init = options_.alpha_initializer.get();
     if (!init.ok()) return fail(std::string(init.status().message()));
     Output alpha = AddVariable(scope, "alpha", Shape(alpha_shape), *init);
     return ops::PRelu(scope, x, alpha);

@@ -29,7 +29,7 @@ inline constexpr double kELULayerDefaultAlpha = 1.0;
 LayerPtr ELU(double alpha = kELULayerDefaultAlpha);
 
 struct PReLUOptions {
-  std::string alpha_initializer = "zeros";  // Keras default: starts as a ReLU
+  InitializerOption alpha_initializer = Zeros();  // Keras default: starts as a ReLU
   // Axes (1-based over the input with its batch dim, as Keras) along which
   // one slope is shared: {1, 2} for [N, H, W, C] gives one slope per channel.
   std::vector<int> shared_axes;

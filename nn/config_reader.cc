@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/initializers.h"
+#include "core/status.h"
 #include "nn/model_config.h"
 #include "ops/activations.h"
 
@@ -114,12 +115,17 @@ double ConfigReader::NumberIn(std::string_view key, std::optional<double> fallba
   return v;
 }
 
-std::string ConfigReader::InitializerName(std::string_view key, std::optional<std::string> fallback) {
-  std::string name = String(key, std::move(fallback));
-  if (!ok()) return name;
-  auto init = InitializerFromName(name);
-  if (!init.ok()) Fail(absl::StrCat("'", std::string(key), "': ", init.status().message()));
-  return name;
+size_t ConfigReader::Choice(std::string_view key, std::span<const char* const> choices, size_t fallback) {
+  const std::string name = String(key, choices[fallback]);
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (name == choices[i]) return i;
+  }
+  if (ok()) FailField(key, absl::StrCat("is ", QuoteUserText(name), "; use one of ", absl::StrJoin(choices, ", ")));
+  return fallback;
+}
+
+std::string UnknownNameMessage(std::string_view name, const std::vector<std::string>& known) {
+  return absl::StrCat(QuoteUserText(name), " is not known; known: ", absl::StrJoin(known, ", "));
 }
 
 std::string ConfigReader::ActivationName(std::string_view key, std::optional<std::string> fallback) {
@@ -133,34 +139,53 @@ std::string ConfigReader::ActivationName(std::string_view key, std::optional<std
   return name;
 }
 
-std::optional<optimizers::Regularizer> ConfigReader::Regularizer(std::string_view key) {
-  if (IsNull(key)) return std::nullopt;
-  ConfigReader sub = Sub(key);
-  optimizers::Regularizer reg{.l1 = sub.NumberIn("l1", 0.0, 0, 1e30), .l2 = sub.NumberIn("l2", 0.0, 0, 1e30)};
-  sub.Finish();
-  return reg;
+namespace {
+
+// Keras's module of each family, as Keras 3 writes it beside class_name.
+constexpr char kInitializersModule[] = "keras.initializers";
+constexpr char kRegularizersModule[] = "keras.regularizers";
+constexpr char kConstraintsModule[] = "keras.constraints";
+
+// Before they were described, gradflow wrote a regularizer as the fields of
+// an L1L2 and a constraint as those of a MaxNorm, without a class_name.
+template <typename Variant, typename Legacy>
+DescribedForm ComponentForm() {
+  return {.keras_names = true, .legacy = Variant(Legacy{}).index(), .validate = true};
 }
 
-std::optional<optimizers::MaxNorm> ConfigReader::Constraint(std::string_view key) {
-  if (IsNull(key)) return std::nullopt;
-  ConfigReader sub = Sub(key);
-  optimizers::MaxNorm constraint;
-  constraint.max_value = sub.NumberIn("max_value", optimizers::MaxNorm{}.max_value, 0, 1e30);
-  if (sub.ok() && !(constraint.max_value > 0)) sub.FailField("max_value", "must be > 0");
-  constraint.axis = static_cast<int>(sub.Integer("axis", optimizers::MaxNorm{}.axis,
-                                                 -kMaxConfigInputRank, kMaxConfigInputRank));
-  sub.Finish();
-  return constraint;
+}  // namespace
+
+std::optional<gradflow::Initializer> ConfigReader::Initializer(std::string_view key) {
+  if (Find(key) == nullptr) return std::nullopt;
+  auto read = ReadDescribed<gradflow::Initializer::Variant>(*this, key, {.keras_names = true, .validate = true});
+  if (!read) return std::nullopt;
+  return gradflow::Initializer(*std::move(read));
 }
+
+std::optional<optimizers::Regularizer> ConfigReader::Regularizer(std::string_view key) {
+  if (IsNull(key)) return std::nullopt;
+  using Described = optimizers::DescribedRegularizer;
+  auto read = ReadDescribed<Described>(*this, key, ComponentForm<Described, optimizers::regularizers::L1L2>());
+  if (!read) return std::nullopt;
+  return optimizers::PenaltyOf(*read);
+}
+
+std::optional<optimizers::Constraint> ConfigReader::Constraint(std::string_view key) {
+  if (IsNull(key)) return std::nullopt;
+  using Described = optimizers::Constraint;
+  return ReadDescribed<Described>(*this, key, ComponentForm<Described, optimizers::MaxNorm>());
+}
+
+Json InitializerToJson(const Initializer& init) { return DescribedToJson(init.alternative(), kInitializersModule); }
 
 Json RegularizerToJson(const std::optional<optimizers::Regularizer>& regularizer) {
   if (!regularizer) return nullptr;
-  return {{"l1", regularizer->l1}, {"l2", regularizer->l2}};
+  return DescribedToJson(optimizers::DescribeRegularizer(*regularizer), kRegularizersModule);
 }
 
-Json ConstraintToJson(const std::optional<optimizers::MaxNorm>& constraint) {
+Json ConstraintToJson(const std::optional<optimizers::Constraint>& constraint) {
   if (!constraint) return nullptr;
-  return {{"max_value", constraint->max_value}, {"axis", constraint->axis}};
+  return DescribedToJson(*constraint, kConstraintsModule);
 }
 
 void ConfigReader::Accept(std::initializer_list<const char*> keys) {

@@ -22,6 +22,7 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -30,6 +31,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "core/describe.h"
+#include "core/initializers.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 
@@ -37,6 +40,8 @@ namespace gradflow::nn {
 
 // A JSON value for an error message: short, and never throwing on bad UTF-8.
 std::string DescribeJson(const nlohmann::json& value);
+// "'x' is not known; known: a, b".
+std::string UnknownNameMessage(std::string_view name, const std::vector<std::string>& known);
 
 class ConfigReader {
  public:
@@ -73,14 +78,22 @@ class ConfigReader {
   template <typename T>
   std::vector<T> List(std::string_view key, std::optional<std::vector<T>> fallback);
 
+  // One of `choices` (an enum field, core/describe.h): its index.
+  size_t Choice(std::string_view key, std::span<const char* const> choices, size_t fallback);
+
   // Names checked against their registries, so a bad name fails when the
   // file is read rather than when the model is compiled.
-  std::string InitializerName(std::string_view key, std::optional<std::string> fallback);
   // An ops::ActivationNames() entry, "linear" or "".
   std::string ActivationName(std::string_view key, std::optional<std::string> fallback);
-  // Null or absent: none.
+  // Keras's object form ({"class_name": "HeNormal", "config": {...}}) or a
+  // plain name ("he_normal" or "HeNormal"), fields range-checked; absent
+  // (keep the default) or bad: nullopt.
+  std::optional<gradflow::Initializer> Initializer(std::string_view key);
+  // The same forms, or the {"l1": .., "l2": ..} / {"max_value": .., "axis":
+  // ..} objects of files written before they were described; null or absent:
+  // none.
   std::optional<optimizers::Regularizer> Regularizer(std::string_view key);
-  std::optional<optimizers::MaxNorm> Constraint(std::string_view key);
+  std::optional<optimizers::Constraint> Constraint(std::string_view key);
 
   // Marks keys read elsewhere (e.g. by LayerFromJson) as known.
   void Accept(std::initializer_list<const char*> keys);
@@ -98,9 +111,139 @@ class ConfigReader {
   std::set<std::string> used_;
 };
 
-// The writers matching ConfigReader::Regularizer / Constraint (null for none).
+// The writers matching ConfigReader::Initializer / Regularizer / Constraint:
+// Keras 3's object form (null for none).
+nlohmann::json InitializerToJson(const Initializer& init);
 nlohmann::json RegularizerToJson(const std::optional<optimizers::Regularizer>& regularizer);
-nlohmann::json ConstraintToJson(const std::optional<optimizers::MaxNorm>& constraint);
+nlohmann::json ConstraintToJson(const std::optional<optimizers::Constraint>& constraint);
+
+// ---------------------------------------------------------------- described structs
+// The one reader and writer of described structs (core/describe.h):
+// optimizers, schedules, initializers, regularizers, constraints.
+
+// A field's value as JSON: enums by their Field::OneOf name, unset optionals
+// as null.
+template <typename V>
+nlohmann::json FieldToJson(const Field& field, const V& value) {
+  if constexpr (std::is_enum_v<V>) {
+    const size_t i = static_cast<size_t>(value);
+    return i < field.choices.size() ? nlohmann::json(field.choices[i]) : nlohmann::json(i);
+  } else if constexpr (requires { value.has_value(); }) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  } else {
+    return value;
+  }
+}
+
+// Reads r[field.name] into `value`; absent keeps its value (the default).
+template <typename V>
+void ReadField(ConfigReader& r, const Field& field, V& value) {
+  if constexpr (std::is_same_v<V, bool>) {
+    value = r.Bool(field.name, value);
+  } else if constexpr (std::is_same_v<V, double>) {
+    value = r.Number(field.name, value);
+  } else if constexpr (std::is_integral_v<V>) {
+    static_assert(std::is_signed_v<V>, "Integer reads int64_t ranges");
+    value = static_cast<V>(r.Integer(field.name, value, std::numeric_limits<V>::min(), std::numeric_limits<V>::max()));
+  } else if constexpr (std::is_enum_v<V>) {
+    value = static_cast<V>(r.Choice(field.name, field.choices, static_cast<size_t>(value)));
+  } else if constexpr (std::is_same_v<V, std::optional<uint64_t>>) {
+    const nlohmann::json* given = r.Find(field.name);
+    if (given != nullptr) value = given->is_null() ? std::nullopt : std::optional(r.Unsigned(field.name, std::nullopt));
+  } else {
+    value = r.List<typename V::value_type>(field.name, value);
+  }
+}
+
+// {"class_name": kName, "config": {every field}}, with Keras 3's "module"
+// and "registered_name" when `module` is given.
+template <typename Variant>
+nlohmann::json DescribedToJson(const Variant& value, const char* module = nullptr) {
+  nlohmann::json config = nlohmann::json::object();
+  std::visit([&](const auto& alternative) {
+    VisitFields(alternative, [&](const Field& field, const auto& v) { config[field.name] = FieldToJson(field, v); });
+  }, value);
+  nlohmann::json out = {{"class_name", VariantName(value)}, {"config", std::move(config)}};
+  if (module != nullptr) {
+    out["module"] = module;
+    out["registered_name"] = nullptr;
+  }
+  return out;
+}
+
+// How a family of described structs may appear in a config.
+struct DescribedForm {
+  bool keras_names = false;           // a plain name, or a class_name, may be a Keras alias
+  std::optional<size_t> legacy;       // an object without "class_name" is this alternative's config
+  bool validate = false;              // range-check the fields (ValidateFields)
+};
+
+// The alternative r[key] names, its fields read from "config" (absent
+// fields keep their Keras defaults); nullopt (and r failed) if it is
+// missing or bad.
+template <typename Variant>
+std::optional<Variant> ReadDescribed(ConfigReader& r, std::string_view key, const DescribedForm& form);
+
+namespace config_reader_internal {
+
+// The alternative of that name, or nullopt and r failed naming the valid names.
+template <typename Variant>
+std::optional<Variant> DescribedByName(ConfigReader& r, std::string_view key, const std::string& name,
+                                       const DescribedForm& form) {
+  std::optional<Variant> found = form.keras_names ? VariantFromKerasName<Variant>(name) : VariantFromName<Variant>(name);
+  if (!found && r.ok()) {
+    const std::vector<std::string> names = form.keras_names ? VariantKerasNames<Variant>() : VariantNames<Variant>();
+    r.FailField(key, UnknownNameMessage(name, names));
+  }
+  return found;
+}
+
+template <typename Variant>
+void ReadDescribedFields(ConfigReader& fields, Variant& value, const DescribedForm& form) {
+  std::visit([&](auto& alternative) {
+    VisitFields(alternative, [&](const Field& field, auto& v) { ReadField(fields, field, v); });
+    if (form.validate && fields.ok()) {
+      absl::Status valid = ValidateFields(alternative);
+      if (!valid.ok()) fields.Fail(std::string(valid.message()));
+    }
+  }, value);
+  fields.Finish();
+}
+
+template <typename Variant>
+Variant DefaultAlternative(size_t index) {
+  return EveryAlternative<Variant>()[index];
+}
+
+}  // namespace config_reader_internal
+
+template <typename Variant>
+std::optional<Variant> ReadDescribed(ConfigReader& r, std::string_view key, const DescribedForm& form) {
+  namespace internal = config_reader_internal;
+  const nlohmann::json* given = r.Required(key);
+  if (given == nullptr) return std::nullopt;
+  if (given->is_string() && form.keras_names) {
+    // A name means Keras's defaults, which are valid.
+    std::optional<Variant> named = internal::DescribedByName<Variant>(r, key, given->get<std::string>(), form);
+    return r.ok() ? named : std::nullopt;
+  }
+  ConfigReader outer = r.Sub(key);
+  std::optional<Variant> result;
+  if (form.legacy && given->is_object() && !given->contains("class_name")) {
+    result = internal::DefaultAlternative<Variant>(*form.legacy);
+    internal::ReadDescribedFields(outer, *result, form);
+    return r.ok() ? result : std::nullopt;
+  }
+  const std::string class_name = outer.String("class_name", std::nullopt);
+  if (outer.ok()) result = internal::DescribedByName<Variant>(outer, "class_name", class_name, form);
+  if (result && !outer.IsNull("config")) {
+    ConfigReader fields = outer.Sub("config");
+    internal::ReadDescribedFields(fields, *result, form);
+  }
+  outer.Accept({"module", "registered_name"});  // Keras 3 writes them; their values do not matter here
+  outer.Finish();
+  return r.ok() ? result : std::nullopt;
+}
 
 template <typename T>
 std::vector<T> ConfigReader::List(std::string_view key, std::optional<std::vector<T>> fallback) {

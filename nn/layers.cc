@@ -77,7 +77,31 @@ Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape sha
   return v;
 }
 
+InitializerOption::InitializerOption(Initializer init) : init_(std::move(init)) {
+  status_ = ValidateInitializer(*init_);
+}
+
+InitializerOption::InitializerOption(const std::string& name) : name_(name) {
+  absl::StatusOr<Initializer> found = InitializerFromName(name);
+  if (found.ok()) init_ = *std::move(found);
+  status_ = found.status();
+}
+
+absl::StatusOr<Initializer> InitializerOption::get() const {
+  if (!status_.ok()) return status_;
+  return *init_;
+}
+
+nlohmann::json InitializerOption::ToJson() const {
+  return init_ ? InitializerToJson(*init_) : nlohmann::json(name_);
+}
+
 namespace {
+
+// A constraint of any kind on `var` (optimizers/constraints.h).
+void SetConstraint(Output var, const std::optional<optimizers::Constraint>& constraint) {
+  if (constraint) std::visit([&](const auto& c) { optimizers::SetConstraint(var, c); }, *constraint);
+}
 
 class FlattenLayer : public BuiltinLayer<FlattenLayer> {
  public:
@@ -103,8 +127,8 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
   nlohmann::json Config() const override {
     return {{"units", units_},
             {"activation", options_.activation.empty() ? "linear" : options_.activation},
-            {"kernel_initializer", options_.kernel_initializer},
-            {"bias_initializer", options_.bias_initializer},
+            {"kernel_initializer", options_.kernel_initializer.ToJson()},
+            {"bias_initializer", options_.bias_initializer.ToJson()},
             {"use_bias", options_.use_bias},
             {"kernel_regularizer", RegularizerToJson(options_.kernel_regularizer)},
             {"bias_regularizer", RegularizerToJson(options_.bias_regularizer)},
@@ -117,8 +141,8 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     DenseOptions o;
     o.activation = r.ActivationName("activation", "linear");
     if (o.activation == "linear") o.activation = "";
-    o.kernel_initializer = r.InitializerName("kernel_initializer", defaults.kernel_initializer);
-    o.bias_initializer = r.InitializerName("bias_initializer", defaults.bias_initializer);
+    if (auto init = r.Initializer("kernel_initializer")) o.kernel_initializer = *init;
+    if (auto init = r.Initializer("bias_initializer")) o.bias_initializer = *init;
     o.use_bias = r.Bool("use_bias", defaults.use_bias);
     o.kernel_regularizer = r.Regularizer("kernel_regularizer");
     o.bias_regularizer = r.Regularizer("bias_regularizer");
@@ -142,8 +166,8 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
           absl::StrCat("Dense layer '", scope.prefix(), "': units must be > 0, got ", units_)));
       return {};
     }
-    auto kernel_init = InitializerFromName(options_.kernel_initializer);
-    auto bias_init = InitializerFromName(options_.bias_initializer);
+    auto kernel_init = options_.kernel_initializer.get();
+    auto bias_init = options_.bias_initializer.get();
     for (const auto* init : {&kernel_init, &bias_init}) {
       if (!init->ok()) {
         g.RecordError(absl::InvalidArgumentError(
@@ -155,9 +179,9 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     Output bias;
     if (options_.use_bias) bias = AddVariable(scope, "bias", {units_}, *bias_init);
     if (options_.kernel_regularizer) optimizers::SetRegularizer(kernel, *options_.kernel_regularizer);
-    if (options_.kernel_constraint) optimizers::SetConstraint(kernel, *options_.kernel_constraint);
+    SetConstraint(kernel, options_.kernel_constraint);
     if (bias.valid() && options_.bias_regularizer) optimizers::SetRegularizer(bias, *options_.bias_regularizer);
-    if (bias.valid() && options_.bias_constraint) optimizers::SetConstraint(bias, *options_.bias_constraint);
+    if (bias.valid()) SetConstraint(bias, options_.bias_constraint);
     // Activations oneDNN can apply as a post-op of the inner product (and
     // differentiate from the output) run inside the Dense primitive: one pass
     // over the output instead of two, forward and backward. The unfused pair

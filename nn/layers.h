@@ -13,6 +13,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/initializers.h"
 #include "graph/graph.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
@@ -34,7 +36,7 @@ class Layer {
   // The input shape without the batch dimension, for a model's first layer.
   const std::optional<Shape>& input_shape() const { return input_shape_; }
   void set_input_shape(std::optional<Shape> shape) { input_shape_ = std::move(shape); }
-  // The layer's own settings (units, activation, rates, initializer names,
+  // The layer's own settings (units, activation, rates, initializers,
   // ...) as a JSON object: what nn/model_config.h saves with a model and
   // hands back to the layer type's factory. The name, trainable flag and input
   // shape are saved beside it. Layer types that cannot be saved return null
@@ -124,19 +126,45 @@ using optimizers::L1L2;
 using optimizers::L2;
 using optimizers::MaxNorm;
 
+// A layer's initializer setting: an Initializer (HeNormal(),
+// init::RandomNormal{.stddev = 0.01}) or a Keras name ("he_normal" or
+// "HeNormal"), resolved and range-checked at once. A bad one is kept as its
+// error, which the layer reports when it is built (as an unknown activation
+// name is), so layer options stay plain values that are written as Keras
+// writes them: {"class_name": "HeNormal", "config": {...}}.
+class InitializerOption {
+ public:
+  InitializerOption(Initializer init);  // NOLINT: implicit, as Keras takes objects
+  template <typename T>
+    requires std::is_constructible_v<Initializer::Variant, T>
+  InitializerOption(T alternative) : InitializerOption(Initializer(std::move(alternative))) {}  // NOLINT
+  InitializerOption(const char* name) : InitializerOption(std::string(name)) {}  // NOLINT: and names
+  InitializerOption(const std::string& name);  // NOLINT
+
+  // The initializer, or why there is none.
+  absl::StatusOr<Initializer> get() const;
+  // Its config (an unresolved name is written back as given).
+  nlohmann::json ToJson() const;
+
+ private:
+  std::optional<Initializer> init_;  // nullopt: name_ named no initializer
+  std::string name_;
+  absl::Status status_;
+};
+
 // One value can configure many layers (the chapter's functools.partial): copy
 // it and change what differs, e.g. `auto out = hidden; out.activation = "softmax";`.
 struct DenseOptions {
   std::string activation;                            // Keras name; "" = linear
-  std::string kernel_initializer = "glorot_uniform";  // Keras default
-  std::string bias_initializer = "zeros";
+  InitializerOption kernel_initializer = GlorotUniform();  // Keras default
+  InitializerOption bias_initializer = Zeros();
   bool use_bias = true;
   // Penalties added to the loss (Keras kernel_regularizer / bias_regularizer)
   // and max-norm constraints applied after every update.
   std::optional<optimizers::Regularizer> kernel_regularizer;
   std::optional<optimizers::Regularizer> bias_regularizer;
-  std::optional<optimizers::MaxNorm> kernel_constraint;
-  std::optional<optimizers::MaxNorm> bias_constraint;
+  std::optional<optimizers::Constraint> kernel_constraint;
+  std::optional<optimizers::Constraint> bias_constraint;
   std::string name;  // "" = dense, dense_1, ...
   std::optional<Shape> input_shape;
 };

@@ -31,81 +31,6 @@ std::string Describe(const Json& value) { return DescribeJson(value); }
 
 // ------------------------------------------------------------ optimizers
 
-// Calls f(name, field) for every hyperparameter of an optimizer or schedule,
-// so one list serves both directions.
-// Structs described once (core/describe.h: optimizers, schedules) list their
-// own fields.
-template <typename T, typename F>
-  requires requires { T::kName; }
-void VisitFields(T& o, F&& f) {
-  gradflow::VisitFields(o, [&](const Field& field, auto& value) { f(field.name, value); });
-}
-// A variant's alternative as {"class_name": name_of(v), "config": {fields}}.
-template <typename Variant, typename NameOf>
-Json VariantToJson(const Variant& value, NameOf name_of) {
-  Json config = Json::object();
-  std::visit([&](auto alternative) {
-    VisitFields(alternative, [&](const char* key, auto& field) { config[key] = field; });
-  }, value);
-  return {{"class_name", name_of(value)}, {"config", config}};
-}
-
-template <typename Variant, size_t I = 0>
-std::optional<Variant> VariantByIndex(size_t index) {
-  if constexpr (I < std::variant_size_v<Variant>) {
-    if (index == I) return Variant(std::in_place_index<I>);
-    return VariantByIndex<Variant, I + 1>(index);
-  } else {
-    return std::nullopt;
-  }
-}
-
-// The alternative whose name_of() is the object's "class_name", its fields
-// read from "config" (absent fields keep their Keras defaults).
-template <typename Variant, typename NameOf>
-std::optional<Variant> VariantFromJson(Reader& r, std::string_view key, NameOf name_of) {
-  const Json* value = r.Find(key);
-  if (value == nullptr) {
-    r.FailField(key, "is missing");
-    return std::nullopt;
-  }
-  Reader outer = r.Sub(key);
-  const std::string class_name = outer.String("class_name", std::nullopt);
-  std::optional<Variant> result;
-  std::vector<std::string> names;
-  for (size_t i = 0; i < std::variant_size_v<Variant>; ++i) {
-    Variant candidate = *VariantByIndex<Variant>(i);
-    names.push_back(name_of(candidate));
-    if (names.back() == class_name) result = candidate;
-  }
-  if (outer.ok() && !result) {
-    outer.FailField("class_name", absl::StrCat(QuoteUserText(class_name), " is not known; known: ",
-                                               absl::StrJoin(names, ", ")));
-  }
-  if (result && !outer.IsNull("config")) {
-    Reader fields = outer.Sub("config");
-    std::visit([&](auto& alternative) {
-      VisitFields(alternative, [&](const char* name, auto& field) {
-        using T = std::decay_t<decltype(field)>;
-        if constexpr (std::is_same_v<T, bool>) {
-          field = fields.Bool(name, field);
-        } else if constexpr (std::is_same_v<T, double>) {
-          field = fields.Number(name, field);
-        } else if constexpr (std::is_same_v<T, int64_t>) {
-          field = fields.Integer(name, field, std::numeric_limits<int64_t>::min(),
-                                 std::numeric_limits<int64_t>::max());
-        } else {
-          field = fields.List<typename T::value_type>(name, field);
-        }
-      });
-    }, *result);
-    fields.Finish();
-  }
-  outer.Finish();
-  if (!r.ok()) return std::nullopt;
-  return result;
-}
-
 const char* ClipKindName(optimizers::GradientClipping::Kind kind) {
   switch (kind) {
     case optimizers::GradientClipping::Kind::kValue: return "value";
@@ -126,7 +51,8 @@ CompileOptions ReadCompileOptions(Reader& r) {
                                         " a model config may have"));
   }
   o.seed = r.Unsigned("seed", o.seed);
-  if (auto optimizer = VariantFromJson<optimizers::Optimizer>(r, "optimizer", optimizers::OptimizerName)) {
+  // Ranges are checked below, with the clip and schedule (ValidateOptimizer).
+  if (auto optimizer = ReadDescribed<optimizers::Optimizer>(r, "optimizer", {})) {
     o.optimizer = *optimizer;
   }
   if (!r.IsNull("clip")) {
@@ -144,7 +70,7 @@ CompileOptions ReadCompileOptions(Reader& r) {
   }
   if (!r.IsNull("learning_rate_schedule")) {
     o.learning_rate_schedule =
-        VariantFromJson<optimizers::Schedule>(r, "learning_rate_schedule", optimizers::ScheduleName);
+        ReadDescribed<optimizers::Schedule>(r, "learning_rate_schedule", {});
   }
   if (r.ok()) {
     absl::Status valid = optimizers::ValidateOptimizer(
@@ -303,7 +229,7 @@ Json CompileOptionsToJson(const CompileOptions& options) {
   Json compile = {{"loss", options.loss},
                   {"metrics", options.metrics},
                   {"seed", options.seed},
-                  {"optimizer", VariantToJson(options.optimizer, optimizers::OptimizerName)},
+                  {"optimizer", DescribedToJson(options.optimizer)},
                   {"clip", nullptr},
                   {"learning_rate_schedule", nullptr}};
   if (options.clip) {
@@ -311,7 +237,7 @@ Json CompileOptionsToJson(const CompileOptions& options) {
   }
   if (options.learning_rate_schedule) {
     compile["learning_rate_schedule"] =
-        VariantToJson(*options.learning_rate_schedule, optimizers::ScheduleName);
+        DescribedToJson(*options.learning_rate_schedule);
   }
   return compile;
 }

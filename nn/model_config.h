@@ -13,7 +13,11 @@
 //      {"class_name": "Dense", "config": {"name": "dense", "trainable": true,
 //                                         "input_shape": null, "units": 300,
 //                                         "activation": "relu",
-//                                         "kernel_initializer": "he_normal", ...}},
+//                                         "kernel_initializer": {
+//                                             "module": "keras.initializers",
+//                                             "class_name": "HeNormal",
+//                                             "config": {"seed": null},
+//                                             "registered_name": null}, ...}},
 //      ...],
 //    "compile": {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
 //                "seed": 42, "optimizer": {"class_name": "SGD",
@@ -25,7 +29,9 @@
 // without the batch dimension) beside the layer's own settings
 // (Layer::Config()); a layer type is turned back into a layer by the factory
 // registered under its class name (nn/layer_registry.h: each of nn/'s layers
-// registers itself beside its Config()).
+// registers itself beside its Config()). Initializers, regularizers and
+// constraints are read from that object form or from a Keras name
+// ("he_normal"), as Keras reads them (nn/config_reader.h).
 //
 // The parser is meant for untrusted files: any input gives a layer list or an
 // InvalidArgument error naming the place and the problem (unknown layer

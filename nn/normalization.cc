@@ -22,10 +22,10 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
             {"epsilon", options_.epsilon},
             {"center", options_.center},
             {"scale", options_.scale},
-            {"beta_initializer", options_.beta_initializer},
-            {"gamma_initializer", options_.gamma_initializer},
-            {"moving_mean_initializer", options_.moving_mean_initializer},
-            {"moving_variance_initializer", options_.moving_variance_initializer}};
+            {"beta_initializer", options_.beta_initializer.ToJson()},
+            {"gamma_initializer", options_.gamma_initializer.ToJson()},
+            {"moving_mean_initializer", options_.moving_mean_initializer.ToJson()},
+            {"moving_variance_initializer", options_.moving_variance_initializer.ToJson()}};
   }
   static LayerPtr FromConfig(ConfigReader& r) {
     BatchNormalizationOptions o;
@@ -34,11 +34,10 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
     if (r.ok() && !(o.epsilon > 0)) r.FailField("epsilon", "must be > 0");
     o.center = r.Bool("center", o.center);
     o.scale = r.Bool("scale", o.scale);
-    o.beta_initializer = r.InitializerName("beta_initializer", o.beta_initializer);
-    o.gamma_initializer = r.InitializerName("gamma_initializer", o.gamma_initializer);
-    o.moving_mean_initializer = r.InitializerName("moving_mean_initializer", o.moving_mean_initializer);
-    o.moving_variance_initializer =
-        r.InitializerName("moving_variance_initializer", o.moving_variance_initializer);
+    if (auto init = r.Initializer("beta_initializer")) o.beta_initializer = *init;
+    if (auto init = r.Initializer("gamma_initializer")) o.gamma_initializer = *init;
+    if (auto init = r.Initializer("moving_mean_initializer")) o.moving_mean_initializer = *init;
+    if (auto init = r.Initializer("moving_variance_initializer")) o.moving_variance_initializer = *init;
     return r.ok() ? BatchNormalization(std::move(o)) : nullptr;
   }
 
@@ -59,10 +58,9 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
       return fail(absl::StrCat("momentum must be in [0, 1], got ", options_.momentum));
     }
     const Shape features{x.shape()[x.shape().rank() - 1]};
-    auto init = [&](const std::string& name) { return InitializerFromName(name); };
-    auto gamma_init = init(options_.gamma_initializer), beta_init = init(options_.beta_initializer);
-    auto mean_init = init(options_.moving_mean_initializer);
-    auto variance_init = init(options_.moving_variance_initializer);
+    auto gamma_init = options_.gamma_initializer.get(), beta_init = options_.beta_initializer.get();
+    auto mean_init = options_.moving_mean_initializer.get();
+    auto variance_init = options_.moving_variance_initializer.get();
     for (const auto* i : {&gamma_init, &beta_init, &mean_init, &variance_init}) {
       if (!i->ok()) return fail(std::string(i->status().message()));
     }

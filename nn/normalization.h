@@ -35,10 +35,10 @@ struct BatchNormalizationOptions {
   double epsilon = ops::kBatchNormDefaultEpsilon;    // 1e-3, Keras
   bool center = true;                                // learn beta
   bool scale = true;                                 // learn gamma
-  std::string beta_initializer = "zeros";
-  std::string gamma_initializer = "ones";
-  std::string moving_mean_initializer = "zeros";
-  std::string moving_variance_initializer = "ones";
+  InitializerOption beta_initializer = Zeros();
+  InitializerOption gamma_initializer = Ones();
+  InitializerOption moving_mean_initializer = Zeros();
+  InitializerOption moving_variance_initializer = Ones();
   std::string name;  // "" = batch_normalization, batch_normalization_1, ...
   std::optional<Shape> input_shape;
 };

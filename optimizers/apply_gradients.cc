@@ -84,7 +84,7 @@ Output LearningRate(Graph& graph, Output step, const Optimizer& optimizer, const
   const double requested = InitialLearningRate(optimizer);
   Output rate = GetOrCreateScalar(graph, kLearningRateName, DType::kF32, requested);
   if (!rate.valid()) return {};
-  const double existing = rate.node->attr<Initializer>("initializer").value;
+  const double existing = rate.node->attr<Initializer>("initializer").constant_value();
   if (existing == requested) return rate;
   graph.RecordError(absl::InvalidArgumentError(absl::StrCat(
       "ApplyGradients: this graph already has '", kLearningRateName, "' starting at ", existing,

@@ -55,7 +55,7 @@ Moments DrawKernel(const Initializer& init, Shape shape = {kFanIn, kFanOut}) {
 }
 
 void ExpectStddev(const Initializer& init, double target) {
-  SCOPED_TRACE(init.name);
+  SCOPED_TRACE(init.name());
   Moments m = DrawKernel(init);
   EXPECT_NEAR(m.stddev, target, kStddevRelTolerance * target);
   EXPECT_NEAR(m.mean, 0.0, kMeanTolerance * target);
@@ -184,7 +184,7 @@ TEST(InitializersTest, OrthogonalRankOneIsAUnitVector) {
 
 TEST(InitializersTest, SameSeedSameValuesOtherSeedOtherValues) {
   for (const Initializer& init : {HeNormal(), GlorotUniform(), RandomNormal(), Orthogonal()}) {
-    SCOPED_TRACE(init.name);
+    SCOPED_TRACE(init.name());
     Tensor a(DType::kF32, {20, 30}), b(DType::kF32, {20, 30}), c(DType::kF32, {20, 30});
     Rng ra(kSeed), rb(kSeed), rc(kSeed + 1);
     Initialize(init, ra, a);
@@ -230,17 +230,22 @@ TEST(InitializersTest, FromNameReturnsKerasDefaults) {
         "lecun_normal", "lecun_uniform", "orthogonal"}) {
     absl::StatusOr<Initializer> init = InitializerFromName(name);
     ASSERT_TRUE(init.ok()) << name << ": " << init.status();
-    EXPECT_EQ(init->name, name);
+    EXPECT_EQ(init->name(), name);
   }
   absl::StatusOr<Initializer> he = InitializerFromName("he_uniform");
   ASSERT_TRUE(he.ok());
-  EXPECT_EQ(he->kind, Initializer::Kind::kVarianceScaling);
-  EXPECT_EQ(he->scale, 2.0);
-  EXPECT_EQ(he->mode, Initializer::Mode::kFanIn);
-  EXPECT_EQ(he->distribution, Initializer::Distribution::kUniform);
+  ASSERT_TRUE(std::holds_alternative<init::HeUniform>(he->alternative()));
+  const init::VarianceScaling scaling = std::get<init::HeUniform>(he->alternative()).Scaling();
+  EXPECT_EQ(scaling.scale, 2.0);
+  EXPECT_EQ(scaling.mode, Initializer::Mode::kFanIn);
+  EXPECT_EQ(scaling.distribution, Initializer::Distribution::kUniform);
   absl::StatusOr<Initializer> rn = InitializerFromName("random_normal");
   ASSERT_TRUE(rn.ok());
-  EXPECT_EQ(rn->stddev, 0.05);
+  EXPECT_EQ(std::get<init::RandomNormal>(rn->alternative()).stddev, 0.05);
+  // Keras's class names work too.
+  absl::StatusOr<Initializer> by_class = InitializerFromName("HeUniform");
+  ASSERT_TRUE(by_class.ok());
+  EXPECT_EQ(*by_class, *he);
 }
 
 TEST(InitializersTest, FromNameErrorListsValidNames) {
@@ -326,6 +331,46 @@ TEST(InitializersTest, KerasStatisticsOnA784By300Kernel) {
     Initialize(*InitializerFromName(name), rng, t);
     for (float x : t.flat<float>()) ASSERT_EQ(x, value) << name;
   }
+}
+
+TEST(InitializersTest, IdentityIsGainOnTheDiagonal) {
+  Tensor t(DType::kF32, {2, 3});
+  Rng rng(kSeed);
+  Initialize(Identity(0.5), rng, t);
+  EXPECT_EQ(t.ToVector<float>(), (std::vector<float>{0.5f, 0, 0, 0, 0.5f, 0}));
+}
+
+// A seeded initializer fills every tensor alike, whatever Rng it is given;
+// an unseeded one draws from that Rng.
+TEST(InitializersTest, SeedFixesTheValues) {
+  const Initializer seeded = init::HeNormal{.seed = 7};
+  Tensor a(DType::kF32, {20, 30}), b(DType::kF32, {20, 30}), c(DType::kF32, {20, 30});
+  Rng ra(kSeed), rb(kSeed + 1), rc(7);
+  Initialize(seeded, ra, a);
+  Initialize(seeded, rb, b);
+  Initialize(HeNormal(), rc, c);
+  EXPECT_EQ(a.ToVector<float>(), b.ToVector<float>());
+  EXPECT_EQ(a.ToVector<float>(), c.ToVector<float>());  // the same stream as Rng(7)
+}
+
+TEST(InitializersTest, FieldRangesAreChecked) {
+  Rng rng(kSeed);
+  Tensor w(DType::kF32, {3, 3});
+  absl::Status s = TryInitialize(RandomNormal(0, -1), rng, w);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("RandomNormal stddev must be > 0, got -1"));
+  EXPECT_FALSE(ValidateInitializer(VarianceScaling(0)).ok());
+  EXPECT_FALSE(ValidateInitializer(RandomUniform(1, -1)).ok());
+  EXPECT_FALSE(ValidateInitializer(init::VarianceScaling{.mode = static_cast<init::Mode>(7)}).ok());
+  EXPECT_TRUE(ValidateInitializer(init::VarianceScaling{.mode = init::Mode::kFanAvg}).ok());
+}
+
+TEST(InitializersTest, ConstantValueIsTheFillOfConstantsOnly) {
+  EXPECT_EQ(Constant(0.25).constant_value(), 0.25);
+  EXPECT_EQ(Ones().constant_value(), 1.0);
+  EXPECT_TRUE(Zeros().is_constant());
+  EXPECT_FALSE(HeNormal().is_constant());
+  EXPECT_TRUE(std::isnan(HeNormal().constant_value()));
 }
 
 TEST(InitializersDeathTest, InitializeAbortsOnRandomIntoNonF32) {

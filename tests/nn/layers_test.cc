@@ -93,8 +93,7 @@ TEST(DenseRegularizerTest, OneOptionsValueConfiguresManyLayers) {
   }
   EXPECT_EQ(g.FindNode("dense/bias")->has_attr("l2"), false);  // no bias_regularizer
   EXPECT_EQ(g.FindNode("dense_2/Softmax") != nullptr, true);
-  EXPECT_EQ(g.FindNode("dense/kernel")->attr<Initializer>("initializer").kind,
-            HeNormal().kind);
+  EXPECT_EQ(g.FindNode("dense/kernel")->attr<Initializer>("initializer"), HeNormal());
 }
 
 TEST(DenseConstraintTest, MaxNormHoldsAfterFitting) {

@@ -91,8 +91,11 @@ TEST(ModelConfigTest, DenseConfigHasKerasFieldNames) {
   const Json& config = (*json)["config"];
   EXPECT_EQ(config["units"], 300);
   EXPECT_EQ(config["activation"], "relu");
-  EXPECT_EQ(config["kernel_initializer"], "he_normal");
-  EXPECT_EQ(config["bias_initializer"], "zeros");
+  // Keras 3's object form of an initializer.
+  EXPECT_EQ(config["kernel_initializer"],
+            Json::parse(R"({"module": "keras.initializers", "class_name": "HeNormal",
+                            "config": {"seed": null}, "registered_name": null})"));
+  EXPECT_EQ(config["bias_initializer"]["class_name"], "Zeros");
   EXPECT_EQ(config["use_bias"], true);
   EXPECT_TRUE(config["kernel_regularizer"].is_null());
   EXPECT_EQ(config["input_shape"], Json::array({784}));
@@ -233,13 +236,13 @@ std::vector<BadConfig> BadConfigs() {
       {"use_bias as a number", Edited([](Json& j) { j["layers"][1]["config"]["use_bias"] = 1; }),
        "'use_bias' must be true or false"},
       {"negative l2", Edited([](Json& j) { j["layers"][1]["config"]["kernel_regularizer"] = {{"l2", -1}}; }),
-       "kernel_regularizer: 'l2' must be in"},
-      {"regularizer not an object",
-       Edited([](Json& j) { j["layers"][1]["config"]["kernel_regularizer"] = "l2"; }),
+       "kernel_regularizer: L1L2 l2 must be >= 0, got -1"},
+      {"regularizer not an object or a name",
+       Edited([](Json& j) { j["layers"][1]["config"]["kernel_regularizer"] = 2; }),
        "kernel_regularizer: must be a JSON object"},
       {"zero max norm",
        Edited([](Json& j) { j["layers"][1]["config"]["kernel_constraint"] = {{"max_value", 0}}; }),
-       "'max_value' must be > 0"},
+       "MaxNorm max_value must be > 0, got 0"},
       {"dropout rate 1", Edited([](Json& j) { j["layers"][2]["config"]["rate"] = 1.0; }),
        "'rate' must be in [0, 1)"},
       {"dropout rate null", Edited([](Json& j) { j["layers"][2]["config"]["rate"] = nullptr; }),
@@ -305,7 +308,7 @@ TEST(ModelConfigTest, TheUneditedConfigParses) {
   EXPECT_FALSE(minimal->compile.has_value());
   auto json = nn::LayerToJson(*minimal->layers[0]);
   ASSERT_TRUE(json.ok());
-  EXPECT_EQ((*json)["config"]["kernel_initializer"], "glorot_uniform");
+  EXPECT_EQ((*json)["config"]["kernel_initializer"]["class_name"], "GlorotUniform");
 }
 
 }  // namespace

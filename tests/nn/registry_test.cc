@@ -1,22 +1,28 @@
 // Walks every registry a model config names components from (layers,
-// losses, metrics, activations, optimizers, schedules, initializers) and
+// losses, metrics, activations, optimizers, schedules, initializers,
+// regularizers, constraints) and
 // checks that each entry is reachable by its Keras name and round-trips
 // through the model config. Nothing here lists components by hand: a new
 // entry is covered the moment it is registered, and a missing piece of it
 // (no reader, no example, a name that does not resolve) fails here.
 
+#include <map>
 #include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_split.h"
+#include "core/describe.h"
 #include "core/initializers.h"
+#include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/layer_registry.h"
 #include "nn/losses.h"
 #include "nn/model.h"
+#include "nn/config_reader.h"
 #include "nn/model_config.h"
+#include "nn/normalization.h"
 #include "nn/saving.h"
 #include "ops/activations.h"
 #include "optimizers/optimizers.h"
@@ -167,40 +173,226 @@ TEST(RegistryTest, EveryActivationRoundTripsAsADenseAndAnActivationLayer) {
   }
 }
 
-// The initializer names, as InitializerFromName's own error lists them
-// (core/initializers has no names list of its own yet).
-std::vector<std::string> InitializerNames() {
-  const std::string message(InitializerFromName("").status().message());
-  const std::string marker = "valid names: ";
-  const size_t at = message.find(marker);
-  if (at == std::string::npos) return {};
-  return absl::StrSplit(message.substr(at + marker.size()), ", ");
+// ---------------------------------------------------------------- initializers, regularizers, constraints
+
+// Keras 3's alias and get_config() defaults of every initializer,
+// regularizer and constraint (keras/src/initializers, regularizers,
+// constraints), stated once; a component missing here fails the walks below.
+struct KerasComponent {
+  const char* alias;
+  const char* defaults;  // its config, JSON
+};
+const std::map<std::string, KerasComponent>& KerasComponents() {
+  static const auto* components = new std::map<std::string, KerasComponent>{
+      {"Zeros", {"zeros", "{}"}},
+      {"Ones", {"ones", "{}"}},
+      {"Constant", {"constant", R"({"value": 0.0})"}},
+      {"RandomNormal", {"random_normal", R"({"mean": 0.0, "stddev": 0.05, "seed": null})"}},
+      {"RandomUniform", {"random_uniform", R"({"minval": -0.05, "maxval": 0.05, "seed": null})"}},
+      {"TruncatedNormal", {"truncated_normal", R"({"mean": 0.0, "stddev": 0.05, "seed": null})"}},
+      {"VarianceScaling",
+       {"variance_scaling", R"({"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", "seed": null})"}},
+      {"GlorotNormal", {"glorot_normal", R"({"seed": null})"}},
+      {"GlorotUniform", {"glorot_uniform", R"({"seed": null})"}},
+      {"HeNormal", {"he_normal", R"({"seed": null})"}},
+      {"HeUniform", {"he_uniform", R"({"seed": null})"}},
+      {"LecunNormal", {"lecun_normal", R"({"seed": null})"}},
+      {"LecunUniform", {"lecun_uniform", R"({"seed": null})"}},
+      {"Orthogonal", {"orthogonal", R"({"gain": 1.0, "seed": null})"}},
+      {"Identity", {"identity", R"({"gain": 1.0})"}},
+      {"L1", {"l1", R"({"l1": 0.01})"}},
+      {"L2", {"l2", R"({"l2": 0.01})"}},
+      {"L1L2", {"l1_l2", R"({"l1": 0.0, "l2": 0.0})"}},
+      {"MaxNorm", {"max_norm", R"({"max_value": 2.0, "axis": 0})"}},
+  };
+  return *components;
 }
 
-TEST(RegistryTest, EveryInitializerRoundTripsInADenseConfig) {
-  ASSERT_FALSE(InitializerNames().empty());
-  for (const std::string& name : InitializerNames()) {
-    SCOPED_TRACE(name);
-    ASSERT_TRUE(InitializerFromName(name).ok());
-    auto json = nn::LayerToJson(*nn::Dense(2, {.kernel_initializer = name, .bias_initializer = name}));
-    ASSERT_TRUE(json.ok());
-    auto copy = nn::LayerFromJson(*json);
-    ASSERT_TRUE(copy.ok()) << copy.status();
-    EXPECT_EQ(nn::LayerToJson(**copy)->dump(), json->dump());
+// `value` with every field moved off its Keras default to another valid
+// value, so a round trip that dropped or defaulted a field shows.
+template <typename T>
+T Perturbed(T value) {
+  VisitFields(value, [](const Field& field, auto& v) {
+    using V = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<V, double>) {
+      v = v * 2 + 0.5;
+    } else if constexpr (std::is_enum_v<V>) {
+      v = static_cast<V>(field.choices.size() - 1);
+    } else if constexpr (std::is_same_v<V, init::Seed>) {
+      v = 7;
+    } else if constexpr (std::is_same_v<V, int>) {
+      v = v == 0 ? 1 : 0;
+    }
+  });
+  return value;
+}
+
+// Keras's class name and alias find `T`'s defaults, which are Keras 3's.
+template <typename Variant, typename T>
+void ExpectKerasNameAndDefaults(const T& value) {
+  SCOPED_TRACE(T::kName);
+  auto known = KerasComponents().find(T::kName);
+  ASSERT_NE(known, KerasComponents().end()) << "state Keras's alias and defaults above";
+  EXPECT_EQ(KerasAlias<T>(), known->second.alias);
+  for (const std::string name : {std::string(T::kName), KerasAlias<T>()}) {
+    std::optional<Variant> found = VariantFromKerasName<Variant>(name);
+    ASSERT_TRUE(found.has_value()) << name;
+    EXPECT_TRUE(std::holds_alternative<T>(*found) && std::get<T>(*found) == T{}) << name;
+  }
+  EXPECT_EQ(nn::DescribedToJson(Variant(T{}))["config"], Json::parse(known->second.defaults));
+  EXPECT_TRUE(ValidateFields(T{}).ok());
+  EXPECT_TRUE(ValidateFields(Perturbed(value)).ok());
+}
+
+// A one-Dense model config with `options`, parsed back; the graph of the
+// parsed model compiled.
+absl::StatusOr<nn::Sequential> DenseThroughConfig(nn::DenseOptions options, Json* written) {
+  options.input_shape = Shape{kFeatures};
+  nn::ModelConfig config{.layers = {nn::Dense(kClasses, options)}};
+  GF_ASSIGN_OR_RETURN(std::string text, nn::ModelConfigToJson(config));
+  *written = Json::parse(text)["layers"][0]["config"];
+  GF_ASSIGN_OR_RETURN(nn::ModelConfig parsed, nn::ParseModelConfig(text));
+  if (nn::ModelConfigToJson(parsed).value() != text) return absl::InternalError("not the same config again");
+  nn::Sequential model(parsed.layers);
+  GF_RETURN_IF_ERROR(model.Compile({.loss = "mse"}));
+  return model;
+}
+
+TEST(RegistryTest, EveryInitializerIsReachableByItsKerasNamesAndRoundTrips) {
+  for (const Initializer::Variant& alternative : EveryAlternative<Initializer::Variant>()) {
+    std::visit([](const auto& a) { ExpectKerasNameAndDefaults<Initializer::Variant>(a); }, alternative);
+    const Initializer init = std::visit([](const auto& a) { return Initializer(Perturbed(a)); }, alternative);
+    SCOPED_TRACE(init.class_name());
+    EXPECT_EQ(*InitializerFromName(init.name()), Initializer(alternative));
+    Json written;
+    auto dense = DenseThroughConfig({.kernel_initializer = init, .bias_initializer = init}, &written);
+    ASSERT_TRUE(dense.ok()) << dense.status();
+    EXPECT_EQ(written["kernel_initializer"]["class_name"], init.class_name());
+    EXPECT_EQ(dense->graph()->FindNode("dense/kernel")->attr<Initializer>("initializer"), init);
+    EXPECT_EQ(dense->graph()->FindNode("dense/bias")->attr<Initializer>("initializer"), init);
+    nn::BatchNormalizationOptions bn{.gamma_initializer = init, .moving_variance_initializer = init};
+    auto bn_json = nn::LayerToJson(*nn::BatchNormalization(bn));
+    ASSERT_TRUE(bn_json.ok());
+    auto bn_copy = nn::LayerFromJson(*bn_json);
+    ASSERT_TRUE(bn_copy.ok()) << bn_copy.status();
+    EXPECT_EQ(nn::LayerToJson(**bn_copy)->dump(), bn_json->dump());
   }
 }
 
-// ---------------------------------------------------------------- optimizers, schedules
+TEST(RegistryTest, EveryRegularizerIsReachableByItsKerasNamesAndRoundTrips) {
+  for (const auto& alternative : EveryAlternative<optimizers::DescribedRegularizer>()) {
+    std::visit([](const auto& a) { ExpectKerasNameAndDefaults<optimizers::DescribedRegularizer>(a); }, alternative);
+    const auto perturbed = std::visit([](const auto& a) { return optimizers::DescribedRegularizer(Perturbed(a)); },
+                                      alternative);
+    const optimizers::Regularizer penalty = optimizers::PenaltyOf(perturbed);
+    SCOPED_TRACE(VariantName(perturbed));
+    EXPECT_EQ(optimizers::DescribeRegularizer(penalty), perturbed) << "the writer keeps the class";
+    Json written;
+    auto dense = DenseThroughConfig({.kernel_regularizer = penalty}, &written);
+    ASSERT_TRUE(dense.ok()) << dense.status();
+    EXPECT_EQ(written["kernel_regularizer"]["class_name"], VariantName(perturbed));
+    const Node* kernel = dense->graph()->FindNode("dense/kernel");
+    EXPECT_EQ(kernel->attr_or<double>("l1", -1), penalty.l1);
+    EXPECT_EQ(kernel->attr_or<double>("l2", -1), penalty.l2);
+  }
+}
 
-// The default-constructed alternative I of a variant.
-template <typename Variant, size_t... I>
-std::vector<Variant> EveryAlternative(std::index_sequence<I...>) {
-  return {Variant(std::in_place_index<I>)...};
+TEST(RegistryTest, EveryConstraintIsReachableByItsKerasNamesAndRoundTrips) {
+  for (const optimizers::Constraint& alternative : EveryAlternative<optimizers::Constraint>()) {
+    std::visit([](const auto& a) { ExpectKerasNameAndDefaults<optimizers::Constraint>(a); }, alternative);
+    const auto perturbed = std::visit([](const auto& a) { return optimizers::Constraint(Perturbed(a)); }, alternative);
+    SCOPED_TRACE(VariantName(perturbed));
+    Json written;
+    auto dense = DenseThroughConfig({.kernel_constraint = perturbed}, &written);
+    ASSERT_TRUE(dense.ok()) << dense.status();
+    EXPECT_EQ(written["kernel_constraint"], nn::ConstraintToJson(perturbed));
+    absl::Status status;
+    nn::ConfigReader reader(written, "written", status);
+    EXPECT_EQ(reader.Constraint("kernel_constraint"), perturbed);
+    EXPECT_TRUE(status.ok()) << status;
+  }
 }
-template <typename Variant>
-std::vector<Variant> EveryAlternative() {
-  return EveryAlternative<Variant>(std::make_index_sequence<std::variant_size_v<Variant>>());
+
+// What a Dense config with `field` set to `value` reads as.
+absl::Status ReadDenseWith(const char* field, const Json& value) {
+  Json layer = {{"class_name", "Dense"}, {"config", {{"units", 2}, {field, value}}}};
+  return nn::LayerFromJson(layer).status();
 }
+
+TEST(RegistryTest, UnknownInitializerListsEveryValidName) {
+  for (const Json& bad : {Json("magic"), Json{{"class_name", "magic"}, {"config", Json::object()}}}) {
+    absl::Status status = ReadDenseWith("kernel_initializer", bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(), HasSubstr("'magic' is not known"));
+    for (const std::string& name : VariantKerasNames<Initializer::Variant>()) {
+      EXPECT_THAT(status.message(), HasSubstr(name));
+    }
+  }
+  EXPECT_THAT(InitializerFromName("magic").status().message(), HasSubstr(InitializerNamesList()));
+}
+
+TEST(RegistryTest, OutOfRangeFieldsNameTheFieldAndTheValue) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"kernel_initializer", R"({"class_name": "RandomNormal", "config": {"stddev": -1}})"},
+      {"kernel_initializer", R"({"class_name": "VarianceScaling", "config": {"scale": 0}})"},
+      {"kernel_regularizer", R"({"class_name": "L2", "config": {"l2": -0.5}})"},
+      {"kernel_constraint", R"({"class_name": "MaxNorm", "config": {"max_value": -2}})"},
+  };
+  const char* expected[] = {"RandomNormal stddev must be > 0, got -1", "VarianceScaling scale must be > 0, got 0",
+                            "L2 l2 must be >= 0, got -0.5", "MaxNorm max_value must be > 0, got -2"};
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    absl::Status status = ReadDenseWith(cases[i].first, Json::parse(cases[i].second));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << cases[i].second;
+    EXPECT_THAT(status.message(), HasSubstr(expected[i]));
+    EXPECT_THAT(status.message(), HasSubstr(cases[i].first));
+  }
+  // The C++ API checks the same ranges when the layer is built.
+  nn::Sequential model({nn::Dense(2, {.kernel_initializer = RandomNormal(0, -1), .input_shape = Shape{3}})});
+  EXPECT_THAT(model.Compile({.loss = "mse"}).message(), HasSubstr("RandomNormal stddev must be > 0, got -1"));
+}
+
+TEST(RegistryTest, WrongJsonTypesAreErrorsNotExceptions) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"kernel_initializer", "5"},
+      {"kernel_initializer", "null"},
+      {"kernel_initializer", R"({"class_name": 5})"},
+      {"kernel_initializer", R"({"class_name": "Constant", "config": []})"},
+      {"kernel_initializer", R"({"class_name": "RandomNormal", "config": {"stddev": "big"}})"},
+      {"kernel_initializer", R"({"class_name": "RandomNormal", "config": {"seed": -1}})"},
+      {"kernel_initializer", R"({"class_name": "RandomNormal", "config": {"seed": 1.5}})"},
+      {"kernel_initializer", R"({"class_name": "VarianceScaling", "config": {"mode": "fan_sideways"}})"},
+      {"kernel_initializer", R"({"class_name": "VarianceScaling", "config": {"mode": 1}})"},
+      {"kernel_initializer", R"({"class_name": "Zeros", "config": {"value": 1}})"},
+      {"kernel_regularizer", R"({"class_name": "L1", "config": {"l1": "x"}})"},
+      {"kernel_regularizer", R"({"l1": [1]})"},
+      {"kernel_regularizer", R"("l3")"},
+      {"kernel_constraint", R"({"class_name": "MaxNorm", "config": {"axis": 1.5}})"},
+      {"kernel_constraint", R"({"class_name": "MaxNorm", "config": {"axis": 9999999999}})"},
+      {"kernel_constraint", "[]"},
+  };
+  for (const auto& [field, value] : cases) {
+    SCOPED_TRACE(value);
+    absl::Status status = ReadDenseWith(field, Json::parse(value));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(status.message(), HasSubstr(field));
+  }
+}
+
+// Files written before these were described hold names and the bare
+// regularizer and constraint fields; they read as the same components.
+TEST(RegistryTest, OldConfigFormsStillRead) {
+  const Json old = Json::parse(R"({"units": 2, "kernel_initializer": "he_normal", "bias_initializer": "ones",
+      "kernel_regularizer": {"l1": 0.0, "l2": 0.01}, "kernel_constraint": {"max_value": 1.5, "axis": 1}})");
+  auto layer = nn::LayerFromJson({{"class_name", "Dense"}, {"config", old}});
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  const Json now = (*layer)->Config();
+  EXPECT_EQ(now["kernel_initializer"], nn::InitializerToJson(HeNormal()));
+  EXPECT_EQ(now["bias_initializer"], nn::InitializerToJson(Ones()));
+  EXPECT_EQ(now["kernel_regularizer"], nn::RegularizerToJson(optimizers::L2(0.01)));
+  EXPECT_EQ(now["kernel_constraint"], nn::ConstraintToJson(optimizers::MaxNorm{.max_value = 1.5, .axis = 1}));
+}
+
+// ---------------------------------------------------------------- optimizers, schedules
 
 std::string CompileJson(const nn::CompileOptions& options) {
   return nn::ModelConfigToJson({.layers = {nn::Dense(2, {.input_shape = Shape{3}})}, .compile = options}).value();

@@ -268,7 +268,8 @@ TEST(SavingTest, FileHoldsTheDocumentedNamesAndMetadata) {
   Json config = Json::parse(file->metadata.at("gradflow.model"));
   EXPECT_EQ(config["format"], "gradflow.model");
   EXPECT_EQ(config["layers"][2]["class_name"], "Dense");
-  EXPECT_EQ(config["layers"][2]["config"]["kernel_regularizer"]["l2"], 0.001);
+  EXPECT_EQ(config["layers"][2]["config"]["kernel_regularizer"]["class_name"], "L2");
+  EXPECT_EQ(config["layers"][2]["config"]["kernel_regularizer"]["config"]["l2"], 0.001);
   EXPECT_EQ(config["compile"]["optimizer"]["class_name"], "Nadam");
   Json layers = Json::parse(file->metadata.at("gradflow.layers"));
   EXPECT_EQ(layers[0]["name"], "batch_normalization");

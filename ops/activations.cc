@@ -168,6 +168,14 @@ const std::vector<ActivationRow>& Rows() {
        .op = "Mish",
        .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_mish); },
        .grad_checks = Smooth(-3, 3)},
+      // hard_silu (Keras 3; "hard_swish" in Keras 2): y = x relu6(x + 3) / 6
+      // (oneDNN 2.6's hardswish); dy/dx = 0 (x <= -3), (2x + 3) / 6
+      // (-3 < x < 3), 1 (x >= 3), as TensorFlow differentiates relu6 at
+      // its kinks. Kinked at -3 and 3.
+      {.keras = "hard_silu",
+       .op = "HardSilu",
+       .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_hardswish); },
+       .grad_checks = Smooth(-2.5, 2.5)},
       // Ops of other files, with Keras's defaults.
       // Not fusable into Dense: oneDNN 2.6's exp post-op turns NaN into inf;
       // the Exp op puts NaN back (ops/math.cc).

@@ -24,16 +24,6 @@ namespace {
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
-// Kernels copy these into named variables rather than structured bindings:
-// clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
-struct RowsAndDepth {
-  int64_t rows, depth;
-};
-RowsAndDepth Rows(const Shape& y) {
-  const int64_t depth = y.rank() == 0 ? 1 : y[y.rank() - 1];
-  return {depth == 0 ? 0 : y.NumElements() / depth, depth};
-}
-
 bool FromLogits(const Node& node) { return node.attr<bool>("from_logits"); }
 
 absl::Status InferLoss(InferContext& ctx, bool sparse) {

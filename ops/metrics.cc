@@ -29,14 +29,6 @@ int32_t ArgmaxOf(const T* x, int64_t n, int64_t stride = 1) {
   return best;
 }
 
-struct RowsAndDepth {
-  int64_t rows, depth;
-};
-RowsAndDepth Rows(const Shape& y) {
-  const int64_t depth = y[y.rank() - 1];
-  return {depth == 0 ? 0 : y.NumElements() / depth, depth};
-}
-
 // ---------------------------------------------------------------- Argmax
 
 int NormalizedAxis(const Node& node, int rank) {

@@ -27,6 +27,18 @@ inline constexpr int64_t kParallelMin = 32768;
 // the result does not depend on the thread count.
 inline constexpr int64_t kSumChunk = 16384;
 
+// A tensor seen as [rows, depth], depth its last dimension (1 for a
+// scalar): the layout of the softmax, loss and metric kernels. Kernels copy
+// the two into named variables rather than structured bindings: clang 14
+// (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
+struct RowsAndDepth {
+  int64_t rows, depth;
+};
+inline RowsAndDepth Rows(const Shape& shape) {
+  const int64_t depth = shape.rank() == 0 ? 1 : shape[shape.rank() - 1];
+  return {depth == 0 ? 0 : shape.NumElements() / depth, depth};
+}
+
 // The gradient function of ops whose inputs get no gradient (integer or
 // label inputs, fills): one invalid Output per input is implied.
 inline std::vector<Output> NoGradient(GradContext&) { return {}; }

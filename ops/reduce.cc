@@ -399,6 +399,18 @@ Output AddReduce(const Scope& scope, std::string_view op, Output x, const std::v
       scope, op, {x}, {{"axes", std::vector<int64_t>(axes.begin(), axes.end())}, {"keepdims", keepdims}});
 }
 
+// A reduction over the "axes" attr (ReduceAttrs), gradient-checked on
+// ReduceGradChecks' shapes.
+OpDef ReduceOp(std::string name, KernelFn kernel, GradFn grad) {
+  return {.name = std::move(name),
+          .num_inputs = 1,
+          .attrs = ReduceAttrs(),
+          .infer = InferReduce,
+          .kernel = std::move(kernel),
+          .grad = std::move(grad),
+          .grad_checks = ReduceGradChecks()};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- ReduceSum
@@ -409,15 +421,7 @@ std::vector<Output> ReduceSumGrad(GradContext& g) {
   return {BroadcastLike(g.scope, WithKeptDims(g, g.dy[0]), g.x(0))};
 }
 
-GF_REGISTER_OP(OpDef{
-    .name = "ReduceSum",
-    .num_inputs = 1,
-    .attrs = ReduceAttrs(),
-    .infer = InferReduce,
-    .kernel = ReduceKernel<SumOp>(/*mean=*/false),
-    .grad = ReduceSumGrad,
-    .grad_checks = ReduceGradChecks(),
-});
+GF_REGISTER_OP(ReduceOp("ReduceSum", ReduceKernel<SumOp>(/*mean=*/false), ReduceSumGrad));
 
 // ---------------------------------------------------------------- ReduceMean
 
@@ -427,15 +431,7 @@ std::vector<Output> ReduceMeanGrad(GradContext& g) {
   return {BroadcastLike(g.scope, WithKeptDims(g, g.dy[0]), g.x(0), /*divide_by_count=*/true)};
 }
 
-GF_REGISTER_OP(OpDef{
-    .name = "ReduceMean",
-    .num_inputs = 1,
-    .attrs = ReduceAttrs(),
-    .infer = InferReduce,
-    .kernel = ReduceKernel<SumOp>(/*mean=*/true),
-    .grad = ReduceMeanGrad,
-    .grad_checks = ReduceGradChecks(),
-});
+GF_REGISTER_OP(ReduceOp("ReduceMean", ReduceKernel<SumOp>(/*mean=*/true), ReduceMeanGrad));
 
 // ---------------------------------------------------------------- ReduceMax
 
@@ -447,17 +443,9 @@ std::vector<Output> ReduceMaxGrad(GradContext& g) {
                                    {g.x(0), WithKeptDims(g, g.y(0)), WithKeptDims(g, g.dy[0])})};
 }
 
-GF_REGISTER_OP(OpDef{
-    .name = "ReduceMax",
-    .num_inputs = 1,
-    .attrs = ReduceAttrs(),
-    .infer = InferReduce,
-    .kernel = ReduceKernel<MaxOp>(/*mean=*/false),
-    .grad = ReduceMaxGrad,
-    // Uniform random inputs: the maximum of each group is unique, with gaps far
-    // wider than the finite-difference step.
-    .grad_checks = ReduceGradChecks(),
-});
+// Uniform random inputs for the gradient check: the maximum of each group is
+// unique, with gaps far wider than the finite-difference step.
+GF_REGISTER_OP(ReduceOp("ReduceMax", ReduceKernel<MaxOp>(/*mean=*/false), ReduceMaxGrad));
 
 // Inputs: x, y = max with kept dims, dy with kept dims. Output: dx (x's shape).
 GF_REGISTER_OP(OpDef{
@@ -486,6 +474,25 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- SumToShapeOf
 
+// SumToShapeOf and BroadcastLike are each other's gradient: (x, like) ->
+// a tensor shaped as `like`, where input `narrow` broadcasts to the other
+// (SumToShapeOf: like to x; BroadcastLike: x to like). `like` only supplies
+// a shape and gets no gradient.
+OpDef LikeOp(std::string name, int narrow, KernelFn kernel, GradFn grad, std::vector<GradCheckCase> grad_checks) {
+  return {.name = std::move(name),
+          .num_inputs = 2,
+          .attrs = {OptionalAttr("divide_by_count", false)},
+          .infer = [narrow](InferContext& ctx) {
+            GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
+            GF_RETURN_IF_ERROR(CheckBroadcastsTo(ctx, narrow, 1 - narrow));
+            ctx.AddOutput(DType::kF32, ctx.shape(1));
+            return absl::OkStatus();
+          },
+          .kernel = std::move(kernel),
+          .grad = std::move(grad),
+          .grad_checks = std::move(grad_checks)};
+}
+
 // y = sum of x over the dims `like` is broadcast along (divided by the count
 // if divide_by_count): each x element enters one y element once (or with
 // weight 1/n), so dx = dy broadcast back (divided by n). `like` only supplies
@@ -494,17 +501,9 @@ std::vector<Output> SumToShapeOfGrad(GradContext& g) {
   return {BroadcastLike(g.scope, g.dy[0], g.x(0), DivideAttr(g.node)), Output{}};
 }
 
-GF_REGISTER_OP(OpDef{
-    .name = "SumToShapeOf",
-    .num_inputs = 2,
-    .attrs = {OptionalAttr("divide_by_count", false)},
-    .infer = [](InferContext& ctx) {
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-      GF_RETURN_IF_ERROR(CheckBroadcastsTo(ctx, 1, 0));
-      ctx.AddOutput(DType::kF32, ctx.shape(1));
-      return absl::OkStatus();
-    },
-    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+GF_REGISTER_OP(LikeOp(
+    "SumToShapeOf", /*narrow=*/1,
+    [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       GF_ASSIGN_OR_RETURN(ReducePlan plan, MakeReducePlan(k.in_shape(0), k.in_shape(1)));
       const float* src = k.in<float>(0);
       float* dst = k.out<float>(0);
@@ -514,11 +513,9 @@ GF_REGISTER_OP(OpDef{
         return absl::OkStatus();
       });
     },
-    .grad = SumToShapeOfGrad,
-    .grad_checks = {{.inputs = {{.shape = {2, 3, 4}}, {.shape = {3, 1}, .no_grad = true}}},
-                    {.inputs = {{.shape = {4, 3}}, {.shape = {1, 3}, .no_grad = true}},
-                     .attrs = {{"divide_by_count", true}}}},
-});
+    SumToShapeOfGrad,
+    {{.inputs = {{.shape = {2, 3, 4}}, {.shape = {3, 1}, .no_grad = true}}},
+     {.inputs = {{.shape = {4, 3}}, {.shape = {1, 3}, .no_grad = true}}, .attrs = {{"divide_by_count", true}}}}));
 
 Output SumToShapeOf(const Scope& scope, Output x, Output like, bool divide_by_count) {
   return scope.graph().AddNode1(scope, "SumToShapeOf", {x, like}, {{"divide_by_count", divide_by_count}});
@@ -533,17 +530,9 @@ std::vector<Output> BroadcastLikeGrad(GradContext& g) {
   return {SumToShapeOf(g.scope, g.dy[0], g.x(0), DivideAttr(g.node)), Output{}};
 }
 
-GF_REGISTER_OP(OpDef{
-    .name = "BroadcastLike",
-    .num_inputs = 2,
-    .attrs = {OptionalAttr("divide_by_count", false)},
-    .infer = [](InferContext& ctx) {
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-      GF_RETURN_IF_ERROR(CheckBroadcastsTo(ctx, 0, 1));
-      ctx.AddOutput(DType::kF32, ctx.shape(1));
-      return absl::OkStatus();
-    },
-    .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
+GF_REGISTER_OP(LikeOp(
+    "BroadcastLike", /*narrow=*/0,
+    [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       GF_ASSIGN_OR_RETURN(ReducePlan plan, MakeReducePlan(k.out_shape(0), k.in_shape(0)));
       const float* src = k.in<float>(0);
       float* dst = k.out<float>(0);
@@ -553,11 +542,9 @@ GF_REGISTER_OP(OpDef{
         return absl::OkStatus();
       });
     },
-    .grad = BroadcastLikeGrad,
-    .grad_checks = {{.inputs = {{.shape = {3, 1}}, {.shape = {2, 3, 4}, .no_grad = true}}},
-                    {.inputs = {{.shape = {3}}, {.shape = {4, 3}, .no_grad = true}},
-                     .attrs = {{"divide_by_count", true}}}},
-});
+    BroadcastLikeGrad,
+    {{.inputs = {{.shape = {3, 1}}, {.shape = {2, 3, 4}, .no_grad = true}}},
+     {.inputs = {{.shape = {3}}, {.shape = {4, 3}, .no_grad = true}}, .attrs = {{"divide_by_count", true}}}}));
 
 Output BroadcastLike(const Scope& scope, Output x, Output like, bool divide_by_count) {
   return scope.graph().AddNode1(scope, "BroadcastLike", {x, like}, {{"divide_by_count", divide_by_count}});

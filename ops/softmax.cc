@@ -13,16 +13,6 @@ namespace {
 
 // Softmax along the last axis of any rank >= 1: the kernels view the tensor as
 // [rows, depth] (depth = the last dimension) and reduce over axis 1.
-// Kernels copy these into named variables rather than structured bindings:
-// clang 14 (Debian 12, used by tools/fuzz.sh) cannot capture bindings in lambdas.
-struct RowsAndDepth {
-  int64_t rows, depth;
-};
-RowsAndDepth Rows(const Shape& shape) {
-  int64_t depth = shape[shape.rank() - 1];
-  int64_t n = shape.NumElements();
-  return {depth == 0 ? 0 : n / depth, depth};
-}
 
 absl::Status InferSoftmax(InferContext& ctx) {
   GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));

@@ -87,6 +87,9 @@ std::vector<Case> Cases() {
          const double t = std::tanh(std::log1p(std::exp(x)));
          return t + x * (1 - t * t) * Sigm(x);
        }},
+      {"hard_silu", [](const Scope& s, Output x) { return ops::Activation(s, x, "hard_silu"); },
+       [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; },
+       [](double x) { return x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6; }},
       // log(1 + exp(x)), written so exp cannot overflow.
       {"softplus", ops::Softplus,
        [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, Sigm},
@@ -232,7 +235,8 @@ TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
       {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"},   {"relu", "Relu"},   {"leaky_relu", "LeakyRelu"},
       {"elu", "Elu"},         {"selu", "Selu"},   {"gelu", "Gelu"},   {"swish", "Swish"},
       {"softplus", "Softplus"}, {"softmax", "Softmax"}, {"hard_sigmoid", "HardSigmoid"},
-      {"rrelu", "RRelu"}, {"mish", "Mish"}, {"exponential", "Exp"}, {"log_softmax", "LogSoftmax"}};
+      {"rrelu", "RRelu"}, {"mish", "Mish"}, {"exponential", "Exp"}, {"log_softmax", "LogSoftmax"},
+      {"hard_silu", "HardSilu"}};
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
   for (const auto& [name, op] : expected) {

@@ -26,17 +26,11 @@ double VarianceScalingVariance(const init::VarianceScaling& init, const Shape& s
   return init.scale / std::max(1.0, fan);
 }
 
-template <typename T>
-void FillAs(Tensor& t, double v) {
-  std::fill(t.data<T>(), t.data<T>() + t.num_elements(), static_cast<T>(v));
-}
-
 void Fill(Tensor& t, double v) {
-  switch (t.dtype()) {
-    case DType::kF32: FillAs<float>(t, v); break;
-    case DType::kI32: FillAs<int32_t>(t, v); break;
-    case DType::kI64: FillAs<int64_t>(t, v); break;
-  }
+  VisitDType(t.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    std::fill(t.data<T>(), t.data<T>() + t.num_elements(), static_cast<T>(v));
+  });
 }
 
 // A random orthogonal matrix as Keras's Orthogonal: QR of a standard normal
@@ -160,6 +154,10 @@ absl::Status init::RandomUniform::Check() const {
   if (minval <= maxval) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("RandomUniform minval must be <= maxval, got minval ", minval, ", maxval ", maxval));
+}
+
+bool Initializer::is_constant() const {
+  return std::visit([](const auto& i) { return requires { i.ConstantValue(); }; }, alternative_);
 }
 
 double Initializer::constant_value() const {

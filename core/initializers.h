@@ -202,7 +202,7 @@ class Initializer {
   std::string class_name() const { return VariantName(alternative_); }
   std::string name() const;
   // Zeros, Ones and Constant fill any dtype; the others need f32.
-  bool is_constant() const { return !std::isnan(constant_value()); }
+  bool is_constant() const;
   // The value a constant initializer fills (Zeros 0, Ones 1, Constant its
   // value); NaN for the random ones.
   double constant_value() const;

@@ -474,6 +474,8 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- SumToShapeOf
 
+namespace {
+
 // SumToShapeOf and BroadcastLike are each other's gradient: (x, like) ->
 // a tensor shaped as `like`, where input `narrow` broadcasts to the other
 // (SumToShapeOf: like to x; BroadcastLike: x to like). `like` only supplies
@@ -492,6 +494,8 @@ OpDef LikeOp(std::string name, int narrow, KernelFn kernel, GradFn grad, std::ve
           .grad = std::move(grad),
           .grad_checks = std::move(grad_checks)};
 }
+
+}  // namespace
 
 // y = sum of x over the dims `like` is broadcast along (divided by the count
 // if divide_by_count): each x element enters one y element once (or with

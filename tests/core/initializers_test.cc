@@ -1,6 +1,7 @@
 #include "core/initializers.h"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -363,6 +364,18 @@ TEST(InitializersTest, FieldRangesAreChecked) {
   EXPECT_FALSE(ValidateInitializer(RandomUniform(1, -1)).ok());
   EXPECT_FALSE(ValidateInitializer(init::VarianceScaling{.mode = static_cast<init::Mode>(7)}).ok());
   EXPECT_TRUE(ValidateInitializer(init::VarianceScaling{.mode = init::Mode::kFanAvg}).ok());
+}
+
+// A constant initializer is told apart by its kind, not by its value: a NaN
+// constant still fills (it once passed for a random initializer and filled
+// nothing).
+TEST(InitializersTest, NanConstantFillsNan) {
+  const Initializer nan = Constant(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_TRUE(nan.is_constant());
+  Tensor t = Tensor::FromVector<float>({3}, {1, 2, 3}).value();
+  Rng rng(kSeed);
+  ASSERT_TRUE(TryInitialize(nan, rng, t).ok());
+  for (float v : t.ToVector<float>()) EXPECT_TRUE(std::isnan(v));
 }
 
 TEST(InitializersTest, ConstantValueIsTheFillOfConstantsOnly) {

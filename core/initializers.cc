@@ -129,7 +129,7 @@ void FillRandom(const init::Identity& i, Rng&, std::span<float> out, const Tenso
   for (int64_t d = 0; d < std::min(rows, cols); ++d) out[d * cols + d] = static_cast<float>(i.gain);
 }
 
-template <const char* N, double S, init::Mode M, init::Distribution D>
+template <const char* N, int S, init::Mode M, init::Distribution D>
 void FillRandom(const init::VarianceScalingPreset<N, S, M, D>& i, Rng& rng, std::span<float> out,
                 const Tensor& t) {
   FillRandom(i.Scaling(), rng, out, t);

@@ -136,12 +136,14 @@ struct VarianceScaling {
 
 // A VarianceScaling with fixed settings under its own Keras name; only the
 // seed is configurable (Keras's GlorotNormal(seed=None), ...).
-template <const char* Name, double Scale, Mode M, Distribution D>
+// (Scale is an int: clang 14, which the fuzz and tsan configs use, takes no
+// floating-point template arguments; the presets' scales are 1 and 2.)
+template <const char* Name, int Scale, Mode M, Distribution D>
 struct VarianceScalingPreset {
   static constexpr const char* kName = Name;
   Seed seed;
   template <typename Self, typename F> static void Fields(Self& s, F&& f) { f(Field::Any("seed"), s.seed); }
-  VarianceScaling Scaling() const { return {.scale = Scale, .mode = M, .distribution = D, .seed = seed}; }
+  VarianceScaling Scaling() const { return {.scale = double(Scale), .mode = M, .distribution = D, .seed = seed}; }
   friend bool operator==(const VarianceScalingPreset&, const VarianceScalingPreset&) = default;
 };
 
@@ -151,12 +153,12 @@ inline constexpr char kLecunNormal[] = "LecunNormal", kLecunUniform[] = "LecunUn
 // Glorot & Bengio 2010: scale 1, fan_avg. He et al. 2015: scale 2, fan_in.
 // LeCun 1998 (used with SELU): scale 1, fan_in. "*Normal" draw a truncated
 // normal, "*Uniform" a uniform.
-using GlorotNormal = VarianceScalingPreset<kGlorotNormal, 1.0, Mode::kFanAvg, Distribution::kTruncatedNormal>;
-using GlorotUniform = VarianceScalingPreset<kGlorotUniform, 1.0, Mode::kFanAvg, Distribution::kUniform>;
-using HeNormal = VarianceScalingPreset<kHeNormal, 2.0, Mode::kFanIn, Distribution::kTruncatedNormal>;
-using HeUniform = VarianceScalingPreset<kHeUniform, 2.0, Mode::kFanIn, Distribution::kUniform>;
-using LecunNormal = VarianceScalingPreset<kLecunNormal, 1.0, Mode::kFanIn, Distribution::kTruncatedNormal>;
-using LecunUniform = VarianceScalingPreset<kLecunUniform, 1.0, Mode::kFanIn, Distribution::kUniform>;
+using GlorotNormal = VarianceScalingPreset<kGlorotNormal, 1, Mode::kFanAvg, Distribution::kTruncatedNormal>;
+using GlorotUniform = VarianceScalingPreset<kGlorotUniform, 1, Mode::kFanAvg, Distribution::kUniform>;
+using HeNormal = VarianceScalingPreset<kHeNormal, 2, Mode::kFanIn, Distribution::kTruncatedNormal>;
+using HeUniform = VarianceScalingPreset<kHeUniform, 2, Mode::kFanIn, Distribution::kUniform>;
+using LecunNormal = VarianceScalingPreset<kLecunNormal, 1, Mode::kFanIn, Distribution::kTruncatedNormal>;
+using LecunUniform = VarianceScalingPreset<kLecunUniform, 1, Mode::kFanIn, Distribution::kUniform>;
 
 // Saxe et al. 2014: a random orthogonal matrix times `gain`.
 struct Orthogonal {

@@ -110,7 +110,9 @@ bool CopyOwnerAndMode(int fd, const struct stat& old) {
   struct stat now;
   if (::fstat(fd, &now) != 0) return false;
   if (now.st_uid != old.st_uid || now.st_gid != old.st_gid) {
-    if (::fchown(fd, old.st_uid, old.st_gid) != 0) (void)::fchown(fd, -1, old.st_gid);
+    if (::fchown(fd, old.st_uid, old.st_gid) != 0 && ::fchown(fd, -1, old.st_gid) != 0) {
+      // Neither owner nor group could be copied: the file keeps ours.
+    }
   }
   return ::fchmod(fd, old.st_mode & kPermissionBits) == 0;
 }

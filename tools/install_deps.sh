@@ -15,6 +15,9 @@ PACKAGES=(
   libbenchmark-dev
   nlohmann-json3-dev    # safetensors headers
   zlib1g-dev            # gzip'd IDX files
+  libhdf5-dev           # Keras .h5 and model.weights.h5 (nn/keras)
+  libzip-dev            # Keras .keras archives (nn/keras)
+  python3-h5py          # tests/nn/keras: fixture generator and layout reader
   dataset-fashion-mnist # /usr/share/datasets/fashion-mnist
   pkg-config
   g++

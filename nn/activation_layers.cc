@@ -30,15 +30,18 @@ class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
   static constexpr char kClassName[] = "LeakyReLU";
   static constexpr char kExampleConfig[] = "{}";
   explicit LeakyReLULayer(double alpha) : alpha_(alpha) {}
-  nlohmann::json Config() const override { return {{"alpha", alpha_}}; }
+  // Keras 3 calls the slope negative_slope; tf.keras 2.x (and gradflow
+  // files before 2026-12) alpha.
+  nlohmann::json Config() const override { return {{"negative_slope", alpha_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
-    const double alpha = r.Number("alpha", kLeakyReLULayerDefaultAlpha);
+    const char* key = r.IsNull("alpha") ? "negative_slope" : "alpha";
+    const double alpha = r.Number(key, kLeakyReLULayerDefaultAlpha);
     return r.ok() ? LeakyReLU(alpha) : nullptr;
   }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
-    if (!CheckFinite(scope, "LeakyReLU", "alpha", alpha_)) return {};
+    if (!CheckFinite(scope, "LeakyReLU", "negative_slope", alpha_)) return {};
     return ops::LeakyRelu(scope, x, alpha_);
   }
 
@@ -104,6 +107,8 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
   static LayerPtr FromConfig(ConfigReader& r) {
     PReLUOptions o;
     if (auto init = r.Initializer("alpha_initializer")) o.alpha_initializer = *init;
+    r.Unsupported("alpha_regularizer", nullptr, "gradflow's PReLU has no regularizer");
+    r.Unsupported("alpha_constraint", nullptr, "gradflow's PReLU has no constraint");
     for (int64_t axis : r.List<int64_t>("shared_axes", std::vector<int64_t>{})) {
       if (axis < 1 || axis > kMaxConfigInputRank) {
         r.FailField("shared_axes", absl::StrCat("has axis ", axis, "; axes are in [1, ",
@@ -143,8 +148,55 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
  private:
   PReLUOptions options_;
 };
+// Keras's ReLU layer: max(x, 0), or with negative_slope a leaky ReLU.
+class ReLULayer : public BuiltinLayer<ReLULayer> {
+ public:
+  static constexpr char kClassName[] = "ReLU";
+  static constexpr char kExampleConfig[] = "{}";
+  explicit ReLULayer(double negative_slope) : negative_slope_(negative_slope) {}
+  nlohmann::json Config() const override {
+    return {{"max_value", nullptr}, {"negative_slope", negative_slope_}, {"threshold", 0.0}};
+  }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    r.Unsupported("max_value", nullptr, "gradflow's ReLU layer has no cap (use the \"relu6\" activation for 6)");
+    r.Unsupported("threshold", 0.0, "gradflow's ReLU layer has no threshold");
+    const double slope = r.NumberIn("negative_slope", 0.0, 0, 1e30);
+    return r.ok() ? ReLU(slope) : nullptr;
+  }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override {
+    if (!CheckFinite(scope, "ReLU", "negative_slope", negative_slope_)) return {};
+    return negative_slope_ == 0 ? ops::Activation(scope, x, "relu") : ops::LeakyRelu(scope, x, negative_slope_);
+  }
+
+ private:
+  double negative_slope_;
+};
+
+// Keras's Softmax layer over the last axis.
+class SoftmaxLayer : public BuiltinLayer<SoftmaxLayer> {
+ public:
+  static constexpr char kClassName[] = "Softmax";
+  static constexpr char kExampleConfig[] = "{}";
+  nlohmann::json Config() const override { return {{"axis", -1}}; }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    r.Unsupported("axis", -1, "gradflow's softmax runs over the last axis");
+    return r.ok() ? Softmax() : nullptr;
+  }
+
+ protected:
+  Output Build(const Scope& scope, Output x) override {
+    Output y = ops::Activation(scope, x, "softmax");
+    set_softmax_logits(x);
+    return y;
+  }
+};
+
 }  // namespace
 
+LayerPtr ReLU(double negative_slope) { return std::make_shared<ReLULayer>(negative_slope); }
+LayerPtr Softmax() { return std::make_shared<SoftmaxLayer>(); }
 LayerPtr LeakyReLU(double alpha) { return std::make_shared<LeakyReLULayer>(alpha); }
 LayerPtr ELU(double alpha) { return std::make_shared<ELULayer>(alpha); }
 LayerPtr PReLU(PReLUOptions options) { return std::make_shared<PReLULayer>(std::move(options)); }

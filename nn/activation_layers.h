@@ -22,6 +22,12 @@ inline constexpr double kLeakyReLULayerDefaultAlpha = 0.3;
 // y = x (x > 0), alpha x (x <= 0). Keras: LeakyReLU(alpha=0.3).
 LayerPtr LeakyReLU(double alpha = kLeakyReLULayerDefaultAlpha);
 
+// Keras's ReLU layer (max_value None, threshold 0): max(x, 0), or
+// negative_slope * x below 0.
+LayerPtr ReLU(double negative_slope = 0);
+// Keras's Softmax layer (axis -1).
+LayerPtr Softmax();
+
 // Keras's layers.ELU default.
 inline constexpr double kELULayerDefaultAlpha = 1.0;
 

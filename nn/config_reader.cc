@@ -19,14 +19,34 @@ std::string DescribeJson(const Json& value) {
   return absl::StrCat(value.type_name(), " ", text);
 }
 
-ConfigReader::ConfigReader(const Json& object, std::string where, absl::Status& status)
-    : object_(object), where_(std::move(where)), status_(status) {
+ConfigReader::ConfigReader(const Json& object, std::string where, absl::Status& status,
+                           std::vector<std::string>* notes)
+    : object_(object), where_(std::move(where)), status_(status), notes_(notes) {
   if (!object_.is_object()) Fail(absl::StrCat("must be a JSON object, got ", DescribeJson(object_)));
 }
 
 ConfigReader ConfigReader::Sub(std::string_view key) {
   const Json* value = Find(key);
-  return ConfigReader(value ? *value : Null(), absl::StrCat(where_, ".", std::string(key)), status_);
+  return ConfigReader(value ? *value : Null(), absl::StrCat(where_, ".", std::string(key)), status_, notes_);
+}
+
+void ConfigReader::Unsupported(std::string_view key, const Json& keras_default, const std::string& why) {
+  const Json* value = Find(key);
+  if (value != nullptr && *value != keras_default) {
+    FailField(key, absl::StrCat("is ", DescribeJson(*value), ": ", why, " (only ", DescribeJson(keras_default),
+                                " can be loaded)"));
+  }
+}
+
+void ConfigReader::Ignored(std::string_view key, const Json& keras_default, const std::string& why) {
+  const Json* value = Find(key);
+  if (value != nullptr && *value != keras_default) {
+    Note(absl::StrCat("'", std::string(key), "' = ", DescribeJson(*value), " ignored: ", why));
+  }
+}
+
+void ConfigReader::Note(const std::string& message) {
+  if (notes_ != nullptr && ok()) notes_->push_back(absl::StrCat(where_, ": ", message));
 }
 
 void ConfigReader::Fail(const std::string& message) {

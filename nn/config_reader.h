@@ -49,7 +49,10 @@ class ConfigReader {
   // The longest list a config may hold (metrics, schedule boundaries, axes).
   static constexpr size_t kMaxListLength = 100000;
 
-  ConfigReader(const Json& object, std::string where, absl::Status& status);
+  // `notes` (optional) collects what was read but changes nothing in
+  // gradflow (Note below): Keras fields such as BatchNormalization's `fused`.
+  ConfigReader(const Json& object, std::string where, absl::Status& status,
+               std::vector<std::string>* notes = nullptr);
 
   bool ok() const { return status_.ok(); }
   const std::string& where() const { return where_; }
@@ -95,6 +98,16 @@ class ConfigReader {
   std::optional<optimizers::Regularizer> Regularizer(std::string_view key);
   std::optional<optimizers::Constraint> Constraint(std::string_view key);
 
+  // Keras fields gradflow has no counterpart for. Unsupported: absent, or
+  // holding `keras_default` (what Keras does without it), else an error
+  // saying `why` ("gradflow has no batch renormalization"). Ignored: any
+  // value, noted (when not `keras_default`) with `why` ("gradflow draws its
+  // own dropout masks"), for fields that change nothing numerically.
+  void Unsupported(std::string_view key, const Json& keras_default, const std::string& why);
+  void Ignored(std::string_view key, const Json& keras_default, const std::string& why);
+  void Note(const std::string& message);
+  std::vector<std::string>* notes() const { return notes_; }
+
   // Marks keys read elsewhere (e.g. by LayerFromJson) as known.
   void Accept(std::initializer_list<const char*> keys);
   // Unknown keys are errors: a typo in a hand-edited file should not be
@@ -108,6 +121,7 @@ class ConfigReader {
   const Json& object_;
   std::string where_;
   absl::Status& status_;
+  std::vector<std::string>* notes_;
   std::set<std::string> used_;
 };
 

@@ -29,6 +29,8 @@ class DropoutLayer : public BuiltinLayer<DropoutLayer<kName, kAlpha, kMonteCarlo
   nlohmann::json Config() const override { return {{"rate", rate_}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
     const double rate = r.NumberIn("rate", std::nullopt, 0, 1, /*hi_open=*/true);
+    r.Unsupported("noise_shape", nullptr, "gradflow drops elements independently");
+    r.Ignored("seed", nullptr, "gradflow draws dropout masks from the model's seed");
     return r.ok() ? std::make_shared<DropoutLayer>(rate) : nullptr;
   }
 

@@ -12,7 +12,9 @@ namespace gradflow::nn {
 namespace {
 
 // The keys every layer config has; LayerFromJson reads them.
-constexpr std::initializer_list<const char*> kCommonLayerKeys = {"name", "trainable", "input_shape"};
+// Read by LayerFromJson (nn/model_config.cc) for every layer type.
+constexpr std::initializer_list<const char*> kCommonLayerKeys = {
+    "name", "trainable", "input_shape", "dtype", "batch_shape", "batch_input_shape", "activity_regularizer"};
 
 struct Registry {
   std::mutex mutex;
@@ -41,9 +43,10 @@ absl::Status RegisterLayerTypeInfo(LayerTypeInfo info) {
 
 bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
                           std::string example_config) {
-  auto from_json = [from_config, class_name](const nlohmann::json& config) -> absl::StatusOr<LayerPtr> {
+  auto from_json = [from_config, class_name](const nlohmann::json& config,
+                                             std::vector<std::string>* notes) -> absl::StatusOr<LayerPtr> {
     absl::Status status;
-    ConfigReader reader(config, "config", status);
+    ConfigReader reader(config, "config", status, notes);
     reader.Accept(kCommonLayerKeys);
     LayerPtr layer = from_config(reader);
     reader.Finish();

@@ -39,8 +39,10 @@ class ConfigReader;
 struct LayerTypeInfo {
   std::string class_name;  // Keras's class name: the config's "class_name" and Layer::type()
   // Makes a layer from its "config" object (the common keys "name",
-  // "trainable" and "input_shape" are applied by LayerFromJson afterwards).
-  std::function<absl::StatusOr<LayerPtr>(const nlohmann::json& config)> from_json;
+  // "trainable", "input_shape" and Keras's "dtype", "batch_shape", ... are
+  // applied by LayerFromJson afterwards); what it reads but ignores goes to
+  // `notes` (may be null).
+  std::function<absl::StatusOr<LayerPtr>(const nlohmann::json& config, std::vector<std::string>* notes)> from_json;
   // A valid "config" object (JSON text) for the registry-walking tests; empty
   // for types registered from outside nn/.
   std::string example_config;

@@ -109,7 +109,10 @@ class FlattenLayer : public BuiltinLayer<FlattenLayer> {
   static constexpr char kExampleConfig[] = "{}";
   explicit FlattenLayer(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
   nlohmann::json Config() const override { return nlohmann::json::object(); }
-  static LayerPtr FromConfig(ConfigReader&) { return Flatten(); }
+  static LayerPtr FromConfig(ConfigReader& r) {
+    r.Unsupported("data_format", "channels_last", "gradflow flattens in channels-last order");
+    return Flatten();
+  }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -148,6 +151,9 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     o.bias_regularizer = r.Regularizer("bias_regularizer");
     o.kernel_constraint = r.Constraint("kernel_constraint");
     o.bias_constraint = r.Constraint("bias_constraint");
+    r.Unsupported("lora_rank", nullptr, "gradflow has no LoRA adapters");
+    r.Accept({"lora_alpha"});  // used by Keras only with lora_rank
+    r.Unsupported("quantization_config", nullptr, "gradflow does not quantize Dense layers");
     return r.ok() ? Dense(units, std::move(o)) : nullptr;
   }
 

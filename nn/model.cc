@@ -349,6 +349,28 @@ void Sequential::Commit(Compiled c) {
   require_held_weights_ = false;
 }
 
+absl::StatusOr<std::vector<std::vector<WeightSpec>>> Sequential::WeightSpecs() {
+  auto serialized = Serialize();
+  GF_RETURN_IF_ERROR(CheckLayers());
+  GF_RETURN_IF_ERROR(AssignDefaultNames());
+  std::vector<Layer::BuildRecord> previous;
+  for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
+  Compiled c;
+  c.graph = std::make_unique<Graph>(options_.seed);
+  absl::Status built = BuildForward(c);
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->RestoreBuild(std::move(previous[i]));
+  GF_RETURN_IF_ERROR(built);
+  std::vector<std::vector<WeightSpec>> specs;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const size_t prefix = layers_[i]->name().size() + 1;
+    std::vector<WeightSpec>& layer = specs.emplace_back();
+    for (const Output& v : c.layer_variables[i]) {
+      layer.push_back({v.node->name.substr(prefix), v.type(), v.node->attr<bool>("trainable")});
+    }
+  }
+  return specs;
+}
+
 absl::Status Sequential::Compile(CompileOptions options) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckLayers());

@@ -95,6 +95,13 @@ struct LoadWeightsReport {
   std::string ToString() const;
 };
 
+// A layer variable as a Compile would create it.
+struct WeightSpec {
+  std::string local;  // "kernel"
+  TensorType type;
+  bool trainable;     // whether the optimizer updates it (the layer and the weight say so)
+};
+
 class Sequential {
  public:
   explicit Sequential(std::vector<LayerPtr> layers = {}, std::string name = "sequential");
@@ -143,6 +150,13 @@ class Sequential {
   // A callback sets this to end Fit after the current epoch (Keras's
   // model.stop_training); Fit clears it when it starts.
   bool stop_training = false;
+
+  // Per layer, the variables a Compile would create, in creation order
+  // (Keras's weight order), without allocating any: the forward graph is
+  // built aside and forgotten. Unnamed layers get their default names, as
+  // Compile gives them. Loaders check a file's tensors against these before
+  // reading them.
+  absl::StatusOr<std::vector<std::vector<WeightSpec>>> WeightSpecs();
 
   // Keras-style table: layers, output shapes, parameter counts.
   std::string Summary() const;

@@ -139,11 +139,63 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(std::string_view text) {
 
 }  // namespace
 
-absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& where_in) {
+namespace {
+
+// The sample shape: "input_shape" (gradflow, tf.keras 1.x), or Keras's
+// "batch_shape" / "batch_input_shape", whose first (batch) entry is null.
+std::optional<Shape> ReadInputShape(Reader& common) {
+  const char* key = "input_shape";
+  bool batched = false;
+  for (const char* keras_key : {"batch_shape", "batch_input_shape"}) {
+    if (!common.IsNull(keras_key)) key = keras_key, batched = true;
+  }
+  if (common.IsNull(key)) return std::nullopt;
+  const Json& given = *common.Find(key);
+  const size_t first = batched ? 1 : 0;
+  bool good = given.is_array() && given.size() > first && given.size() - first <= size_t{kMaxConfigInputRank} &&
+              (!batched || given[0].is_null());
+  std::vector<int64_t> dims;
+  int64_t elements = 1;
+  for (size_t i = first; good && i < given.size(); ++i) {
+    good = given[i].is_number_integer() && given[i].get<int64_t>() >= 1 &&
+           given[i].get<int64_t>() <= kMaxConfigInputElements;
+    if (good) dims.push_back(given[i].get<int64_t>());
+    if (good) elements *= dims.back();
+    good = good && elements <= kMaxConfigInputElements;
+  }
+  if (!good) {
+    common.FailField(key, absl::StrCat("must list ", batched ? "null (the batch) and " : "", "1 to ",
+                                       kMaxConfigInputRank, " dimensions >= 1 with at most ", kMaxConfigInputElements,
+                                       " elements in all, got ", Describe(given)));
+    return std::nullopt;
+  }
+  return Shape(dims);
+}
+
+// Keras's "dtype": "float32", or a DTypePolicy object naming it; gradflow's
+// layers compute in float32.
+void ReadKerasDType(Reader& common) {
+  const Json* dtype = common.Find("dtype");
+  if (dtype == nullptr || dtype->is_null()) return;
+  std::string name = dtype->is_string() ? dtype->get<std::string>() : "";
+  if (dtype->is_object() && dtype->contains("config") && (*dtype)["config"].is_object() &&
+      (*dtype)["config"].contains("name") && (*dtype)["config"]["name"].is_string()) {
+    name = (*dtype)["config"]["name"].get<std::string>();
+  }
+  if (name != "float32") {
+    common.FailField("dtype", absl::StrCat("is ", Describe(*dtype), "; gradflow layers compute in float32, ",
+                                           "so only \"float32\" (Keras's default policy) can be loaded"));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& where_in, std::vector<std::string>* notes) {
   absl::Status status;
   Reader r(layer, where_in, status);
   const std::string class_name = r.String("class_name", std::nullopt);
   const Json* config = r.Required("config");
+  r.Accept({"module", "registered_name", "build_config", "name", "inbound_nodes"});  // Keras 3 / functional configs
   r.Finish();
   if (!status.ok()) return status;
   const std::string where = absl::StrCat(where_in, " (", TruncateUserText(class_name), ")");
@@ -155,23 +207,9 @@ absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& whe
   Reader common(*config, absl::StrCat(where, ".config"), status);
   const std::string name = common.String("name", "");
   const bool trainable = common.Bool("trainable", true);
-  std::optional<Shape> input_shape;
-  if (!common.IsNull("input_shape")) {
-    std::vector<int64_t> dims = common.List<int64_t>("input_shape", std::nullopt);
-    int64_t elements = 1;
-    bool good = common.ok() && !dims.empty() && dims.size() <= size_t{kMaxConfigInputRank};
-    for (int64_t d : dims) {
-      good = good && d >= 1 && d <= kMaxConfigInputElements;
-      if (good) elements *= d;
-      good = good && elements <= kMaxConfigInputElements;
-    }
-    if (common.ok() && !good) {
-      common.FailField("input_shape", absl::StrCat("must list 1 to ", kMaxConfigInputRank,
-                                                   " dimensions >= 1 with at most ", kMaxConfigInputElements,
-                                                   " elements in all, got ", Describe(*common.Find("input_shape"))));
-    }
-    if (common.ok()) input_shape = Shape(dims);
-  }
+  std::optional<Shape> input_shape = ReadInputShape(common);
+  ReadKerasDType(common);
+  common.Unsupported("activity_regularizer", nullptr, "gradflow has no activity regularizers");
   if (common.ok()) {
     absl::Status name_ok = CheckLayerName(name);
     if (!name_ok.ok()) common.Fail(std::string(name_ok.message()));
@@ -179,7 +217,7 @@ absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& whe
   if (!status.ok()) return status;
   absl::StatusOr<LayerPtr> made;
   try {
-    made = type->from_json(*config);
+    made = type->from_json(*config, notes);
   } catch (const std::exception& e) {  // a user factory that throws
     made = absl::InvalidArgumentError(absl::StrCat("the factory failed: ", e.what()));
   }
@@ -281,7 +319,10 @@ absl::StatusOr<std::string> ModelConfigToJson(const ModelConfig& config) {
 }
 
 absl::Status RegisterLayerType(const std::string& class_name, LayerFactory factory) {
-  return RegisterLayerTypeInfo({class_name, std::move(factory), /*example_config=*/""});
+  auto from_json = [factory = std::move(factory)](const Json& config, std::vector<std::string>*) {
+    return factory(config);
+  };
+  return RegisterLayerTypeInfo({class_name, std::move(from_json), /*example_config=*/""});
 }
 
 std::vector<std::string> LayerTypeNames() {

@@ -97,8 +97,11 @@ absl::StatusOr<std::string> ModelConfigToJson(const ModelConfig& config);
 
 // One layer as {"class_name": type, "config": {...}} and back.
 absl::StatusOr<nlohmann::json> LayerToJson(const Layer& layer);
-// `where` starts error messages ("model config: layers[2]").
-absl::StatusOr<LayerPtr> LayerFromJson(const nlohmann::json& layer, const std::string& where = "layer");
+// `where` starts error messages ("model config: layers[2]"). Keras's own
+// layer configs are read too (their "dtype", "batch_shape", Keras 3's
+// "module" ...); what is read but changes nothing is noted in `notes`.
+absl::StatusOr<LayerPtr> LayerFromJson(const nlohmann::json& layer, const std::string& where = "layer",
+                                       std::vector<std::string>* notes = nullptr);
 
 // A fresh layer of the same type and configuration (name, trainable flag and
 // input shape included), without weights.

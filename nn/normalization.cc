@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "nn/config_reader.h"
 #include "nn/layer_registry.h"
+#include "nn/model_config.h"
 
 namespace gradflow::nn {
 namespace {
@@ -18,7 +19,8 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
     if (!options_.name.empty()) set_name(options_.name);
   }
   nlohmann::json Config() const override {
-    return {{"momentum", options_.momentum},
+    return {{"axis", options_.axis},
+            {"momentum", options_.momentum},
             {"epsilon", options_.epsilon},
             {"center", options_.center},
             {"scale", options_.scale},
@@ -27,8 +29,33 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
             {"moving_mean_initializer", options_.moving_mean_initializer.ToJson()},
             {"moving_variance_initializer", options_.moving_variance_initializer.ToJson()}};
   }
+  // Keras 3 writes -1; tf.keras 2.x the built layer's list ([1] for [batch, features]).
+  static int ReadAxis(ConfigReader& r) {
+    const nlohmann::json* given = r.Find("axis");
+    if (given == nullptr) return -1;
+    const nlohmann::json& axis = given->is_array() && given->size() == 1 ? (*given)[0] : *given;
+    if (!axis.is_number_integer() || axis.get<int64_t>() < -1 || axis.get<int64_t>() > kMaxConfigInputRank) {
+      r.FailField("axis", absl::StrCat("must be one axis, -1 or in [1, ", kMaxConfigInputRank, "], got ",
+                                       DescribeJson(*given)));
+      return -1;
+    }
+    return static_cast<int>(axis.get<int64_t>());
+  }
+  // tf.keras 2.x and Keras 3 fields gradflow has no counterpart for.
+  static void ReadKerasOnlyFields(ConfigReader& r) {
+    r.Unsupported("renorm", false, "gradflow has no batch renormalization");
+    r.Accept({"renorm_clipping", "renorm_momentum"});  // used only with renorm
+    r.Unsupported("virtual_batch_size", nullptr, "gradflow has no ghost batch normalization");
+    r.Unsupported("adjustment", nullptr, "gradflow has no batch-norm adjustment function");
+    for (const char* key : {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}) {
+      r.Unsupported(key, nullptr, "gradflow's BatchNormalization has no regularizers or constraints");
+    }
+    r.Ignored("fused", nullptr, "a kernel choice; gradflow always uses oneDNN's");
+    r.Ignored("synchronized", false, "one process: the batch statistics are the same");
+  }
   static LayerPtr FromConfig(ConfigReader& r) {
     BatchNormalizationOptions o;
+    o.axis = ReadAxis(r);
     o.momentum = r.NumberIn("momentum", o.momentum, 0, 1);
     o.epsilon = r.NumberIn("epsilon", o.epsilon, 0, 1e30);
     if (r.ok() && !(o.epsilon > 0)) r.FailField("epsilon", "must be > 0");
@@ -38,6 +65,7 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
     if (auto init = r.Initializer("gamma_initializer")) o.gamma_initializer = *init;
     if (auto init = r.Initializer("moving_mean_initializer")) o.moving_mean_initializer = *init;
     if (auto init = r.Initializer("moving_variance_initializer")) o.moving_variance_initializer = *init;
+    ReadKerasOnlyFields(r);
     return r.ok() ? BatchNormalization(std::move(o)) : nullptr;
   }
 
@@ -53,6 +81,11 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
     if (x.shape().rank() < 2) {
       return fail(absl::StrCat("needs an input [batch, ..., features], got '", x.name(), "' ",
                                x.type().ToString()));
+    }
+    const int last = x.shape().rank() - 1;
+    if (options_.axis != -1 && options_.axis != last) {
+      return fail(absl::StrCat("axis ", options_.axis, " is not the last axis (", last, ") of its input ",
+                               x.type().ToString(), "; gradflow normalizes the last axis"));
     }
     if (!(options_.momentum >= 0 && options_.momentum <= 1)) {
       return fail(absl::StrCat("momentum must be in [0, 1], got ", options_.momentum));

@@ -31,6 +31,8 @@
 namespace gradflow::nn {
 
 struct BatchNormalizationOptions {
+  // The feature axis; gradflow normalizes the last one (-1, or its index).
+  int axis = -1;
   double momentum = ops::kBatchNormDefaultMomentum;  // 0.99, Keras
   double epsilon = ops::kBatchNormDefaultEpsilon;    // 1e-3, Keras
   bool center = true;                                // learn beta

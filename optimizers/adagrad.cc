@@ -45,6 +45,10 @@ struct AdagradRule {
 GF_REGISTER_OP(internal::UpdateOpDef<AdagradRule>("ApplyAdagrad",
                                                   internal::FieldAttrDefs<Adagrad>()));
 
+SlotLayout Adagrad::KerasSlots() const {
+  return {.groups = {{{"accumulator", "accumulator", "accumulator"}}}};
+}
+
 UpdateSpec Adagrad::DescribeUpdate(const UpdateContext& u) const {
   const Adagrad& opt = *this;
   return {"ApplyAdagrad",

@@ -96,6 +96,16 @@ UpdateSpec AdamSpec(const UpdateContext& u, const AdamW& opt) {
 GF_REGISTER_OP(internal::UpdateOpDef<AdamRule>(
     "ApplyAdam", internal::FieldAttrDefs<AdamW>()));
 
+// Shared by Adam and AdamW.
+static SlotLayout AdamSlots(bool amsgrad) {
+  SlotLayout layout{.groups = {{{"m", "momentum", "m"}, {"v", "velocity", "v"}}}};
+  if (amsgrad) layout.groups.push_back({{"vhat", "velocity_hat", "vhat"}});
+  return layout;
+}
+
+SlotLayout Adam::KerasSlots() const { return AdamSlots(amsgrad); }
+SlotLayout AdamW::KerasSlots() const { return AdamSlots(amsgrad); }
+
 UpdateSpec Adam::DescribeUpdate(const UpdateContext& u) const {
   return AdamSpec(u, AdamW{.learning_rate = learning_rate, .weight_decay = 0, .beta_1 = beta_1, .beta_2 = beta_2,
                            .epsilon = epsilon, .amsgrad = amsgrad});

@@ -52,6 +52,10 @@ struct AdamaxRule {
 GF_REGISTER_OP(internal::UpdateOpDef<AdamaxRule>(
     "ApplyAdamax", internal::FieldAttrDefs<Adamax>()));
 
+SlotLayout Adamax::KerasSlots() const {
+  return {.groups = {{{"m", "momentum", "m"}, {"u", "norm", "v"}}}};
+}
+
 UpdateSpec Adamax::DescribeUpdate(const UpdateContext& u) const {
   const Adamax& opt = *this;
   return {"ApplyAdamax",

@@ -41,6 +41,8 @@ struct LionRule {
 GF_REGISTER_OP(internal::UpdateOpDef<LionRule>(
     "ApplyLion", internal::FieldAttrDefs<Lion>()));
 
+SlotLayout Lion::KerasSlots() const { return {.groups = {{{"momentum", "momentum", "momentum"}}}}; }
+
 UpdateSpec Lion::DescribeUpdate(const UpdateContext& u) const {
   return {"ApplyLion", {u.var, u.Slot("momentum"), u.grad}, {u.learning_rate}, internal::FieldAttrs(*this)};
 }

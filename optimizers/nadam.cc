@@ -113,6 +113,11 @@ GF_REGISTER_OP(OpDef{
     .mutates_input = 0,
 });
 
+SlotLayout Nadam::KerasSlots() const {
+  return {.groups = {{{"m", "momentum", "m"}, {"v", "velocity", "v"}}},
+          .scalars = {{kNadamMomentumProductName, "u_product"}}};
+}
+
 UpdateSpec Nadam::DescribeUpdate(const UpdateContext& u) const {
   const Nadam& opt = *this;
   Output product = GetOrCreateScalar(u.scope.graph(), kNadamMomentumProductName, DType::kF32, 1.0);

@@ -29,6 +29,27 @@ namespace gradflow::optimizers {
 struct UpdateContext;  // updates.h
 struct UpdateSpec;
 
+// One slot of an optimizer (the variable "<variable>/<slot>") and Keras's
+// names for it: Keras 3's ("momentum", in .keras files unnamed, by order)
+// and tf.keras 2.x's OptimizerV2 ("m", in "Adam/dense/kernel/m:0").
+struct KerasSlot {
+  const char* slot;
+  const char* keras;
+  const char* tf_keras;
+};
+// The optimizer's state as Keras lists it (optimizer.variables): after the
+// iteration count and the learning rate, group by group; inside a group,
+// variable by variable, each of the group's slots (Keras 3 creates a group's
+// slots together, interleaved: m0, v0, m1, v1, ...). Then `scalars`: state
+// not per variable (Nadam's momentum product), by gradflow variable name
+// and Keras's. tf.keras 2.x's OptimizerV2 orders every slot as its own
+// group (all m, then all v); its files name each slot, so they are matched
+// by name.
+struct SlotLayout {
+  std::vector<std::vector<KerasSlot>> groups;
+  std::vector<std::pair<const char*, const char*>> scalars;
+};
+
 // Every optimizer is one struct here (core/describe.h: its Keras class name,
 // its fields with Keras's defaults and ranges, listed once) plus one .cc file
 // defining its DescribeUpdate (the update op of one variable) and registering
@@ -50,6 +71,7 @@ struct SGD {
     f(Field::Any("nesterov"), o.nesterov);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;  // sgd.cc
+  SlotLayout KerasSlots() const;
 };
 
 // Keras Adagrad: acc += g^2; w -= lr * g / sqrt(acc + epsilon) (adagrad.cc).
@@ -64,6 +86,7 @@ struct Adagrad {
     f(Field::NonNegative("epsilon"), o.epsilon);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 // Keras RMSprop, plain or centered, optional momentum (rmsprop.cc).
@@ -82,6 +105,7 @@ struct RMSprop {
     f(Field::Any("centered"), o.centered);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 // Keras Adam (or AMSGrad): bias-corrected moments, epsilon outside the root (adam.cc).
@@ -100,6 +124,7 @@ struct Adam {
     f(Field::Any("amsgrad"), o.amsgrad);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 // Keras AdamW: Adam plus decoupled weight decay w -= lr * weight_decay * w (adam.cc).
@@ -120,6 +145,7 @@ struct AdamW {
     f(Field::Any("amsgrad"), o.amsgrad);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 // Keras Nadam: Adam with Nesterov momentum and the momentum schedule
@@ -139,6 +165,7 @@ struct Nadam {
     f(Field::NonNegative("schedule_decay"), o.schedule_decay);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
   // The momentum product's update, after every variable's (updates.h).
   Node* AddAfterUpdates(Graph& graph, Output step, const std::vector<Node*>& updates) const;
 };
@@ -157,6 +184,7 @@ struct Adamax {
     f(Field::NonNegative("epsilon"), o.epsilon);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 // Keras 3 Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
@@ -173,6 +201,7 @@ struct Lion {
     f(Field::InRange("beta_2", 0, 1), o.beta_2);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
+  SlotLayout KerasSlots() const;
 };
 
 using Optimizer = std::variant<SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Lion>;

@@ -79,6 +79,13 @@ struct RmspropRule {
 GF_REGISTER_OP(internal::UpdateOpDef<RmspropRule>(
     "ApplyRMSprop", internal::FieldAttrDefs<RMSprop>()));
 
+SlotLayout RMSprop::KerasSlots() const {
+  SlotLayout layout{.groups = {{{"velocity", "velocity", "rms"}}}};
+  if (momentum > 0) layout.groups.push_back({{"momentum", "momentum", "momentum"}});
+  if (centered) layout.groups.push_back({{"average_gradient", "average_gradient", "mg"}});
+  return layout;
+}
+
 UpdateSpec RMSprop::DescribeUpdate(const UpdateContext& u) const {
   const RMSprop& opt = *this;
   UpdateSpec spec{"ApplyRMSprop", {u.var, u.Slot("velocity")}, {u.learning_rate},

@@ -72,6 +72,11 @@ GF_REGISTER_OP(internal::UpdateOpDef<SgdRule>("ApplySGD"));
 GF_REGISTER_OP(internal::UpdateOpDef<MomentumRule>(
     "ApplyMomentum", internal::FieldAttrDefs<SGD>()));
 
+SlotLayout SGD::KerasSlots() const {
+  if (momentum == 0) return {};
+  return {.groups = {{{"momentum", "momentum", "momentum"}}}};
+}
+
 UpdateSpec SGD::DescribeUpdate(const UpdateContext& u) const {
   const SGD& opt = *this;
   if (opt.momentum == 0) return {"ApplySGD", {u.var, u.grad}, {u.learning_rate}, {}};

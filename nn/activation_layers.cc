@@ -73,6 +73,7 @@ class ELULayer : public BuiltinLayer<ELULayer> {
 class RReLULayer : public BuiltinLayer<RReLULayer> {
  public:
   static constexpr char kClassName[] = "RReLU";
+  static constexpr bool kGradflowOnly = true;  // not a Keras layer
   static constexpr char kExampleConfig[] = "{}";
   RReLULayer(double lower, double upper) : lower_(lower), upper_(upper) {}
   nlohmann::json Config() const override { return {{"lower", lower_}, {"upper", upper_}}; }

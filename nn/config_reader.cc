@@ -45,6 +45,55 @@ void ConfigReader::Ignored(std::string_view key, const Json& keras_default, cons
   }
 }
 
+// The sample shape: "input_shape" (gradflow, tf.keras 1.x), or Keras's
+// "batch_shape" / "batch_input_shape", whose first (batch) entry is null.
+std::optional<Shape> ConfigReader::InputShape() {
+  ConfigReader& common = *this;
+  const char* key = "input_shape";
+  bool batched = false;
+  for (const char* keras_key : {"batch_shape", "batch_input_shape"}) {
+    if (!common.IsNull(keras_key)) key = keras_key, batched = true;
+  }
+  if (common.IsNull(key)) return std::nullopt;
+  const Json& given = *common.Find(key);
+  const size_t first = batched ? 1 : 0;
+  bool good = given.is_array() && given.size() > first && given.size() - first <= size_t{kMaxConfigInputRank} &&
+              (!batched || given[0].is_null());
+  std::vector<int64_t> dims;
+  int64_t elements = 1;
+  for (size_t i = first; good && i < given.size(); ++i) {
+    good = given[i].is_number_integer() && given[i].get<int64_t>() >= 1 &&
+           given[i].get<int64_t>() <= kMaxConfigInputElements;
+    if (good) dims.push_back(given[i].get<int64_t>());
+    if (good) elements *= dims.back();
+    good = good && elements <= kMaxConfigInputElements;
+  }
+  if (!good) {
+    common.FailField(key, absl::StrCat("must list ", batched ? "null (the batch) and " : "", "1 to ",
+                                       kMaxConfigInputRank, " dimensions >= 1 with at most ", kMaxConfigInputElements,
+                                       " elements in all, got ", DescribeJson(given)));
+    return std::nullopt;
+  }
+  return Shape(dims);
+}
+
+// Keras's "dtype": "float32", or a DTypePolicy object naming it; gradflow's
+// layers compute in float32.
+void ConfigReader::KerasDType() {
+  ConfigReader& common = *this;
+  const Json* dtype = common.Find("dtype");
+  if (dtype == nullptr || dtype->is_null()) return;
+  std::string name = dtype->is_string() ? dtype->get<std::string>() : "";
+  if (dtype->is_object() && dtype->contains("config") && (*dtype)["config"].is_object() &&
+      (*dtype)["config"].contains("name") && (*dtype)["config"]["name"].is_string()) {
+    name = (*dtype)["config"]["name"].get<std::string>();
+  }
+  if (name != "float32") {
+    common.FailField("dtype", absl::StrCat("is ", DescribeJson(*dtype), "; gradflow layers compute in float32, ",
+                                           "so only \"float32\" (Keras's default policy) can be loaded"));
+  }
+}
+
 void ConfigReader::Note(const std::string& message) {
   if (notes_ != nullptr && ok()) notes_->push_back(absl::StrCat(where_, ": ", message));
 }

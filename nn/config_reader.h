@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "core/describe.h"
 #include "core/initializers.h"
+#include "core/shape.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 
@@ -59,6 +60,9 @@ class ConfigReader {
   // A reader of the object under `key` (which must be present), sharing
   // this reader's status.
   ConfigReader Sub(std::string_view key);
+  // A reader of another object (which must outlive it), sharing this
+  // reader's status and notes.
+  ConfigReader Over(const Json& object, std::string where) { return ConfigReader(object, std::move(where), status_, notes_); }
   void Fail(const std::string& message);
   void FailField(std::string_view key, const std::string& message);
 
@@ -107,6 +111,14 @@ class ConfigReader {
   void Ignored(std::string_view key, const Json& keras_default, const std::string& why);
   void Note(const std::string& message);
   std::vector<std::string>* notes() const { return notes_; }
+
+  // A layer's sample shape: "input_shape" (gradflow), or Keras's
+  // "batch_shape" / "batch_input_shape" whose first (batch) entry is null;
+  // bounded by nn/model_config.h's limits. nullopt when absent.
+  std::optional<Shape> InputShape();
+  // Keras's "dtype" ("float32" or a DTypePolicy naming it): anything else
+  // fails, as gradflow's layers compute in float32.
+  void KerasDType();
 
   // Marks keys read elsewhere (e.g. by LayerFromJson) as known.
   void Accept(std::initializer_list<const char*> keys);

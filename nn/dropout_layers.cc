@@ -22,6 +22,8 @@ template <const char* kName, bool kAlpha, bool kMonteCarlo>
 class DropoutLayer : public BuiltinLayer<DropoutLayer<kName, kAlpha, kMonteCarlo>> {
  public:
   static constexpr const char* kClassName = kName;
+  // The chapter's MCDropout classes are its own, not Keras's.
+  static constexpr bool kGradflowOnly = kMonteCarlo;
   static constexpr char kExampleConfig[] = R"({"rate": 0.25})";
   // The default names come from the model (Keras's snake case of the class
   // name, made unique: "mc_dropout", "mc_dropout_1", ...).

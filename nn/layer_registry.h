@@ -46,18 +46,21 @@ struct LayerTypeInfo {
   // A valid "config" object (JSON text) for the registry-walking tests; empty
   // for types registered from outside nn/.
   std::string example_config;
+  // Whether Keras has this class (keras.layers), so a Keras file may hold it.
+  bool in_keras = false;
 };
 
 // Adds a type; AlreadyExists if the class name is taken.
 absl::Status RegisterLayerTypeInfo(LayerTypeInfo info);
 // Wraps a FromConfig(ConfigReader&) reader into a registration.
 bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
-                          std::string example_config);
+                          std::string example_config, bool in_keras);
 
 // The base of nn/'s layers. Deriving from it is the registration: Self's
 // kClassName, FromConfig and kExampleConfig are registered when the program
-// starts, and a class missing one of them does not compile. type() returns
-// kClassName, the same constant, so the two cannot disagree.
+// starts, and a class missing one of them does not compile. A layer Keras
+// has no class for declares `static constexpr bool kGradflowOnly = true;`.
+// type() returns kClassName, the same constant, so the two cannot disagree.
 template <typename Self>
 class BuiltinLayer : public Layer {
  public:
@@ -67,8 +70,13 @@ class BuiltinLayer : public Layer {
   BuiltinLayer() { static_cast<void>(registered_); }  // instantiates the registration
 
  private:
+  static constexpr bool GradflowOnly() {
+    if constexpr (requires { Self::kGradflowOnly; }) return Self::kGradflowOnly;
+    return false;
+  }
   static inline const bool registered_ =
-      RegisterBuiltinLayer(Self::kClassName, &Self::FromConfig, Self::kExampleConfig);
+      RegisterBuiltinLayer(Self::kClassName, &Self::FromConfig, Self::kExampleConfig,
+                           /*in_keras=*/!BuiltinLayer::GradflowOnly());
 };
 
 // The registered type of that class name, or nullptr.

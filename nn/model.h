@@ -66,7 +66,16 @@ struct History {
   std::vector<double> seconds_per_epoch;
 };
 
+// The model files gradflow reads and writes (nn/keras.h for the Keras ones).
+enum class ModelFormat {
+  kGradflow,  // one safetensors file (nn/saving.h)
+  kKeras,     // Keras 3's .keras zip archive
+  kKerasH5,   // Keras's legacy HDF5 .h5 (written in Keras 3's layout)
+};
+
 struct SaveOptions {
+  // nullopt: from the path's extension (".keras", ".h5", else gradflow's).
+  std::optional<ModelFormat> format;
   // Also save the optimizer's state: its slots ("dense/kernel/m"), the step
   // counter and the learning-rate variable (Keras's default, include_optimizer=True).
   bool include_optimizer = true;
@@ -132,11 +141,13 @@ class Sequential {
   absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
 
   // Saving and loading (nn/saving.cc; nn::LoadModel and nn::CloneModel are in
-  // nn/saving.h). Save writes one safetensors file, atomically (temporary
-  // file, fsync, rename; core/checkpoint.h): every layer variable by name,
+  // nn/saving.h). Save writes one file, atomically (temporary file, fsync,
+  // rename): by default (and for any path not ending in .keras or .h5) a
+  // safetensors file (core/checkpoint.h) with every layer variable by name,
   // optionally the optimizer's state, and the configuration (layers and
   // compile options) as JSON under the metadata key "gradflow.model"
-  // (nn/model_config.h).
+  // (nn/model_config.h); for ".keras" / ".h5" (or SaveOptions::format)
+  // Keras 3's layouts (nn/keras.h).
   absl::Status Save(const std::string& path, SaveOptions options = {});
   // The layer variables only (plus the metadata "gradflow.layers": the
   // layers with weights, in order, for LoadWeights without by_name).

@@ -15,22 +15,14 @@
 #include "core/bounded_json.h"
 #include "core/checkpoint.h"
 #include "core/status.h"
+#include "nn/keras.h"
 #include "nn/model_config.h"
+#include "nn/model_file.h"
 #include "nn/validation.h"
 
 namespace gradflow::nn {
 
 using Json = nlohmann::json;
-
-// Reaches the private parts of Sequential that loading needs.
-class ModelFile {
- public:
-  static void RequireHeldWeights(Sequential& model) { model.require_held_weights_ = true; }
-  static uint64_t& EpochsShuffled(Sequential& model) { return model.epochs_shuffled_; }
-  static void HoldWeight(Layer& layer, const std::string& local, const Tensor& value) {
-    layer.HoldWeight(local, value);
-  }
-};
 
 namespace {
 
@@ -134,6 +126,8 @@ std::string LoadWeightsReport::ToString() const {
 
 absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
   auto serialized = Serialize();
+  const ModelFormat format = options.format.value_or(ModelFormatForPath(path));
+  if (format != ModelFormat::kGradflow) return SaveKerasModel(*this, path, format, options);
   if (!compiled()) {
     return absl::FailedPreconditionError(
         "Save: compile the model first (Compile creates its weights and fixes the layer names)");
@@ -328,6 +322,9 @@ absl::StatusOr<std::string> Sequential::ToDot() const {
 }
 
 absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions options) {
+  if (absl::StatusOr<ModelFormat> format = DetectModelFormat(path); format.ok() && *format != ModelFormat::kGradflow) {
+    return LoadKerasModel(path, options);
+  }
   GF_ASSIGN_OR_RETURN(Checkpoint file, LoadCheckpoint(path));
   auto config_text = file.metadata.find(kModelConfigMetadataKey);
   if (config_text == file.metadata.end()) {

@@ -46,7 +46,8 @@ struct LoadModelOptions {
   bool compile = true;
 };
 
-// Rebuilds a model saved by Sequential::Save: layers from the configuration,
+// Rebuilds a model saved by Sequential::Save, or a Keras .keras / .h5 model
+// (recognized by content; nn/keras.h, LoadKerasModel): layers from the configuration,
 // weights from the tensors (bit for bit), compiled if the file carries
 // compile options. Every layer weight must be in the file with the shape the
 // configuration gives it (checked before anything is allocated). Errors name

@@ -1,0 +1,47 @@
+#ifndef GRADFLOW_NN_KERAS_CONFIG_H_
+#define GRADFLOW_NN_KERAS_CONFIG_H_
+
+// Keras's model and compile configs (JSON) to gradflow's and back, for
+// nn/keras.cc. The layers themselves are read and written by each layer
+// type's own FromConfig / Config() (nn/layer_registry.h), which speak
+// Keras 3's keys; this file handles what surrounds them: the Sequential
+// wrapper, InputLayer, dtype policies, module / registered_name /
+// build_config, and the compile config's loss, metrics and optimizer
+// (Keras 3 and tf.keras 2.x spellings).
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "nn/model.h"
+#include "nn/model_config.h"
+
+namespace gradflow::nn::keras_config {
+
+// The Keras version whose layout gradflow writes (metadata.json, the h5 root).
+inline constexpr char kWrittenKerasVersion[] = "3.10.0";
+
+// A Sequential model config ({"class_name": "Sequential", "config": {...}},
+// Keras 3's with "module" too): its layers (InputLayer becomes the first
+// layer's input shape) and name. `where` starts messages.
+absl::StatusOr<ModelConfig> ReadModel(const nlohmann::json& model, const std::string& where,
+                                      std::vector<std::string>* notes);
+
+// Keras 3's compile_config, or a legacy .h5 training_config (with
+// "optimizer_config"). `tf_keras_2`: the file is tf.keras 2.x's, whose
+// Nadam follows the 2.x momentum schedule.
+absl::StatusOr<CompileOptions> ReadCompile(const nlohmann::json& compile, bool tf_keras_2, const std::string& where,
+                                           std::vector<std::string>* notes);
+
+// The model's Keras 3 config (`legacy_h5`: the legacy .h5 form, without
+// module / registered_name / build_config on the layers). `model` is compiled.
+absl::StatusOr<nlohmann::json> WriteModel(const Sequential& model, bool legacy_h5);
+// Keras 3's compile_config (`legacy_h5`: training_config, with
+// "optimizer_config"), at the model's current learning rate.
+absl::StatusOr<nlohmann::json> WriteCompile(const Sequential& model, bool legacy_h5);
+
+}  // namespace gradflow::nn::keras_config
+
+#endif  // GRADFLOW_NN_KERAS_CONFIG_H_

@@ -562,10 +562,18 @@ def hostile_h5_files(out, weights, slots):
                              + "}}").encode()),
         "hostile_unknown_layer.h5": lambda f: set_layer_class(f, "leaky_re_lu", "MysteryActivation"),
         "hostile_bn_renorm.h5": lambda f: set_bn_renorm(f),
+        "hostile_unstored_kernel.h5": lambda f: unstored_dataset(f, TF2_KERNEL, kernel.shape),
     }
     for name, edit in edits.items():
         edit_h5(base, os.path.join(out, name), edit)
     write_h5_file(os.path.join(out, "hostile_huge_dataset.h5"), huge_dataset_model)
+
+
+def unstored_dataset(f, path, shape):
+    """The right shape and dtype, chunked, but no chunk ever written: every
+    value reads as the fill value (NaN)."""
+    del f[path]
+    f.create_dataset(path, shape, dtype=np.float32, chunks=(1, shape[1]), fillvalue=np.nan)
 
 
 def set_model_config(f, edit):

@@ -317,6 +317,15 @@ absl::StatusOr<Tensor> Group::ReadFloat(const std::string& name, const Shape& ex
     return Invalid(absl::StrCat(Where(name), " is ", info.ToString(), ", expected ", expected_text));
   }
   GF_ASSIGN_OR_RETURN(Id dataset, OpenDataset(name));
+  // A chunked dataset whose chunks were never written reads as its fill
+  // value: refuse it before allocating what it declares.
+  H5D_space_status_t stored = H5D_SPACE_STATUS_ERROR;
+  if (expected.NumElements() > 0 &&
+      (H5Dget_space_status(dataset.get(), &stored) < 0 || stored != H5D_SPACE_STATUS_ALLOCATED)) {
+    return Invalid(absl::StrCat(Where(name), " declares ", info.ToString(), " but its data is ",
+                                stored == H5D_SPACE_STATUS_PART_ALLOCATED ? "only partly" : "not",
+                                " stored in the file; re-save the model"));
+  }
   GF_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(DType::kF32, expected));
   if (out.num_elements() > 0 &&
       H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data<float>()) < 0) {

@@ -64,6 +64,10 @@ ZipReader::~ZipReader() {
 absl::StatusOr<ZipReader> ZipReader::Open(const std::string& path) {
   int code = 0;
   zip* archive = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
+  if (archive == nullptr && code == ZIP_ER_EXISTS) {  // the consistency check found a name twice
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' holds two entries of the same name; ",
+                                                   "which one counts is ambiguous"));
+  }
   if (archive == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a readable zip archive: ", ZipErrorText(code)));
   }

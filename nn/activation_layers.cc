@@ -110,7 +110,9 @@ class PReLULayer : public BuiltinLayer<PReLULayer> {
     if (auto init = r.Initializer("alpha_initializer")) o.alpha_initializer = *init;
     r.Unsupported("alpha_regularizer", nullptr, "gradflow's PReLU has no regularizer");
     r.Unsupported("alpha_constraint", nullptr, "gradflow's PReLU has no constraint");
-    for (int64_t axis : r.List<int64_t>("shared_axes", std::vector<int64_t>{})) {
+    const std::vector<int64_t> shared =
+        r.IsNull("shared_axes") ? std::vector<int64_t>{} : r.List<int64_t>("shared_axes", std::nullopt);  // Keras: None
+    for (int64_t axis : shared) {
       if (axis < 1 || axis > kMaxConfigInputRank) {
         r.FailField("shared_axes", absl::StrCat("has axis ", axis, "; axes are in [1, ",
                                                 kMaxConfigInputRank, "] (0 is the batch)"));

@@ -38,7 +38,7 @@ constexpr char kConfigEntry[] = "config.json";
 constexpr char kWeightsEntry[] = "model.weights.h5";
 
 absl::Status InFile(const std::string& path, const absl::Status& status) {
-  if (status.ok()) return status;
+  if (status.ok() || absl::StartsWith(status.message(), absl::StrCat("'", path, "'"))) return status;
   return absl::Status(status.code(), absl::StrCat("'", path, "': ", status.message()));
 }
 
@@ -55,7 +55,7 @@ struct StateVariable {
   TensorType type;
   std::string keras;      // Keras 3's h5 name: "iteration", "sequential_dense_kernel_momentum"
   std::string variable;   // the model variable of a slot ("dense/kernel"); "" otherwise
-  const optimizers::KerasSlot* slot = nullptr;
+  std::optional<optimizers::KerasSlot> slot;  // names of string literals
 };
 
 std::vector<Output> TrainableVariables(const Sequential& model) {
@@ -87,7 +87,7 @@ std::vector<StateVariable> OptimizerState(const Sequential& model, const optimiz
     for (const Output& v : variables) {
       for (const optimizers::KerasSlot& slot : group) {
         state.push_back({absl::StrCat(v.node->name, "/", slot.slot), v.type(),
-                         absl::StrCat(KerasPathName(model, v.node->name), "_", slot.keras), v.node->name, &slot});
+                         absl::StrCat(KerasPathName(model, v.node->name), "_", slot.keras), v.node->name, slot});
       }
     }
   }
@@ -127,7 +127,7 @@ const StateVariable* MatchTfKerasName(std::string name, const std::vector<StateV
   const bool is_count = name == "iteration" || absl::EndsWith(name, "/iter") || name == "iter";
   for (const StateVariable& v : state) {
     if (is_count && v.name == optimizers::kStepName) return &v;
-    if (v.slot == nullptr) continue;
+    if (!v.slot) continue;
     for (const char* slot_name : {v.slot->tf_keras, v.slot->keras, v.slot->slot}) {
       const std::string legacy = absl::StrCat("/", v.variable, "/", slot_name);  // after "Adam"
       const std::string v2 = absl::StrCat(slot_name, "/", v.variable);
@@ -431,6 +431,8 @@ absl::Status LoadOptimizerState(Sequential& model, KerasSource& source, KerasLoa
   if (values.empty()) return absl::OkStatus();  // saved without the optimizer
   for (const StateVariable& v : state) {
     auto it = values.find(v.name);
+    // tf.keras 2.x keeps the learning rate in the config only: the compiled one stands.
+    if (it == values.end() && v.name == optimizers::kLearningRateName && source.tf_keras_2()) continue;
     if (it == values.end()) {
       return absl::InvalidArgumentError(absl::StrCat("the optimizer state lacks ", v.keras, " (gradflow's ", v.name, ")"));
     }

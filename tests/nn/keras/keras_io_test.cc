@@ -5,7 +5,10 @@
 
 #include "nn/keras.h"
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -164,6 +167,27 @@ TEST_P(KerasRoundTripTest, PredictionsAndResumedTrainingAreBitIdentical) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, KerasRoundTripTest, ::testing::Values(".keras", ".h5"),
                          [](const auto& info) { return std::string(info.param + 1); });
+
+// The independent reader (Python: h5py, json, zipfile) finds in gradflow's
+// files exactly the layout Keras 3's loaders read.
+TEST_P(KerasRoundTripTest, TheIndependentReaderAcceptsTheLayout) {
+  const Data data = RandomData(32);
+  Sequential model = ChapterLikeModel();
+  ASSERT_TRUE(model.Compile({.optimizer = optimizers::Adam{}, .metrics = {"accuracy"}}).ok());
+  ASSERT_TRUE(model.Fit(data.x, data.y, {.epochs = 1, .batch_size = 16, .verbose = 0}).ok());
+  const std::string dir = testing_util::TempDir("keras_layout");
+  const std::string path = dir + "/model" + GetParam();
+  ASSERT_TRUE(model.Save(path).ok());
+  const std::string out = dir + "/checker.txt";
+  const int status = std::system(absl::StrCat("/usr/bin/python3 tests/nn/keras/check_keras_layout.py ", path, " > ",
+                                              out, " 2>&1").c_str());
+  const std::string report = testing_util::ReadBytes(out);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << report;
+  // Keras's group names and the optimizer's 2 + 2 x 9 variables (Adam).
+  EXPECT_THAT(report, HasSubstr(R"("p_re_lu": [[6]])"));
+  EXPECT_THAT(report, HasSubstr(R"("batch_normalization": [[8], [8], [8], [8]])"));
+  EXPECT_THAT(report, HasSubstr(R"("optimizer_vars": 20)"));
+}
 
 TEST(KerasExportTest, RefusesLayersKerasHasNot) {
   Sequential model({Flatten(Shape{4}), RReLU(), Dense(2)});

@@ -28,56 +28,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "examples/example_util.h"
+#include "examples/transfer_tasks.h"
 #include "nn/model.h"
 #include "nn/saving.h"
 
 using namespace gradflow;
-
-namespace {
-
-constexpr int kSandal = 5, kShirt = 6;
-
-struct Split {
-  Tensor x_a, y_a;  // 8 classes: 0..4 kept, 7..9 -> 5..7
-  Tensor x_b, y_b;  // shirts and sandals; y = 1 for a shirt
-};
-
-// The chapter's split_dataset().
-Split SplitDataset(const Tensor& x, const Tensor& y) {
-  std::vector<int64_t> a, b;
-  for (int64_t i = 0; i < y.shape()[0]; ++i) {
-    const int label = y.data<int32_t>()[i];
-    (label == kSandal || label == kShirt ? b : a).push_back(i);
-  }
-  const int64_t pixels = x.num_elements() / x.shape()[0];
-  Split s{Tensor(DType::kF32, x.shape().WithBatch(a.size())), Tensor(DType::kI32, {int64_t(a.size())}),
-          Tensor(DType::kF32, x.shape().WithBatch(b.size())), Tensor(DType::kF32, {int64_t(b.size()), 1})};
-  for (size_t k = 0; k < a.size(); ++k) {
-    std::copy_n(x.data<float>() + a[k] * pixels, pixels, s.x_a.data<float>() + k * pixels);
-    const int label = y.data<int32_t>()[a[k]];
-    s.y_a.data<int32_t>()[k] = label > kShirt ? label - 2 : label;
-  }
-  for (size_t k = 0; k < b.size(); ++k) {
-    std::copy_n(x.data<float>() + b[k] * pixels, pixels, s.x_b.data<float>() + k * pixels);
-    s.y_b.data<float>()[k] = y.data<int32_t>()[b[k]] == kShirt ? 1.0f : 0.0f;
-  }
-  return s;
-}
-
-std::vector<nn::LayerPtr> HiddenLayers() {
-  std::vector<nn::LayerPtr> layers = {nn::Flatten(Shape{28, 28})};
-  for (int64_t units : {300, 100, 50, 50, 50}) layers.push_back(nn::Dense(units, {.activation = "selu"}));
-  return layers;
-}
-
-nn::CompileOptions Sgd(double learning_rate, const std::string& loss, uint64_t seed) {
-  return {.loss = loss,
-          .optimizer = optimizers::SGD{.learning_rate = learning_rate},
-          .metrics = {"accuracy"},
-          .seed = seed};
-}
-
-}  // namespace
+using examples::HiddenLayers;
+using examples::Sgd;
+using examples::Split;
+using examples::SplitDataset;
 
 int main(int argc, char** argv) {
   examples::Flags flags(argc, argv, {{"seeds", "42"}, {"epochs_a", "20"}, {"epochs_b", "20"}, {"frozen_epochs", "4"},

@@ -233,7 +233,6 @@ absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, bool tf_keras_2,
   r.Ignored("run_eagerly", false, "gradflow always runs its compiled plan");
   r.Ignored("steps_per_execution", 1, "gradflow runs one step per batch; the results are the same");
   r.Ignored("jit_compile", false, "gradflow always compiles its plans");
-  r.Ignored("jit_compile", "auto", "gradflow always compiles its plans");
   r.Finish();
   GF_RETURN_IF_ERROR(status);
   GF_RETURN_IF_ERROR(optimizers::ValidateOptimizer(o.optimizer, {.clip = o.clip, .schedule = o.learning_rate_schedule}));

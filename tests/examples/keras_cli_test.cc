@@ -1,0 +1,71 @@
+// examples/inspect_model on Keras files: the chapter's MLP as tf.keras 2.x
+// saves it (written by chapter_mlp_keras.py, with the accuracy and loss of a
+// NumPy forward pass over the same weights) is summarized and evaluated as
+// gradflow's own files are.
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/util/files.h"
+
+namespace gradflow {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct ToolRun {
+  int exit_code;
+  std::string out;
+};
+
+ToolRun Shell(const std::string& command) {
+  const std::string out = testing_util::TempDir("keras_cli_run") + "/out.txt";
+  const int status = std::system(absl::StrCat(command, " > ", out, " 2>&1").c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, testing_util::ReadBytes(out)};
+}
+
+// The chapter MLP file and NumPy's {"accuracy": ..., "loss": ...} for it.
+struct ChapterMlp {
+  std::string path;
+  nlohmann::json numpy;
+};
+
+const ChapterMlp& Chapter() {
+  static const ChapterMlp mlp = [] {
+    const std::string dir = testing_util::TempDir("keras_cli");
+    ChapterMlp m{dir + "/my_keras_model.h5", nullptr};
+    const ToolRun made = Shell(absl::StrCat("/usr/bin/python3 tests/examples/chapter_mlp_keras.py ", m.path, " ",
+                                            dir, "/numpy.json"));
+    EXPECT_EQ(made.exit_code, 0) << made.out;
+    m.numpy = nlohmann::json::parse(testing_util::ReadBytes(dir + "/numpy.json"));
+    return m;
+  }();
+  return mlp;
+}
+
+TEST(KerasCliTest, EvaluatePrintsWhatNumpyComputes) {
+  const ToolRun run = Shell("examples/inspect_model evaluate " + Chapter().path);
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  // The tool prints 4 decimals; NumPy's float64 pass rounds to the same.
+  EXPECT_THAT(run.out, HasSubstr(absl::StrFormat("accuracy %.4f loss %.4f", Chapter().numpy["accuracy"].get<double>(),
+                                                 Chapter().numpy["loss"].get<double>())));
+}
+
+TEST(KerasCliTest, SummaryDescribesTheKerasFile) {
+  const ToolRun run = Shell("examples/inspect_model summary " + Chapter().path);
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_THAT(run.out, HasSubstr("dense_1 (Dense)"));
+  EXPECT_THAT(run.out, HasSubstr("266,610"));  // the chapter's parameter count
+  EXPECT_THAT(run.out, HasSubstr("tf.keras 2.11.0"));
+}
+
+}  // namespace
+}  // namespace gradflow

@@ -326,6 +326,14 @@ absl::StatusOr<Tensor> Group::ReadFloat(const std::string& name, const Shape& ex
                                 stored == H5D_SPACE_STATUS_PART_ALLOCATED ? "only partly" : "not",
                                 " stored in the file; re-save the model"));
   }
+  // Unfiltered data occupies exactly its size in the file; less means a
+  // truncated or forged file, caught before allocating what it declares.
+  Id dcpl(H5Dget_create_plist(dataset.get()));
+  const uint64_t bytes = static_cast<uint64_t>(expected.NumElements()) * sizeof(float);
+  if (H5Pget_nfilters(dcpl.get()) == 0 && H5Dget_storage_size(dataset.get()) < bytes) {
+    return Invalid(absl::StrCat(Where(name), " declares ", bytes, " bytes of data but stores ",
+                                H5Dget_storage_size(dataset.get()), "; the file is truncated or damaged"));
+  }
   GF_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(DType::kF32, expected));
   if (out.num_elements() > 0 &&
       H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data<float>()) < 0) {

@@ -332,6 +332,9 @@ absl::Status Sequential::CompilePlans(Compiled& c,
 absl::StatusOr<Sequential::Compiled> Sequential::BuildCompiled(CompileOptions options) const {
   Compiled c;
   c.options = std::move(options);
+  // `loss` names the configured loss, for whoever reads compile_options()
+  // (saved files, inspect_model's choice of label format).
+  if (c.options.loss_config) c.options.loss = LossInfoOf(*c.options.loss_config).names[0];
   c.graph = std::make_unique<Graph>(c.options.seed);
   GF_RETURN_IF_ERROR(BuildForward(c));
   GF_RETURN_IF_ERROR(BuildLossAndMetrics(c));

@@ -31,8 +31,8 @@ struct CompileOptions {
   // A configured loss object (Keras's loss=keras.losses.Huber(delta=2)):
   // losses::Huber{.delta = 2}, losses::BinaryCrossentropy{.label_smoothing =
   // 0.1, .keras2_log_epsilon = true}, ... (ops/losses.h). When set it is the
-  // loss and `loss` is ignored. Its reduction must give a scalar
-  // (sum_over_batch_size or sum).
+  // loss: Compile replaces `loss` by its Keras name ("huber"). Its reduction
+  // must give a scalar (sum_over_batch_size or sum).
   std::optional<losses::Loss> loss_config;
   optimizers::Optimizer optimizer = optimizers::SGD{};
   std::vector<std::string> metrics;  // "accuracy"

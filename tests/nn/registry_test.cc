@@ -147,6 +147,7 @@ TEST(RegistryTest, EveryLossClassIsRegisteredAndCompilesAsAnObject) {
     EXPECT_EQ(info.names[0], keras3_names[i]);
     nn::Sequential model({nn::Dense(kClasses, {.activation = "softmax", .input_shape = Shape{kFeatures}})});
     ASSERT_TRUE(model.Compile({.loss_config = all[i]}).ok());
+    EXPECT_EQ(model.compile_options()->loss, keras3_names[i]);  // names the configured loss
     auto history = model.Fit(Inputs(), info.class_index_targets ? ClassLabels() : OneHotTargets(),
                              {.epochs = 1, .verbose = 0});
     ASSERT_TRUE(history.ok()) << history.status();

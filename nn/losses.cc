@@ -15,7 +15,9 @@ namespace gradflow::nn {
 namespace {
 
 // Each entry is one loss class of the losses::Loss variant (a test checks
-// every alternative has one): its Keras short aliases and its accuracy.
+// every alternative has one): Keras 3's short aliases
+// (keras/src/losses/__init__.py ALL_OBJECTS_DICT) and its accuracy. The
+// function name ("huber") and the class name ("Huber") are derived.
 struct LossEntry {
   losses::Loss config;
   std::vector<std::string> aliases;
@@ -26,14 +28,15 @@ std::vector<LossInfo> MakeLosses() {
   const std::vector<LossEntry> entries = {
       {losses::SparseCategoricalCrossentropy{}, {}, "sparse_categorical_accuracy"},
       {losses::CategoricalCrossentropy{}, {}, "categorical_accuracy"},
-      {losses::BinaryCrossentropy{}, {}, "binary_accuracy"},
-      {losses::MeanSquaredError{}, {"mse"}, "categorical_accuracy"},
+      {losses::BinaryCrossentropy{}, {"bce", "BCE"}, "binary_accuracy"},
+      {losses::MeanSquaredError{}, {"mse", "MSE"}, "categorical_accuracy"},
       {losses::Huber{}, {}, "categorical_accuracy"},
   };
   std::vector<LossInfo> infos;
   for (const LossEntry& e : entries) {
     LossInfo info{.config = e.config, .accuracy = e.accuracy};
     info.names.push_back(std::visit([](const auto& l) { return KerasAlias<std::decay_t<decltype(l)>>(); }, e.config));
+    info.names.push_back(VariantName(e.config));  // Keras 3 also takes the class name
     info.names.insert(info.names.end(), e.aliases.begin(), e.aliases.end());
     info.class_index_targets = std::holds_alternative<losses::SparseCategoricalCrossentropy>(e.config);
     infos.push_back(std::move(info));

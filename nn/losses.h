@@ -20,9 +20,10 @@
 namespace gradflow::nn {
 
 struct LossInfo {
-  // Keras names: the snake_case alias of the loss class (KerasAlias of
-  // config's kName: "mean_squared_error"), then Keras's short aliases
-  // ("mse"). The first is the canonical one.
+  // Keras 3 names: the snake_case alias of the loss class (KerasAlias of
+  // config's kName: "mean_squared_error"), the class name
+  // ("MeanSquaredError"), then Keras's short aliases ("mse", "MSE"). The
+  // first is the canonical one.
   std::vector<std::string> names;
   // The loss object the names mean: that class with Keras 3's defaults
   // (ops/losses.h).

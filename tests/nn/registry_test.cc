@@ -153,7 +153,13 @@ TEST(RegistryTest, EveryLossClassIsRegisteredAndCompilesAsAnObject) {
     ASSERT_TRUE(history.ok()) << history.status();
     EXPECT_TRUE(std::isfinite(history->history.at("loss")[0]));
   }
-  EXPECT_EQ(nn::FindLoss("mse").value()->config.index(), nn::FindLoss("mean_squared_error").value()->config.index());
+  // Keras 3's other spellings: the class name and the short aliases.
+  for (const auto& [alias, name] : std::vector<std::pair<std::string, std::string>>{
+           {"mse", "mean_squared_error"}, {"MSE", "mean_squared_error"}, {"MeanSquaredError", "mean_squared_error"},
+           {"bce", "binary_crossentropy"}, {"BCE", "binary_crossentropy"}, {"Huber", "huber"}}) {
+    ASSERT_TRUE(nn::FindLoss(alias).ok()) << alias;
+    EXPECT_EQ(nn::FindLoss(alias).value(), nn::FindLoss(name).value()) << alias;
+  }
 }
 
 // Compile's loss is what Fit reports: label smoothing changes it, and a

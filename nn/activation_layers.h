@@ -15,8 +15,9 @@
 
 namespace gradflow::nn {
 
-// Keras's layers.LeakyReLU default (the ops::LeakyRelu builder and the
-// "leaky_relu" name use the chapter's 0.01; see ops/activations.h).
+// Keras's layers.LeakyReLU default, 0.3 in Keras 3 too (the ops::LeakyRelu
+// builder and the "leaky_relu" activation name use Keras 3's
+// activations.leaky_relu default 0.2; see ops/activations.h).
 inline constexpr double kLeakyReLULayerDefaultAlpha = 0.3;
 
 // y = x (x > 0), alpha x (x <= 0). Keras: LeakyReLU(alpha=0.3).

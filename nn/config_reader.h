@@ -176,6 +176,9 @@ void ReadField(ConfigReader& r, const Field& field, V& value) {
   } else if constexpr (std::is_same_v<V, std::optional<uint64_t>>) {
     const nlohmann::json* given = r.Find(field.name);
     if (given != nullptr) value = given->is_null() ? std::nullopt : std::optional(r.Unsigned(field.name, std::nullopt));
+  } else if constexpr (std::is_same_v<V, std::optional<double>>) {
+    const nlohmann::json* given = r.Find(field.name);
+    if (given != nullptr) value = given->is_null() ? std::nullopt : std::optional(r.Number(field.name, std::nullopt));
   } else {
     value = r.List<typename V::value_type>(field.name, value);
   }

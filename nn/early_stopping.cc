@@ -60,21 +60,27 @@ absl::Status EarlyStopping::OnEpochEnd(Sequential& model, int epoch, const Logs&
   if (wait_ >= options_.patience && epoch > 0) {
     stopped_epoch_ = epoch;
     model.stop_training = true;
-    if (options_.restore_best_weights && best_weights_) {
-      if (options_.verbose > 0) {
-        std::printf("Restoring model weights from the end of the best epoch: %d.\n", best_epoch_ + 1);
-      }
-      GF_RETURN_IF_ERROR(model.SetWeights(*best_weights_));
-    }
+    if (options_.keras2_restore_only_on_stop) return RestoreBestWeights(model);
   }
   return absl::OkStatus();
 }
 
-absl::Status EarlyStopping::OnTrainEnd(Sequential&) {
+absl::Status EarlyStopping::RestoreBestWeights(Sequential& model) const {
+  if (!options_.restore_best_weights || !best_weights_) return absl::OkStatus();
+  if (options_.verbose > 0) {
+    std::printf("Restoring model weights from the end of the best epoch: %d.\n", best_epoch_ + 1);
+  }
+  return model.SetWeights(*best_weights_);
+}
+
+// Keras 3 restores here, whether or not training stopped early; tf.keras 2.x
+// restored when it stopped (keras2_restore_only_on_stop, in OnEpochEnd).
+absl::Status EarlyStopping::OnTrainEnd(Sequential& model) {
   if (stopped_epoch_ > 0 && options_.verbose > 0) {
     std::printf("Epoch %d: early stopping\n", stopped_epoch_ + 1);
   }
-  return absl::OkStatus();
+  if (options_.keras2_restore_only_on_stop) return absl::OkStatus();
+  return RestoreBestWeights(model);
 }
 
 }  // namespace gradflow::nn

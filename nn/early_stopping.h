@@ -1,9 +1,10 @@
 #ifndef GRADFLOW_NN_EARLY_STOPPING_H_
 #define GRADFLOW_NN_EARLY_STOPPING_H_
 
-// Keras's EarlyStopping callback (tf.keras 2.x semantics): stop training when
-// the monitored metric has not improved for `patience` epochs, optionally
-// rolling the model back to the weights of its best epoch.
+// Keras's EarlyStopping callback (Keras 3 semantics, tf.keras 2.x's restore
+// rule as an option): stop training when the monitored metric has not
+// improved for `patience` epochs, optionally rolling the model back to the
+// weights of its best epoch.
 
 #include <map>
 #include <memory>
@@ -27,9 +28,12 @@ struct EarlyStoppingOptions {
   std::string mode = "auto";
   // Set: the patience counter keeps running until the metric beats it.
   std::optional<double> baseline;
-  // On stopping, set the weights of the best epoch seen (Keras restores only
-  // when it stops early; a run that uses all its epochs keeps the last ones).
+  // At the end of training, set the weights of the best epoch seen (Keras
+  // 3's on_train_end: also when the run used all its epochs).
   bool restore_best_weights = false;
+  // tf.keras 2.x's rule instead: restore only when stopping early; a run that
+  // uses all its epochs keeps its last weights.
+  bool keras2_restore_only_on_stop = false;
   int verbose = 0;  // 1: print a line when stopping and restoring
 };
 
@@ -53,6 +57,7 @@ class EarlyStopping : public Callback {
  private:
   explicit EarlyStopping(EarlyStoppingOptions options, bool maximize);
   bool IsImprovement(double value, double reference) const;
+  absl::Status RestoreBestWeights(Sequential& model) const;
 
   EarlyStoppingOptions options_;
   bool maximize_;

@@ -129,7 +129,8 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
   }
   nlohmann::json Config() const override {
     return {{"units", units_},
-            {"activation", options_.activation.empty() ? "linear" : options_.activation},
+            // Keras 3 writes an alias by its name ("swish" as "silu").
+            {"activation", options_.activation.empty() ? "linear" : ops::CanonicalActivationName(options_.activation)},
             {"kernel_initializer", options_.kernel_initializer.ToJson()},
             {"bias_initializer", options_.bias_initializer.ToJson()},
             {"use_bias", options_.use_bias},
@@ -210,7 +211,7 @@ class ActivationLayer : public BuiltinLayer<ActivationLayer> {
   static constexpr char kClassName[] = "Activation";
   static constexpr char kExampleConfig[] = R"({"activation": "relu"})";
   explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
-  nlohmann::json Config() const override { return {{"activation", activation_}}; }
+  nlohmann::json Config() const override { return {{"activation", ops::CanonicalActivationName(activation_)}}; }
   static LayerPtr FromConfig(ConfigReader& r) {
     std::string name = r.ActivationName("activation", std::nullopt);
     return r.ok() ? Activation(name) : nullptr;

@@ -203,19 +203,47 @@ absl::Status Sequential::BuildForward(Compiled& c) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The loss Compile builds: options.loss_config, else the loss options.loss
+// names; it must reduce to a scalar (Fit minimizes and reports it).
+absl::StatusOr<losses::Loss> CompiledLoss(const CompileOptions& options) {
+  losses::Loss config;
+  if (options.loss_config) {
+    config = *options.loss_config;
+  } else {
+    absl::StatusOr<const LossInfo*> named = FindLoss(options.loss);
+    if (!named.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", named.status().message()));
+    config = (*named)->config;
+  }
+  if (absl::Status valid = losses::ValidateLoss(config); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("Compile: ", valid.message()));
+  }
+  const bool per_sample = std::visit([](const auto& l) { return l.reduction == losses::Reduction::kNone; }, config);
+  if (per_sample) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: loss ", VariantName(config), ": reduction 'none' gives one value per sample, but a model "
+        "trains on a scalar loss; use reduction sum_over_batch_size (the default) or sum, or build the "
+        "per-sample loss with ops::Loss"));
+  }
+  return config;
+}
+
+}  // namespace
+
 absl::Status Sequential::BuildLossAndMetrics(Compiled& c) const {
   Graph& g = *c.graph;
-  absl::StatusOr<const LossInfo*> loss = FindLoss(c.options.loss);
-  if (!loss.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", loss.status().message()));
-  c.y = (*loss)->class_index_targets ? ops::Placeholder(g, "y", DType::kI32, {-1})
-                                      : ops::Placeholder(g, "y", DType::kF32, c.output.shape());
-  c.loss = (*loss)->build(g, c.y, c.output, layers_.back()->softmax_logits());
+  GF_ASSIGN_OR_RETURN(const losses::Loss config, CompiledLoss(c.options));
+  const LossInfo* loss = &LossInfoOf(config);
+  c.y = loss->class_index_targets ? ops::Placeholder(g, "y", DType::kI32, {-1})
+                                  : ops::Placeholder(g, "y", DType::kF32, c.output.shape());
+  c.loss = BuildLoss(g, config, c.y, c.output, layers_.back()->softmax_logits());
   // Keras reports (in fit and evaluate) the loss plus the layers' penalties.
   c.loss = optimizers::AddRegularizationLosses(g, c.loss);
   for (const std::string& name : c.options.metrics) {
     absl::StatusOr<const MetricInfo*> metric = FindMetric(name);
     if (!metric.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", metric.status().message()));
-    c.metrics.push_back({name, (*metric)->build(g, c.y, c.output, **loss)});
+    c.metrics.push_back({name, (*metric)->build(g, c.y, c.output, *loss)});
   }
   return g.status();
 }
@@ -304,6 +332,9 @@ absl::Status Sequential::CompilePlans(Compiled& c,
 absl::StatusOr<Sequential::Compiled> Sequential::BuildCompiled(CompileOptions options) const {
   Compiled c;
   c.options = std::move(options);
+  // `loss` names the configured loss, for whoever reads compile_options()
+  // (saved files, inspect_model's choice of label format).
+  if (c.options.loss_config) c.options.loss = LossInfoOf(*c.options.loss_config).names[0];
   c.graph = std::make_unique<Graph>(c.options.seed);
   GF_RETURN_IF_ERROR(BuildForward(c));
   GF_RETURN_IF_ERROR(BuildLossAndMetrics(c));

@@ -18,14 +18,22 @@
 #include "nn/callbacks.h"
 #include "nn/layers.h"
 #include "nn/progress_bar.h"
+#include "ops/losses.h"
 #include "optimizers/optimizers.h"
 
 namespace gradflow::nn {
 
 struct CompileOptions {
-  // "sparse_categorical_crossentropy", "categorical_crossentropy",
-  // "binary_crossentropy" or "mse".
+  // A Keras loss name (nn::LossNames(): "sparse_categorical_crossentropy",
+  // "categorical_crossentropy", "binary_crossentropy", "mse", "huber", ...),
+  // meaning that loss with Keras 3's defaults.
   std::string loss = "sparse_categorical_crossentropy";
+  // A configured loss object (Keras's loss=keras.losses.Huber(delta=2)):
+  // losses::Huber{.delta = 2}, losses::BinaryCrossentropy{.label_smoothing =
+  // 0.1, .keras2_log_epsilon = true}, ... (ops/losses.h). When set it is the
+  // loss: Compile replaces `loss` by its Keras name ("huber"). Its reduction
+  // must give a scalar (sum_over_batch_size or sum).
+  std::optional<losses::Loss> loss_config;
   optimizers::Optimizer optimizer = optimizers::SGD{};
   std::vector<std::string> metrics;  // "accuracy"
   uint64_t seed = 42;                // initializers, shuffling

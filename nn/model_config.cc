@@ -43,6 +43,9 @@ const char* ClipKindName(optimizers::GradientClipping::Kind kind) {
 CompileOptions ReadCompileOptions(Reader& r) {
   CompileOptions o;
   o.loss = r.String("loss", o.loss);
+  if (!r.IsNull("loss_config")) {
+    o.loss_config = ReadDescribed<losses::Loss>(r, "loss_config", {.keras_names = true, .validate = true});
+  }
   o.metrics = r.List<std::string>("metrics", std::vector<std::string>{});
   // Each metric is a graph node evaluated every batch; a file listing
   // 100,000 made evaluate take 48 s.
@@ -218,7 +221,9 @@ Json CompileOptionsToJson(const CompileOptions& options) {
                   {"seed", options.seed},
                   {"optimizer", DescribedToJson(options.optimizer)},
                   {"clip", nullptr},
-                  {"learning_rate_schedule", nullptr}};
+                  {"learning_rate_schedule", nullptr},
+                  {"loss_config", nullptr}};
+  if (options.loss_config) compile["loss_config"] = DescribedToJson(*options.loss_config, "keras.losses");
   if (options.clip) {
     compile["clip"] = {{"kind", ClipKindName(options.clip->kind)}, {"threshold", options.clip->threshold}};
   }

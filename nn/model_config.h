@@ -22,7 +22,8 @@
 //    "compile": {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
 //                "seed": 42, "optimizer": {"class_name": "SGD",
 //                                          "config": {"learning_rate": 0.01, ...}},
-//                "clip": null, "learning_rate_schedule": null}}
+//                "clip": null, "learning_rate_schedule": null,
+//                "loss_config": null}}   // or a loss object: {"class_name": "Huber", "config": {...}}
 //
 // "compile" is absent (or null) for a model saved before Compile. Every layer
 // config has "name", "trainable" and "input_shape" (null, or the shape

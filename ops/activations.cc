@@ -29,12 +29,20 @@ constexpr char kActivationAttr[] = "activation";
 // eltwise post-op of the elu primitive would be one pass, but oneDNN 2.6.3
 // serves eltwise-with-post-ops only by its reference kernel, which leaves dst
 // unwritten for 1-D tensors: checked on this machine. Two jit passes it is.)
+//
+// Where oneDNN 2.6 has no algorithm, or one that drops NaN or has the wrong
+// value at a kink, a plain loop replaces it: `forward_loop` computes y from x,
+// `derivative_loop` dy/dx from x (the backward then reads x). Both are
+// elementwise, so they run in place as the oneDNN primitives do.
+using ScalarFn = float (*)(float);
 struct EltwiseSpec {
   algorithm forward;
   algorithm backward;      // a *_use_dst_for_bwd algorithm when from_dst
   bool from_dst = false;   // the backward reads y (dst) instead of x (src)
   float alpha = 0, beta = 0;
   float scale = 1;
+  ScalarFn forward_loop = nullptr;
+  ScalarFn derivative_loop = nullptr;
 };
 
 // oneDNN 2.6's eltwise_relu with alpha == 0 computes max(x, 0), which turns
@@ -48,11 +56,34 @@ float AlphaAttr(const Node& node) { return static_cast<float>(node.attr<double>(
 
 EltwiseSpec FromDst(algorithm forward, algorithm backward) { return {forward, backward, /*from_dst=*/true}; }
 EltwiseSpec FromSrc(algorithm a, float alpha = 0) { return {a, a, false, alpha}; }
+// An activation computed by loops only (no oneDNN algorithm).
+EltwiseSpec Loops(ScalarFn f, ScalarFn df) {
+  return {.forward = algorithm::undef, .backward = algorithm::undef, .forward_loop = f, .derivative_loop = df};
+}
+
+// selu's dy/dx: scale at x >= 0 (TensorFlow's SeluGrad: activations < 0
+// selects the exponential branch, so x = 0 gets scale, not scale * alpha as
+// oneDNN's elu backward gives), scale alpha exp(x) below. NaN stays NaN.
+float SeluDerivative(float x) {
+  return x >= 0 ? static_cast<float>(kSeluScale) : static_cast<float>(kSeluScale * kSeluAlpha) * std::exp(x);
+}
+// relu6 (Keras 3): min(max(x, 0), 6), written so NaN stays NaN (oneDNN's
+// clip and bounded_relu turn it into 0). dy/dx = 1 on (0, 6), 0 outside (as
+// TensorFlow's Relu6Grad at the kinks), and 1 at NaN (dy passes, as relu).
+float Relu6(float x) { return x < 0 ? 0.0f : x > 6 ? 6.0f : x; }
+float Relu6Derivative(float x) { return x <= 0 || x >= 6 ? 0.0f : 1.0f; }
+// softsign (Keras 3): x / (1 + |x|); dy/dx = 1 / (1 + |x|)^2.
+float Softsign(float x) { return x / (1 + std::abs(x)); }
+float SoftsignDerivative(float x) {
+  const float d = 1 + std::abs(x);
+  return 1 / (d * d);
+}
 
 using Builder = Output (*)(const Scope&, Output);
 
 // One row per activation: everything the rest of gradflow knows about it.
-//   keras:    the Keras name (ops::Activation, ActivationNames, nn layers' configs)
+//   keras:    the Keras 3 name (ops::Activation, ActivationNames, nn layers' configs)
+//   aliases:  other names Activation accepts for it
 //   op:       the op Activation builds; "" for linear (the identity)
 //   eltwise:  for the ops this file registers, their oneDNN mapping (a
 //             function of the node: alpha and gelu's form are attrs) with
@@ -70,6 +101,9 @@ struct DenseFusion {
 struct ActivationRow {
   const char* keras;
   const char* op;
+  // Other Keras names of the same activation ("swish" for "silu"); Keras 3
+  // serializes them as `keras` (CanonicalActivationName).
+  std::vector<const char*> aliases = {};
   EltwiseSpec (*eltwise)(const Node&) = nullptr;
   std::vector<AttrDef> attrs = {};
   std::vector<GradCheckCase> grad_checks = {};
@@ -116,6 +150,7 @@ const std::vector<ActivationRow>& Rows() {
        .dense = DenseFusion{algorithm::eltwise_relu, algorithm::eltwise_relu_use_dst_for_bwd}},
       // leaky relu: y = x (x > 0), alpha x (x <= 0); dy/dx = 1 (x > 0), alpha
       // (x <= 0). From x: y would do only for alpha >= 0, and alpha is the user's.
+      // The default alpha is Keras 3's activations.leaky_relu negative_slope.
       {.keras = "leaky_relu",
        .op = "LeakyRelu",
        .eltwise = [](const Node& n) { return FromSrc(algorithm::eltwise_relu, AlphaAttr(n)); },
@@ -130,13 +165,26 @@ const std::vector<ActivationRow>& Rows() {
        .grad_checks = BothSidesOfZero({{"alpha", 0.5}}),
        .dense = DenseFusion{algorithm::eltwise_elu, algorithm::eltwise_elu_use_dst_for_bwd, kEluDefaultAlpha}},
       // selu: y = scale * elu(x, alpha) with Klambauer et al.'s constants;
-      // dy/dx = scale (x > 0), scale alpha exp(x) (x <= 0).
+      // dy/dx = scale (x >= 0), scale alpha exp(x) (x < 0): SeluDerivative.
       {.keras = "selu",
        .op = "Selu",
        .eltwise = [](const Node&) {
-         return EltwiseSpec{algorithm::eltwise_elu, algorithm::eltwise_elu, false, static_cast<float>(kSeluAlpha),
-                            0, static_cast<float>(kSeluScale)};
+         EltwiseSpec spec{algorithm::eltwise_elu, algorithm::eltwise_elu, false, static_cast<float>(kSeluAlpha),
+                          0, static_cast<float>(kSeluScale)};
+         spec.derivative_loop = SeluDerivative;
+         return spec;
        },
+       .grad_checks = BothSidesOfZero()},
+      // relu6: y = min(max(x, 0), 6); kinked at 0 and 6.
+      {.keras = "relu6",
+       .op = "Relu6",
+       .eltwise = [](const Node&) { return Loops(Relu6, Relu6Derivative); },
+       .grad_checks = {{.inputs = {{.shape = {2, 3}, .lo = 0.1, .hi = 5.9}}},
+                       {.inputs = {{.shape = {2, 3}, .lo = -2, .hi = -0.1}}},
+                       {.inputs = {{.shape = {2, 3}, .lo = 6.1, .hi = 8}}}}},
+      {.keras = "softsign",
+       .op = "Softsign",
+       .eltwise = [](const Node&) { return Loops(Softsign, SoftsignDerivative); },
        .grad_checks = BothSidesOfZero()},
       // gelu (erf): y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;
       // dy/dx = Phi(x) + x phi(x), phi the standard normal density.
@@ -150,10 +198,12 @@ const std::vector<ActivationRow>& Rows() {
        .attrs = {OptionalAttr("approximate", false)},
        .grad_checks = {{.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}},
                        {.inputs = {{.shape = {2, 3}, .lo = -3, .hi = 3}}, .attrs = {{"approximate", true}}}}},
-      // swish: y = x s(x), s = sigmoid; dy/dx = s(x) + x s(x) (1 - s(x)).
-      // oneDNN's swish is x * sigmoid(alpha * x); Keras's has alpha = 1.
-      {.keras = "swish",
-       .op = "Swish",
+      // silu (Keras 3's name; "swish" is its alias): y = x s(x), s = sigmoid;
+      // dy/dx = s(x) + x s(x) (1 - s(x)). oneDNN's swish is
+      // x * sigmoid(alpha * x); Keras's has alpha = 1.
+      {.keras = "silu",
+       .op = "Silu",
+       .aliases = {"swish"},
        .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_swish, 1.0f); },
        .grad_checks = Smooth(-4, 4)},
       // softplus: y = log(1 + exp(x)); dy/dx = sigmoid(x). oneDNN 2.6's
@@ -174,6 +224,7 @@ const std::vector<ActivationRow>& Rows() {
       // its kinks. Kinked at -3 and 3.
       {.keras = "hard_silu",
        .op = "HardSilu",
+       .aliases = {"hard_swish"},
        .eltwise = [](const Node&) { return FromSrc(algorithm::eltwise_hardswish); },
        .grad_checks = Smooth(-2.5, 2.5)},
       // Ops of other files, with Keras's defaults.
@@ -198,6 +249,9 @@ const ActivationRow* FindByOp(std::string_view op) {
 const ActivationRow* FindByKerasName(std::string_view name) {
   for (const ActivationRow& row : Rows()) {
     if (name == row.keras) return &row;
+    for (const char* alias : row.aliases) {
+      if (name == alias) return &row;
+    }
   }
   return nullptr;
 }
@@ -252,10 +306,36 @@ absl::Status InferActivation(InferContext& ctx) {
 }
 
 // y = scale * eltwise(x) over the flattened tensor (elementwise: layout-free).
+// y[i] = f(x[i]) (the loop form of an activation).
+absl::StatusOr<std::unique_ptr<Kernel>> LoopKernel(const KernelContext& k, ScalarFn f) {
+  const float* x = k.in<const float>(0);
+  float* y = k.out<float>(0);
+  const int64_t n = k.out_shape(0).NumElements();
+  return MakeKernel([=](const RunContext&) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+    return absl::OkStatus();
+  });
+}
+
+// dx[i] = dy[i] * df(x[i]); dx may be dy's buffer (in place).
+absl::StatusOr<std::unique_ptr<Kernel>> DerivativeLoopKernel(const KernelContext& k, ScalarFn df) {
+  const float* dy = k.in<const float>(0);
+  const float* x = k.in<const float>(1);
+  float* dx = k.out<float>(0);
+  const int64_t n = k.out_shape(0).NumElements();
+  return MakeKernel([=](const RunContext&) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * df(x[i]);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::unique_ptr<Kernel>> ActivationKernel(const KernelContext& k) {
   GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
   const int64_t n = k.out_shape(0).NumElements();
   if (n == 0) return nullptr;
+  if (spec.forward_loop != nullptr) return LoopKernel(k, spec.forward_loop);
   return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     dnnl::memory::desc md = PlainDesc(Shape{n});
     auto prop = k.phase == Phase::kTrain ? dnnl::prop_kind::forward_training
@@ -353,6 +433,7 @@ GF_REGISTER_OP(OpDef{
       GF_ASSIGN_OR_RETURN(EltwiseSpec spec, SpecOf(k.node));
       const int64_t n = k.out_shape(0).NumElements();
       if (n == 0) return nullptr;
+      if (spec.derivative_loop != nullptr) return DerivativeLoopKernel(k, spec.derivative_loop);
       return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
         dnnl::memory::desc md = PlainDesc(Shape{n});
         dnnl::eltwise_forward::primitive_desc hint(
@@ -394,13 +475,22 @@ Output Selu(const Scope& scope, Output x) { return AddActivation(scope, "Selu", 
 Output Gelu(const Scope& scope, Output x, bool approximate) {
   return AddActivation(scope, "Gelu", x, {{"approximate", approximate}});
 }
-Output Swish(const Scope& scope, Output x) { return AddActivation(scope, "Swish", x); }
+Output Silu(const Scope& scope, Output x) { return AddActivation(scope, "Silu", x); }
+Output Swish(const Scope& scope, Output x) { return Silu(scope, x); }
 Output Softplus(const Scope& scope, Output x) { return AddActivation(scope, "Softplus", x); }
 
 std::vector<std::string> ActivationNames() {
   std::vector<std::string> names;
-  for (const ActivationRow& row : Rows()) names.push_back(row.keras);
+  for (const ActivationRow& row : Rows()) {
+    names.push_back(row.keras);
+    names.insert(names.end(), row.aliases.begin(), row.aliases.end());
+  }
   return names;
+}
+
+std::string CanonicalActivationName(std::string_view name) {
+  const ActivationRow* row = FindByKerasName(name);
+  return row == nullptr ? std::string(name) : row->keras;
 }
 
 std::string ActivationOpName(std::string_view name) {
@@ -428,6 +518,7 @@ std::optional<std::pair<dnnl::algorithm, std::pair<float, float>>> EltwiseAlgori
   if (row == nullptr) return std::nullopt;
   EltwiseSpec spec = row->eltwise(node);
   if (spec.scale != 1.0f) return std::nullopt;  // SELU: elu then linear
+  if (spec.forward_loop != nullptr) return std::nullopt;  // no oneDNN algorithm
   return std::make_pair(spec.forward, std::make_pair(spec.alpha, spec.beta));
 }
 

@@ -27,11 +27,12 @@ namespace gradflow::ops {
 inline constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 inline constexpr double kSeluScale = 1.0507009873554804934193349852946;
 
-// Leaky ReLU slope for x < 0. The builder default 0.01 is the "small leak" of
-// Maas et al. (2013) quoted in the chapter. Other defaults to be aware of:
-// Keras's layers.LeakyReLU uses alpha = 0.3, tf.nn.leaky_relu 0.2, and the
-// chapter's code passes alpha = 0.2 explicitly.
-inline constexpr double kLeakyReluDefaultAlpha = 0.01;
+// Leaky ReLU slope for x < 0: Keras 3's activations.leaky_relu
+// negative_slope (also tf.nn.leaky_relu's), used by the "leaky_relu" name and
+// the builder. Keras's layers.LeakyReLU keeps 0.3 (nn::LeakyReLU); the
+// chapter's "small leak" of Maas et al. (2013) is 0.01, which gradflow used
+// before Keras 3's default: pass it explicitly.
+inline constexpr double kLeakyReluDefaultAlpha = 0.2;
 // Keras's activations.elu / layers.ELU default alpha.
 inline constexpr double kEluDefaultAlpha = 1.0;
 
@@ -50,8 +51,9 @@ Output Selu(const Scope& scope, Output x);
 // approximate=False. approximate=true uses the tanh form
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 Output Gelu(const Scope& scope, Output x, bool approximate = false);
-// x * sigmoid(x) (Keras's swish, a.k.a. SiLU).
-Output Swish(const Scope& scope, Output x);
+// x * sigmoid(x): Keras 3's silu ("swish" is its alias, serialized as "silu").
+Output Silu(const Scope& scope, Output x);
+Output Swish(const Scope& scope, Output x);  // = Silu
 // log(1 + exp(x)).
 Output Softplus(const Scope& scope, Output x);
 
@@ -64,8 +66,11 @@ Output Softplus(const Scope& scope, Output x);
 // default arguments. An unknown name records an InvalidArgument error listing
 // the valid names in scope.graph() and returns an invalid Output.
 Output Activation(const Scope& scope, Output x, std::string_view name);
-// The names Activation accepts, in a stable order ("" excluded).
+// The names Activation accepts, aliases included, in a stable order ("" excluded).
 std::vector<std::string> ActivationNames();
+// The Keras 3 name of the activation `name` means ("silu" for "swish");
+// `name` itself if it is not an activation name.
+std::string CanonicalActivationName(std::string_view name);
 // The op Activation(name) builds ("Relu"); "" for "linear" and unknown names.
 std::string ActivationOpName(std::string_view name);
 

@@ -9,10 +9,32 @@
 namespace gradflow::ops {
 namespace {
 
-constexpr float kSlope = static_cast<float>(kHardSigmoidSlope);
-constexpr float kOffset = static_cast<float>(kHardSigmoidOffset);
-// Where the linear part meets 0 and 1: (1 - 0.5) / 0.2 = 2.5 (exact in f32).
-constexpr float kKink = static_cast<float>((1 - kHardSigmoidOffset) / kHardSigmoidSlope);
+// The two forms. Keras 3's relu6(x + 3) / 6 has slope 1/6 and reaches 0 and 1
+// at -3 and 3; its gradient is TensorFlow's Relu6Grad, 1 on the open interval
+// 0 < x + 3 < 6 only. tf.keras 2.x's clip(0.2 x + 0.5, 0, 1) reaches them at
+// (1 - 0.5) / 0.2 = 2.5 (exact in f32); TensorFlow's clip_by_value gradient
+// passes at the boundaries too (a closed interval).
+struct Form {
+  bool keras2;
+  float slope, kink;
+  float operator()(float x) const {
+    return keras2 ? std::clamp(slope * x + static_cast<float>(kHardSigmoidOffset), 0.0f, 1.0f)
+                  : std::clamp(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+  }
+  // dy/dx from x (not from the rounded y, whose f32 value at a kink depends
+  // on whether the compiler fuses the multiply-add).
+  float Derivative(float x) const {
+    const bool inside = keras2 ? (x >= -kink && x <= kink) : (x > -kink && x < kink);
+    return inside ? slope : 0.0f;
+  }
+};
+Form FormOf(const Node& node) {
+  if (node.attr<bool>("keras2")) {
+    constexpr float kSlope = static_cast<float>(kKeras2HardSigmoidSlope);
+    return {true, kSlope, static_cast<float>((1 - kHardSigmoidOffset) / kKeras2HardSigmoidSlope)};
+  }
+  return {false, 1.0f / 6.0f, 3.0f};
+}
 
 // f32 inputs of one shape; the output has that shape.
 absl::Status SameShapeF32(InferContext& ctx) {
@@ -30,58 +52,58 @@ absl::Status SameShapeF32(InferContext& ctx) {
 
 }  // namespace
 
-// y = clip(z, 0, 1), z = 0.2 x + 0.5. dy/dx = 0.2 where 0 <= z <= 1, i.e.
-// |x| <= 2.5, else 0. The boundaries are included as in TensorFlow's
-// clip_by_value gradient, which Keras 2's hard_sigmoid is built on. The
-// backward tests |x| <= 2.5 rather than the rounded z, whose f32 value at
-// x = -2.5 depends on whether the compiler fuses the multiply-add.
+// y = Form(x) (above); dy/dx = the slope inside the linear part, else 0.
 GF_REGISTER_OP(OpDef{
     .name = "HardSigmoid",
     .num_inputs = 1,
+    .attrs = {OptionalAttr("keras2", false)},
     .infer = SameShapeF32,
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const float* x = k.in<float>(0);
       float* y = k.out<float>(0);
       const int64_t n = k.out_shape(0).NumElements();
+      const Form form = FormOf(k.node);
       return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-        for (int64_t i = 0; i < n; ++i) y[i] = std::clamp(kSlope * x[i] + kOffset, 0.0f, 1.0f);
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) y[i] = form(x[i]);
         return absl::OkStatus();
       });
     },
     .grad = [](GradContext& g) {
       return std::vector<Output>{
-          g.scope.graph().AddNode1(g.scope, "HardSigmoidGrad", {g.dy[0], g.x(0)})};
+          g.scope.graph().AddNode1(g.scope, "HardSigmoidGrad", {g.dy[0], g.x(0)}, g.node.attrs)};
     },
-    // Inside the linear part and on both flat parts, away from the kinks at +-2.5.
-    .grad_checks = {{.inputs = {{.shape = {2, 3}, .lo = -2.4, .hi = 2.4}}},
-                    {.inputs = {{.shape = {2, 3}, .lo = -5, .hi = -2.6}}},
-                    {.inputs = {{.shape = {2, 3}, .lo = 2.6, .hi = 5}}}},
+    // Inside the linear part and on both flat parts, away from the kinks.
+    .grad_checks = {{.inputs = {{.shape = {2, 3}, .lo = -2.9, .hi = 2.9}}},
+                    {.inputs = {{.shape = {2, 3}, .lo = -5, .hi = -3.1}}},
+                    {.inputs = {{.shape = {2, 3}, .lo = 3.1, .hi = 5}}},
+                    {.inputs = {{.shape = {2, 3}, .lo = -2.4, .hi = 2.4}}, .attrs = {{"keras2", true}}},
+                    {.inputs = {{.shape = {2, 3}, .lo = 2.6, .hi = 5}}, .attrs = {{"keras2", true}}}},
 });
 
-// HardSigmoidGrad(dy, x) -> dx = 0.2 dy where |x| <= 2.5, else 0.
+// HardSigmoidGrad(dy, x) -> dx = dy * Form.Derivative(x).
 GF_REGISTER_OP(OpDef{
     .name = "HardSigmoidGrad",
     .num_inputs = 2,
+    .attrs = {OptionalAttr("keras2", false)},
     .infer = SameShapeF32,
     .kernel = [](const KernelContext& k) -> absl::StatusOr<std::unique_ptr<Kernel>> {
       const float* dy = k.in<float>(0);
       const float* x = k.in<float>(1);
       float* dx = k.out<float>(0);
       const int64_t n = k.out_shape(0).NumElements();
+      const Form form = FormOf(k.node);
       return MakeKernel([=](const RunContext&) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-        for (int64_t i = 0; i < n; ++i) {
-          dx[i] = (x[i] >= -kKink && x[i] <= kKink) ? kSlope * dy[i] : 0.0f;
-        }
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) dx[i] = form.Derivative(x[i]) * dy[i];
         return absl::OkStatus();
       });
     },
     .no_gradient_reason = "backward op; second derivatives are not supported",
 });
 
-Output HardSigmoid(const Scope& scope, Output x) {
-  return scope.graph().AddNode1(scope, "HardSigmoid", {x});
+Output HardSigmoid(const Scope& scope, Output x, bool keras2) {
+  return scope.graph().AddNode1(scope, "HardSigmoid", {x}, {{"keras2", keras2}});
 }
 
 }  // namespace gradflow::ops

@@ -1,15 +1,16 @@
-// Nadam (Adam with Nesterov momentum and Dozat's momentum schedule). The
-// formulas of tf.keras 2.x's Nadam (keras/optimizer_v2/nadam.py, TF 2.0-2.10;
-// Keras 2.11+ keeps the same update), with t = step + 1:
+// Nadam (Adam with Nesterov momentum and Dozat's momentum schedule), with
+// t = step + 1:
 //   mu_t = beta_1 * (1 - 0.5 * 0.96^(schedule_decay * t))   (momentum schedule)
 //   prod_t = mu_1 * ... * mu_t                              (variable "optimizer/nadam_u_product")
 //   m <- beta_1 * m + (1 - beta_1) * g                       (slot "m")
 //   v <- beta_2 * v + (1 - beta_2) * g^2                     (slot "v")
 //   m_bar = (1 - mu_t) * g / (1 - prod_t) + mu_{t+1} * m / (1 - prod_t * mu_{t+1})
 //   w <- w - lr * m_bar / (sqrt(v / (1 - beta_2^t)) + epsilon)
-// schedule_decay is 0.004 in tf.keras 2.x (its `schedule_decay` kwarg, the
-// value of Keras 1 and of Dozat's paper). Keras 2.11+ and Keras 3 compute
-// 0.96^t instead, i.e. schedule_decay = 1: set it to get their behaviour.
+// Keras 3 (keras/src/optimizers/nadam.py; also Keras 2.11+) computes
+// u_t = beta_1 * (1 - 0.5 * 0.96^t): schedule_decay = 1, the default.
+// tf.keras 2.x (keras/optimizer_v2/nadam.py, TF 2.0-2.10) had the same update
+// with 0.96^(0.004 t): schedule_decay = kKeras2NadamScheduleDecay (its
+// `schedule_decay` kwarg, the value of Keras 1 and of Dozat's paper).
 // Defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7.
 //
 // prod_t is a variable (as Keras's `u_product`), so checkpoints restore it:

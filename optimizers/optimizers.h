@@ -149,14 +149,17 @@ struct AdamW {
 };
 
 // Keras Nadam: Adam with Nesterov momentum and the momentum schedule
-// mu_t = beta_1 * (1 - 0.5 * 0.96^(schedule_decay * t)) (nadam.cc).
+// mu_t = beta_1 * (1 - 0.5 * 0.96^(schedule_decay * t)) (nadam.cc). The
+// default schedule_decay = 1 is Keras 3's (and 2.11+'s) 0.96^t;
+// kKeras2NadamScheduleDecay (0.004) gives tf.keras 2.x's 0.96^(0.004 t).
+inline constexpr double kKeras2NadamScheduleDecay = 0.004;
 struct Nadam {
   static constexpr const char* kName = "Nadam";
   double learning_rate = 0.001;
   double beta_1 = 0.9;
   double beta_2 = 0.999;
   double epsilon = 1e-7;
-  double schedule_decay = 0.004;  // tf.keras 2.x; Keras 2.11+ / 3 behave as 1.0
+  double schedule_decay = 1.0;  // Keras 3; tf.keras 2.x: kKeras2NadamScheduleDecay
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::Any("learning_rate"), o.learning_rate);
     f(Field::InRange("beta_1", 0, 1), o.beta_1);

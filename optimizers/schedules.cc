@@ -65,6 +65,18 @@ absl::Status OneCycle::Check() const {
   return absl::OkStatus();
 }
 
+absl::Status CosineDecay::Check() const {
+  if (warmup_target && !(*warmup_target > 0 && std::isfinite(*warmup_target))) {
+    return Invalid(kName, absl::StrCat("warmup_target must be > 0 (or null for no warmup), got ", *warmup_target));
+  }
+  if (!warmup_target && warmup_steps > 0) {
+    return Invalid(kName, absl::StrCat("warmup_steps (", warmup_steps,
+                                       ") needs warmup_target, the rate to warm up to; set it or set "
+                                       "warmup_steps to 0"));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // Each builder gets t = f32(step) and returns the rate.
@@ -87,22 +99,51 @@ Output Build(const Scope& sc, Output t, const PiecewiseConstantDecay& s) {
   return ops::PiecewiseConstant(sc, t, boundaries, s.values);
 }
 
-Output Build(const Scope& sc, Output t, const CosineDecay& s) {
-  const float steps = float(s.decay_steps);
-  Output p = ops::Div(sc, ops::Minimum(sc, t, steps), steps);
+// peak * ((1 - alpha) * 0.5 * (1 + cos(pi * min(t, T) / T)) + alpha).
+Output CosineDecayed(const Scope& sc, Output t, double steps, double alpha, double peak) {
+  Output p = ops::Div(sc, ops::Minimum(sc, t, float(steps)), float(steps));
   Output cosine = ops::Cos(sc, ops::Mul(sc, p, float(std::numbers::pi)));
-  // (1 - alpha) * 0.5 * (1 + cos) + alpha
-  Output decayed = ops::Add(sc, ops::Mul(sc, ops::Add(sc, cosine, 1.0f), float(0.5 * (1 - s.alpha))),
-                            float(s.alpha));
-  return ops::Mul(sc, decayed, float(s.initial_learning_rate));
+  Output decayed = ops::Add(sc, ops::Mul(sc, ops::Add(sc, cosine, 1.0f), float(0.5 * (1 - alpha))), float(alpha));
+  return ops::Mul(sc, decayed, float(peak));
 }
 
+// Keras 3 picks the warmup line for t < W and the decay from the target
+// after. Both pieces equal warmup_target at t = W, so the rate is
+//   warm(min(t, W)) + decayed(max(t - W, 0)) - warmup_target,
+// which is warm(t) before W (decayed(0) = target) and decayed(t - W) after.
+Output Build(const Scope& sc, Output t, const CosineDecay& s) {
+  if (!s.warmup_target) return CosineDecayed(sc, t, double(s.decay_steps), s.alpha, s.initial_learning_rate);
+  const double target = *s.warmup_target, w = double(s.warmup_steps);
+  if (s.warmup_steps == 0) return CosineDecayed(sc, t, double(s.decay_steps), s.alpha, target);
+  Output after = ops::Maximum(sc, ops::Sub(sc, t, float(w)), 0.0f);
+  Output decay = CosineDecayed(sc, after, double(s.decay_steps), s.alpha, target);
+  // lr0 + (target - lr0) * min(t, W) / W
+  Output warm = ops::Add(sc, ops::Mul(sc, ops::Minimum(sc, t, float(w)), float((target - s.initial_learning_rate) / w)),
+                         float(s.initial_learning_rate));
+  return ops::Sub(sc, ops::Add(sc, warm, decay), float(target));
+}
+
+// With cycle, T' = T * max(ceil(t / T), 1): Keras's multiplier is 1 at t = 0.
 Output Build(const Scope& sc, Output t, const PolynomialDecay& s) {
   const float steps = float(s.decay_steps);
-  Output p = ops::Div(sc, ops::Minimum(sc, t, steps), steps);
+  Output p;
+  if (s.cycle) {
+    // ceil(u) = -floor(-u)
+    Output cycles = ops::Neg(sc, ops::Floor(sc, ops::Neg(sc, ops::Div(sc, t, steps))));
+    p = ops::Div(sc, t, ops::Mul(sc, ops::Maximum(sc, cycles, 1.0f), steps));
+  } else {
+    p = ops::Div(sc, ops::Minimum(sc, t, steps), steps);
+  }
   Output remaining = ops::Pow(sc, ops::Sub(sc, 1.0f, p), s.power);  // (1 - p)^power
   return ops::Add(sc, ops::Mul(sc, remaining, float(s.initial_learning_rate - s.end_learning_rate)),
                   float(s.end_learning_rate));
+}
+
+Output Build(const Scope& sc, Output t, const InverseTimeDecay& s) {
+  Output p = ops::Div(sc, t, float(s.decay_steps));
+  if (s.staircase) p = ops::Floor(sc, p);
+  Output denominator = ops::Add(sc, ops::Mul(sc, p, float(s.decay_rate)), 1.0f);  // 1 + rate * p
+  return ops::Div(sc, float(s.initial_learning_rate), denominator);
 }
 
 Output Build(const Scope& sc, Output t, const OneCycle& s) {

@@ -20,6 +20,7 @@
 // (t is the step, in f32: exact up to 2^24 steps).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -76,35 +77,62 @@ struct PiecewiseConstantDecay {
   absl::Status Check() const;  // the lists' lengths, order and signs
 };
 
-// Keras 2.x CosineDecay (without warmup):
-//   p = min(t, decay_steps) / decay_steps
-//   lr = lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * p)) + alpha)
+// Keras 3 CosineDecay, with its optional linear warmup:
+//   decayed(t, peak) = peak * ((1 - alpha) * 0.5 * (1 + cos(pi * min(t, T) / T)) + alpha)
+// Without warmup_target (Keras's None, the default): decayed(t, lr0), which is
+// also tf.keras 2.x's CosineDecay. With warmup_target and W = warmup_steps:
+//   t < W:  lr0 + (warmup_target - lr0) * t / W
+//   t >= W: decayed(t - W, warmup_target).
 struct CosineDecay {
   static constexpr const char* kName = "cosine";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;  // > 0 (required)
-  double alpha = 0.0;       // the final rate as a fraction of lr0
+  double alpha = 0.0;       // the final rate as a fraction of the peak
+  std::optional<double> warmup_target;  // the peak after warmup; none: no warmup
+  int64_t warmup_steps = 0;
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
     f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
     f(Field::Positive("decay_steps"), s.decay_steps);
     f(Field::InRange("alpha", 0, 1, /*hi_inclusive=*/true), s.alpha);
+    f(Field::Any("warmup_target"), s.warmup_target);
+    f(Field::NonNegative("warmup_steps"), s.warmup_steps);
   }
+  absl::Status Check() const;  // warmup_target > 0; warmup_steps only with it
 };
 
-// Keras PolynomialDecay (cycle=False):
-//   p = min(t, decay_steps) / decay_steps
-//   lr = (lr0 - end) * (1 - p)^power + end
+// Keras PolynomialDecay:
+//   cycle = false: T' = T, t' = min(t, T)
+//   cycle = true:  T' = T * ceil(t / T) (T at t = 0), t' = t
+//   lr = (lr0 - end) * (1 - t' / T')^power + end
 struct PolynomialDecay {
   static constexpr const char* kName = "polynomial";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;             // > 0 (required)
   double end_learning_rate = 0.0001;   // Keras default
   double power = 1.0;                  // Keras default
+  bool cycle = false;                  // Keras default
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
     f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
     f(Field::Positive("decay_steps"), s.decay_steps);
     f(Field::NonNegative("end_learning_rate"), s.end_learning_rate);
     f(Field::Positive("power"), s.power);
+    f(Field::Any("cycle"), s.cycle);
+  }
+};
+
+// Keras InverseTimeDecay: lr0 / (1 + decay_rate * t / decay_steps), with
+// staircase: lr0 / (1 + decay_rate * floor(t / decay_steps)).
+struct InverseTimeDecay {
+  static constexpr const char* kName = "inverse_time";
+  double initial_learning_rate = 0.01;
+  double decay_steps = 0;  // > 0 (required)
+  double decay_rate = 0;   // >= 0 (required in Keras)
+  bool staircase = false;
+  template <typename Self, typename F> static void Fields(Self& s, F&& f) {
+    f(Field::Positive("initial_learning_rate"), s.initial_learning_rate);
+    f(Field::Positive("decay_steps"), s.decay_steps);
+    f(Field::NonNegative("decay_rate"), s.decay_rate);
+    f(Field::Any("staircase"), s.staircase);
   }
 };
 
@@ -135,10 +163,10 @@ struct OneCycle {
 };
 
 using Schedule = std::variant<PowerSchedule, ExponentialDecay, PiecewiseConstantDecay,
-                              CosineDecay, PolynomialDecay, OneCycle>;
+                              CosineDecay, PolynomialDecay, OneCycle, InverseTimeDecay>;
 
 // The schedule's name in configs (kName): "power", "exponential",
-// "piecewise_constant", "cosine", "polynomial", "1cycle".
+// "piecewise_constant", "cosine", "polynomial", "1cycle", "inverse_time".
 std::string ScheduleName(const Schedule& schedule);
 
 // InvalidArgument naming the schedule, the field and the value, or OK: the

@@ -1,4 +1,4 @@
-// Tests of nn/early_stopping.cc: Keras's EarlyStopping rules on scripted
+// Tests of nn/early_stopping.cc: Keras 3's EarlyStopping rules on scripted
 // metric sequences (patience, min_delta, mode, baseline, restoring the best
 // epoch's weights), called directly and once through Sequential::Fit.
 
@@ -72,6 +72,24 @@ TEST(EarlyStoppingTest, StopsAfterPatienceEpochsAndRestoresTheBestEpoch) {
   EXPECT_EQ(o.stopped_epoch, 3);
   EXPECT_EQ(o.best_epoch, 1);
   EXPECT_EQ(o.weights_marker, 1.0f);  // epoch 1's weights are back
+}
+
+// Keras 3 restores the best epoch's weights at the end of training even when
+// the run used all its epochs (on_train_end); tf.keras 2.x only when it
+// stopped early (keras2_restore_only_on_stop).
+TEST(EarlyStoppingTest, RestoresTheBestEpochAtTheEndOfAFullRun) {
+  Outcome keras3 = Play({.patience = 3, .restore_best_weights = true}, {1.0, 0.8, 0.85, 0.9});
+  EXPECT_EQ(keras3.stopped_epoch, 0);  // never stopped
+  EXPECT_EQ(keras3.epochs_run, 4);
+  EXPECT_EQ(keras3.weights_marker, 1.0f);  // epoch 1's weights (fails with the 2.x rule: 3)
+  Outcome keras2 = Play({.patience = 3, .restore_best_weights = true, .keras2_restore_only_on_stop = true},
+                        {1.0, 0.8, 0.85, 0.9});
+  EXPECT_EQ(keras2.weights_marker, 3.0f);  // the last epoch's
+  // Stopping early restores under both rules.
+  Outcome stopped = Play({.patience = 2, .restore_best_weights = true, .keras2_restore_only_on_stop = true},
+                         {1.0, 0.8, 0.85, 0.9, 0.79});
+  EXPECT_EQ(stopped.stopped_epoch, 3);
+  EXPECT_EQ(stopped.weights_marker, 1.0f);
 }
 
 TEST(EarlyStoppingTest, WithoutRestoreKeepsTheLastWeights) {

@@ -5,6 +5,7 @@
 #include "nn/model_config.h"
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "nn/dropout_layers.h"
 #include "nn/gaussian_noise.h"
 #include "nn/layer_registry.h"
+#include "nn/config_reader.h"
 #include "nn/layers.h"
 #include "nn/normalization.h"
 
@@ -109,17 +111,19 @@ TEST(ModelConfigTest, ModelWithEveryOptimizerAndScheduleRoundTrips) {
       optimizers::RMSprop{.rho = 0.8, .momentum = 0.1, .centered = true},
       optimizers::Adam{.beta_2 = 0.99, .amsgrad = true},
       optimizers::AdamW{.weight_decay = 0.01},
-      optimizers::Nadam{.schedule_decay = 1.0},
+      optimizers::Nadam{.schedule_decay = optimizers::kKeras2NadamScheduleDecay},
       optimizers::Adamax{.epsilon = 1e-6},
   };
   std::vector<optimizers::Schedule> schedules = {
       optimizers::PowerSchedule{.decay_steps = 100, .power = 2},
       optimizers::ExponentialDecay{.decay_steps = 10, .staircase = true},
       optimizers::PiecewiseConstantDecay{.boundaries = {10, 20}, .values = {0.1, 0.01, 0.001}},
-      optimizers::CosineDecay{.decay_steps = 50, .alpha = 0.1},
-      optimizers::PolynomialDecay{.decay_steps = 30, .power = 0.5},
+      optimizers::CosineDecay{.decay_steps = 50, .alpha = 0.1, .warmup_target = 0.5, .warmup_steps = 7},
+      optimizers::PolynomialDecay{.decay_steps = 30, .power = 0.5, .cycle = true},
       optimizers::OneCycle{.total_steps = 1000, .max_learning_rate = 0.1},
+      optimizers::InverseTimeDecay{.decay_steps = 10, .decay_rate = 0.5, .staircase = true},
   };
+  ASSERT_EQ(schedules.size(), std::variant_size_v<optimizers::Schedule>);
   for (size_t i = 0; i < all.size(); ++i) {
     nn::ModelConfig config{.name = "m", .layers = {nn::Dense(2, {.input_shape = Shape{3}})}};
     config.compile = nn::CompileOptions{.loss = "mse", .optimizer = all[i], .metrics = {"accuracy"},
@@ -139,6 +143,61 @@ TEST(ModelConfigTest, ModelWithEveryOptimizerAndScheduleRoundTrips) {
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(*again, *text) << "a second round trip must give the same text";
   }
+}
+
+// Every loss class with non-default options: written as Keras 3's loss
+// object, read back by the generic reader with the same fields.
+TEST(ModelConfigTest, ModelWithEveryLossConfigRoundTrips) {
+  const std::vector<losses::Loss> all = {
+      losses::SparseCategoricalCrossentropy{.from_logits = true, .reduction = losses::Reduction::kSum},
+      losses::CategoricalCrossentropy{.label_smoothing = 0.1},
+      losses::BinaryCrossentropy{.label_smoothing = 0.2, .keras2_log_epsilon = true},
+      losses::MeanSquaredError{.reduction = losses::Reduction::kSum},
+      losses::Huber{.delta = 2.5},
+  };
+  ASSERT_EQ(all.size(), std::variant_size_v<losses::Loss>);
+  for (const losses::Loss& loss : all) {
+    SCOPED_TRACE(VariantName(loss));
+    nn::ModelConfig config{.name = "m", .layers = {nn::Dense(2, {.input_shape = Shape{3}})}};
+    config.compile = nn::CompileOptions{.loss_config = loss};
+    auto text = nn::ModelConfigToJson(config);
+    ASSERT_TRUE(text.ok()) << text.status();
+    const Json written = Json::parse(*text)["compile"]["loss_config"];
+    EXPECT_EQ(written["class_name"], VariantName(loss));
+    EXPECT_EQ(written["module"], "keras.losses");
+    auto parsed = nn::ParseModelConfig(*text);
+    ASSERT_TRUE(parsed.ok()) << *text << "\n" << parsed.status();
+    ASSERT_TRUE(parsed->compile && parsed->compile->loss_config);
+    EXPECT_EQ(nn::DescribedToJson(*parsed->compile->loss_config), nn::DescribedToJson(loss));
+    auto again = nn::ModelConfigToJson(*parsed);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, *text);
+  }
+  // Specific values survive (not only the text).
+  nn::ModelConfig config{.name = "m", .layers = {nn::Dense(2, {.input_shape = Shape{3}})}};
+  config.compile = nn::CompileOptions{.loss_config = losses::Huber{.delta = 2.5}};
+  auto parsed = nn::ParseModelConfig(*nn::ModelConfigToJson(config));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(std::get<losses::Huber>(*parsed->compile->loss_config).delta, 2.5);
+}
+
+TEST(ModelConfigTest, BadLossConfigIsAnErrorNamingTheField) {
+  nn::ModelConfig config{.name = "m", .layers = {nn::Dense(2, {.input_shape = Shape{3}})}};
+  config.compile = nn::CompileOptions{.loss_config = losses::Huber{}};
+  Json json = Json::parse(*nn::ModelConfigToJson(config));
+  json["compile"]["loss_config"]["config"]["delta"] = -1;
+  auto parsed = nn::ParseModelConfig(json.dump());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed.status().message(), HasSubstr("delta"));
+  EXPECT_THAT(parsed.status().message(), HasSubstr("-1"));
+  json["compile"]["loss_config"] = {{"class_name", "Hubber"}};
+  parsed = nn::ParseModelConfig(json.dump());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(parsed.status().message(), HasSubstr("Huber"));  // the valid names
+  json["compile"]["loss_config"] = "huber";  // a Keras name means its defaults
+  parsed = nn::ParseModelConfig(json.dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(std::get<losses::Huber>(*parsed->compile->loss_config).delta, 1.0);
 }
 
 TEST(ModelConfigTest, CustomLayerTypeCanBeRegistered) {

@@ -132,6 +132,59 @@ TEST(RegistryTest, EveryLossIsReachableByEachNameAndRoundTrips) {
   for (const std::string& name : nn::LossNames()) EXPECT_THAT(unknown.status().message(), HasSubstr(name));
 }
 
+// Every loss class of the losses::Loss variant has its registration, named
+// by Keras 3's snake_case alias of the class ("huber" for Huber), and a
+// configured loss object compiles and trains with its options.
+TEST(RegistryTest, EveryLossClassIsRegisteredAndCompilesAsAnObject) {
+  const std::vector<std::string> keras3_names = {"sparse_categorical_crossentropy", "categorical_crossentropy",
+                                                 "binary_crossentropy", "mean_squared_error", "huber"};
+  std::vector<losses::Loss> all = EveryAlternative<losses::Loss>();
+  ASSERT_EQ(all.size(), keras3_names.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    SCOPED_TRACE(keras3_names[i]);
+    const nn::LossInfo& info = nn::LossInfoOf(all[i]);
+    EXPECT_EQ(info.config.index(), i);
+    EXPECT_EQ(info.names[0], keras3_names[i]);
+    nn::Sequential model({nn::Dense(kClasses, {.activation = "softmax", .input_shape = Shape{kFeatures}})});
+    ASSERT_TRUE(model.Compile({.loss_config = all[i]}).ok());
+    EXPECT_EQ(model.compile_options()->loss, keras3_names[i]);  // names the configured loss
+    auto history = model.Fit(Inputs(), info.class_index_targets ? ClassLabels() : OneHotTargets(),
+                             {.epochs = 1, .verbose = 0});
+    ASSERT_TRUE(history.ok()) << history.status();
+    EXPECT_TRUE(std::isfinite(history->history.at("loss")[0]));
+  }
+  // Keras 3's other spellings: the class name and the short aliases.
+  for (const auto& [alias, name] : std::vector<std::pair<std::string, std::string>>{
+           {"mse", "mean_squared_error"}, {"MSE", "mean_squared_error"}, {"MeanSquaredError", "mean_squared_error"},
+           {"bce", "binary_crossentropy"}, {"BCE", "binary_crossentropy"}, {"Huber", "huber"}}) {
+    ASSERT_TRUE(nn::FindLoss(alias).ok()) << alias;
+    EXPECT_EQ(nn::FindLoss(alias).value(), nn::FindLoss(name).value()) << alias;
+  }
+}
+
+// Compile's loss is what Fit reports: label smoothing changes it, and a
+// per-sample reduction is refused with the fix.
+TEST(RegistryTest, CompileUsesTheConfiguredLossAndRefusesReductionNone) {
+  auto first_loss = [](const std::optional<losses::Loss>& config) {
+    nn::Sequential model({nn::Dense(kClasses, {.activation = "sigmoid", .input_shape = Shape{kFeatures}})});
+    EXPECT_TRUE(model.Compile({.loss = "binary_crossentropy", .loss_config = config,
+                               .optimizer = optimizers::SGD{.learning_rate = 1e-9}}).ok());
+    return model.Evaluate(Inputs(), OneHotTargets()).value().at("loss");
+  };
+  const double plain = first_loss(std::nullopt);
+  EXPECT_NEAR(first_loss(losses::BinaryCrossentropy{}), plain, 1e-6);
+  EXPECT_GT(std::abs(first_loss(losses::BinaryCrossentropy{.label_smoothing = 0.5}) - plain), 1e-3);
+
+  nn::Sequential model({nn::Dense(kClasses, {.input_shape = Shape{kFeatures}})});
+  absl::Status s = model.Compile({.loss_config = losses::Huber{.reduction = losses::Reduction::kNone}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("Huber"));
+  EXPECT_THAT(s.message(), HasSubstr("reduction 'none'"));
+  EXPECT_THAT(s.message(), HasSubstr("sum_over_batch_size"));
+  s = model.Compile({.loss_config = losses::Huber{.delta = -2}});
+  EXPECT_THAT(s.message(), HasSubstr("delta"));
+}
+
 TEST(RegistryTest, EveryMetricIsReachableByEachNameWithEveryLoss) {
   ASSERT_FALSE(nn::Metrics().empty());
   for (const std::string& name : nn::MetricNames()) {

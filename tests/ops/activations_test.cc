@@ -59,15 +59,17 @@ std::vector<Case> Cases() {
       {"tanh", ops::Tanh, [](double x) { return std::tanh(x); },
        [](double x) { return 1 - std::tanh(x) * std::tanh(x); }},
       {"relu", ops::Relu, [](double x) { return x > 0 ? x : 0; }, [](double x) { return x > 0 ? 1 : 0; }},
-      {"leaky_relu default", [](const Scope& s, Output x) { return ops::LeakyRelu(s, x); },
-       [](double x) { return x > 0 ? x : 0.01 * x; }, [](double x) { return x > 0 ? 1 : 0.01; }},
-      {"leaky_relu 0.2", [](const Scope& s, Output x) { return ops::LeakyRelu(s, x, 0.2); },
+      // Keras 3's activations.leaky_relu: negative_slope 0.2 (was 0.01 here).
+      {"leaky_relu default", [](const Scope& s, Output x) { return ops::Activation(s, x, "leaky_relu"); },
        [](double x) { return x > 0 ? x : 0.2 * x; }, [](double x) { return x > 0 ? 1 : 0.2; }},
+      {"leaky_relu 0.01", [](const Scope& s, Output x) { return ops::LeakyRelu(s, x, 0.01); },
+       [](double x) { return x > 0 ? x : 0.01 * x; }, [](double x) { return x > 0 ? 1 : 0.01; }},
       {"elu", [](const Scope& s, Output x) { return ops::Elu(s, x); }, elu1, delu1},
       {"elu 0.3", [](const Scope& s, Output x) { return ops::Elu(s, x, 0.3); }, elu03, delu03},
       // Init-captures: clang 14 (--config=tsan) cannot capture structured bindings.
+      // dselu/dx = scale at x = 0 exactly (TensorFlow's SeluGrad), scale alpha exp(x) below.
       {"selu", ops::Selu, [eluselu = eluselu](double x) { return ops::kSeluScale * eluselu(x); },
-       [deluselu = deluselu](double x) { return ops::kSeluScale * deluselu(x); }},
+       [deluselu = deluselu](double x) { return x == 0 ? ops::kSeluScale : ops::kSeluScale * deluselu(x); }},
       {"gelu", [](const Scope& s, Output x) { return ops::Gelu(s, x); },
        [](double x) { return x * Phi(x); }, [](double x) { return Phi(x) + x * PhiDensity(x); }},
       {"gelu approximate", [](const Scope& s, Output x) { return ops::Gelu(s, x, true); },
@@ -79,8 +81,19 @@ std::vector<Case> Cases() {
          return 0.5 * (1 + t) +
                 0.5 * x * (1 - t * t) * kSqrt2OverPi * (1 + 3 * kGeluTanhC * x * x);
        }},
-      {"swish", ops::Swish, [](double x) { return x * Sigm(x); },
+      {"silu", [](const Scope& s, Output x) { return ops::Activation(s, x, "silu"); },
+       [](double x) { return x * Sigm(x); }, [](double x) { return Sigm(x) + x * Sigm(x) * (1 - Sigm(x)); }},
+      {"swish (alias of silu)", ops::Swish, [](double x) { return x * Sigm(x); },
        [](double x) { return Sigm(x) + x * Sigm(x) * (1 - Sigm(x)); }},
+      // Keras 3 relu6 = min(max(x, 0), 6); TensorFlow's Relu6Grad is 1 on (0, 6) only.
+      {"relu6", [](const Scope& s, Output x) { return ops::Activation(s, x, "relu6"); },
+       [](double x) { return std::clamp(x, 0.0, 6.0); }, [](double x) { return x > 0 && x < 6 ? 1 : 0; }},
+      // Keras 3 softsign = x / (1 + |x|); d/dx = 1 / (1 + |x|)^2.
+      {"softsign", [](const Scope& s, Output x) { return ops::Activation(s, x, "softsign"); },
+       [](double x) { return x / (1 + std::abs(x)); }, [](double x) { return 1 / ((1 + std::abs(x)) * (1 + std::abs(x))); }},
+      {"hard_swish (alias of hard_silu)", [](const Scope& s, Output x) { return ops::Activation(s, x, "hard_swish"); },
+       [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; },
+       [](double x) { return x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6; }},
       {"mish", [](const Scope& s, Output x) { return ops::Activation(s, x, "mish"); },
        [](double x) { return x * std::tanh(std::log1p(std::exp(x))); },
        [](double x) {
@@ -233,7 +246,8 @@ TEST(ActivationsTest, SeluKeepsStandardNormalMeanZeroStdOne) {
 TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"},   {"relu", "Relu"},   {"leaky_relu", "LeakyRelu"},
-      {"elu", "Elu"},         {"selu", "Selu"},   {"gelu", "Gelu"},   {"swish", "Swish"},
+      {"elu", "Elu"},         {"selu", "Selu"},   {"gelu", "Gelu"},   {"silu", "Silu"},   {"swish", "Silu"},
+      {"relu6", "Relu6"},     {"softsign", "Softsign"}, {"hard_swish", "HardSilu"},
       {"softplus", "Softplus"}, {"softmax", "Softmax"}, {"hard_sigmoid", "HardSigmoid"},
       {"rrelu", "RRelu"}, {"mish", "Mish"}, {"exponential", "Exp"}, {"log_softmax", "LogSoftmax"},
       {"hard_silu", "HardSilu"}};
@@ -247,8 +261,13 @@ TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
   }
   EXPECT_EQ(ops::Activation(g, x, "linear"), x);
   EXPECT_EQ(ops::Activation(g, x, ""), x);
-  // Keras's defaults: elu alpha 1; gelu exact (erf).
+  // Keras's defaults: elu alpha 1; gelu exact (erf); leaky_relu 0.2 (Keras 3).
   EXPECT_EQ(ops::Activation(g, x, "elu").node->attr<double>("alpha"), 1.0);
+  EXPECT_EQ(ops::Activation(g, x, "leaky_relu").node->attr<double>("alpha"), 0.2);
+  // Keras 3 serializes an alias by its activation's name.
+  EXPECT_EQ(ops::CanonicalActivationName("swish"), "silu");
+  EXPECT_EQ(ops::CanonicalActivationName("hard_swish"), "hard_silu");
+  EXPECT_EQ(ops::CanonicalActivationName("relu"), "relu");
   EXPECT_EQ(ops::Activation(g, x, "gelu").node->attr<bool>("approximate"), false);
   EXPECT_TRUE(g.ok()) << g.status();
 
@@ -263,12 +282,12 @@ TEST(ActivationsTest, ActivationMapsKerasNamesToOps) {
 TEST(ActivationsTest, UnknownActivationNameIsAnErrorListingValidNames) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
-  Output y = ops::Activation(g.Scope("hidden"), x, "relu6");
+  Output y = ops::Activation(g.Scope("hidden"), x, "relu7");
   EXPECT_FALSE(y.valid());
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string msg(g.status().message());
-  EXPECT_NE(msg.find("'relu6'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'relu7'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("hidden"), std::string::npos) << msg;
   for (const std::string& name : ops::ActivationNames()) {
     EXPECT_NE(msg.find(name), std::string::npos) << name << " missing from: " << msg;
@@ -348,6 +367,7 @@ TEST(ActivationsTest, EltwiseAlgorithmOfForFusion) {
   EXPECT_EQ(alg(ops::Swish(g, x))->second.first, 1.0f);
   EXPECT_EQ(alg(ops::Softplus(g, x))->first, algorithm::eltwise_soft_relu);
   EXPECT_FALSE(alg(ops::Selu(g, x)).has_value());
+  EXPECT_FALSE(alg(ops::Activation(g, x, "relu6")).has_value());  // a loop, not oneDNN
   EXPECT_FALSE(alg(ops::Softmax(g, x)).has_value());
   EXPECT_FALSE(alg(x).has_value());
   EXPECT_TRUE(g.ok()) << g.status();
@@ -361,15 +381,18 @@ std::vector<std::string> EltwiseActivationOps() {
     if (op.empty()) continue;  // linear
     Graph g;
     Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
-    if (ops::EltwiseAlgorithmOf(*ops::Activation(g, x, name).node) || op == "Selu") ops.push_back(op);
+    // Selu, Relu6 and Softsign run (partly) as loops: no single oneDNN algorithm.
+    const bool eltwise = ops::EltwiseAlgorithmOf(*ops::Activation(g, x, name).node) || op == "Selu" ||
+                         op == "Relu6" || op == "Softsign";
+    if (eltwise && std::find(ops.begin(), ops.end(), op) == ops.end()) ops.push_back(op);
   }
   return ops;
 }
 
 TEST(ActivationsTest, EveryActivationOpHasGradientChecks) {
   std::vector<std::string> ops = EltwiseActivationOps();
-  for (const char* op : {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Gelu", "Swish",
-                         "Softplus", "Mish"}) {
+  for (const char* op : {"Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu",
+                         "Softplus", "Mish", "Relu6", "Softsign"}) {
     EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
   }
   for (const std::string& op : ops) {
@@ -393,6 +416,35 @@ TEST(ActivationsTest, GradChecksPassWithRandomUpstreamGradient) {
 // oneDNN's max(x, 0) gives 0). For every Keras name: a NaN input gives a NaN
 // output, and the gradient at that input is not zero (NaN, or dy passed
 // through as PyTorch's relu does), so a NaN reaches the loss and Fit stops.
+// TensorFlow's SeluGrad (and so tf.keras's and Keras 3's TF backend) gives
+// dselu/dx = scale at x = 0; oneDNN's elu backward gives scale * alpha there
+// (1.7581), which this test would catch.
+TEST(ActivationsTest, SeluDerivativeAtZeroIsScale) {
+  Tensor x = Tensor::FromVector<float>({1, 3}, {0.0f, -0.0f, 1e-30f}).value();
+  Evaluated got = Evaluate(ops::Selu, x);
+  ASSERT_EQ(got.dx.size(), 3u);
+  for (float dx : got.dx) EXPECT_FLOAT_EQ(dx, static_cast<float>(ops::kSeluScale));
+  EXPECT_EQ(got.y[0], 0.0f);
+}
+
+// Every name Keras 3's activations.get accepts (keras/src/activations/
+// __init__.py ALL_OBJECTS), each building a node; "swish" and "hard_swish"
+// are aliases of "silu" and "hard_silu".
+TEST(ActivationsTest, AcceptsEveryKeras3ActivationName) {
+  Graph g;
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
+  for (const char* name : {"relu", "sigmoid", "softmax", "softplus", "softsign", "tanh", "selu", "elu",
+                           "exponential", "leaky_relu", "relu6", "silu", "swish", "gelu", "hard_sigmoid",
+                           "hard_silu", "hard_swish", "linear", "mish", "log_softmax"}) {
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(ops::Activation(g, x, name).valid()) << g.status();
+    std::vector<std::string> names = ops::ActivationNames();
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end());
+  }
+  EXPECT_EQ(ops::ActivationOpName("swish"), ops::ActivationOpName("silu"));
+  EXPECT_EQ(ops::ActivationOpName("hard_swish"), ops::ActivationOpName("hard_silu"));
+}
+
 TEST(ActivationsTest, EveryActivationKeepsNan) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   Tensor x = Tensor::FromVector<float>({2, 4}, {nan, 1.5f, -0.5f, 0.25f, -2.0f, nan, 0.0f, 3.0f}).value();

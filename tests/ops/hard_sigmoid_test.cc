@@ -1,9 +1,12 @@
-// ops/hard_sigmoid: values and derivatives at fixed points (0, the kinks at
-// +-2.5, large magnitudes) against tf.keras 2.x's clip(0.2 x + 0.5, 0, 1).
+// ops/hard_sigmoid: values and derivatives at fixed points (0, the kinks,
+// large magnitudes) against Keras 3's relu6(x + 3) / 6 (the default) and
+// tf.keras 2.x's clip(0.2 x + 0.5, 0, 1) (keras2 = true), in double.
 
 #include "ops/hard_sigmoid.h"
 
 #include <algorithm>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "graph/autodiff.h"
@@ -22,30 +25,53 @@ using testing_util::ExpectMentions;
 // The loop computes 0.2f x + 0.5f in f32: a few ulp of 1.
 constexpr double kTolerance = 1e-6;
 
-double KerasHardSigmoid(double x) { return std::clamp(0.2 * x + 0.5, 0.0, 1.0); }
-// TF's clip_by_value gradient passes at the clip boundaries too.
-double KerasHardSigmoidGrad(double x) { return (x >= -2.5 && x <= 2.5) ? 0.2 : 0.0; }
+// Keras 3: relu6(x + 3) / 6; TF's Relu6Grad passes on 0 < x + 3 < 6 only.
+double Keras3HardSigmoid(double x) { return std::clamp(x + 3, 0.0, 6.0) / 6; }
+double Keras3HardSigmoidGrad(double x) { return (x > -3 && x < 3) ? 1.0 / 6 : 0.0; }
+// tf.keras 2.x: TF's clip_by_value gradient passes at the clip boundaries too.
+double Keras2HardSigmoid(double x) { return std::clamp(0.2 * x + 0.5, 0.0, 1.0); }
+double Keras2HardSigmoidGrad(double x) { return (x >= -2.5 && x <= 2.5) ? 0.2 : 0.0; }
 
-TEST(HardSigmoidTest, ValuesAndDerivativesAtFixedPoints) {
-  const std::vector<float> xs = {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 2.5f, -2.5f, 2.6f,
-                                 -2.6f, 10.0f, -10.0f, 1e6f, -1e6f, 0.1f, -0.1f, 2.4f};
+// y and dy/dx at xs for the node `build` makes.
+std::pair<std::vector<float>, std::vector<float>> RunHardSigmoid(const std::vector<float>& xs,
+                                                                const std::function<Output(Graph&, Output)>& build) {
   Graph g;
   Output x = ops::Placeholder(g, "x", DType::kF32, {-1, 4});
-  Output y = ops::Activation(g, x, "hard_sigmoid");  // the Keras name reaches the op
-  ASSERT_TRUE(g.ok()) << g.status();
+  Output y = build(g, x);
+  EXPECT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(y.node->op_name(), "HardSigmoid");
   auto dx = AddGradients(g, y, {x});
-  ASSERT_TRUE(dx.ok()) << dx.status();
+  EXPECT_TRUE(dx.ok()) << dx.status();
   Session s(g);
   auto plan = s.Compile({y, (*dx)[0]}, {}, Phase::kTrain);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{x, Tensor::FromVector<float>({4, 4}, xs).value()}});
-  ASSERT_TRUE(out.ok()) << out.status();
-  for (size_t i = 0; i < xs.size(); ++i) {
-    EXPECT_NEAR((*out)[0].data<float>()[i], KerasHardSigmoid(xs[i]), kTolerance) << "x = " << xs[i];
-    EXPECT_NEAR((*out)[1].data<float>()[i], KerasHardSigmoidGrad(xs[i]), kTolerance) << "x = " << xs[i];
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  auto out = plan->Run({{x, Tensor::FromVector<float>({int64_t(xs.size()) / 4, 4}, xs).value()}});
+  EXPECT_TRUE(out.ok()) << out.status();
+  return {(*out)[0].ToVector<float>(), (*out)[1].ToVector<float>()};
+}
+
+const std::vector<float> kXs = {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 2.5f, -2.5f, 2.6f, -2.6f, 3.0f, -3.0f, 3.1f,
+                                -3.1f, 10.0f, -10.0f, 1e6f, -1e6f, 0.1f, -0.1f, 2.4f};
+
+TEST(HardSigmoidTest, Keras3IsTheDefault) {
+  // The Keras name reaches the op with Keras 3's form (the 2.x form fails
+  // here: 0.7 instead of 0.6667 at x = 1).
+  auto [y, dx] = RunHardSigmoid(kXs, [](Graph& g, Output x) { return ops::Activation(g, x, "hard_sigmoid"); });
+  ASSERT_EQ(y.size(), kXs.size());
+  for (size_t i = 0; i < kXs.size(); ++i) {
+    EXPECT_NEAR(y[i], Keras3HardSigmoid(kXs[i]), kTolerance) << "x = " << kXs[i];
+    EXPECT_NEAR(dx[i], Keras3HardSigmoidGrad(kXs[i]), kTolerance) << "x = " << kXs[i];
   }
-  EXPECT_EQ((*out)[0].data<float>()[0], 0.5f);  // hard_sigmoid(0) = 1/2 exactly
+  EXPECT_EQ(y[0], 0.5f);  // hard_sigmoid(0) = 1/2 exactly
+}
+
+TEST(HardSigmoidTest, Keras2FormIsAnExplicitOption) {
+  auto [y, dx] = RunHardSigmoid(kXs, [](Graph& g, Output x) { return ops::HardSigmoid(g, x, /*keras2=*/true); });
+  ASSERT_EQ(y.size(), kXs.size());
+  for (size_t i = 0; i < kXs.size(); ++i) {
+    EXPECT_NEAR(y[i], Keras2HardSigmoid(kXs[i]), kTolerance) << "x = " << kXs[i];
+    EXPECT_NEAR(dx[i], Keras2HardSigmoidGrad(kXs[i]), kTolerance) << "x = " << kXs[i];
+  }
 }
 
 TEST(HardSigmoidTest, GradChecksPass) { testing_util::CheckOpGradients("HardSigmoid"); }

@@ -247,10 +247,12 @@ TEST(BinaryCrossentropyTest, FromProbabilitiesMatchesKerasExample) {
 }
 
 TEST(BinaryCrossentropyTest, FromProbabilitiesClipsZeroAndOne) {
-  // p = 1 with t = 0 is clipped to 1 − 1e-7: e = −log(1e-7 + 1e-7) (both eps).
+  // p = 1 with t = 0 is clipped to 1 − 1e-7: Keras 3 gives e = −log(1 − c),
+  // with no eps inside the log (tf.keras 2.x: −log(1 − c + 1e-7), about
+  // log 2 = 0.69 less, which fails here).
   LossRun r = RunLoss(Kind::kBinary, F32({1, 2}, {0, 1}), F32({1, 2}, {1, 1}), false);
   ASSERT_TRUE(r.status.ok()) << r.status;
-  const double e0 = -std::log(double(1.0f - (1.0f - 1e-7f)) + 1e-7);
+  const double e0 = -std::log(1 - double(1.0f - 1e-7f));
   EXPECT_NEAR(r.loss, e0 / 2, 1e-3);
   ExpectValues(r.dy, {0, 0}, "dp (clipped)");
 }
@@ -316,6 +318,157 @@ TEST(MeanSquaredErrorTest, LargeBatchMatchesSerialReference) {
   ASSERT_TRUE(r.status.ok() && one.status.ok()) << r.status;
   EXPECT_NEAR(r.loss, want / (n * d), 1e-6);
   EXPECT_EQ(r.loss, one.loss);  // bit for bit, 1 thread or 2
+}
+
+// ---------------------------------------------------------------- configured losses
+
+// Runs a configured loss (ops::Loss) on fed targets and y: the loss tensor
+// and d(sum loss)/dy.
+struct ConfiguredRun {
+  absl::Status status;
+  Tensor loss, dy;
+};
+ConfiguredRun RunConfigured(const losses::Loss& config, const Tensor& targets, const Tensor& y) {
+  Graph g;
+  Shape t_shape = targets.shape(), y_shape = y.shape();
+  t_shape[0] = -1;
+  y_shape[0] = -1;
+  auto pt = ops::Placeholder(g, "targets", targets.dtype(), t_shape);
+  auto py = ops::Placeholder(g, "y", DType::kF32, y_shape);
+  Output loss = ops::Loss(g.Scope("loss"), pt, py, config);
+  ConfiguredRun run;
+  if (!g.ok()) {
+    run.status = g.status();
+    return run;
+  }
+  auto grads = AddGradients(g, loss, {py});
+  EXPECT_TRUE(grads.ok()) << grads.status();
+  Session s(g);
+  auto plan = s.Compile({loss, (*grads)[0]}, {}, Phase::kTrain);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  auto out = plan->Run({{pt, targets}, {py, y}});
+  if (!out.ok()) {
+    run.status = out.status();
+    return run;
+  }
+  run.loss = (*out)[0];
+  run.dy = (*out)[1];
+  return run;
+}
+
+// t = [[1, 0, 1, 0], [0, 1, 1, 0]], p = [[0, 0.2, 0.7, 0.1], [0.3, 0.9, 1, 0]]:
+// p = 0 with t = 1, p = 1 with t = 1 and p = 0 with t = 0 are clipped.
+// Keras 3 (c = clip(p, 1e-7, 1 − 1e-7), in float64 by numpy):
+//   e = −(t log c + (1 − t) log(1 − c)), mean over all 8 = 2.1581637993650724
+// tf.keras 2.x (+1e-7 inside both logs): 2.0715202976780165.
+// ∂/∂p = (−t/(p + d) + (1 − t)/(1 − p + d)) / 8 where p is not clipped, else 0.
+const Tensor& BceTargets() {
+  static const Tensor t = F32({2, 4}, {1, 0, 1, 0, 0, 1, 1, 0});
+  return t;
+}
+const Tensor& BceProbabilities() {
+  static const Tensor p = F32({2, 4}, {0, 0.2f, 0.7f, 0.1f, 0.3f, 0.9f, 1, 0});
+  return p;
+}
+
+TEST(BinaryCrossentropyTest, Keras3FormulaIsTheDefaultFromProbabilities) {
+  ConfiguredRun r = RunConfigured(losses::BinaryCrossentropy{}, BceTargets(), BceProbabilities());
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ExpectValues(r.loss, {2.1581637993650724}, "loss", 1e-5f);  // the 2.x formula gives 2.0715
+  ExpectValues(r.dy, {0, 0.15625, -0.178571432, 0.138888889, 0.178571432, -0.138888893, 0, 0}, "dp", 1e-5f);
+  // The bool builder is the same loss.
+  LossRun same = RunLoss(Kind::kBinary, BceTargets(), BceProbabilities(), false);
+  EXPECT_NEAR(same.loss, 2.1581637993650724, 1e-5);
+}
+
+TEST(BinaryCrossentropyTest, Keras2LogEpsilonIsAnExplicitOption) {
+  ConfiguredRun r = RunConfigured(losses::BinaryCrossentropy{.keras2_log_epsilon = true}, BceTargets(),
+                                  BceProbabilities());
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ExpectValues(r.loss, {2.0715202976780165}, "loss", 1e-5f);
+  ExpectValues(r.dy, {0, 0.156249981, -0.178571406, 0.138888874, 0.178571406, -0.138888877, 0, 0}, "dp", 1e-5f);
+}
+
+// Keras 3 binary label smoothing: t' = t (1 − 0.2) + 0.5 · 0.2; then the
+// formula above: 2.4508853475727066, ∂/∂p = (−t'/p + (1 − t')/(1 − p)) / 8.
+TEST(BinaryCrossentropyTest, LabelSmoothingMovesTargetsTowardOneHalf) {
+  ConfiguredRun r = RunConfigured(losses::BinaryCrossentropy{.label_smoothing = 0.2}, BceTargets(),
+                                  BceProbabilities());
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ExpectValues(r.loss, {2.4508853475727066}, "loss", 1e-5f);
+  ExpectValues(r.dy, {0, 0.078125, -0.119047623, 0, 0.119047623, 0, 0, 0}, "dp", 1e-5f);
+}
+
+// Keras 3 categorical label smoothing on the logits [[1, 2, 3], [1, 0, −1]],
+// one-hot [[0, 0, 1], [1, 0, 0]]: t' = t (1 − 0.1) + 0.1 / 3,
+// ℓ = Σ t' (logsumexp(x) − x) = 0.5076059644443801 for both rows;
+// ∂ℓ/∂x = ((Σ t') softmax(x) − t') / 2.
+TEST(CategoricalCrossentropyTest, LabelSmoothingSpreadsOverTheClasses) {
+  ConfiguredRun r = RunConfigured(losses::CategoricalCrossentropy{.from_logits = true, .label_smoothing = 0.1},
+                                  F32({2, 3}, {0, 0, 1, 1, 0, 0}), F32({2, 3}, {1, 2, 3, 1, 0, -1}));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ExpectValues(r.loss, {0.5076059644443801}, "loss");
+  ExpectValues(r.dy, {0.02834861991852357, 0.1056975688607322, -0.13404618877925567, -0.13404618877925567,
+                      0.1056975688607322, 0.02834861991852357},
+               "dlogits");
+}
+
+TEST(CategoricalCrossentropyTest, ReductionNoneGivesOneValuePerSample) {
+  ConfiguredRun r = RunConfigured(
+      losses::CategoricalCrossentropy{.from_logits = true, .label_smoothing = 0.1, .reduction = losses::Reduction::kNone},
+      F32({2, 3}, {0, 0, 1, 1, 0, 0}), F32({2, 3}, {1, 2, 3, 1, 0, -1}));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.loss.shape(), Shape({2}));
+  ExpectValues(r.loss, {0.5076059644443801, 0.5076059644443801}, "per-sample loss");
+  // d(sum of the per-sample losses)/dx: twice the mean's gradient.
+  ExpectValues(r.dy, {0.05669723983704714, 0.2113951377214644, -0.26809237755851134, -0.26809237755851134,
+                      0.2113951377214644, 0.05669723983704714},
+               "dlogits");
+}
+
+TEST(SparseCategoricalCrossentropyTest, ReductionNoneAndSum) {
+  // Both rows have ℓ = log(1 + e⁻¹ + e⁻²) (see kLogitsLoss).
+  const Tensor labels = I32({2}, {2, 0}), logits = F32({2, 3}, {1, 2, 3, 1, 0, -1});
+  ConfiguredRun none = RunConfigured(
+      losses::SparseCategoricalCrossentropy{.from_logits = true, .reduction = losses::Reduction::kNone}, labels, logits);
+  ASSERT_TRUE(none.status.ok()) << none.status;
+  ExpectValues(none.loss, {kLogitsLoss, kLogitsLoss}, "per-sample loss");
+  ConfiguredRun sum = RunConfigured(
+      losses::SparseCategoricalCrossentropy{.from_logits = true, .reduction = losses::Reduction::kSum}, labels, logits);
+  ASSERT_TRUE(sum.status.ok()) << sum.status;
+  EXPECT_EQ(sum.loss.shape(), Shape{});
+  ExpectValues(sum.loss, {2 * kLogitsLoss}, "summed loss");
+  std::vector<double> twice;
+  for (double g : kLogitsGrad) twice.push_back(2 * g);
+  ExpectValues(sum.dy, twice, "dlogits");
+}
+
+// Keras 3 huber, e = y − t, mean over the last axis of
+//   ½ e² (|e| <= δ), δ |e| − ½ δ² (|e| > δ);   ∂/∂y = e or δ sign(e), / 3 per row.
+// t = [[0, 1, 2], [0.5, −1, 3]], y = [[0.3, −1, 2.5], [3, −1.2, 0]] (numpy, float64):
+//   δ = 1: rows 0.5566666666666666, 1.5066666666666666; mean 1.0316666666666665
+//   δ = 2: rows 0.7233333333333333, 2.34; mean 1.5316666666666665
+TEST(HuberTest, MatchesKeras3FormulaWithDefaultDelta) {
+  EXPECT_EQ(losses::Huber{}.delta, 1.0);  // Keras 3 default
+  const Tensor t = F32({2, 3}, {0, 1, 2, 0.5f, -1, 3}), y = F32({2, 3}, {0.3f, -1, 2.5f, 3, -1.2f, 0});
+  ConfiguredRun r = RunConfigured(losses::Huber{}, t, y);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ExpectValues(r.loss, {1.0316666666666665}, "loss");
+  // Mean over 2 rows: the per-element derivative / 6.
+  ExpectValues(r.dy, {0.05, -1.0 / 6, 0.5 / 6, 1.0 / 6, -0.2 / 6, -1.0 / 6}, "dy");
+  ConfiguredRun wide = RunConfigured(losses::Huber{.delta = 2, .reduction = losses::Reduction::kNone}, t, y);
+  ASSERT_TRUE(wide.status.ok()) << wide.status;
+  ExpectValues(wide.loss, {0.7233333333333333, 2.34}, "per-sample loss, delta 2");
+  ExpectValues(wide.dy, {0.1, -2.0 / 3, 0.5 / 3, 2.0 / 3, -0.2 / 3, -2.0 / 3}, "dy, delta 2");
+}
+
+TEST(HuberTest, BadConfigurationIsABuildErrorNamingTheField) {
+  ConfiguredRun r = RunConfigured(losses::Huber{.delta = -1}, F32({1, 2}, {0, 0}), F32({1, 2}, {0, 0}));
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
+  ExpectMentions(r.status.message(), {"Huber", "delta", "-1"});
+  r = RunConfigured(losses::BinaryCrossentropy{.label_smoothing = 1.5}, F32({1, 2}, {0, 0}), F32({1, 2}, {0, 0}));
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
+  ExpectMentions(r.status.message(), {"BinaryCrossentropy", "label_smoothing", "1.5"});
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Tests of optimizers/nadam.cc against a double reference of tf.keras 2.x's
-// Nadam, including its momentum schedule and the momentum-product variable.
+// Tests of optimizers/nadam.cc against a double reference of Keras 3's Nadam
+// (the default) and tf.keras 2.x's (schedule_decay = 0.004), including the
+// momentum schedule and the momentum-product variable.
 
 #include <cmath>
 
@@ -12,8 +13,10 @@ namespace {
 
 using namespace testing_util;  // NOLINT: test helpers
 
-// tf.keras 2.x Nadam (keras/optimizer_v2/nadam.py, _prepare_local and
-// _resource_apply_dense), t = iterations + 1, decay = 0.004 (schedule_decay):
+// Keras Nadam, t = iterations + 1. Keras 3 (keras/src/optimizers/nadam.py,
+// update_step) has decay = 1 (u_t = beta_1 * (1 - 0.5 * 0.96^t)); tf.keras
+// 2.x (keras/optimizer_v2/nadam.py, _prepare_local and _resource_apply_dense)
+// has decay = 0.004 (its schedule_decay):
 //   mu_t     = beta_1 * (1 - 0.5 * 0.96^(decay * t))
 //   mu_next  = beta_1 * (1 - 0.5 * 0.96^(decay * (t + 1)))
 //   prod_t   = prod_{t-1} * mu_t            (m_cache, starts at 1)
@@ -46,17 +49,25 @@ struct NadamReference : Reference {
   }
 };
 
-TEST(NadamTest, MatchesKerasFormulaWithDefaults) {
+TEST(NadamTest, DefaultsAreKeras3) {
   const optimizers::Nadam opt{.learning_rate = 0.1};
   ExpectKerasAdamDefaults(opt);  // beta_1, beta_2, epsilon
-  EXPECT_EQ(opt.schedule_decay, 0.004);  // tf.keras 2.x
-  CheckAgainstReference(opt, [] { return new NadamReference(0.1, 0.9, 0.999, 1e-7, 0.004); });
+  EXPECT_EQ(opt.schedule_decay, 1.0);  // Keras 3: 0.96^t
+  // Fails on the old tf.keras 2.x default (0.004): TheMomentumScheduleMatters
+  // shows the two references end apart.
+  CheckAgainstReference(opt, [] { return new NadamReference(0.1, 0.9, 0.999, 1e-7, 1.0); });
 }
 
-TEST(NadamTest, MatchesKeras3ScheduleWithDecayOne) {
-  // Keras 2.11+ / Keras 3 compute 0.96^t: schedule_decay = 1.
-  CheckAgainstReference(optimizers::Nadam{.learning_rate = 0.1, .beta_2 = 0.9, .schedule_decay = 1.0},
+TEST(NadamTest, Keras3ScheduleWithOtherBeta2) {
+  CheckAgainstReference(optimizers::Nadam{.learning_rate = 0.1, .beta_2 = 0.9},
                         [] { return new NadamReference(0.1, 0.9, 0.9, 1e-7, 1.0); });
+}
+
+TEST(NadamTest, MatchesTfKeras2WithItsScheduleDecay) {
+  EXPECT_EQ(optimizers::kKeras2NadamScheduleDecay, 0.004);
+  CheckAgainstReference(
+      optimizers::Nadam{.learning_rate = 0.1, .schedule_decay = optimizers::kKeras2NadamScheduleDecay},
+      [] { return new NadamReference(0.1, 0.9, 0.999, 1e-7, 0.004); });
 }
 
 TEST(NadamTest, TheMomentumScheduleMatters) {
@@ -73,7 +84,7 @@ TEST(NadamTest, MomentumProductIsAVariableUpdatedOncePerStep) {
   Session s(p.g);
   auto plan = s.Compile({p.loss}, {p.train}, Phase::kTrain);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  NadamReference ref(0.1, 0.9, 0.999, 1e-7, 0.004);
+  NadamReference ref(0.1, 0.9, 0.999, 1e-7, 1.0);
   for (int t = 0; t < kSteps; ++t) {
     ASSERT_TRUE(plan->Run({{p.c, Tensor::FromVector<float>({kN}, GrowingMultiplier(t)).value()}}).ok());
     ref.product *= ref.Mu(t + 1);

@@ -5,6 +5,7 @@
 
 #include "optimizers/schedules.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -83,6 +84,53 @@ TEST(SchedulesTest, PolynomialDecay) {
                  });
 }
 
+// Keras PolynomialDecay(cycle=True) (learning_rate_schedule.py):
+//   multiplier = 1 if t == 0 else ceil(t / T);  T' = T * multiplier
+//   lr = (lr0 - end) * (1 - t / T')^power + end
+// so the rate restarts from a new, lower slope after every multiple of T
+// (and reaches end exactly at each multiple).
+TEST(SchedulesTest, PolynomialDecayWithCycle) {
+  const std::vector<int64_t> steps = {0, 1, 50, 99, 100, 101, 150, 200, 201, 250, 999, 1000, 1001, 2500};
+  ExpectSchedule(optimizers::PolynomialDecay{.initial_learning_rate = 0.1, .decay_steps = 100,
+                                             .end_learning_rate = 0.01, .power = 2, .cycle = true},
+                 steps, 0.1, [](double t) {
+                   const double T = 100 * (t == 0 ? 1 : std::ceil(t / 100));
+                   return (0.1 - 0.01) * std::pow(1 - t / T, 2) + 0.01;
+                 });
+}
+
+// Keras InverseTimeDecay: lr0 / (1 + rate * t / s), staircase: floor(t / s).
+TEST(SchedulesTest, InverseTimeDecay) {
+  EXPECT_EQ(optimizers::ScheduleName(optimizers::InverseTimeDecay{}), "inverse_time");
+  ExpectSchedule(optimizers::InverseTimeDecay{.initial_learning_rate = 0.1, .decay_steps = 100, .decay_rate = 0.5},
+                 kSteps, 0.1, [](double t) { return 0.1 / (1 + 0.5 * t / 100); });
+  ExpectSchedule(optimizers::InverseTimeDecay{.initial_learning_rate = 0.1, .decay_steps = 100, .decay_rate = 0.5,
+                                              .staircase = true},
+                 kSteps, 0.1, [](double t) { return 0.1 / (1 + 0.5 * std::floor(t / 100)); });
+}
+
+// Keras 3 CosineDecay with warmup (W = 100 steps from lr0 = 0.01 to the
+// target 0.1), then cosine decay of the target over T = 1000 with alpha 0.1:
+//   t < W:  lr0 + (target - lr0) * t / W
+//   t >= W: target * ((1 - alpha) * 0.5 * (1 + cos(pi * min(t - W, T) / T)) + alpha)
+TEST(SchedulesTest, CosineDecayWithWarmup) {
+  const std::vector<int64_t> steps = {0, 1, 50, 99, 100, 101, 600, 1099, 1100, 1101, 2500};
+  ExpectSchedule(optimizers::CosineDecay{.initial_learning_rate = 0.01, .decay_steps = 1000, .alpha = 0.1,
+                                         .warmup_target = 0.1, .warmup_steps = 100},
+                 steps, 0.1, [](double t) {
+                   if (t < 100) return 0.01 + (0.1 - 0.01) * t / 100;
+                   const double p = std::min(t - 100, 1000.0) / 1000;
+                   return 0.1 * (0.9 * 0.5 * (1 + std::cos(std::numbers::pi * p)) + 0.1);
+                 });
+  // warmup_target without warmup steps: the decay starts from the target.
+  ExpectSchedule(optimizers::CosineDecay{.initial_learning_rate = 0.01, .decay_steps = 1000, .warmup_target = 0.1},
+                 kSteps, 0.1, [](double t) {
+                   const double p = std::min(t, 1000.0) / 1000;
+                   return 0.1 * 0.5 * (1 + std::cos(std::numbers::pi * p));
+                 });
+  EXPECT_FALSE(optimizers::CosineDecay{}.warmup_target.has_value());  // Keras's None: no warmup
+}
+
 // The chapter's OneCycleScheduler (3rd edition), replayed as it runs: one
 // on_batch_begin per step.
 struct ChapterOneCycle {
@@ -151,6 +199,10 @@ TEST(SchedulesTest, InvalidSchedulesNameTheField) {
       {optimizers::PiecewiseConstantDecay{.boundaries = {5, 5}, .values = {1, 2, 3}}, "increase strictly"},
       {optimizers::CosineDecay{.decay_steps = 10, .alpha = 2}, "alpha must be in [0, 1]"},
       {optimizers::PolynomialDecay{.decay_steps = 0}, "decay_steps must be > 0"},
+      {optimizers::CosineDecay{.decay_steps = 10, .warmup_target = -1}, "warmup_target must be > 0"},
+      {optimizers::CosineDecay{.decay_steps = 10, .warmup_steps = 5}, "warmup_steps (5) needs warmup_target"},
+      {optimizers::InverseTimeDecay{.decay_rate = 1}, "decay_steps must be > 0"},
+      {optimizers::InverseTimeDecay{.decay_steps = 10, .decay_rate = -1}, "decay_rate must be >= 0"},
       {optimizers::OneCycle{.total_steps = 1000}, "max_learning_rate must be > 0"},
       {optimizers::OneCycle{.total_steps = 2, .max_learning_rate = 0.1}, "total_steps (2)"},
   };

@@ -48,6 +48,9 @@ struct Field {
   // The symbol a formula gives the field ("s" in lr0 / (1 + t/s)^c), shown
   // in messages beside the name.
   const char* symbol = nullptr;
+  // false: a gradflow option Keras 3 has no key for (tf.keras 2.x's Nadam
+  // schedule): Keras files leave it out, so there it must hold its default.
+  bool in_keras = true;
 
   static Field Any(const char* name) { return {name}; }
   // lo <= v < hi (or <= hi, or lo < v with lo_inclusive false).
@@ -64,6 +67,11 @@ struct Field {
   Field Symbol(const char* s) const {
     Field f = *this;
     f.symbol = s;
+    return f;
+  }
+  Field NotInKeras() const {
+    Field f = *this;
+    f.in_keras = false;
     return f;
   }
 

@@ -76,7 +76,7 @@ struct BinaryCrossentropy {
     f(Field::Any("from_logits"), l.from_logits);
     f(Field::InRange("label_smoothing", 0, 1, /*hi_inclusive=*/true), l.label_smoothing);
     f(ReductionField(), l.reduction);
-    f(Field::Any("keras2_log_epsilon"), l.keras2_log_epsilon);
+    f(Field::Any("keras2_log_epsilon").NotInKeras(), l.keras2_log_epsilon);
   }
 };
 

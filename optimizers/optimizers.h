@@ -165,7 +165,7 @@ struct Nadam {
     f(Field::InRange("beta_1", 0, 1), o.beta_1);
     f(Field::InRange("beta_2", 0, 1), o.beta_2);
     f(Field::NonNegative("epsilon"), o.epsilon);
-    f(Field::NonNegative("schedule_decay"), o.schedule_decay);
+    f(Field::NonNegative("schedule_decay").NotInKeras(), o.schedule_decay);
   }
   UpdateSpec DescribeUpdate(const UpdateContext& u) const;
   SlotLayout KerasSlots() const;

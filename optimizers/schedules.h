@@ -37,6 +37,8 @@ namespace gradflow::optimizers {
 // SGD(decay=1e-4) is s = 10,000, c = 1.
 struct PowerSchedule {
   static constexpr const char* kName = "power";
+  // Keras's class (nullptr: Keras has none, so a Keras file cannot hold it).
+  static constexpr const char* kKerasClass = nullptr;
   double initial_learning_rate = 0.01;  // lr0
   double decay_steps = 0;               // s > 0 (required)
   double power = 1.0;                   // c >= 0
@@ -52,6 +54,7 @@ struct PowerSchedule {
 // exponential scheduling lr0 * 0.1^(t/s) is the default decay_rate.
 struct ExponentialDecay {
   static constexpr const char* kName = "exponential";
+  static constexpr const char* kKerasClass = "ExponentialDecay";
   double initial_learning_rate = 0.01;
   double decay_steps = 0;  // s > 0 (required)
   double decay_rate = 0.1;
@@ -68,6 +71,7 @@ struct ExponentialDecay {
 // values[1] while t <= boundaries[1], ..., values.back() after the last.
 struct PiecewiseConstantDecay {
   static constexpr const char* kName = "piecewise_constant";
+  static constexpr const char* kKerasClass = "PiecewiseConstantDecay";
   std::vector<int64_t> boundaries;  // strictly increasing steps
   std::vector<double> values;       // boundaries.size() + 1 rates
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
@@ -85,6 +89,7 @@ struct PiecewiseConstantDecay {
 //   t >= W: decayed(t - W, warmup_target).
 struct CosineDecay {
   static constexpr const char* kName = "cosine";
+  static constexpr const char* kKerasClass = "CosineDecay";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;  // > 0 (required)
   double alpha = 0.0;       // the final rate as a fraction of the peak
@@ -106,6 +111,7 @@ struct CosineDecay {
 //   lr = (lr0 - end) * (1 - t' / T')^power + end
 struct PolynomialDecay {
   static constexpr const char* kName = "polynomial";
+  static constexpr const char* kKerasClass = "PolynomialDecay";
   double initial_learning_rate = 0.01;
   int64_t decay_steps = 0;             // > 0 (required)
   double end_learning_rate = 0.0001;   // Keras default
@@ -124,6 +130,7 @@ struct PolynomialDecay {
 // staircase: lr0 / (1 + decay_rate * floor(t / decay_steps)).
 struct InverseTimeDecay {
   static constexpr const char* kName = "inverse_time";
+  static constexpr const char* kKerasClass = "InverseTimeDecay";
   double initial_learning_rate = 0.01;
   double decay_steps = 0;  // > 0 (required)
   double decay_rate = 0;   // >= 0 (required in Keras)
@@ -147,6 +154,7 @@ struct InverseTimeDecay {
 // part of this schedule.
 struct OneCycle {
   static constexpr const char* kName = "1cycle";
+  static constexpr const char* kKerasClass = nullptr;
   int64_t total_steps = 0;           // required: the whole run's steps
   double max_learning_rate = 0.0;    // required
   double start_learning_rate = 0.0;  // 0: max_learning_rate / 10

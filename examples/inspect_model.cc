@@ -18,8 +18,8 @@
 //                                    compile options, optimizer state)
 //
 // Any problem (a missing, damaged or hostile file, a model that does not fit
-// Fashion-MNIST or the .npy input) prints one line "inspect_model: error: ..." on stderr and
-// exits with status 1; a usage error exits with status 2.
+// Fashion-MNIST or the .npy input) prints one line "inspect_model: error:
+// ..." on stderr and exits with status 1; a usage error exits with status 2.
 //
 //   bazel build -c opt //examples:inspect_model //examples:transfer_learning
 //   ./bazel-bin/examples/transfer_learning          # writes my_model_A.safetensors
@@ -274,7 +274,8 @@ int Convert(const std::string& in, const std::string& out) {
   if (!model.ok()) return Error(model.status());
   if (!model->compiled()) {
     return Error(absl::FailedPreconditionError(absl::StrCat(
-        "'", in, "' has no compile options; Sequential::Save writes a compiled model's (convert keeps them)")));
+        "'", in, "' has no compile options; convert writes OUT with Sequential::Save, which needs a compiled ",
+        "model, and does not invent compile options (compile and save it in code instead)")));
   }
   absl::Status saved = model->Save(out);
   if (!saved.ok()) return Error(absl::Status(saved.code(), absl::StrCat("cannot save '", out, "': ", saved.message())));

@@ -8,10 +8,18 @@
 //                                    carry compile options)
 //   inspect_model predict FILE [N]   the top 3 classes of the first N test
 //                                    images (default 5)
+//   inspect_model predict FILE --input=x.npy [--output=y.npy]
+//                                    the model's outputs for the samples of
+//                                    x.npy (float32 or float64, shape [N,
+//                                    input shape]), written to y.npy
+//                                    (float32) or printed one row per line
+//   inspect_model convert IN OUT     nn::LoadModel(IN), then OUT is written
+//                                    by Sequential::Save (weights, config,
+//                                    compile options, optimizer state)
 //
 // Any problem (a missing, damaged or hostile file, a model that does not fit
-// Fashion-MNIST) prints one line "inspect_model: error: ..." on stderr and
-// exits with status 1; a usage error exits with status 2.
+// Fashion-MNIST or the .npy input) prints one line "inspect_model: error:
+// ..." on stderr and exits with status 1; a usage error exits with status 2.
 //
 //   bazel build -c opt //examples:inspect_model //examples:transfer_learning
 //   ./bazel-bin/examples/transfer_learning          # writes my_model_A.safetensors
@@ -27,6 +35,7 @@
 #include "absl/strings/str_join.h"
 #include "core/checkpoint.h"
 #include "core/fashion_mnist.h"
+#include "core/npy.h"
 #include "core/status.h"
 #include "nn/model.h"
 #include "nn/saving.h"
@@ -41,7 +50,10 @@ constexpr int kTopClasses = 3;
 int Usage() {
   std::fprintf(stderr,
                "usage: inspect_model summary FILE | evaluate FILE | predict FILE [N]\n"
-               "  FILE: a model saved by nn::Sequential::Save (safetensors)\n");
+               "       inspect_model predict FILE --input=x.npy [--output=y.npy] | convert IN OUT\n"
+               "  FILE, IN: a model nn::LoadModel reads (a file saved by nn::Sequential::Save)\n"
+               "  x.npy: float32 or float64 samples [N, input shape]; y.npy: the float32 outputs\n"
+               "  convert: OUT is written by Sequential::Save\n");
   return 2;
 }
 
@@ -209,6 +221,94 @@ int Predict(const std::string& path, const std::string& count) {
   return 0;
 }
 
+// The samples of `path` for the model: float32 (float64 and uint8 files are
+// converted by ReadNpy), shaped [N, the model's input shape], N >= 1.
+absl::StatusOr<Tensor> SamplesFor(const nn::Sequential& model, const std::string& path) {
+  GF_ASSIGN_OR_RETURN(Tensor x, ReadNpy(path));
+  const Shape& input = model.input().shape();
+  const std::string wanted = absl::StrCat("[N, ", absl::StrJoin(input.dims().begin() + 1, input.dims().end(), ", "),
+                                          "] with N >= 1 (the model's input is ", input.ToString(), ")");
+  if (x.dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' holds ", DTypeName(x.dtype()).data(),
+                                                   " values; the model's inputs are float32 (save them with "
+                                                   "np.save(path, x.astype(np.float32)))"));
+  }
+  if (x.shape().rank() == 0 || x.shape()[0] < 1 || !x.shape().SameUpToBatch(input)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' has shape ", x.shape().ToString(), "; the model needs ", wanted));
+  }
+  return x;
+}
+
+// One line per sample: its outputs, space-separated, as %.9g (float32
+// printed so that it reads back exactly).
+void PrintRows(const Tensor& y) {
+  const int64_t rows = y.shape()[0], columns = rows ? y.num_elements() / rows : 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < columns; ++j) std::printf("%s%.9g", j ? " " : "", y.data<float>()[i * columns + j]);
+    std::printf("\n");
+  }
+}
+
+int PredictNpy(const std::string& path, const std::string& input, const std::string& output) {
+  absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
+  if (!loaded.ok()) return Error(loaded.status());
+  absl::StatusOr<Tensor> x = SamplesFor(loaded->model, input);
+  if (!x.ok()) return Error(x.status());
+  absl::StatusOr<Tensor> y = loaded->model.Predict(*x);
+  if (!y.ok()) return Error(y.status());
+  if (output.empty()) {
+    PrintRows(*y);
+    return 0;
+  }
+  absl::Status written = WriteNpy(output, *y);
+  if (!written.ok()) return Error(written);
+  std::printf("wrote %s: float32 %s\n", output.c_str(), y->shape().ToString().c_str());
+  return 0;
+}
+
+// Sequential::Save needs a compiled model (it saves the compile options), so
+// a file without compile options is refused rather than given invented ones.
+int Convert(const std::string& in, const std::string& out) {
+  absl::StatusOr<nn::Sequential> model = nn::LoadModel(in);
+  if (!model.ok()) return Error(model.status());
+  if (!model->compiled()) {
+    return Error(absl::FailedPreconditionError(absl::StrCat(
+        "'", in, "' has no compile options; convert writes OUT with Sequential::Save, which needs a compiled ",
+        "model, and does not invent compile options (compile and save it in code instead)")));
+  }
+  absl::Status saved = model->Save(out);
+  if (!saved.ok()) return Error(absl::Status(saved.code(), absl::StrCat("cannot save '", out, "': ", saved.message())));
+  std::printf("wrote %s from %s\n", out.c_str(), in.c_str());
+  return 0;
+}
+
+// predict's arguments after FILE: nothing, N, or --input=x.npy with an
+// optional --output=y.npy (in any order). False for anything else.
+struct PredictArgs {
+  std::string count, input, output;
+};
+
+bool ParsePredictArgs(int argc, char** argv, PredictArgs* args) {
+  for (int i = 3; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string* slot = arg.rfind("--input=", 0) == 0    ? &args->input
+                        : arg.rfind("--output=", 0) == 0 ? &args->output
+                        : arg.rfind("--", 0) == 0         ? nullptr
+                                                          : &args->count;
+    if (slot == &args->count) {
+      if (i != 3 || argc != 4) return false;  // N alone, as before
+      *slot = arg;
+      continue;
+    }
+    if (slot == nullptr || !slot->empty()) return false;
+    *slot = arg.substr(arg.find('=') + 1);
+    if (slot->empty()) return false;
+  }
+  const bool npy = !args->input.empty();
+  return npy ? args->count.empty() : args->output.empty();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +316,9 @@ int main(int argc, char** argv) {
   const std::string command = argv[1], path = argv[2];
   if (command == "summary" && argc == 3) return Summary(path);
   if (command == "evaluate" && argc == 3) return Evaluate(path);
-  if (command == "predict" && (argc == 3 || argc == 4)) return Predict(path, argc == 4 ? argv[3] : "");
-  return Usage();
+  if (command == "convert" && argc == 4) return Convert(path, argv[3]);
+  PredictArgs args;
+  if (command != "predict" || argc > 5 || !ParsePredictArgs(argc, argv, &args)) return Usage();
+  if (!args.input.empty()) return PredictNpy(path, args.input, args.output);
+  return Predict(path, args.count);
 }

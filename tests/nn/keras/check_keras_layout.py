@@ -448,13 +448,20 @@ def expected_keras3_optimizer_vars(optimizer, layers, where, problems):
     return expected
 
 
+def subgroup(parent, key):
+    """parent[key] if it is a group (a dataset or nothing there: None)."""
+    child = parent.get(key) if isinstance(parent, h5py.Group) else None
+    return child if isinstance(child, h5py.Group) else None
+
+
 def check_vars_group(group, where, expected, problems, name=None):
     """A saveable's vars group: datasets "0".."n-1", nothing else."""
     if not isinstance(group, h5py.Group):
         problems.add(where, "missing (every saveable has a vars group)")
         return []
-    if name is not None and "name" in group.attrs and group.attrs["name"] != name:
-        problems.add(where, f"attr name is {group.attrs['name']!r}, the config says {name!r}")
+    stored_name = attr_text(group.attrs.get("name", name))
+    if name is not None and (not isinstance(stored_name, str) or stored_name != name):
+        problems.add(where, f"attr name is {group.attrs.get('name')!r}, the config says {name!r}")
     wanted = [str(i) for i in range(len(expected))]
     for key in sorted(set(group.keys()) - set(wanted)):
         problems.add(f"{where}/{key}", f"unexpected: the config implies {len(expected)} variables")
@@ -470,10 +477,10 @@ def check_vars_group(group, where, expected, problems, name=None):
 def check_weights_h5(h5, layers, optimizer, problems):
     for key in sorted(set(h5.keys()) - {"vars", "layers", "optimizer"}):
         problems.add(f"model.weights.h5 /{key}", "unexpected group (expected vars, layers, optimizer)")
-    check_vars_group(h5.get("vars"), "model.weights.h5 /vars", [], problems)
+    check_vars_group(subgroup(h5, "vars"), "model.weights.h5 /vars", [], problems)
     summary = {"layers": {}, "optimizer": None, "optimizer_vars": 0}
-    groups = h5.get("layers")
-    if not isinstance(groups, h5py.Group):
+    groups = subgroup(h5, "layers")
+    if groups is None:
         problems.add("model.weights.h5", "missing group /layers")
         return summary
     names = group_names(layers)
@@ -485,8 +492,8 @@ def check_weights_h5(h5, layers, optimizer, problems):
             problems.add(where, f"missing: the group of layer '{layer.name}' ({layer.class_name})")
             continue
         expected = [(f"{layer.name}/{var}", shape, ("<f4",)) for var, shape, _ in layer.variables]
-        summary["layers"][name] = check_vars_group(groups[name].get("vars"), where + "/vars", expected, problems,
-                                                   layer.name)
+        summary["layers"][name] = check_vars_group(subgroup(groups[name], "vars"), where + "/vars", expected,
+                                                   problems, layer.name)
     check_keras3_optimizer_group(h5, layers, optimizer, summary, problems)
     return summary
 
@@ -503,7 +510,8 @@ def check_keras3_optimizer_group(h5, layers, optimizer, summary, problems):
     if "optimizer" not in h5:
         problems.add(where, f"missing: compile_config has an optimizer ({optimizer.get('class_name')})")
         return
-    check_vars_group(h5["optimizer"].get("vars"), where, expected, problems, optimizer["config"].get("name"))
+    check_vars_group(subgroup(h5, "optimizer") and subgroup(h5["optimizer"], "vars"), where, expected, problems,
+                     optimizer["config"].get("name"))
     summary["optimizer"] = optimizer.get("class_name")
     summary["optimizer_vars"] = len(expected)
 
@@ -513,7 +521,7 @@ def check_keras3_optimizer_group(h5, layers, optimizer, summary, problems):
 
 
 def attr_text(value):
-    return value.decode("utf8") if isinstance(value, bytes) else value
+    return value.decode("utf8", errors="replace") if isinstance(value, bytes) else value
 
 
 def read_names(group, name, where, problems, kinds):
@@ -549,7 +557,8 @@ def check_legacy_h5(path, problems):
         if flavor is None:
             problems.add("/ @keras_version", f"must be a \"2.x\" or \"3.x\" string, got {version!r}")
             return None
-        if attr_text(f.attrs.get("backend")) != "tensorflow":
+        backend = attr_text(f.attrs.get("backend"))
+        if not isinstance(backend, str) or backend != "tensorflow":
             problems.add("/ @backend", f"is {f.attrs.get('backend')!r}; Keras writes \"tensorflow\" (or the backend's name)")
         config = load_root_json(f, "model_config", problems, required=True)
         training = load_root_json(f, "training_config", problems, required=False)
@@ -631,7 +640,10 @@ def legacy_optimizer_names(optimizer, layers, model_name, flavor, problems):
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("config"), dict):
         problems.add(where, "must be {\"class_name\": ..., \"config\": {...}}")
         return None
-    class_name, config = optimizer.get("class_name", ""), optimizer["config"]
+    class_name, config = optimizer.get("class_name"), optimizer["config"]
+    if not isinstance(class_name, str):
+        problems.add(where, f"'class_name' must be a string, got {json.dumps(class_name)}")
+        return None
     base = class_name.replace("Custom>", "")
     if base not in ("Adam", "SGD"):
         problems.add(where, f"optimizer class {json.dumps(class_name)}: this checker knows Adam and SGD")
@@ -707,6 +719,8 @@ def check(path):
             problems.add(path, "neither a zip archive (.keras) nor an HDF5 file (.h5)")
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         problems.add(path, f"{type(e).__name__}: {e}")
+    except Exception as e:  # a checker bug must still read as a rejection, not a pass
+        problems.add(path, f"internal error of the checker: {type(e).__name__}: {e}")
     return summary, problems
 
 

@@ -303,7 +303,8 @@ def tf2_layer_config(name, class_name, units):
                 "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
                 "gamma_constraint": None}
     if class_name == "LeakyReLU":
-        return {**base, "alpha": LEAKY_SLOPE}
+        # tf.keras stores alpha as cast_to_floatx(alpha) and writes float(alpha).
+        return {**base, "alpha": float32_value(LEAKY_SLOPE)}
     if class_name == "Dropout":
         return {**base, "rate": DROPOUT_RATE, "noise_shape": None, "seed": None}
     if class_name == "PReLU":

@@ -446,7 +446,7 @@ absl::StatusOr<Sequential> BuildModel(KerasSource& source, const LoadModelOption
   GF_ASSIGN_OR_RETURN(ModelConfig config, keras_config::ReadModel(source.model_config, "model config", &report.notes));
   std::optional<CompileOptions> compile;
   if (!source.compile_config.is_null()) {
-    GF_ASSIGN_OR_RETURN(compile, keras_config::ReadCompile(source.compile_config, source.tf_keras_2(),
+    GF_ASSIGN_OR_RETURN(compile, keras_config::ReadCompile(source.compile_config, source.keras_version,
                                                            "compile config", &report.notes));
   }
   Sequential model(config.layers, config.name);
@@ -567,7 +567,7 @@ absl::StatusOr<std::string> H5Bytes(Sequential& model, const Json& config, const
 // read back by the loader's own rules before anything is written.
 absl::Status CheckReadsBack(const Json& config, const Json& compile) {
   GF_RETURN_IF_ERROR(keras_config::ReadModel(config, "model config", nullptr).status());
-  return keras_config::ReadCompile(compile, /*tf_keras_2=*/false, "compile config", nullptr).status();
+  return keras_config::ReadCompile(compile, keras_config::kWrittenKerasVersion, "compile config", nullptr).status();
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "nn/keras_config.h"
 
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <variant>
 
 #include "absl/strings/ascii.h"
@@ -98,41 +100,103 @@ absl::Status ReadMetric(const Json& metric, const std::string& where, std::vecto
                                                                     MetricNames()), ")"));
 }
 
-// The loss: a name, or a Keras loss object with its config.
-std::string ReadLoss(ConfigReader& r) {
-  const Json* loss = r.Required("loss");
-  if (loss == nullptr) return "";
-  if (loss->is_string()) return loss->get<std::string>();
-  ConfigReader object = r.Sub("loss");
-  const std::string name = KerasSnakeCase(object.String("class_name", std::nullopt));
-  object.Accept({"module", "registered_name"});
-  if (!object.IsNull("config")) {
-    ConfigReader config = object.Sub("config");
-    config.Accept({"name", "fn"});
-    config.Unsupported("from_logits", false, "gradflow's losses read the model's output (end it in its activation)");
-    config.Unsupported("label_smoothing", 0, "gradflow's losses have no label smoothing");
-    config.Unsupported("axis", -1, "gradflow's losses reduce the last axis");
-    config.Unsupported("ignore_class", nullptr, "gradflow's losses count every class");
-    config.Unsupported("dtype", nullptr, "gradflow's losses compute in float32");
-    const std::string reduction = config.String("reduction", "sum_over_batch_size");
-    if (reduction != "sum_over_batch_size" && reduction != "auto") {
-      config.FailField("reduction", absl::StrCat("is '", reduction, "'; gradflow's compile losses average over the batch"));
-    }
-    config.Finish();
+// ------------------------------------------------------------ described structs
+// Losses, optimizers and schedules are described once (core/describe.h);
+// Keras objects {"class_name": ..., "config": {...}} map onto those
+// descriptions, with the Keras keys that are not a field handled around them.
+
+// T's Keras class: kKerasClass where gradflow's config name differs (the
+// schedules' "exponential" is Keras's ExponentialDecay), else kName;
+// nullptr: Keras has no such class.
+template <typename T>
+constexpr const char* KerasClass() {
+  if constexpr (requires { T::kKerasClass; }) {
+    return T::kKerasClass;
+  } else {
+    return T::kName;
   }
-  object.Finish();
-  return name;
 }
 
-// Keras optimizer config keys that are not a gradflow optimizer field: each
-// is read here, and the rest go to the optimizer's description.
-void ReadOptimizerExtras(ConfigReader& c, const std::string& class_name, CompileOptions& o) {
-  c.Accept({"name", "jit_compile", "is_legacy_optimizer", "ema_momentum", "ema_overwrite_frequency"});
+template <typename Variant>
+std::vector<std::string> KerasClassNames() {
+  std::vector<std::string> names;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((KerasClass<std::variant_alternative_t<I, Variant>>() != nullptr
+          ? names.push_back(KerasClass<std::variant_alternative_t<I, Variant>>())
+          : void()),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return names;
+}
+
+// gradflow's config name (kName) of the alternative Keras calls `keras_class`.
+template <typename Variant>
+std::optional<std::string> NameOfKerasClass(const std::string& keras_class) {
+  std::optional<std::string> found;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((KerasClass<std::variant_alternative_t<I, Variant>>() != nullptr &&
+              keras_class == KerasClass<std::variant_alternative_t<I, Variant>>()
+          ? (void)(found = std::variant_alternative_t<I, Variant>::kName)
+          : (void)0),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Variant>>());
+  return found;
+}
+
+// Reads the Keras object `object` (r's field `key`) into the alternative its
+// class names; `dropped` config keys are Keras's own, read by the caller.
+template <typename Variant>
+std::optional<Variant> ReadKerasObject(ConfigReader& r, const std::string& key, const Json& object,
+                                       std::initializer_list<const char*> dropped) {
+  ConfigReader outer = r.Over(object, absl::StrCat(r.where(), ".", key));
+  std::string keras_class = outer.String("class_name", std::nullopt);
+  if (absl::StartsWith(keras_class, "Custom>")) keras_class = keras_class.substr(7);  // tf.keras 2.11+
+  outer.Accept({"module", "registered_name", "config"});
+  const std::optional<std::string> name = NameOfKerasClass<Variant>(keras_class);
+  if (outer.ok() && !name) outer.FailField("class_name", UnknownNameMessage(keras_class, KerasClassNames<Variant>()));
+  outer.Finish();
+  if (!outer.ok()) return std::nullopt;
+  Json fields = object.contains("config") && object["config"].is_object() ? object["config"] : Json::object();
+  for (const char* k : dropped) fields.erase(k);
+  const Json holder = {{key, {{"class_name", *name}, {"config", std::move(fields)}}}};
+  ConfigReader described = r.Over(holder, r.where());
+  return ReadDescribed<Variant>(described, key, {.validate = true});
+}
+
+// The object's "config" (absent: an empty one), to check Keras's own keys.
+ConfigReader KerasConfigOf(ConfigReader& r, const Json& object, const std::string& key) {
+  static const Json kEmpty = Json::object();
+  const Json& config = object.is_object() && object.contains("config") ? object["config"] : kEmpty;
+  return r.Over(config, absl::StrCat(r.where(), ".", key, ".config"));
+}
+
+// The loss: a name, or a Keras loss object (its description: from_logits,
+// label_smoothing, reduction, delta, ...).
+void ReadLoss(ConfigReader& r, CompileOptions& o) {
+  const Json* loss = r.Required("loss");
+  if (loss == nullptr) return;
+  if (loss->is_string()) {
+    o.loss = loss->get<std::string>();
+    return;
+  }
+  ConfigReader keras = KerasConfigOf(r, *loss, "loss");
+  keras.Unsupported("axis", -1, "gradflow's losses reduce the last axis");
+  keras.Unsupported("ignore_class", nullptr, "gradflow's losses count every class");
+  keras.Unsupported("dtype", nullptr, "gradflow's losses compute in float32");
+  o.loss_config = ReadKerasObject<losses::Loss>(r, "loss", *loss, {"name", "axis", "ignore_class", "dtype", "fn"});
+  if (o.loss_config) o.loss = VariantName(*o.loss_config);
+}
+
+// Keras's base optimizer keys (not fields of a gradflow optimizer).
+constexpr std::initializer_list<const char*> kOptimizerBaseKeys = {
+    "name", "jit_compile", "is_legacy_optimizer", "ema_momentum", "ema_overwrite_frequency", "use_ema",
+    "loss_scale_factor", "gradient_accumulation_steps", "decay", "clipvalue", "clipnorm", "global_clipnorm", "lr"};
+
+void ReadOptimizerBase(ConfigReader& c, const std::string& class_name, CompileOptions& o) {
   c.Unsupported("use_ema", false, "gradflow keeps no moving average of the weights");
   c.Unsupported("loss_scale_factor", nullptr, "gradflow does not scale the loss");
   c.Unsupported("gradient_accumulation_steps", nullptr, "gradflow applies every batch's gradient");
   if (class_name != "AdamW") c.Unsupported("weight_decay", nullptr, "only gradflow's AdamW has weight decay");
-  c.Unsupported("decay", 0, "tf.keras 2.x's decay is an InverseTimeDecay schedule in Keras 3; use that");
   int clips = 0;
   for (auto [key, make] : {std::pair{"clipvalue", &optimizers::ClipByValue},
                            std::pair{"clipnorm", &optimizers::ClipByNorm},
@@ -145,36 +209,58 @@ void ReadOptimizerExtras(ConfigReader& c, const std::string& class_name, Compile
   }
 }
 
-// {"class_name": "Adam", "config": {...}}: Keras's keys (and tf.keras 2.x's
-// "lr") around the optimizer's own fields, which its description reads.
-void ReadOptimizer(ConfigReader& r, const char* key, bool tf_keras_2, CompileOptions& o) {
-  ConfigReader opt = r.Sub(key);
-  std::string class_name = opt.String("class_name", std::nullopt);
-  if (absl::StartsWith(class_name, "Custom>")) class_name = class_name.substr(7);  // tf.keras 2.11+
-  opt.Accept({"module", "registered_name"});
-  ConfigReader c = opt.Sub("config");
-  if (!c.ok()) return;
-  ReadOptimizerExtras(c, class_name, o);
-  Json fields = Json::object();
-  const Json& given = *opt.Find("config");
-  for (auto it = given.begin(); it != given.end(); ++it) fields[it.key() == "lr" ? "learning_rate" : it.key()] = it.value();
-  for (const char* extra : {"name", "jit_compile", "is_legacy_optimizer", "ema_momentum", "ema_overwrite_frequency",
-                            "use_ema", "loss_scale_factor", "gradient_accumulation_steps", "decay", "clipvalue",
-                            "clipnorm", "global_clipnorm"}) {
-    fields.erase(extra);
+// tf.keras before 2.11 (OptimizerV2, or an explicit legacy optimizer)
+// follows Nadam's 2.x momentum schedule.
+bool LegacyTfKerasOptimizer(const std::string& keras_version, const Json& config) {
+  if (config.contains("is_legacy_optimizer") && config["is_legacy_optimizer"].is_boolean()) {
+    return config["is_legacy_optimizer"].get<bool>();
   }
-  if (class_name != "AdamW") fields.erase("weight_decay");
-  if (fields.contains("learning_rate") && fields["learning_rate"].is_object()) {
-    Json holder = {{"learning_rate", fields["learning_rate"]}};
-    ConfigReader schedule = c.Over(holder, c.where());
-    o.learning_rate_schedule = ReadDescribed<optimizers::Schedule>(schedule, "learning_rate", {.keras_names = true});
-    fields.erase("learning_rate");
+  int major = 0, minor = 0;
+  if (std::sscanf(keras_version.c_str(), "%d.%d", &major, &minor) != 2) return false;
+  return major < 2 || (major == 2 && minor < 11);
+}
+
+// The learning rate: a number, a Keras schedule object, or tf.keras 2.x's
+// `decay`, lr / (1 + decay t): Keras 3's InverseTimeDecay with one step.
+void ReadLearningRate(ConfigReader& c, Json& config, CompileOptions& o) {
+  if (config.contains("lr") && !config.contains("learning_rate")) config["learning_rate"] = config["lr"];
+  if (config.contains("learning_rate") && config["learning_rate"].is_object()) {
+    o.learning_rate_schedule =
+        ReadKerasObject<optimizers::Schedule>(c, "learning_rate", config["learning_rate"], {"name"});
+    config.erase("learning_rate");
   }
-  Json holder = {{"optimizer", {{"class_name", class_name}, {"config", fields}}}};
-  ConfigReader described = c.Over(holder, opt.where());
-  if (auto optimizer = ReadDescribed<optimizers::Optimizer>(described, "optimizer", {})) o.optimizer = *optimizer;
-  static_cast<void>(tf_keras_2);
-  opt.Finish();
+  const double decay = config.contains("decay") && config["decay"].is_number() ? config["decay"].get<double>() : 0;
+  if (decay == 0 || !c.ok()) return;
+  if (o.learning_rate_schedule || !config.contains("learning_rate") || !config["learning_rate"].is_number()) {
+    c.FailField("decay", "comes with a schedule or without a learning rate; gradflow applies one schedule");
+    return;
+  }
+  o.learning_rate_schedule = optimizers::InverseTimeDecay{
+      .initial_learning_rate = config["learning_rate"].get<double>(), .decay_steps = 1, .decay_rate = decay};
+}
+
+// {"class_name": "Adam", "config": {...}} (or tf.keras's "Custom>Adam").
+void ReadOptimizer(ConfigReader& r, const char* key, const std::string& keras_version, CompileOptions& o) {
+  const Json* given = r.Required(key);
+  if (given == nullptr || !given->is_object()) {
+    if (given != nullptr) r.FailField(key, "must be an optimizer object");
+    return;
+  }
+  Json object = *given;
+  std::string class_name = object.value("class_name", "");
+  if (absl::StartsWith(class_name, "Custom>")) class_name = class_name.substr(7);
+  if (!object.contains("config") || !object["config"].is_object()) object["config"] = Json::object();
+  Json& config = object["config"];
+  ConfigReader base = KerasConfigOf(r, object, key);
+  ReadOptimizerBase(base, class_name, o);
+  ReadLearningRate(base, config, o);
+  if (class_name == "Nadam" && LegacyTfKerasOptimizer(keras_version, config)) {
+    config["schedule_decay"] = optimizers::kKeras2NadamScheduleDecay;
+  }
+  if (class_name != "AdamW") config.erase("weight_decay");
+  if (auto optimizer = ReadKerasObject<optimizers::Optimizer>(r, key, object, kOptimizerBaseKeys)) {
+    o.optimizer = *optimizer;
+  }
 }
 
 }  // namespace
@@ -213,12 +299,12 @@ absl::StatusOr<ModelConfig> ReadModel(const Json& model, const std::string& wher
   return out;
 }
 
-absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, bool tf_keras_2, const std::string& where,
-                                           std::vector<std::string>* notes) {
+absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, const std::string& keras_version,
+                                           const std::string& where, std::vector<std::string>* notes) {
   absl::Status status;
   ConfigReader r(compile, where, status, notes);
   CompileOptions o;
-  o.loss = ReadLoss(r);
+  ReadLoss(r, o);
   if (r.ok()) {
     absl::StatusOr<const LossInfo*> loss = FindLoss(o.loss);
     if (!loss.ok()) r.FailField("loss", std::string(loss.status().message()));
@@ -226,7 +312,7 @@ absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, bool tf_keras_2,
   if (const Json* metrics = r.Find("metrics"); metrics != nullptr && !metrics->is_null() && r.ok()) {
     GF_RETURN_IF_ERROR(ReadMetric(*metrics, where, o.metrics));
   }
-  ReadOptimizer(r, r.IsNull("optimizer_config") ? "optimizer" : "optimizer_config", tf_keras_2, o);
+  ReadOptimizer(r, r.IsNull("optimizer_config") ? "optimizer" : "optimizer_config", keras_version, o);
   r.Unsupported("loss_weights", nullptr, "gradflow models have one output");
   r.Unsupported("weighted_metrics", nullptr, "gradflow has no sample weights yet");
   r.Unsupported("sample_weight_mode", nullptr, "gradflow has no sample weights yet");
@@ -273,20 +359,68 @@ absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, bool leg
   return json;
 }
 
-// A described struct as a Keras 3 object; FailedPrecondition for one
-// Keras has no class for.
+// A described struct as a Keras 3 object: its Keras class and its fields,
+// but the gradflow-only ones (Field::NotInKeras), which must hold their
+// defaults since Keras could not express another value. FailedPrecondition
+// when Keras has no such class. `module` null: without module and
+// registered_name (the legacy .h5 optimizer_config).
 template <typename Variant>
-absl::StatusOr<Json> WriteKerasObject(const Variant& value, const char* module, bool legacy_h5) {
-  Json json = DescribedToJson(value, legacy_h5 ? nullptr : module);
-  const bool keras_class = std::visit([](const auto& v) {
-    if constexpr (requires { std::decay_t<decltype(v)>::kKerasName; }) return true;
-    return false;
+absl::StatusOr<Json> WriteKerasObject(const Variant& value, const char* module) {
+  return std::visit([&](const auto& v) -> absl::StatusOr<Json> {
+    using T = std::decay_t<decltype(v)>;
+    if (KerasClass<T>() == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", T::kName, "' has no Keras class, so Keras could not load the file"));
+    }
+    std::map<std::string, Json> defaults;
+    const T fresh{};
+    VisitFields(fresh, [&](const Field& f, const auto& d) { defaults[f.name] = FieldToJson(f, d); });
+    Json config = Json::object();
+    absl::Status status;
+    VisitFields(v, [&](const Field& f, const auto& x) {
+      Json json = FieldToJson(f, x);
+      if (f.in_keras) {
+        config[f.name] = std::move(json);
+      } else if (json != defaults[f.name] && status.ok()) {
+        status = absl::FailedPreconditionError(absl::StrCat(
+            T::kName, " ", f.name, " = ", json.dump(), " is a gradflow option Keras 3 has no key for ",
+            "(Keras would load a different model); set it to ", defaults[f.name].dump(), " to save for Keras"));
+      }
+    });
+    GF_RETURN_IF_ERROR(status);
+    Json out = {{"class_name", KerasClass<T>()}, {"config", std::move(config)}};
+    if (module != nullptr) {
+      out["module"] = module;
+      out["registered_name"] = nullptr;
+    }
+    return out;
   }, value);
-  if (!keras_class && !std::is_same_v<Variant, optimizers::Optimizer>) {
-    return absl::FailedPreconditionError(absl::StrCat("the ", json["class_name"].get<std::string>(),
-                                                      " schedule has no Keras class, so Keras could not load the file"));
+}
+
+// The loss: its name, or the configured loss object.
+absl::StatusOr<Json> WriteLoss(const CompileOptions& options) {
+  if (!options.loss_config) {
+    GF_ASSIGN_OR_RETURN(const LossInfo* loss, FindLoss(options.loss));
+    return Json(loss->names[0]);
   }
-  return json;
+  GF_ASSIGN_OR_RETURN(Json loss, WriteKerasObject(*options.loss_config, "keras.losses"));
+  loss["config"]["name"] = KerasSnakeCase(loss["class_name"].get<std::string>());
+  return loss;
+}
+
+// Keras's base optimizer keys, as Keras 3 writes them.
+void WriteOptimizerBase(const CompileOptions& options, Json& config) {
+  if (!config.contains("weight_decay")) config["weight_decay"] = nullptr;
+  config["clipnorm"] = config["clipvalue"] = config["global_clipnorm"] = nullptr;
+  if (options.clip) {
+    using Kind = optimizers::GradientClipping::Kind;
+    const Kind kind = options.clip->kind;
+    config[kind == Kind::kValue ? "clipvalue" : kind == Kind::kNorm ? "clipnorm" : "global_clipnorm"] =
+        options.clip->threshold;
+  }
+  config["use_ema"] = false;
+  config["ema_momentum"] = 0.99;
+  config["ema_overwrite_frequency"] = config["loss_scale_factor"] = config["gradient_accumulation_steps"] = nullptr;
 }
 
 }  // namespace
@@ -320,29 +454,19 @@ absl::StatusOr<Json> WriteModel(const Sequential& model, bool legacy_h5) {
 absl::StatusOr<Json> WriteCompile(const Sequential& model, bool legacy_h5) {
   const CompileOptions* options = model.compile_options();
   if (options == nullptr) return absl::FailedPreconditionError("the model is not compiled");
-  GF_ASSIGN_OR_RETURN(Json optimizer, WriteKerasObject(options->optimizer, "keras.optimizers", legacy_h5));
-  const std::string class_name = optimizer["class_name"].get<std::string>();
+  GF_ASSIGN_OR_RETURN(Json optimizer, WriteKerasObject(options->optimizer, legacy_h5 ? nullptr : "keras.optimizers"));
   Json& config = optimizer["config"];
-  config["name"] = absl::AsciiStrToLower(class_name);
+  config["name"] = absl::AsciiStrToLower(optimizer["class_name"].get<std::string>());
   if (options->learning_rate_schedule) {
     GF_ASSIGN_OR_RETURN(config["learning_rate"],
-                        WriteKerasObject(*options->learning_rate_schedule, "keras.optimizers.schedules", legacy_h5));
+                        WriteKerasObject(*options->learning_rate_schedule, "keras.optimizers.schedules"));
+    config["learning_rate"]["config"]["name"] = config["learning_rate"]["class_name"];
   } else if (absl::StatusOr<double> rate = model.learning_rate(); rate.ok()) {
     config["learning_rate"] = *rate;  // Keras saves the current rate (callbacks may have changed it)
   }
-  if (!config.contains("weight_decay")) config["weight_decay"] = nullptr;
-  config["clipnorm"] = config["clipvalue"] = config["global_clipnorm"] = nullptr;
-  if (options->clip) {
-    using Kind = optimizers::GradientClipping::Kind;
-    const Kind kind = options->clip->kind;
-    config[kind == Kind::kValue ? "clipvalue" : kind == Kind::kNorm ? "clipnorm" : "global_clipnorm"] =
-        options->clip->threshold;
-  }
-  config["use_ema"] = false;
-  config["ema_momentum"] = 0.99;
-  config["ema_overwrite_frequency"] = config["loss_scale_factor"] = config["gradient_accumulation_steps"] = nullptr;
-  GF_ASSIGN_OR_RETURN(const LossInfo* loss, FindLoss(options->loss));
-  Json compile = {{"loss", loss->names[0]}, {"loss_weights", nullptr}, {"metrics", options->metrics},
+  WriteOptimizerBase(*options, config);
+  GF_ASSIGN_OR_RETURN(Json loss, WriteLoss(*options));
+  Json compile = {{"loss", std::move(loss)}, {"loss_weights", nullptr}, {"metrics", options->metrics},
                   {"weighted_metrics", nullptr}, {"run_eagerly", false}, {"steps_per_execution", 1},
                   {"jit_compile", false}};
   compile[legacy_h5 ? "optimizer_config" : "optimizer"] = std::move(optimizer);

@@ -30,10 +30,10 @@ absl::StatusOr<ModelConfig> ReadModel(const nlohmann::json& model, const std::st
                                       std::vector<std::string>* notes);
 
 // Keras 3's compile_config, or a legacy .h5 training_config (with
-// "optimizer_config"). `tf_keras_2`: the file is tf.keras 2.x's, whose
-// Nadam follows the 2.x momentum schedule.
-absl::StatusOr<CompileOptions> ReadCompile(const nlohmann::json& compile, bool tf_keras_2, const std::string& where,
-                                           std::vector<std::string>* notes);
+// "optimizer_config"). `keras_version` is the file's: tf.keras before 2.11
+// follows Nadam's 2.x momentum schedule.
+absl::StatusOr<CompileOptions> ReadCompile(const nlohmann::json& compile, const std::string& keras_version,
+                                           const std::string& where, std::vector<std::string>* notes);
 
 // The model's Keras 3 config (`legacy_h5`: the legacy .h5 form, without
 // module / registered_name / build_config on the layers). `model` is compiled.

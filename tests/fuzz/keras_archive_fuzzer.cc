@@ -33,7 +33,7 @@ void ReadConfig(const std::string& text) {
   if (!json.ok()) return;
   static_cast<void>(gradflow::nn::keras_config::ReadModel(*json, "config", nullptr));
   if (json->is_object() && json->contains("compile_config")) {
-    static_cast<void>(gradflow::nn::keras_config::ReadCompile((*json)["compile_config"], false, "compile", nullptr));
+    static_cast<void>(gradflow::nn::keras_config::ReadCompile((*json)["compile_config"], "3.10.0", "compile", nullptr));
   }
 }
 

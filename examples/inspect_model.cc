@@ -1,5 +1,6 @@
-// A command-line look at a saved model (a file written by
-// nn::Sequential::Save):
+// A command-line look at a saved model: gradflow's own files
+// (nn::Sequential::Save) and Keras's .keras and .h5 files (nn/keras.h),
+// told apart by their content:
 //
 //   inspect_model summary FILE       layers, output shapes, parameter counts,
 //                                    compile options, what the file holds
@@ -15,7 +16,9 @@
 //                                    (float32) or printed one row per line
 //   inspect_model convert IN OUT     nn::LoadModel(IN), then OUT is written
 //                                    by Sequential::Save (weights, config,
-//                                    compile options, optimizer state)
+//                                    compile options, optimizer state) in the
+//                                    format of its extension: .keras, .h5,
+//                                    anything else gradflow's safetensors
 //
 // Any problem (a missing, damaged or hostile file, a model that does not fit
 // Fashion-MNIST or the .npy input) prints one line "inspect_model: error:
@@ -37,6 +40,8 @@
 #include "core/fashion_mnist.h"
 #include "core/npy.h"
 #include "core/status.h"
+#include "nn/keras.h"
+#include "nn/losses.h"
 #include "nn/model.h"
 #include "nn/saving.h"
 
@@ -128,9 +133,30 @@ absl::StatusOr<ModelAndTestSet> LoadWithTestSet(const std::string& path, bool ne
   return ModelAndTestSet{std::move(loaded), std::move(test), std::move(x)};
 }
 
+// What a Keras file held beside the model.
+void PrintKerasFile(const std::string& path) {
+  nn::KerasLoadReport report;
+  if (!nn::LoadKerasModel(path, {}, &report).ok()) return;
+  const std::string& version = report.keras_version;
+  std::printf("file: %s (%s, written by %s %s)\n", path.c_str(),
+              report.format == nn::ModelFormat::kKeras ? "Keras .keras archive" : "Keras legacy .h5",
+              version.rfind("3", 0) == 0 ? "Keras" : "tf.keras", version.empty() ? "(version unknown)" : version.c_str());
+  std::printf("optimizer state: %s\n", report.optimizer_state_loaded ? "restored" : "none in the file");
+  for (const std::string& note : report.notes) std::printf("note: %s\n", note.c_str());
+}
+
 int Summary(const std::string& path) {
   absl::StatusOr<Loaded> loaded = Load(path, /*need_compile_options=*/false);
   if (!loaded.ok()) return Error(loaded.status());
+  if (absl::StatusOr<nn::ModelFormat> format = nn::DetectModelFormat(path);
+      format.ok() && *format != nn::ModelFormat::kGradflow) {
+    PrintKerasFile(path);
+    std::printf("compile options: %s\n", loaded->compile_options_in_file
+                                             ? DescribeCompile(*loaded->model.compile_options()).c_str()
+                                             : "none in the file");
+    std::printf("%s", loaded->model.Summary().c_str());
+    return 0;
+  }
   absl::StatusOr<Checkpoint> file = LoadCheckpoint(path);
   if (!file.ok()) return Error(file.status());
   const std::map<std::string, Tensor> weights = *loaded->model.GetWeights();
@@ -157,7 +183,8 @@ int Evaluate(const std::string& path) {
   const Dataset* test = &loaded->test;
   const Tensor* x = &loaded->x;
   Tensor y = test->labels;
-  const std::string& loss = model->compile_options()->loss;
+  absl::StatusOr<const nn::LossInfo*> info = nn::FindLoss(model->compile_options()->loss);
+  const std::string loss = info.ok() ? (*info)->names[0] : model->compile_options()->loss;
   if (loss == "categorical_crossentropy") {  // one-hot labels
     y = Tensor(DType::kF32, {test->labels.shape()[0], kFashionMnistNumClasses});
     for (int64_t i = 0; i < y.shape()[0]; ++i) {

@@ -67,5 +67,32 @@ TEST(KerasCliTest, SummaryDescribesTheKerasFile) {
   EXPECT_THAT(run.out, HasSubstr("tf.keras 2.11.0"));
 }
 
+// .h5 -> .keras -> safetensors -> .h5: every file predicts exactly what the
+// Keras file does (the outputs written as .npy files compare byte for byte).
+TEST(KerasCliTest, ConvertKeepsPredictionsBitIdentical) {
+  const std::string dir = testing_util::TempDir("keras_cli_convert");
+  const std::string x = dir + "/x.npy";
+  const ToolRun made_x = Shell(absl::StrCat("/usr/bin/python3 -c \"import numpy as np; np.save('", x,
+                                            "', np.random.default_rng(1).random((4, 28, 28), dtype=np.float32))\""));
+  ASSERT_EQ(made_x.exit_code, 0) << made_x.out;
+  std::string previous = Chapter().path;
+  std::string reference;
+  for (const char* name : {"model.keras", "model.safetensors", "model.h5"}) {
+    const std::string next = absl::StrCat(dir, "/", name);
+    const ToolRun converted = Shell(absl::StrCat("examples/inspect_model convert ", previous, " ", next));
+    ASSERT_EQ(converted.exit_code, 0) << converted.out;
+    for (const std::string& file : {previous, next}) {
+      const ToolRun predicted =
+          Shell(absl::StrCat("examples/inspect_model predict ", file, " --input=", x, " --output=", dir, "/y.npy"));
+      ASSERT_EQ(predicted.exit_code, 0) << predicted.out;
+      const std::string y = testing_util::ReadBytes(dir + "/y.npy");
+      if (reference.empty()) reference = y;
+      EXPECT_EQ(y, reference) << file;
+    }
+    previous = next;
+  }
+  EXPECT_THAT(Shell("examples/inspect_model summary " + previous).out, HasSubstr("Keras legacy .h5, written by Keras 3"));
+}
+
 }  // namespace
 }  // namespace gradflow

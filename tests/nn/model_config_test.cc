@@ -50,6 +50,8 @@ std::vector<nn::LayerPtr> EveryLayerType() {
       nn::ELU(0.75),
       nn::PReLU({.alpha_initializer = "constant", .shared_axes = {1}}),
       nn::RReLU(0.1, 0.2),
+      nn::ReLU(0.05),
+      nn::Softmax(),
       nn::GaussianNoise(0.25, 17),
       nn::GaussianNoise(0.5),
   };

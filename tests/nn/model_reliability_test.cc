@@ -168,7 +168,7 @@ TEST(UnloadableModelTest, NonFiniteActivationParametersAreRefusedAtCompile) {
     LayerPtr layer;
     const char* field;
   };
-  for (Case c : {Case{LeakyReLU(std::nan("")), "'alpha'"}, Case{ELU(INFINITY), "'alpha'"},
+  for (Case c : {Case{LeakyReLU(std::nan("")), "'negative_slope'"}, Case{ELU(INFINITY), "'alpha'"},
                  Case{RReLU(0.1, INFINITY), "'upper'"}}) {
     Sequential model = Classifier({c.layer});
     absl::Status s = model.Compile({});

@@ -287,7 +287,7 @@ void ExpectKerasNameAndDefaults(const T& value) {
   auto known = KerasComponents().find(T::kName);
   ASSERT_NE(known, KerasComponents().end()) << "state Keras's alias and defaults above";
   EXPECT_EQ(KerasAlias<T>(), known->second.alias);
-  for (const std::string name : {std::string(T::kName), KerasAlias<T>()}) {
+  for (const std::string& name : {std::string(T::kName), KerasAlias<T>()}) {
     std::optional<Variant> found = VariantFromKerasName<Variant>(name);
     ASSERT_TRUE(found.has_value()) << name;
     EXPECT_TRUE(std::holds_alternative<T>(*found) && std::get<T>(*found) == T{}) << name;

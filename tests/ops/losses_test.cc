@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,26 +51,26 @@ Output MakeLoss(Graph& g, Kind kind, Output t, Output y, bool from_logits) {
   return {};
 }
 
-// Runs loss(t, y) and dloss/dy; the targets are fed, y's batch is -1.
-struct LossRun {
+// Runs a loss built by `build` on fed targets and y (y's batch is -1): the
+// loss tensor and d(sum loss)/dy.
+struct ConfiguredRun {
   absl::Status status;
-  float loss = 0;
-  Tensor dy;
+  Tensor loss, dy;
 };
-LossRun RunLoss(Kind kind, const Tensor& targets, const Tensor& y, bool from_logits) {
+ConfiguredRun RunBuiltLoss(const Tensor& targets, const Tensor& y,
+                           const std::function<Output(Graph&, Output, Output)>& build) {
   Graph g;
   Shape t_shape = targets.shape(), y_shape = y.shape();
   t_shape[0] = -1;
   y_shape[0] = -1;
   auto pt = ops::Placeholder(g, "targets", targets.dtype(), t_shape);
   auto py = ops::Placeholder(g, "y", DType::kF32, y_shape);
-  auto loss = MakeLoss(g, kind, pt, py, from_logits);
-  LossRun run;
+  Output loss = build(g, pt, py);
+  ConfiguredRun run;
   if (!g.ok()) {
     run.status = g.status();
     return run;
   }
-  EXPECT_EQ(loss.shape(), Shape{});
   auto grads = AddGradients(g, loss, {py});
   EXPECT_TRUE(grads.ok()) << grads.status();
   Session s(g);
@@ -80,9 +81,24 @@ LossRun RunLoss(Kind kind, const Tensor& targets, const Tensor& y, bool from_log
     run.status = out.status();
     return run;
   }
-  run.loss = (*out)[0].data<float>()[0];
+  run.loss = (*out)[0];
   run.dy = (*out)[1];
   return run;
+}
+
+// Runs loss(t, y) (a scalar) and dloss/dy.
+struct LossRun {
+  absl::Status status;
+  float loss = 0;
+  Tensor dy;
+};
+LossRun RunLoss(Kind kind, const Tensor& targets, const Tensor& y, bool from_logits) {
+  ConfiguredRun run = RunBuiltLoss(targets, y, [&](Graph& g, Output t, Output p) {
+    return MakeLoss(g, kind, t, p, from_logits);
+  });
+  if (!run.status.ok()) return {run.status};
+  EXPECT_EQ(run.loss.shape(), Shape{});
+  return {run.status, run.loss.data<float>()[0], run.dy};
 }
 
 // ---------------------------------------------------------------- sparse categorical
@@ -322,38 +338,9 @@ TEST(MeanSquaredErrorTest, LargeBatchMatchesSerialReference) {
 
 // ---------------------------------------------------------------- configured losses
 
-// Runs a configured loss (ops::Loss) on fed targets and y: the loss tensor
-// and d(sum loss)/dy.
-struct ConfiguredRun {
-  absl::Status status;
-  Tensor loss, dy;
-};
+// Runs a configured loss (ops::Loss): the loss tensor and d(sum loss)/dy.
 ConfiguredRun RunConfigured(const losses::Loss& config, const Tensor& targets, const Tensor& y) {
-  Graph g;
-  Shape t_shape = targets.shape(), y_shape = y.shape();
-  t_shape[0] = -1;
-  y_shape[0] = -1;
-  auto pt = ops::Placeholder(g, "targets", targets.dtype(), t_shape);
-  auto py = ops::Placeholder(g, "y", DType::kF32, y_shape);
-  Output loss = ops::Loss(g.Scope("loss"), pt, py, config);
-  ConfiguredRun run;
-  if (!g.ok()) {
-    run.status = g.status();
-    return run;
-  }
-  auto grads = AddGradients(g, loss, {py});
-  EXPECT_TRUE(grads.ok()) << grads.status();
-  Session s(g);
-  auto plan = s.Compile({loss, (*grads)[0]}, {}, Phase::kTrain);
-  EXPECT_TRUE(plan.ok()) << plan.status();
-  auto out = plan->Run({{pt, targets}, {py, y}});
-  if (!out.ok()) {
-    run.status = out.status();
-    return run;
-  }
-  run.loss = (*out)[0];
-  run.dy = (*out)[1];
-  return run;
+  return RunBuiltLoss(targets, y, [&](Graph& g, Output t, Output p) { return ops::Loss(g.Scope("loss"), t, p, config); });
 }
 
 // t = [[1, 0, 1, 0], [0, 1, 1, 0]], p = [[0, 0.2, 0.7, 0.1], [0.3, 0.9, 1, 0]]:

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "core/describe.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/random.h"
@@ -23,15 +23,6 @@
 
 namespace gradflow::nn {
 namespace {
-
-// Keras's to_snake_case (the default layer names): "Dense" -> "dense",
-// "BatchNormalization" -> "batch_normalization", "LeakyReLU" -> "leaky_re_lu".
-std::string SnakeCase(const std::string& type) {
-  static const std::regex kWord("(.)([A-Z][a-z0-9]+)"), kLowerUpper("([a-z])([A-Z])");
-  std::string s = std::regex_replace(std::regex_replace(type, kWord, "$1_$2"), kLowerUpper, "$1_$2");
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Copies rows order[begin, end) of `src` into `dst` (preallocated, same row size).
 void GatherRows(const Tensor& src, const std::vector<int64_t>* order, int64_t begin, int64_t end,
@@ -167,7 +158,7 @@ absl::Status Sequential::AssignDefaultNames() {
   }
   for (const LayerPtr& layer : layers_) {
     if (!layer->name().empty()) continue;
-    const std::string base = SnakeCase(layer->type());
+    const std::string base = KerasSnakeCase(layer->type());  // Keras's default names
     std::string name = base;
     for (int k = 1; taken.count(name); ++k) name = absl::StrCat(base, "_", k);
     taken.insert(name);

@@ -48,14 +48,13 @@ void ConfigReader::Ignored(std::string_view key, const Json& keras_default, cons
 // The sample shape: "input_shape" (gradflow, tf.keras 1.x), or Keras's
 // "batch_shape" / "batch_input_shape", whose first (batch) entry is null.
 std::optional<Shape> ConfigReader::InputShape() {
-  ConfigReader& common = *this;
   const char* key = "input_shape";
   bool batched = false;
   for (const char* keras_key : {"batch_shape", "batch_input_shape"}) {
-    if (!common.IsNull(keras_key)) key = keras_key, batched = true;
+    if (!IsNull(keras_key)) key = keras_key, batched = true;
   }
-  if (common.IsNull(key)) return std::nullopt;
-  const Json& given = *common.Find(key);
+  if (IsNull(key)) return std::nullopt;
+  const Json& given = *Find(key);
   const size_t first = batched ? 1 : 0;
   bool good = given.is_array() && given.size() > first && given.size() - first <= size_t{kMaxConfigInputRank} &&
               (!batched || given[0].is_null());
@@ -69,7 +68,7 @@ std::optional<Shape> ConfigReader::InputShape() {
     good = good && elements <= kMaxConfigInputElements;
   }
   if (!good) {
-    common.FailField(key, absl::StrCat("must list ", batched ? "null (the batch) and " : "", "1 to ",
+    FailField(key, absl::StrCat("must list ", batched ? "null (the batch) and " : "", "1 to ",
                                        kMaxConfigInputRank, " dimensions >= 1 with at most ", kMaxConfigInputElements,
                                        " elements in all, got ", DescribeJson(given)));
     return std::nullopt;
@@ -80,8 +79,7 @@ std::optional<Shape> ConfigReader::InputShape() {
 // Keras's "dtype": "float32", or a DTypePolicy object naming it; gradflow's
 // layers compute in float32.
 void ConfigReader::KerasDType() {
-  ConfigReader& common = *this;
-  const Json* dtype = common.Find("dtype");
+  const Json* dtype = Find("dtype");
   if (dtype == nullptr || dtype->is_null()) return;
   std::string name = dtype->is_string() ? dtype->get<std::string>() : "";
   if (dtype->is_object() && dtype->contains("config") && (*dtype)["config"].is_object() &&
@@ -89,7 +87,7 @@ void ConfigReader::KerasDType() {
     name = (*dtype)["config"]["name"].get<std::string>();
   }
   if (name != "float32") {
-    common.FailField("dtype", absl::StrCat("is ", DescribeJson(*dtype), "; gradflow layers compute in float32, ",
+    FailField("dtype", absl::StrCat("is ", DescribeJson(*dtype), "; gradflow layers compute in float32, ",
                                            "so only \"float32\" (Keras's default policy) can be loaded"));
   }
 }

@@ -110,7 +110,6 @@ class ConfigReader {
   void Unsupported(std::string_view key, const Json& keras_default, const std::string& why);
   void Ignored(std::string_view key, const Json& keras_default, const std::string& why);
   void Note(const std::string& message);
-  std::vector<std::string>* notes() const { return notes_; }
 
   // A layer's sample shape: "input_shape" (gradflow), or Keras's
   // "batch_shape" / "batch_input_shape" whose first (batch) entry is null;

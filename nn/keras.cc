@@ -186,6 +186,11 @@ absl::Status CheckCount(const std::string& where, size_t found, const std::strin
                                                  absl::StrJoin(names, ", "), names.empty() ? "" : ")"));
 }
 
+absl::Status StateCountError(const std::string& where, size_t found, size_t expected) {
+  return absl::InvalidArgumentError(absl::StrCat(where, " holds ", found, " optimizer variables, but the ",
+                                                 "compiled optimizer over these weights has ", expected));
+}
+
 // ---- legacy .h5
 
 class H5Source : public KerasSource {
@@ -250,10 +255,7 @@ class H5Source : public KerasSource {
     return out;
   }
 
-  static absl::Status StateCountError(const std::string& where, size_t found, size_t expected) {
-    return absl::InvalidArgumentError(absl::StrCat(where, " holds ", found, " optimizer variables, but the ",
-                                                   "compiled optimizer over these weights has ", expected));
-  }
+
 
  private:
   explicit H5Source(h5::File file) : file_(std::move(file)) {}
@@ -367,7 +369,7 @@ class ArchiveSource : public KerasSource {
     if (!root.Has("optimizer/vars")) return out;
     GF_ASSIGN_OR_RETURN(h5::Group vars, root.OpenGroup("optimizer/vars"));
     GF_ASSIGN_OR_RETURN(size_t count, VarCount(vars));
-    if (count != state.size()) return H5Source::StateCountError(vars.path(), count, state.size());
+    if (count != state.size()) return StateCountError(vars.path(), count, state.size());
     for (size_t j = 0; j < count; ++j) {
       GF_ASSIGN_OR_RETURN(out[state[j].name], ReadState(vars, std::to_string(j), state[j]));
     }

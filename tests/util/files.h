@@ -5,6 +5,7 @@
 // files.
 
 #include <errno.h>  // program_invocation_short_name (glibc)
+#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -39,6 +40,18 @@ inline void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(f.good()) << path;
+}
+
+// A shell command's exit status (-1 if it did not exit) and its output,
+// stdout and stderr together: how the tests run Python and the example binaries.
+struct CommandRun {
+  int exit_code;
+  std::string output;
+};
+inline CommandRun RunCommand(const std::string& command) {
+  const std::string out = TempDir("command") + "/out.txt";
+  const int status = std::system((command + " > " + out + " 2>&1").c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadBytes(out)};
 }
 
 }  // namespace gradflow::testing_util

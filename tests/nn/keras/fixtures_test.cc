@@ -5,7 +5,6 @@
 // make_keras_fixtures.py regenerates the committed files byte for byte.
 // Python runs as a subprocess, as in tests/util/numpy_reader.h.
 
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -28,17 +27,9 @@ using testing_util::TempDir;
 constexpr char kTestdata[] = "tests/nn/keras/testdata/";
 constexpr char kChecker[] = "tests/nn/keras/check_keras_layout.py";
 
-struct PythonRun {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
+using PythonRun = testing_util::CommandRun;
 
-PythonRun RunPython(const std::string& args) {
-  const std::string dir = TempDir("python");
-  const std::string command = absl::StrCat("/usr/bin/python3 ", args, " > ", dir, "/out.txt 2>&1");
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadBytes(dir + "/out.txt")};
-}
+PythonRun RunPython(const std::string& args) { return testing_util::RunCommand("/usr/bin/python3 " + args); }
 
 PythonRun Check(const std::string& file) { return RunPython(absl::StrCat(kChecker, " ", kTestdata, file)); }
 

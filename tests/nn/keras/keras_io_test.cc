@@ -5,10 +5,7 @@
 
 #include "nn/keras.h"
 
-#include <sys/wait.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -179,11 +176,10 @@ TEST_P(KerasRoundTripTest, TheIndependentReaderAcceptsTheLayout) {
   const std::string dir = testing_util::TempDir("keras_layout");
   const std::string path = dir + "/model" + GetParam();
   ASSERT_TRUE(model.Save(path).ok());
-  const std::string out = dir + "/checker.txt";
-  const int status = std::system(absl::StrCat("/usr/bin/python3 tests/nn/keras/check_keras_layout.py ", path, " > ",
-                                              out, " 2>&1").c_str());
-  const std::string report = testing_util::ReadBytes(out);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << report;
+  const testing_util::CommandRun checked =
+      testing_util::RunCommand("/usr/bin/python3 tests/nn/keras/check_keras_layout.py " + path);
+  const std::string& report = checked.output;
+  ASSERT_EQ(checked.exit_code, 0) << report;
   // Keras's group names and the optimizer's 2 + 2 x 9 variables (Adam).
   EXPECT_THAT(report, HasSubstr(R"("p_re_lu": [[6]])"));
   EXPECT_THAT(report, HasSubstr(R"("batch_normalization": [[8], [8], [8], [8]])"));

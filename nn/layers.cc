@@ -71,8 +71,9 @@ absl::Status Layer::SetWeights(const std::map<std::string, Tensor>& weights) {
 }
 
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
-                          const Initializer& init, bool weight_trainable) {
-  Output v = ops::Variable(scope, name, std::move(shape), init, trainable && weight_trainable);
+                          const Initializer& init, bool weight_trainable, DType dtype) {
+  const bool train = trainable && weight_trainable && dtype == DType::kF32;
+  Output v = ops::Variable(scope, name, std::move(shape), init, train, dtype);
   variables_.push_back(v);
   return v;
 }

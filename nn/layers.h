@@ -89,9 +89,11 @@ class Layer {
  protected:
   virtual Output Build(const Scope& scope, Output x) = 0;
   // A weight is trainable when both the layer and `weight_trainable` say so
-  // (Keras add_weight(trainable=False) for moving statistics).
+  // (Keras add_weight(trainable=False) for moving statistics). Integer
+  // weights (`dtype`, Normalization's count) are never trainable.
   Output AddVariable(const Scope& scope, const std::string& name, Shape shape,
-                     const Initializer& init, bool weight_trainable = true);
+                     const Initializer& init, bool weight_trainable = true,
+                     DType dtype = DType::kF32);
   void AddUpdate(Node* update) {
     if (update != nullptr) updates_.push_back(update);
   }

@@ -19,6 +19,7 @@
 #include "nn/config_reader.h"
 #include "nn/layers.h"
 #include "nn/normalization.h"
+#include "nn/preprocessing.h"
 
 namespace gradflow {
 namespace {
@@ -54,6 +55,8 @@ std::vector<nn::LayerPtr> EveryLayerType() {
       nn::Softmax(),
       nn::GaussianNoise(0.25, 17),
       nn::GaussianNoise(0.5),
+      nn::Normalization({.invert = true}),
+      nn::Normalization({.mean = {{0.5, -1}}, .variance = {{2, 0.25}}}),
   };
   layers[2]->trainable = false;
   layers[3]->set_name("act");

@@ -103,18 +103,25 @@ std::string OptimizerPrefix(const Sequential& model) {
   return absl::AsciiStrToLower(optimizers::OptimizerName(model.compile_options()->optimizer));
 }
 
-// Reads one state variable (an integer count or a float tensor) from `group`.
-absl::StatusOr<Tensor> ReadState(const h5::Group& group, const std::string& dataset, const StateVariable& v) {
-  if (v.type.dtype == DType::kI64) {
+// Reads one variable of type `type` (an integer count, such as an
+// optimizer's iteration or Normalization's count, or a float tensor) from
+// `group`.
+absl::StatusOr<Tensor> ReadTyped(const h5::Group& group, const std::string& dataset, const TensorType& type) {
+  if (type.dtype == DType::kI64) {
+    if (type.shape.rank() != 0) return absl::InternalError("only scalar integer variables are read");
     GF_ASSIGN_OR_RETURN(int64_t count, group.ReadIntegerScalar(dataset));
     Tensor t(DType::kI64, Shape{});
     *t.data<int64_t>() = count;
     return t;
   }
-  return group.ReadFloat(dataset, v.type.shape);
+  return group.ReadFloat(dataset, type.shape);
 }
 
-absl::Status WriteState(h5::Group& group, const std::string& dataset, const Tensor& value) {
+absl::StatusOr<Tensor> ReadState(const h5::Group& group, const std::string& dataset, const StateVariable& v) {
+  return ReadTyped(group, dataset, v.type);
+}
+
+absl::Status WriteTyped(h5::Group& group, const std::string& dataset, const Tensor& value) {
   if (value.dtype() == DType::kI64) return group.WriteIntegerScalar(dataset, *value.data<int64_t>());
   return group.WriteFloat(dataset, value);
 }
@@ -223,8 +230,7 @@ class H5Source : public KerasSource {
     GF_RETURN_IF_ERROR(CheckCount(group.path(), names.size(), class_name, specs));
     std::vector<Tensor> out;
     for (size_t j = 0; j < specs.size(); ++j) {
-      if (specs[j].type.dtype != DType::kF32) return absl::InternalError("non-float layer weight");
-      GF_ASSIGN_OR_RETURN(Tensor t, group.ReadFloat(names[j], specs[j].type.shape));
+      GF_ASSIGN_OR_RETURN(Tensor t, ReadTyped(group, names[j], specs[j].type));
       out.push_back(std::move(t));
     }
     return out;
@@ -357,7 +363,7 @@ class ArchiveSource : public KerasSource {
     GF_RETURN_IF_ERROR(CheckCount(vars.path(), count, class_name, specs));
     std::vector<Tensor> out;
     for (size_t j = 0; j < specs.size(); ++j) {
-      GF_ASSIGN_OR_RETURN(Tensor t, vars.ReadFloat(std::to_string(j), specs[j].type.shape));
+      GF_ASSIGN_OR_RETURN(Tensor t, ReadTyped(vars, std::to_string(j), specs[j].type));
       out.push_back(std::move(t));
     }
     return out;
@@ -486,7 +492,7 @@ absl::StatusOr<std::string> ArchiveWeights(Sequential& model, const std::vector<
     const std::vector<Output>& variables = model.layer_variables(i);
     for (size_t j = 0; j < variables.size(); ++j) {
       GF_ASSIGN_OR_RETURN(Tensor value, Variable(model, variables[j].node->name));
-      GF_RETURN_IF_ERROR(vars.WriteFloat(std::to_string(j), value));
+      GF_RETURN_IF_ERROR(WriteTyped(vars, std::to_string(j), value));
     }
   }
   if (state != nullptr) {
@@ -495,7 +501,7 @@ absl::StatusOr<std::string> ArchiveWeights(Sequential& model, const std::vector<
     GF_RETURN_IF_ERROR(vars.WriteStringAttribute("name", OptimizerPrefix(model)));
     for (size_t j = 0; j < state->size(); ++j) {
       GF_ASSIGN_OR_RETURN(Tensor value, Variable(model, (*state)[j].name));
-      GF_RETURN_IF_ERROR(WriteState(vars, std::to_string(j), value));
+      GF_RETURN_IF_ERROR(WriteTyped(vars, std::to_string(j), value));
     }
   }
   return file.Image();
@@ -533,7 +539,7 @@ absl::Status H5LayerWeights(Sequential& model, h5::Group& weights) {
     for (const Output& v : model.layer_variables(i)) {
       names.push_back(absl::StrCat(model.name(), "/", v.node->name));  // Keras 3's variable.path
       GF_ASSIGN_OR_RETURN(Tensor value, Variable(model, v.node->name));
-      GF_RETURN_IF_ERROR(layer.WriteFloat(names.back(), value));
+      GF_RETURN_IF_ERROR(WriteTyped(layer, names.back(), value));
     }
     GF_RETURN_IF_ERROR(layer.WriteStringListAttribute("weight_names", names));
   }
@@ -558,7 +564,7 @@ absl::StatusOr<std::string> H5Bytes(Sequential& model, const Json& config, const
     for (const StateVariable& v : *state) {
       names.push_back(absl::StrCat(prefix, "/", v.keras));
       GF_ASSIGN_OR_RETURN(Tensor value, Variable(model, v.name));
-      GF_RETURN_IF_ERROR(WriteState(optimizer, names.back(), value));
+      GF_RETURN_IF_ERROR(WriteTyped(optimizer, names.back(), value));
     }
     GF_RETURN_IF_ERROR(optimizer.WriteStringListAttribute("weight_names", names));
   }

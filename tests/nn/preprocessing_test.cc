@@ -15,7 +15,6 @@
 #include "core/tensor_ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "nn/keras.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 #include "nn/model_config.h"
@@ -176,26 +175,6 @@ TEST(NormalizationTest, SaveAndLoadKeepTheAdaptedStatistics) {
   EXPECT_EQ(got.at("variance").ToVector<float>(), want.at("variance").ToVector<float>());
   EXPECT_EQ(*got.at("count").data<int64_t>(), 20);
   EXPECT_EQ(loaded->Predict(x)->ToVector<float>(), model.Predict(x)->ToVector<float>());
-}
-
-// Keras files hold the three weights in Keras 3's order (mean, variance,
-// count), the count as an integer dataset, as Keras writes it.
-TEST(NormalizationTest, KerasFilesKeepTheAdaptedStatistics) {
-  const Tensor x = RandomData(20, 3, 13);
-  auto norm = nn::Normalization({.input_shape = Shape{3}});
-  ASSERT_TRUE(norm->Adapt(x).ok());
-  nn::Sequential model = WithIdentityHead(norm, 3);
-  for (const char* name : {"model.keras", "model.h5"}) {
-    SCOPED_TRACE(name);
-    const std::string path = testing_util::TempDir("normalization_keras") + "/" + name;
-    ASSERT_TRUE(model.Save(path).ok());
-    auto loaded = nn::LoadKerasModel(path);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    std::map<std::string, Tensor> got = loaded->layers()[0]->GetWeights();
-    EXPECT_EQ(got.at("mean").ToVector<float>(), norm->GetWeights().at("mean").ToVector<float>());
-    EXPECT_EQ(*got.at("count").data<int64_t>(), 20);
-    EXPECT_EQ(loaded->Predict(x)->ToVector<float>(), model.Predict(x)->ToVector<float>());
-  }
 }
 
 TEST(NormalizationTest, AdaptRefusesBadData) {

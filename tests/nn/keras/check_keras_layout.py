@@ -28,7 +28,7 @@ What it checks (tests/nn/keras/testdata/README.md has the layouts):
           order (tf.keras OptimizerV2, the TF 2.11+ optimizer, Keras 3)
 The layer classes it knows are the ones the fixtures use: InputLayer,
 Flatten, Dense, BatchNormalization (without renorm), LeakyReLU, Dropout,
-PReLU, Activation. Only h5py, json and zipfile are used; no data is read
+PReLU, Activation; and Normalization (axis -1). Only h5py, json and zipfile are used; no data is read
 beyond shapes, dtypes and storage sizes.
 """
 
@@ -171,8 +171,10 @@ def layer_variables(class_name, config, in_shape, where, problems, flavor):
             shared = []
         alpha = tuple(1 if axis + 1 in shared else d for axis, d in enumerate(in_shape))
         return [("alpha", alpha, trainable)], in_shape
+    if class_name == "Normalization":
+        return normalization_variables(config, in_shape, where, problems)
     problems.add(where, f"unknown layer class '{class_name}' (this checker knows InputLayer, Flatten, Dense, "
-                        "BatchNormalization, LeakyReLU, Dropout, PReLU, Activation)")
+                        "BatchNormalization, LeakyReLU, Dropout, PReLU, Activation, Normalization)")
     return None, in_shape
 
 
@@ -210,6 +212,30 @@ def batch_norm_variables(config, in_shape, where, problems, trainable):
         variables.append(("beta", features, trainable))
     variables += [("moving_mean", features, False), ("moving_variance", features, False)]
     return variables, in_shape
+
+
+# Weights Keras creates with an integer dtype (Normalization's count:
+# add_weight(dtype="int"), int64 with the TensorFlow backend, int32 with the
+# others); every other layer weight is float32.
+INTEGER_WEIGHTS = {("Normalization", "count")}
+
+
+def weight_dtypes(layer, var):
+    return ("<i8", "<i4") if (layer.class_name, var) in INTEGER_WEIGHTS else ("<f4",)
+
+
+def normalization_variables(config, in_shape, where, problems):
+    """keras/src/layers/preprocessing/normalization.py: mean, variance and
+    count when adapted (config mean null); none when given mean and variance."""
+    axis = config.get("axis", -1)
+    if axis not in (-1, len(in_shape), [-1], [len(in_shape)]):
+        problems.add(where, f"'axis' is {json.dumps(axis)}; only the last axis is supported")
+    if (config.get("mean") is None) != (config.get("variance") is None):
+        problems.add(where, "'mean' and 'variance' must both be given or both be null")
+    if config.get("mean") is not None:
+        return [], in_shape
+    features = (in_shape[-1],)
+    return [("mean", features, False), ("variance", features, False), ("count", (), False)], in_shape
 
 
 def describe_layers(entries, where, problems, flavor):
@@ -491,7 +517,7 @@ def check_weights_h5(h5, layers, optimizer, problems):
         if name not in groups:
             problems.add(where, f"missing: the group of layer '{layer.name}' ({layer.class_name})")
             continue
-        expected = [(f"{layer.name}/{var}", shape, ("<f4",)) for var, shape, _ in layer.variables]
+        expected = [(f"{layer.name}/{var}", shape, weight_dtypes(layer, var)) for var, shape, _ in layer.variables]
         summary["layers"][name] = check_vars_group(subgroup(groups[name], "vars"), where + "/vars", expected,
                                                    problems, layer.name)
     check_keras3_optimizer_group(h5, layers, optimizer, summary, problems)
@@ -622,11 +648,11 @@ def check_model_weights(f, layers, model_name, flavor, summary, kinds, problems)
         if weight_names != wanted:
             problems.add(where + " @weight_names", f"is {weight_names}, expected {wanted}")
         shapes = []
-        for weight, (_, shape, _) in zip(weight_names, layer.variables):
+        for weight, (var, shape, _) in zip(weight_names, layer.variables):
             if weight not in g:
                 problems.add(f"{where}/{weight}", "missing: named in weight_names")
                 continue
-            shapes.append(check_dataset(g[weight], shape, f"{where}/{weight}", problems))
+            shapes.append(check_dataset(g[weight], shape, f"{where}/{weight}", problems, weight_dtypes(layer, var)))
         summary["layers"][layer.name] = shapes
     top = group.get("top_level_model_weights")
     if top is not None and read_names(top, "weight_names", "/model_weights/top_level_model_weights",

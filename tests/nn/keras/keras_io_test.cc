@@ -21,6 +21,7 @@
 #include "nn/dropout_layers.h"
 #include "nn/layers.h"
 #include "nn/normalization.h"
+#include "nn/preprocessing.h"
 #include "nn/saving.h"
 #include "optimizers/optimizers.h"
 #include "tests/util/files.h"
@@ -184,6 +185,30 @@ TEST_P(KerasRoundTripTest, TheIndependentReaderAcceptsTheLayout) {
   EXPECT_THAT(report, HasSubstr(R"("p_re_lu": [[6]])"));
   EXPECT_THAT(report, HasSubstr(R"("batch_normalization": [[8], [8], [8], [8]])"));
   EXPECT_THAT(report, HasSubstr(R"("optimizer_vars": 20)"));
+}
+
+// An adapted Normalization keeps Keras 3's three weights (mean, variance,
+// and the count as an integer dataset, as Keras writes it) in both formats,
+// and the independent reader accepts the layout.
+TEST_P(KerasRoundTripTest, AdaptedNormalizationKeepsItsStatistics) {
+  const Tensor x = RandomData(32).x.Reshaped(Shape{32, 16}).value();
+  auto norm = Normalization({.input_shape = Shape{16}});
+  ASSERT_TRUE(norm->Adapt(x).ok());
+  Sequential model({norm, Dense(3, {.activation = "softmax"})});
+  ASSERT_TRUE(model.Compile({}).ok());
+  const std::string path = testing_util::TempDir("keras_normalization") + "/model" + GetParam();
+  ASSERT_TRUE(model.Save(path).ok());
+  auto loaded = LoadKerasModel(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::map<std::string, Tensor> want = norm->GetWeights(), got = loaded->layers()[0]->GetWeights();
+  ASSERT_EQ(got.size(), 3u);
+  for (const char* name : {"mean", "variance", "count"}) ExpectEqual(got.at(name), want.at(name));
+  EXPECT_EQ(*got.at("count").data<int64_t>(), 32);
+  ExpectEqual(*loaded->Predict(x), *model.Predict(x));
+  const testing_util::CommandRun checked =
+      testing_util::RunCommand("/usr/bin/python3 tests/nn/keras/check_keras_layout.py " + path);
+  ASSERT_EQ(checked.exit_code, 0) << checked.output;
+  EXPECT_THAT(checked.output, HasSubstr("[[16], [16], []]"));  // mean, variance, count
 }
 
 // Debian's libhdf5 is not thread-safe: gradflow's one lock makes loads and

@@ -183,7 +183,11 @@ absl::Status NormalizationLayer::Adapt(const Tensor& x) {
   GF_ASSIGN_OR_RETURN(Tensor mean, Mean(rows, 0));
   GF_ASSIGN_OR_RETURN(Tensor variance, Variance(rows, 0));
   GF_ASSIGN_OR_RETURN(Tensor count, Tensor::FromVector<int64_t>(Shape{}, {rows.shape()[0]}));
-  return SetWeights({{"mean", mean}, {"variance", variance}, {"count", count}});
+  GF_RETURN_IF_ERROR(SetWeights({{"mean", mean}, {"variance", variance}, {"count", count}}));
+  // As Keras's adapt builds the layer for the data: an adapted layer can
+  // start a model without an input_shape.
+  if (!input_shape_) input_shape_ = Shape(std::vector<int64_t>(x.shape().dims().begin() + 1, x.shape().dims().end()));
+  return absl::OkStatus();
 }
 
 std::shared_ptr<NormalizationLayer> Normalization(NormalizationOptions options) {

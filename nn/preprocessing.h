@@ -6,8 +6,8 @@
 // feature (the last axis) with a mean and variance given up front or
 // computed from data by Adapt.
 //
-//   auto norm = nn::Normalization({.input_shape = Shape{8}});
-//   absl::Status s = norm->Adapt(x_train);        // per-feature mean and variance
+//   auto norm = nn::Normalization();
+//   absl::Status s = norm->Adapt(x_train);        // per-feature mean and variance, input_shape
 //   nn::Sequential model({norm, nn::Dense(30, {.activation = "relu"}), nn::Dense(1)});
 //
 // Output: (x - mean) / max(sqrt(variance), kKerasEpsilon), Keras's formula
@@ -59,7 +59,8 @@ class NormalizationLayer : public BuiltinLayer<NormalizationLayer> {
   // feature over every other axis of x ([samples, ..., features]), stored as
   // the layer's weights (Layer::SetWeights): before Compile they are kept
   // for it, after Compile every model holding the layer sees them at once.
-  // Errors: a mean and variance given up front, x without samples or
+  // A layer without an input_shape takes x's (without dim 0), as Keras's
+  // adapt builds the layer, so it can start a model. Errors: a mean and variance given up front, x without samples or
   // features, a feature count other than the layer's input, NaN or infinity
   // in x.
   absl::Status Adapt(const Tensor& x);

@@ -87,8 +87,9 @@ TEST(NormalizationTest, AdaptedModelPredictsKerasValues) {
 
 TEST(NormalizationTest, AdaptedModelMatchesStandardize) {
   const Tensor x = RandomData(50, 4, 7);
-  auto norm = nn::Normalization({.input_shape = Shape{4}});
+  auto norm = nn::Normalization();  // Adapt gives it x's input shape, so it can start a model
   ASSERT_TRUE(norm->Adapt(x).ok());
+  EXPECT_EQ(norm->input_shape(), Shape{4});
   nn::Sequential model = WithIdentityHead(norm, 4);
   auto y = model.Predict(x);
   auto want = Standardize(x);  // (x - x.mean(0)) / np.maximum(x.std(0), 1e-7)

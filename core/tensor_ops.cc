@@ -185,13 +185,17 @@ absl::StatusOr<Tensor> IntegerSum(const Tensor& t, const AxisView& v, bool keepd
   return out;
 }
 
-bool CompareOne(const std::string& op, double x, double value) {
-  if (op == "<") return x < value;
-  if (op == "<=") return x <= value;
-  if (op == ">") return x > value;
-  if (op == ">=") return x >= value;
-  if (op == "==") return x == value;
-  return x != value;  // "!=", checked by the caller
+// The comparison `op` names, or null for an unknown one: resolved once, not
+// per element.
+using Comparison = bool (*)(double, double);
+Comparison FindComparison(const std::string& op) {
+  if (op == "<") return [](double x, double v) { return x < v; };
+  if (op == "<=") return [](double x, double v) { return x <= v; };
+  if (op == ">") return [](double x, double v) { return x > v; };
+  if (op == ">=") return [](double x, double v) { return x >= v; };
+  if (op == "==") return [](double x, double v) { return x == v; };
+  if (op == "!=") return [](double x, double v) { return x != v; };
+  return nullptr;
 }
 
 // Whether every element of a float tensor converts to `to` (truncated).
@@ -260,7 +264,8 @@ absl::StatusOr<Tensor> BooleanMask(const Tensor& t, const Tensor& mask) {
 
 absl::StatusOr<Tensor> Compare(const Tensor& t, const std::string& op, double value) {
   GF_RETURN_IF_ERROR(CheckHasData("Compare", t));
-  if (op != "<" && op != "<=" && op != ">" && op != ">=" && op != "==" && op != "!=") {
+  const Comparison holds = FindComparison(op);
+  if (holds == nullptr) {
     return Invalid("Compare", absl::StrCat("unknown comparison ", QuoteUserText(op),
                                            "; use one of <, <=, >, >=, ==, !="));
   }
@@ -268,7 +273,7 @@ absl::StatusOr<Tensor> Compare(const Tensor& t, const std::string& op, double va
   VisitDType(t.dtype(), [&](auto zero) {
     const auto* src = t.data<decltype(zero)>();
     for (int64_t i = 0; i < t.num_elements(); ++i) {
-      out.data<int32_t>()[i] = CompareOne(op, static_cast<double>(src[i]), value) ? 1 : 0;
+      out.data<int32_t>()[i] = holds(static_cast<double>(src[i]), value) ? 1 : 0;
     }
   });
   return out;

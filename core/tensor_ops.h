@@ -57,7 +57,8 @@ absl::StatusOr<Tensor> Compare(const Tensor& t, const std::string& op, double va
 
 // np.argmax(t, axis): the index of the first maximum along `axis` (a NaN
 // counts as the maximum, as in NumPy), as `index_dtype` (i32 or i64). An
-// empty axis is an error (no maximum).
+// empty axis is an error (no maximum). Integers are compared as double
+// (exact below 2^53).
 absl::StatusOr<Tensor> ArgMax(const Tensor& t, int axis, DType index_dtype = DType::kI64);
 
 // np.sum(t, axis, keepdims=...): f32 for f32 input (summed in double); i64

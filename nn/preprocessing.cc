@@ -143,8 +143,13 @@ Output NormalizationLayer::Build(const Scope& scope, Output x) {
   return out.empty() ? Output{} : out[0];
 }
 
+std::string NormalizationLayer::AdaptWho() const {
+  // Before a model names it, a layer has no name yet.
+  return absl::StrCat("Adapt: Normalization layer '", name().empty() ? "normalization" : name(), "'");
+}
+
 absl::Status NormalizationLayer::CheckAdaptable(const Tensor& x) const {
-  const std::string who = absl::StrCat("Adapt: Normalization layer '", name().empty() ? "normalization" : name(), "'");
+  const std::string who = AdaptWho();
   if (options_.mean) {
     return absl::FailedPreconditionError(absl::StrCat(
         who, " was given its mean and variance; make it without them to compute them from data"));
@@ -152,7 +157,7 @@ absl::Status NormalizationLayer::CheckAdaptable(const Tensor& x) const {
   const Shape& s = x.shape();
   if (s.rank() < 2 || x.empty() || !s.IsFullyKnown() || s.NumElements() != x.num_elements()) {
     return absl::InvalidArgumentError(absl::StrCat(who, ": x must be a tensor [samples, ..., features], got ",
-                                                   DTypeName(x.dtype()).data(), s.ToString()));
+                                                   std::string(DTypeName(x.dtype())), s.ToString()));
   }
   if (s[0] == 0 || x.num_elements() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(who, ": x ", s.ToString(), " holds no values to adapt to"));
@@ -174,7 +179,7 @@ absl::Status NormalizationLayer::Adapt(const Tensor& x) {
   for (int64_t i = 0; i < values.num_elements(); ++i) {
     if (!std::isfinite(values.data<float>()[i])) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "Adapt: Normalization layer '", name(), "': x ", x.shape().ToString(), " holds ", values.data<float>()[i],
+          AdaptWho(), ": x ", x.shape().ToString(), " holds ", values.data<float>()[i],
           " at element ", i, "; remove or impute non-finite values first (they would make every statistic NaN)"));
     }
   }

@@ -71,6 +71,7 @@ class NormalizationLayer : public BuiltinLayer<NormalizationLayer> {
   Output Build(const Scope& scope, Output x) override;
 
  private:
+  std::string AdaptWho() const;  // "Adapt: Normalization layer 'name'"
   absl::Status CheckAdaptable(const Tensor& x) const;
   // The statistics as graph values: constants or the layer's variables.
   std::pair<Output, Output> Statistics(const Scope& scope, int64_t features);

@@ -42,7 +42,7 @@ absl::Status RegisterLayerTypeInfo(LayerTypeInfo info) {
 }
 
 bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
-                          std::string example_config, bool in_keras) {
+                          std::string example_config, bool in_keras, int test_inputs) {
   auto from_json = [from_config, class_name](const nlohmann::json& config,
                                              std::vector<std::string>* notes) -> absl::StatusOr<LayerPtr> {
     absl::Status status;
@@ -56,7 +56,7 @@ bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(Config
   };
   // A name registered twice is a programming error in nn/ itself; the
   // registry-walking test fails on it (the second registration is missing).
-  return RegisterLayerTypeInfo({class_name, std::move(from_json), std::move(example_config), in_keras}).ok();
+  return RegisterLayerTypeInfo({class_name, std::move(from_json), std::move(example_config), in_keras, test_inputs}).ok();
 }
 
 const LayerTypeInfo* FindLayerType(std::string_view class_name) {

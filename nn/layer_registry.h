@@ -48,13 +48,16 @@ struct LayerTypeInfo {
   std::string example_config;
   // Whether Keras has this class (keras.layers), so a Keras file may hold it.
   bool in_keras = false;
+  // How many tensors the registry-walking tests call it on: 1, or 2 for the
+  // merge layers (a class declares `static constexpr int kTestInputs = 2;`).
+  int test_inputs = 1;
 };
 
 // Adds a type; AlreadyExists if the class name is taken.
 absl::Status RegisterLayerTypeInfo(LayerTypeInfo info);
 // Wraps a FromConfig(ConfigReader&) reader into a registration.
 bool RegisterBuiltinLayer(std::string class_name, LayerPtr (*from_config)(ConfigReader&),
-                          std::string example_config, bool in_keras);
+                          std::string example_config, bool in_keras, int test_inputs);
 
 // The base of nn/'s layers. Deriving from it is the registration: Self's
 // kClassName, FromConfig and kExampleConfig are registered when the program
@@ -74,9 +77,13 @@ class BuiltinLayer : public Layer {
     if constexpr (requires { Self::kGradflowOnly; }) return Self::kGradflowOnly;
     return false;
   }
+  static constexpr int TestInputs() {
+    if constexpr (requires { Self::kTestInputs; }) return Self::kTestInputs;
+    return 1;
+  }
   static inline const bool registered_ =
       RegisterBuiltinLayer(Self::kClassName, &Self::FromConfig, Self::kExampleConfig,
-                           /*in_keras=*/!BuiltinLayer::GradflowOnly());
+                           /*in_keras=*/!BuiltinLayer::GradflowOnly(), BuiltinLayer::TestInputs());
 };
 
 // The registered type of that class name, or nullptr.

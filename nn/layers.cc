@@ -16,12 +16,29 @@
 
 namespace gradflow::nn {
 
-Output Layer::Apply(const Scope& scope, Output x) {
-  variables_.clear();
-  updates_.clear();
+Output Layer::Apply(const Scope& scope, const std::vector<Output>& inputs, bool first_call) {
+  if (first_call) {
+    variables_.clear();
+    updates_.clear();
+  }
   softmax_logits_ = Output{};
-  output_ = Build(scope, x);
+  reuse_variables_ = !first_call;
+  output_ = BuildCall(scope, inputs);
+  reuse_variables_ = false;
   return output_;
+}
+
+Output Layer::BuildCall(const Scope& scope, const std::vector<Output>& inputs) {
+  if (inputs.size() == 1) return Build(scope, inputs[0]);
+  scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
+      "layer '", name_, "' (", type(), ") takes one input but was called on ", inputs.size())));
+  return Output{};
+}
+
+Output Layer::Build(const Scope& scope, Output) {
+  scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
+      "layer '", name_, "' (", type(), ") takes a list of inputs; call it on several tensors")));
+  return Output{};
 }
 
 void Layer::RestoreBuild(BuildRecord record) {
@@ -72,10 +89,30 @@ absl::Status Layer::SetWeights(const std::map<std::string, Tensor>& weights) {
 
 Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape shape,
                           const Initializer& init, bool weight_trainable, DType dtype) {
+  if (reuse_variables_) return SharedVariable(scope, name, TensorType{dtype, shape});
   const bool train = trainable && weight_trainable && dtype == DType::kF32;
   Output v = ops::Variable(scope, name, std::move(shape), init, train, dtype);
   variables_.push_back(v);
   return v;
+}
+
+Output Layer::SharedVariable(const Scope& scope, const std::string& local, const TensorType& wanted) {
+  for (const Output& v : variables_) {
+    const std::string& full = v.node->name;
+    if (full.size() <= local.size() || full.compare(full.size() - local.size(), local.size(), local) != 0 ||
+        full[full.size() - local.size() - 1] != '/') {
+      continue;
+    }
+    if (v.dtype() == wanted.dtype && v.shape() == wanted.shape) return v;
+    scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
+        "layer '", name_, "' (", type(), ") is called again on an input that needs its '", local,
+        "' as ", wanted.ToString(), ", but its first call built ", v.type().ToString(),
+        "; a shared layer must be called on inputs of the same shape")));
+    return Output{};
+  }
+  scope.graph().RecordError(absl::InternalError(absl::StrCat(
+      "layer '", name_, "' builds a variable '", local, "' only in a later call")));
+  return Output{};
 }
 
 InitializerOption::InitializerOption(Initializer init) : init_(std::move(init)) {

@@ -21,14 +21,21 @@
 
 namespace gradflow::nn {
 
+class KerasTensor;  // nn/functional.h
+
 class Layer {
  public:
   virtual ~Layer() = default;
   // The Keras class name ("Dense") and the base of the default layer name.
   virtual std::string type() const = 0;
-  // Adds the layer's nodes under `scope` (forgetting the variables of any
-  // earlier build) and returns its output.
-  Output Apply(const Scope& scope, Output x);
+  // Adds the nodes of one call of the layer on `inputs` under `scope` and
+  // returns its output. The first call in a graph creates the layer's
+  // variables (forgetting those of any earlier build); later calls
+  // (`first_call` false: a layer shared within a functional model) use the
+  // same variables, and a call that would need them in another shape is a
+  // graph error naming the layer.
+  Output Apply(const Scope& scope, const std::vector<Output>& inputs, bool first_call = true);
+  Output Apply(const Scope& scope, Output x) { return Apply(scope, std::vector<Output>{x}); }
 
   // "dense_1": set from the scope when built (or by the user beforehand).
   const std::string& name() const { return name_; }
@@ -61,7 +68,7 @@ class Layer {
   // been built), the value is kept for Compile, which checks it.
   std::map<std::string, Tensor> GetWeights() const;
   absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
-  // Variables created by the most recent Build (kernel, bias, ...); a layer
+  // Variables created by the most recent build (kernel, bias, ...); a layer
   // shared by several models points into the graph compiled last
   // (Sequential::layer_variables(i) gives a model's own).
   const std::vector<Output>& variables() const { return variables_; }
@@ -87,7 +94,11 @@ class Layer {
   void RestoreBuild(BuildRecord record);
 
  protected:
-  virtual Output Build(const Scope& scope, Output x) = 0;
+  // The nodes of one call. Most layers take one input and override Build;
+  // merge layers (several inputs) override BuildCall, whose default passes
+  // exactly one input to Build.
+  virtual Output Build(const Scope& scope, Output x);
+  virtual Output BuildCall(const Scope& scope, const std::vector<Output>& inputs);
   // A weight is trainable when both the layer and `weight_trainable` say so
   // (Keras add_weight(trainable=False) for moving statistics). Integer
   // weights (`dtype`, Normalization's count) are never trainable.
@@ -107,16 +118,35 @@ class Layer {
   friend class Sequential;
   friend class ModelFile;
   void HoldWeight(const std::string& local, Tensor value) { weights_[local] = std::move(value); }
+  // AddVariable in a later call: the first call's variable `local`.
+  Output SharedVariable(const Scope& scope, const std::string& local, const TensorType& wanted);
 
   std::string name_;
   Output softmax_logits_;
+  bool reuse_variables_ = false;  // during a later call of a shared layer
   std::vector<Output> variables_;
   std::vector<Node*> updates_;
   Output output_;
   std::map<std::string, Tensor> weights_;
 };
 
-using LayerPtr = std::shared_ptr<Layer>;
+// A layer handle (shared: models built from the same layer objects share
+// their weights). Calling it on symbolic tensors is the functional API
+// (nn/functional.h): `nn::KerasTensor h = nn::Dense(30, {.activation = "relu"})(x);`.
+class LayerPtr : public std::shared_ptr<Layer> {
+ public:
+  LayerPtr() = default;
+  LayerPtr(std::nullptr_t) {}  // NOLINT: as shared_ptr
+  template <typename T>
+    requires std::is_base_of_v<Layer, T>
+  LayerPtr(std::shared_ptr<T> layer) : std::shared_ptr<Layer>(std::move(layer)) {}  // NOLINT: as shared_ptr
+
+  // A call of the layer on `x` (or, for merge layers, on several tensors).
+  // Its output type is known at once; an error (wrong shapes, a null layer)
+  // travels in the result (KerasTensor::status()) to nn::Model::Create.
+  KerasTensor operator()(const KerasTensor& x) const;
+  KerasTensor operator()(const std::vector<KerasTensor>& inputs) const;
+};
 
 // Flattens [batch, d1, d2, ...] to [batch, d1*d2*...]. `input_shape` (without
 // the batch dimension) makes it usable as a model's first layer.

@@ -103,11 +103,24 @@ class StepThreadPolicy {
 }  // namespace
 
 Sequential::Sequential(std::vector<LayerPtr> layers, std::string name)
-    : name_(std::move(name)), layers_(std::move(layers)) {}
+    : name_(std::move(name)), layers_(std::move(layers)) {
+  NameLayersIfPossible();
+}
+
+void Sequential::NameLayersIfPossible() {
+  // Keras names a layer when it is made; here, when it joins a model, so
+  // names and Summary are there before Compile. A model that cannot name its
+  // layers (a null layer, a duplicate name) says so at Compile.
+  for (const LayerPtr& layer : layers_) {
+    if (layer == nullptr) return;
+  }
+  AssignDefaultNames().IgnoreError();
+}
 
 void Sequential::Add(LayerPtr layer) {
   auto serialized = Serialize();
   layers_.push_back(std::move(layer));
+  NameLayersIfPossible();
   require_held_weights_ = false;
   // The plans run the old graph; the layers keep their weights for the next Compile.
   train_plan_.reset();
@@ -375,13 +388,7 @@ absl::StatusOr<std::vector<std::vector<WeightSpec>>> Sequential::WeightSpecs() {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckLayers());
   GF_RETURN_IF_ERROR(AssignDefaultNames());
-  std::vector<Layer::BuildRecord> previous;
-  for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
-  Compiled c;
-  c.graph = std::make_unique<Graph>(options_.seed);
-  absl::Status built = BuildForward(c);
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->RestoreBuild(std::move(previous[i]));
-  GF_RETURN_IF_ERROR(built);
+  GF_ASSIGN_OR_RETURN(const Compiled c, BuildAside());
   std::vector<std::vector<WeightSpec>> specs;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const size_t prefix = layers_[i]->name().size() + 1;
@@ -728,9 +735,11 @@ const std::vector<Output>& Sequential::layer_variables(size_t i) const {
   return i < layer_variables_.size() ? layer_variables_[i] : *none;
 }
 
-int64_t Sequential::CountParams(bool trainable) const {
+namespace {
+
+int64_t CountVariables(const std::vector<std::vector<Output>>& layer_variables, bool trainable) {
   int64_t total = 0;
-  for (const std::vector<Output>& variables : layer_variables_) {
+  for (const std::vector<Output>& variables : layer_variables) {
     for (const Output& v : variables) {
       if (v.node->attr_or<bool>("trainable", false) == trainable) total += v.shape().NumElements();
     }
@@ -738,20 +747,59 @@ int64_t Sequential::CountParams(bool trainable) const {
   return total;
 }
 
+}  // namespace
+
+int64_t Sequential::CountParams(bool trainable) const {
+  auto serialized = Serialize();
+  if (compiled()) return CountVariables(layer_variables_, trainable);
+  absl::StatusOr<Compiled> built = BuildAside();
+  return built.ok() ? CountVariables(built->layer_variables, trainable) : 0;
+}
+
+absl::StatusOr<Sequential::Compiled> Sequential::BuildAside() const {
+  GF_RETURN_IF_ERROR(CheckLayers());
+  std::vector<Layer::BuildRecord> previous;
+  for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
+  Compiled c;
+  c.graph = std::make_unique<Graph>(options_.seed);
+  absl::Status built = BuildForward(c);
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->RestoreBuild(std::move(previous[i]));
+  GF_RETURN_IF_ERROR(built);
+  return c;
+}
+
+absl::StatusOr<LayerPtr> Sequential::GetLayer(const std::string& name) const {
+  auto serialized = Serialize();
+  std::vector<std::string> names;
+  for (const LayerPtr& layer : layers_) {
+    if (layer->name() == name) return layer;
+    names.push_back(layer->name());
+  }
+  return absl::NotFoundError(absl::StrCat("model '", name_, "' has no layer named ", QuoteUserText(name),
+                                          "; its layers: ", absl::StrJoin(names, ", ")));
+}
+
 std::string Sequential::Summary() const {
   struct Row {
     std::string label, shape, params;
   };
+  auto serialized = Serialize();
+  // Before Compile the layers are built aside, as Keras builds a layer once
+  // its input shape is known: the same names, shapes and counts.
+  absl::StatusOr<Compiled> aside = compiled() ? absl::StatusOr<Compiled>() : BuildAside();
+  const bool known = compiled() || aside.ok();
+  const auto& layer_variables = compiled() || !aside.ok() ? layer_variables_ : aside->layer_variables;
+  const auto& layer_outputs = compiled() || !aside.ok() ? layer_outputs_ : aside->layer_outputs;
   std::vector<Row> rows;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerPtr& layer = layers_[i];
     int64_t params = 0;
-    const bool built = i < layer_outputs_.size() && layer_outputs_[i].valid();
+    const bool built = known && i < layer_outputs.size() && layer_outputs[i].valid();
     if (built) {
-      for (const Output& v : layer_variables_[i]) params += v.shape().NumElements();
+      for (const Output& v : layer_variables[i]) params += v.shape().NumElements();
     }
     rows.push_back({absl::StrCat(layer->name(), " (", layer->type(), ")"),
-                    built ? ShapeWithNone(layer_outputs_[i].shape()) : "?", WithThousands(params)});
+                    built ? ShapeWithNone(layer_outputs[i].shape()) : "?", WithThousands(params)});
   }
   // Keras's column widths, widened for labels or shapes that do not fit.
   int label_width = 27, shape_width = 25;
@@ -768,7 +816,8 @@ std::string Sequential::Summary() const {
   for (size_t i = 0; i < rows.size(); ++i) {
     absl::StrAppend(&s, line(rows[i].label, rows[i].shape, rows[i].params), i + 1 < rows.size() ? "\n" : "");
   }
-  int64_t trainable = CountParams(true), frozen = CountParams(false);
+  const int64_t trainable = known ? CountVariables(layer_variables, true) : 0;
+  const int64_t frozen = known ? CountVariables(layer_variables, false) : 0;
   absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
                   "\nTrainable params: ", WithThousands(trainable),
                   "\nNon-trainable params: ", WithThousands(frozen), "\n", rule, "\n");

@@ -177,9 +177,13 @@ class Sequential {
   // reading them.
   absl::StatusOr<std::vector<std::vector<WeightSpec>>> WeightSpecs();
 
-  // Keras-style table: layers, output shapes, parameter counts.
+  // Keras-style table: layers, output shapes, parameter counts. Before
+  // Compile the layers are built aside (nothing allocated), so the table is
+  // the same once the first layer has its input shape.
   std::string Summary() const;
   int64_t CountParams(bool trainable) const;
+  // Keras's model.get_layer(name): NotFound listing the layer names.
+  absl::StatusOr<LayerPtr> GetLayer(const std::string& name) const;
 
   const std::vector<LayerPtr>& layers() const { return layers_; }
   const std::string& name() const { return name_; }
@@ -225,6 +229,11 @@ class Sequential {
   // Compile's steps, in order.
   absl::Status CheckLayers() const;
   absl::Status AssignDefaultNames();
+  void NameLayersIfPossible();
+  // The forward pass built into a graph of its own and forgotten (the
+  // layers keep what their last real build left): shapes and variables
+  // without a Compile.
+  absl::StatusOr<Compiled> BuildAside() const;
   absl::StatusOr<Compiled> BuildCompiled(CompileOptions options) const;
   absl::Status BuildForward(Compiled& c) const;
   absl::Status BuildLossAndMetrics(Compiled& c) const;

@@ -18,6 +18,7 @@
 #include "nn/layer_registry.h"
 #include "nn/config_reader.h"
 #include "nn/layers.h"
+#include "nn/merge_layers.h"
 #include "nn/normalization.h"
 #include "nn/preprocessing.h"
 
@@ -57,6 +58,13 @@ std::vector<nn::LayerPtr> EveryLayerType() {
       nn::GaussianNoise(0.5),
       nn::Normalization({.invert = true}),
       nn::Normalization({.mean = {{0.5, -1}}, .variance = {{2, 0.25}}}),
+      nn::Concatenate(1, "joined"),
+      nn::Add(),
+      nn::Subtract(),
+      nn::Multiply(),
+      nn::Average(),
+      nn::Maximum(),
+      nn::Minimum(),
   };
   layers[2]->trainable = false;
   layers[3]->set_name("act");

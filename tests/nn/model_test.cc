@@ -249,6 +249,43 @@ TEST(SequentialTest, SummaryOfTheChapterMlpUsesThousandsSeparators) {
   EXPECT_THAT(summary, HasSubstr("Total params: 266,610"));
 }
 
+// Keras builds a layer once its input shape is known: the chapter's MLP
+// shows the same table (names, shapes, counts) before and after Compile, and
+// summarizing allocates and builds nothing the model keeps.
+TEST(SequentialTest, SummaryBeforeCompileIsTheTableAfterIt) {
+  nn::Sequential model({
+      nn::Flatten(Shape{28, 28}),
+      nn::Dense(300, {.activation = "relu"}),
+      nn::Dense(100, {.activation = "relu"}),
+      nn::Dense(10, {.activation = "softmax"}),
+  });
+  const std::string before = model.Summary();
+  EXPECT_EQ(model.CountParams(/*trainable=*/true), 266610);
+  EXPECT_TRUE(model.layers()[1]->variables().empty());
+  EXPECT_TRUE(model.layers()[1]->weights().empty());
+  ASSERT_TRUE(model.Compile({}).ok());
+  EXPECT_EQ(before, model.Summary());
+  EXPECT_THAT(before, HasSubstr("dense_2 (Dense)"));
+  EXPECT_THAT(before, HasSubstr("Total params: 266,610"));
+  // Without an input shape nothing can be built: shapes stay unknown.
+  nn::Sequential shapeless({nn::Dense(3)});
+  EXPECT_THAT(shapeless.Summary(), HasSubstr("dense (Dense)"));
+  EXPECT_THAT(shapeless.Summary(), HasSubstr(" ? "));
+  EXPECT_EQ(shapeless.CountParams(true), 0);
+}
+
+TEST(SequentialTest, GetLayerFindsALayerByNameOrListsTheNames) {
+  nn::Sequential model = BlobModel();
+  absl::StatusOr<nn::LayerPtr> layer = model.GetLayer("dense_1");
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ(*layer, model.layers()[1]);
+  absl::StatusOr<nn::LayerPtr> missing = model.GetLayer("output");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("its layers: dense, dense_1"));
+  model.Add(nn::Dense(2));
+  EXPECT_TRUE(model.GetLayer("dense_2").ok()) << "a layer added later is named at once";
+}
+
 TEST(SequentialTest, FrozenLayerCountsAsNonTrainableAndKeepsItsWeights) {
   Blobs data = MakeBlobs();
   nn::Sequential model = BlobModel();

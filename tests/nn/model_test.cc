@@ -567,7 +567,7 @@ TEST(SequentialErrorsTest, FailedRecompileKeepsThePreviousModel) {
     ASSERT_FALSE(model.Compile(options).ok());
     ASSERT_TRUE(model.compiled());
     EXPECT_EQ(model.compile_options()->loss, "sparse_categorical_crossentropy");
-    EXPECT_EQ(model.compile_options()->metrics, std::vector<std::string>{"accuracy"});
+    EXPECT_EQ(model.compile_options()->metrics, std::vector<nn::Metric>{"accuracy"});
     auto after = model.Predict(data.x);
     ASSERT_TRUE(after.ok()) << after.status();
     for (int64_t i = 0; i < before->num_elements(); ++i) {

@@ -416,12 +416,29 @@ absl::Status Sequential::CheckCompiled() const {
 
 namespace {
 
-// Checks a dataset against the model's placeholders; messages say what to fix.
+// Whether rows of `data` are rows of `want` (dim 0 aside): the same dims,
+// or, as Keras 3's squeeze_or_expand_to_same_rank, one side with an extra
+// trailing 1 (targets [N] for an output [N, 1], labels [N, 1] for [N]). A
+// row then has the same bytes, so batches are gathered into the feed as
+// they are.
+bool SameRows(const Shape& data, const Shape& want) {
+  const Shape& longer = data.rank() > want.rank() ? data : want;
+  const Shape& shorter = data.rank() > want.rank() ? want : data;
+  if (longer.rank() - shorter.rank() > 1 || shorter.rank() < 1) return false;
+  if (longer.rank() != shorter.rank() && longer[longer.rank() - 1] != 1) return false;
+  for (int d = 1; d < shorter.rank(); ++d) {
+    if (data[d] != want[d]) return false;
+  }
+  return true;
+}
+
+// Checks a dataset against the model's placeholders; messages say what to
+// fix. Targets (expected_rows >= 0) may differ by a trailing 1 (SameRows).
 absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
                        int64_t expected_rows) {
   const Shape& want = placeholder.shape();
-  bool ok = t.dtype() == placeholder.dtype() && t.shape().rank() == want.rank();
-  for (int d = 1; ok && d < want.rank(); ++d) ok = t.shape()[d] == want[d];
+  const bool ok = t.dtype() == placeholder.dtype() &&
+                  (expected_rows >= 0 ? SameRows(t.shape(), want) : t.shape().SameUpToBatch(want));
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is ", TensorType{t.dtype(), t.shape()}.ToString(), " but the model expects ",

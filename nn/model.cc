@@ -237,6 +237,7 @@ absl::Status Sequential::BuildLossAndMetrics(Compiled& c) const {
 }
 
 absl::Status Sequential::BuildTrainStep(Compiled& c) const {
+  GF_RETURN_IF_ERROR(c.options.optimizer.status());  // an unknown optimizer name
   optimizers::MinimizeOptions minimize_options{.clip = c.options.clip,
                                                .schedule = c.options.learning_rate_schedule};
   for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics

@@ -35,7 +35,10 @@ struct CompileOptions {
   // loss: Compile replaces `loss` by its Keras name ("huber"). Its reduction
   // must give a scalar (sum_over_batch_size or sum).
   std::optional<losses::Loss> loss_config;
-  optimizers::Optimizer optimizer = optimizers::SGD{};
+  // An optimizer object (optimizers/optimizers.h) or a Keras name ("adam",
+  // "rmsprop", ...: Keras 3's defaults). gradflow's default is SGD (Keras's
+  // compile() defaults to "rmsprop"; nn/README.md, Differences from Keras).
+  optimizers::OptimizerSpec optimizer = optimizers::SGD{};
   // Keras names ("accuracy", "mae", "auc", nn::MetricNames()) or configured
   // metric objects (nn/metrics.h): {"accuracy", nn::metrics::AUC{.curve =
   // nn::metrics::AucCurve::kPR}}. Each streams over the batches of a pass.

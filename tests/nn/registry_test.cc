@@ -463,6 +463,42 @@ std::string CompileJson(const nn::CompileOptions& options) {
   return nn::ModelConfigToJson({.layers = {nn::Dense(2, {.input_shape = Shape{3}})}, .compile = options}).value();
 }
 
+// Keras 3's optimizers.get: the class name in any case, with its defaults.
+TEST(RegistryTest, EveryOptimizerIsFoundByItsKerasNameWithKerasDefaults) {
+  for (const optimizers::Optimizer& optimizer : EveryAlternative<optimizers::Optimizer>()) {
+    const std::string name = optimizers::OptimizerName(optimizer);
+    for (const std::string& spelling : {absl::AsciiStrToLower(name), name, absl::AsciiStrToUpper(name)}) {
+      SCOPED_TRACE(spelling);
+      absl::StatusOr<optimizers::Optimizer> found = optimizers::OptimizerFromName(spelling);
+      ASSERT_TRUE(found.ok()) << found.status();
+      EXPECT_EQ(nn::DescribedToJson(*found), nn::DescribedToJson(optimizer));
+      const nn::CompileOptions options{.optimizer = spelling.c_str()};
+      EXPECT_TRUE(options.optimizer.status().ok());
+      EXPECT_EQ(options.optimizer.index(), optimizer.index());
+    }
+  }
+  // The names a Keras user types, with a few Keras 3 defaults spelled out.
+  EXPECT_EQ(std::get<optimizers::RMSprop>(*optimizers::OptimizerFromName("rmsprop")).rho, 0.9);
+  EXPECT_EQ(std::get<optimizers::AdamW>(*optimizers::OptimizerFromName("adamw")).weight_decay, 0.004);
+  EXPECT_EQ(std::get<optimizers::Nadam>(*optimizers::OptimizerFromName("nadam")).schedule_decay, 1.0);
+  EXPECT_EQ(std::get<optimizers::SGD>(*optimizers::OptimizerFromName("sgd")).learning_rate, 0.01);
+  EXPECT_EQ(std::get<optimizers::Adam>(*optimizers::OptimizerFromName("adam")).epsilon, 1e-7);
+
+  absl::StatusOr<optimizers::Optimizer> unknown = optimizers::OptimizerFromName("adadelta");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const std::string& name : VariantNames<optimizers::Optimizer>()) {
+    EXPECT_THAT(unknown.status().message(), HasSubstr(absl::AsciiStrToLower(name)));
+  }
+  // Compile takes the name, and refuses a typo with the same message.
+  nn::Sequential model({nn::Dense(kClasses, {.activation = "softmax", .input_shape = Shape{kFeatures}})});
+  ASSERT_TRUE(model.Compile({.optimizer = "adam"}).ok());
+  EXPECT_TRUE(std::holds_alternative<optimizers::Adam>(model.compile_options()->optimizer));
+  absl::Status typo = model.Compile({.optimizer = "adamm"});
+  EXPECT_EQ(typo.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(typo.message(), HasSubstr("unknown optimizer 'adamm'; valid names"));
+  EXPECT_THAT(typo.message(), HasSubstr("rmsprop"));
+}
+
 TEST(RegistryTest, EveryOptimizerRoundTripsByItsKerasName) {
   for (const optimizers::Optimizer& optimizer : EveryAlternative<optimizers::Optimizer>()) {
     const std::string name = optimizers::OptimizerName(optimizer);

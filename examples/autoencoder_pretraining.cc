@@ -86,8 +86,8 @@ struct Settings {
 nn::CompileOptions Nadam(double learning_rate, uint64_t seed, const std::string& loss = "sparse_categorical_crossentropy") {
   return {.loss = loss,
           .optimizer = optimizers::Nadam{.learning_rate = learning_rate},
-          .metrics = loss == "sparse_categorical_crossentropy" ? std::vector<std::string>{"accuracy"}
-                                                               : std::vector<std::string>{},
+          .metrics = loss == "sparse_categorical_crossentropy" ? std::vector<nn::Metric>{"accuracy"}
+                                                               : std::vector<nn::Metric>{},
           .seed = seed};
 }
 

@@ -71,7 +71,7 @@ int Error(const absl::Status& status) {
 
 std::string DescribeCompile(const nn::CompileOptions& o) {
   return absl::StrCat("loss ", o.loss, ", optimizer ", optimizers::OptimizerName(o.optimizer),
-                      o.metrics.empty() ? "" : absl::StrCat(", metrics ", absl::StrJoin(o.metrics, ", ")),
+                      o.metrics.empty() ? "" : absl::StrCat(", metrics ", absl::StrJoin(o.metrics, ", ", [](std::string* out, const nn::Metric& m) { out->append(m.name); })),
                       o.learning_rate_schedule
                           ? absl::StrCat(", schedule ", optimizers::ScheduleName(*o.learning_rate_schedule))
                           : "",

@@ -1,5 +1,6 @@
 #include "nn/keras_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -13,6 +14,7 @@
 #include "nn/config_reader.h"
 #include "nn/layer_registry.h"
 #include "nn/losses.h"
+#include "nn/metrics.h"
 
 namespace gradflow::nn::keras_config {
 namespace {
@@ -71,33 +73,6 @@ absl::Status ReadLayers(const Json& layers, const std::string& where, const std:
   }
   if (out.layers.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": the model has no layers"));
   return absl::OkStatus();
-}
-
-// A metric entry: "accuracy", a Keras metric object (its config's name or
-// its class), or tf.keras 2.x's nested lists of them.
-absl::Status ReadMetric(const Json& metric, const std::string& where, std::vector<std::string>& out) {
-  if (metric.is_array()) {
-    for (const Json& m : metric) GF_RETURN_IF_ERROR(ReadMetric(m, where, out));
-    return absl::OkStatus();
-  }
-  std::vector<std::string> candidates;
-  if (metric.is_string()) candidates.push_back(metric.get<std::string>());
-  if (metric.is_object() && metric.contains("config") && metric["config"].is_object() &&
-      metric["config"].contains("name") && metric["config"]["name"].is_string()) {
-    candidates.push_back(metric["config"]["name"].get<std::string>());
-  }
-  if (metric.is_object() && metric.contains("class_name") && metric["class_name"].is_string()) {
-    candidates.push_back(KerasSnakeCase(metric["class_name"].get<std::string>()));
-  }
-  for (const std::string& name : candidates) {
-    if (FindMetric(name).ok()) {
-      out.push_back(name);
-      return absl::OkStatus();
-    }
-  }
-  return absl::InvalidArgumentError(absl::StrCat(where, ": metric ", DescribeJson(metric), " is not one gradflow has (",
-                                                 UnknownNameMessage(candidates.empty() ? "" : candidates[0],
-                                                                    MetricNames()), ")"));
 }
 
 // ------------------------------------------------------------ described structs
@@ -168,6 +143,78 @@ ConfigReader KerasConfigOf(ConfigReader& r, const Json& object, const std::strin
   static const Json kEmpty = Json::object();
   const Json& config = object.is_object() && object.contains("config") ? object["config"] : kEmpty;
   return r.Over(config, absl::StrCat(r.where(), ".", key, ".config"));
+}
+
+// Keras metric keys that are not settings of gradflow's metric structs.
+constexpr std::initializer_list<const char*> kMetricBaseKeys = {
+    "name", "dtype", "multi_label", "num_labels", "label_weights", "from_logits", "top_k", "class_id"};
+
+// A Keras metric object of a class gradflow describes (nn/metrics.h), with
+// its config's name.
+std::optional<Metric> ReadMetricObject(ConfigReader& r, const Json& object) {
+  ConfigReader c = KerasConfigOf(r, object, "metrics");
+  c.KerasDType();
+  c.Unsupported("multi_label", false, "gradflow's AUC flattens every label (multi_label false)");
+  c.Unsupported("num_labels", nullptr, "gradflow's AUC flattens every label");
+  c.Unsupported("label_weights", nullptr, "gradflow's AUC weighs every label alike");
+  c.Unsupported("from_logits", false, "gradflow's confusion metrics take probabilities");
+  c.Unsupported("top_k", nullptr, "gradflow's precision and recall threshold every prediction");
+  c.Unsupported("class_id", nullptr, "gradflow's precision and recall count every class");
+  Json copy = object;
+  Json& config = copy["config"];
+  if (!config.is_object()) config = Json::object();
+  const std::string class_name = copy.value("class_name", "");
+  if (class_name == "AUC") c.Unsupported("thresholds", nullptr, "gradflow's AUC spaces num_thresholds evenly");
+  if (class_name == "AUC" || (config.contains("thresholds") && config["thresholds"].is_null())) {
+    config.erase("thresholds");  // Precision / Recall: null means 0.5
+  }
+  if (!r.ok()) return std::nullopt;
+  std::optional<metrics::MetricConfig> read = ReadKerasObject<metrics::MetricConfig>(r, "metrics", copy, kMetricBaseKeys);
+  if (!read) return std::nullopt;
+  const std::string name = config.contains("name") && config["name"].is_string()
+                               ? config["name"].get<std::string>()
+                               : KerasSnakeCase(class_name);
+  return Metric(name, *read);
+}
+
+// A metric entry: a name ("accuracy", "mae"), a Keras metric object (a
+// described class, read with its settings; another class by its config's
+// name or its class), or tf.keras 2.x's nested lists of them.
+absl::Status ReadMetricEntry(const Json& metric, const std::string& where, std::vector<std::string>* notes,
+                             std::vector<Metric>& out) {
+  if (metric.is_array()) {
+    for (const Json& m : metric) GF_RETURN_IF_ERROR(ReadMetricEntry(m, where, notes, out));
+    return absl::OkStatus();
+  }
+  const std::vector<std::string> classes = KerasClassNames<metrics::MetricConfig>();
+  if (metric.is_object() && metric.contains("class_name") && metric["class_name"].is_string() &&
+      std::count(classes.begin(), classes.end(), metric["class_name"].get<std::string>())) {
+    absl::Status status;
+    const Json holder = {{"metrics", metric}};
+    ConfigReader r(holder, where, status, notes);
+    std::optional<Metric> read = ReadMetricObject(r, metric);
+    GF_RETURN_IF_ERROR(status);
+    out.push_back(*read);
+    return absl::OkStatus();
+  }
+  std::vector<std::string> candidates;
+  if (metric.is_string()) candidates.push_back(metric.get<std::string>());
+  if (metric.is_object() && metric.contains("config") && metric["config"].is_object() &&
+      metric["config"].contains("name") && metric["config"]["name"].is_string()) {
+    candidates.push_back(metric["config"]["name"].get<std::string>());
+  }
+  if (metric.is_object() && metric.contains("class_name") && metric["class_name"].is_string()) {
+    candidates.push_back(KerasSnakeCase(metric["class_name"].get<std::string>()));
+  }
+  for (const std::string& name : candidates) {
+    if (FindMetric(name).ok()) {
+      out.push_back(Metric(name));
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(where, ": metric ", DescribeJson(metric), " is not one gradflow has (",
+                                                 UnknownNameMessage(candidates.empty() ? "" : candidates[0],
+                                                                    MetricNames()), ")"));
 }
 
 // The loss: a name, or a Keras loss object (its description: from_logits,
@@ -310,7 +357,7 @@ absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, const std::strin
     if (!loss.ok()) r.FailField("loss", std::string(loss.status().message()));
   }
   if (const Json* metrics = r.Find("metrics"); metrics != nullptr && !metrics->is_null() && r.ok()) {
-    GF_RETURN_IF_ERROR(ReadMetric(*metrics, where, o.metrics));
+    GF_RETURN_IF_ERROR(ReadMetrics(*metrics, where, notes, o.metrics));
   }
   ReadOptimizer(r, r.IsNull("optimizer_config") ? "optimizer" : "optimizer_config", keras_version, o);
   r.Unsupported("loss_weights", nullptr, "gradflow models have one output");
@@ -451,6 +498,26 @@ absl::StatusOr<Json> WriteModel(const Sequential& model, bool legacy_h5) {
   return out;
 }
 
+absl::Status ReadMetrics(const Json& metrics, const std::string& where, std::vector<std::string>* notes,
+                         std::vector<Metric>& out) {
+  return ReadMetricEntry(metrics, where, notes, out);
+}
+
+absl::StatusOr<Json> WriteMetrics(const std::vector<Metric>& metrics, bool legacy_h5) {
+  Json out = Json::array();
+  for (const Metric& m : metrics) {
+    if (!m.config) {
+      out.push_back(m.name);
+      continue;
+    }
+    GF_ASSIGN_OR_RETURN(Json object, WriteKerasObject(*m.config, legacy_h5 ? nullptr : "keras.metrics"));
+    object["config"]["name"] = m.name;
+    object["config"]["dtype"] = "float32";
+    out.push_back(std::move(object));
+  }
+  return out;
+}
+
 absl::StatusOr<Json> WriteCompile(const Sequential& model, bool legacy_h5) {
   const CompileOptions* options = model.compile_options();
   if (options == nullptr) return absl::FailedPreconditionError("the model is not compiled");
@@ -466,7 +533,8 @@ absl::StatusOr<Json> WriteCompile(const Sequential& model, bool legacy_h5) {
   }
   WriteOptimizerBase(*options, config);
   GF_ASSIGN_OR_RETURN(Json loss, WriteLoss(*options));
-  Json compile = {{"loss", std::move(loss)}, {"loss_weights", nullptr}, {"metrics", options->metrics},
+  GF_ASSIGN_OR_RETURN(Json metrics, WriteMetrics(options->metrics, legacy_h5));
+  Json compile = {{"loss", std::move(loss)}, {"loss_weights", nullptr}, {"metrics", std::move(metrics)},
                   {"weighted_metrics", nullptr}, {"run_eagerly", false}, {"steps_per_execution", 1},
                   {"jit_compile", false}};
   compile[legacy_h5 ? "optimizer_config" : "optimizer"] = std::move(optimizer);

@@ -42,6 +42,17 @@ absl::StatusOr<nlohmann::json> WriteModel(const Sequential& model, bool legacy_h
 // "optimizer_config"), at the model's current learning rate.
 absl::StatusOr<nlohmann::json> WriteCompile(const Sequential& model, bool legacy_h5);
 
+// A compile config's metrics: a list of names ("accuracy", "mae") and Keras
+// metric objects ({"class_name": "AUC", "config": {"name": "auc",
+// "num_thresholds": 200, ...}}; tf.keras 2.x's nested lists too), appended
+// to `out`. Objects of the classes nn/metrics.h describes keep their
+// settings and name; settings gradflow lacks (multi_label, class_id, ...)
+// must hold Keras's defaults. WriteMetrics is the inverse (names as
+// strings, configured metrics as Keras 3 objects).
+absl::Status ReadMetrics(const nlohmann::json& metrics, const std::string& where, std::vector<std::string>* notes,
+                         std::vector<Metric>& out);
+absl::StatusOr<nlohmann::json> WriteMetrics(const std::vector<Metric>& metrics, bool legacy_h5);
+
 }  // namespace gradflow::nn::keras_config
 
 #endif  // GRADFLOW_NN_KERAS_CONFIG_H_

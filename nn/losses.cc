@@ -9,7 +9,6 @@
 #include "core/describe.h"
 #include "core/status.h"
 #include "ops/losses.h"
-#include "ops/metrics.h"
 
 namespace gradflow::nn {
 namespace {
@@ -48,30 +47,6 @@ std::vector<LossInfo> MakeLosses() {
 template <typename L>
 constexpr bool kUsesSoftmaxLogits =
     std::is_same_v<L, losses::SparseCategoricalCrossentropy> || std::is_same_v<L, losses::CategoricalCrossentropy>;
-
-// Each entry is one metric.
-std::vector<MetricInfo> MakeMetrics() {
-  return {
-      // Keras's "accuracy": the accuracy that fits the loss.
-      {.names = {"accuracy", "acc"},
-       .build = [](const Scope& s, Output targets, Output output, const LossInfo& loss) -> Output {
-         absl::StatusOr<const MetricInfo*> metric = FindMetric(loss.accuracy);
-         return metric.ok() ? (*metric)->build(s, targets, output, loss) : Output{};
-       }},
-      {.names = {"sparse_categorical_accuracy"},
-       .build = [](const Scope& s, Output labels, Output output, const LossInfo&) {
-         return ops::SparseCategoricalAccuracy(s, labels, output);
-       }},
-      {.names = {"categorical_accuracy"},
-       .build = [](const Scope& s, Output onehot, Output output, const LossInfo&) {
-         return ops::CategoricalAccuracy(s, onehot, output);
-       }},
-      {.names = {"binary_accuracy"},
-       .build = [](const Scope& s, Output targets, Output output, const LossInfo&) {
-         return ops::BinaryAccuracy(s, targets, output);
-       }},
-  };
-}
 
 template <typename Info>
 std::vector<std::string> AllNames(const std::vector<Info>& entries) {
@@ -119,17 +94,8 @@ const std::vector<LossInfo>& Losses() {
   return *losses;
 }
 
-const std::vector<MetricInfo>& Metrics() {
-  static const auto* metrics = new std::vector<MetricInfo>(MakeMetrics());
-  return *metrics;
-}
-
 absl::StatusOr<const LossInfo*> FindLoss(std::string_view name) { return FindByName(Losses(), name, "loss"); }
-absl::StatusOr<const MetricInfo*> FindMetric(std::string_view name) {
-  return FindByName(Metrics(), name, "metric");
-}
 
 std::vector<std::string> LossNames() { return AllNames(Losses()); }
-std::vector<std::string> MetricNames() { return AllNames(Metrics()); }
 
 }  // namespace gradflow::nn

@@ -1,14 +1,12 @@
 #ifndef GRADFLOW_NN_LOSSES_H_
 #define GRADFLOW_NN_LOSSES_H_
 
-// The losses and metrics Sequential::Compile accepts by Keras name: each is
-// one registration in nn/losses.cc (its loss class, short aliases and
-// accuracy metric; its canonical name and targets derive from the class).
-// Compile's look-ups,
-// LossNames() / MetricNames() and every "unknown loss" message read these
-// registrations; nothing else lists them.
+// The losses Sequential::Compile accepts by Keras name: each is one
+// registration in nn/losses.cc (its loss class, short aliases and accuracy
+// metric; its canonical name and targets derive from the class). Compile's
+// look-ups, LossNames() and every "unknown loss" message read these
+// registrations; nothing else lists them. Metrics: nn/metrics.h.
 
-#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,23 +43,13 @@ Output BuildLoss(const Scope& scope, const losses::Loss& config, Output targets,
 // The registration of the loss class `config` holds.
 const LossInfo& LossInfoOf(const losses::Loss& config);
 
-struct MetricInfo {
-  std::vector<std::string> names;  // Keras names; the first is canonical
-  // The per-batch metric node; `loss` is the compiled loss (what "accuracy"
-  // resolves against).
-  std::function<Output(const Scope& scope, Output targets, Output output, const LossInfo& loss)> build;
-};
-
-// The loss or metric with that Keras name; an InvalidArgument error listing
-// every valid name otherwise.
+// The loss with that Keras name; an InvalidArgument error listing every
+// valid name otherwise.
 absl::StatusOr<const LossInfo*> FindLoss(std::string_view name);
-absl::StatusOr<const MetricInfo*> FindMetric(std::string_view name);
-// Every registered loss / metric, in registration order.
+// Every registered loss, in registration order.
 const std::vector<LossInfo>& Losses();
-const std::vector<MetricInfo>& Metrics();
 // Every accepted name (aliases included), for messages and tests.
 std::vector<std::string> LossNames();
-std::vector<std::string> MetricNames();
 
 }  // namespace gradflow::nn
 

@@ -19,6 +19,7 @@
 #include "nn/validation.h"
 #include "ops/array.h"
 #include "nn/losses.h"
+#include "nn/metrics.h"
 #include "optimizers/regularizers.h"
 
 namespace gradflow::nn {
@@ -244,15 +245,12 @@ absl::Status Sequential::BuildLossAndMetrics(Compiled& c) const {
   c.loss = BuildLoss(g, config, c.y, c.output, layers_.back()->softmax_logits());
   // Keras reports (in fit and evaluate) the loss plus the layers' penalties.
   c.loss = optimizers::AddRegularizationLosses(g, c.loss);
-  for (const std::string& name : c.options.metrics) {
-    absl::StatusOr<const MetricInfo*> metric = FindMetric(name);
-    if (!metric.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", metric.status().message()));
-    c.metrics.push_back({name, (*metric)->build(g, c.y, c.output, *loss)});
-  }
+  GF_ASSIGN_OR_RETURN(c.metrics, BuildMetrics(c.options.metrics, {g, c.y, c.output, *loss}));
   return g.status();
 }
 
 absl::Status Sequential::BuildTrainStep(Compiled& c) const {
+  GF_RETURN_IF_ERROR(c.options.optimizer.status());  // an unknown optimizer name
   optimizers::MinimizeOptions minimize_options{.clip = c.options.clip,
                                                .schedule = c.options.learning_rate_schedule};
   for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics
@@ -323,7 +321,7 @@ absl::Status Sequential::CompilePlans(Compiled& c,
                                                                  .fuse_ops = c.options.fuse_ops});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(c.session->variables().Bind(name, value));
   std::vector<ValueRef> fetches = {c.loss};
-  for (const auto& [name, out] : c.metrics) fetches.push_back(out);
+  for (const CompiledMetric& m : c.metrics) fetches.insert(fetches.end(), m.statistics.begin(), m.statistics.end());
   GF_ASSIGN_OR_RETURN(Plan train, c.session->Compile(fetches, {c.train}, Phase::kTrain));
   GF_ASSIGN_OR_RETURN(Plan eval, c.session->Compile(fetches, {}, Phase::kInfer));
   GF_ASSIGN_OR_RETURN(Plan predict, c.session->Compile({c.output}, {}, Phase::kInfer));
@@ -426,12 +424,29 @@ absl::Status Sequential::CheckCompiled() const {
 
 namespace {
 
-// Checks a dataset against the model's placeholders; messages say what to fix.
+// Whether rows of `data` are rows of `want` (dim 0 aside): the same dims,
+// or, as Keras 3's squeeze_or_expand_to_same_rank, one side with an extra
+// trailing 1 (targets [N] for an output [N, 1], labels [N, 1] for [N]). A
+// row then has the same bytes, so batches are gathered into the feed as
+// they are.
+bool SameRows(const Shape& data, const Shape& want) {
+  const Shape& longer = data.rank() > want.rank() ? data : want;
+  const Shape& shorter = data.rank() > want.rank() ? want : data;
+  if (longer.rank() - shorter.rank() > 1 || shorter.rank() < 1) return false;
+  if (longer.rank() != shorter.rank() && longer[longer.rank() - 1] != 1) return false;
+  for (int d = 1; d < shorter.rank(); ++d) {
+    if (data[d] != want[d]) return false;
+  }
+  return true;
+}
+
+// Checks a dataset against the model's placeholders; messages say what to
+// fix. Targets (expected_rows >= 0) may differ by a trailing 1 (SameRows).
 absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
                        int64_t expected_rows) {
   const Shape& want = placeholder.shape();
-  bool ok = t.dtype() == placeholder.dtype() && t.shape().rank() == want.rank();
-  for (int d = 1; ok && d < want.rank(); ++d) ok = t.shape()[d] == want[d];
+  const bool ok = t.dtype() == placeholder.dtype() &&
+                  (expected_rows >= 0 ? SameRows(t.shape(), want) : t.shape().SameUpToBatch(want));
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is ", TensorType{t.dtype(), t.shape()}.ToString(), " but the model expects ",
@@ -467,9 +482,10 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   Tensor xb, yb;  // the plan's own feed buffers: gathering is the only copy
   std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};
   std::vector<Tensor> fetched;
-  std::vector<double> sums(1 + metrics_.size(), 0.0);
+  double loss_sum = 0;  // batch mean x rows
+  std::vector<MetricSums> sums(metrics_.size());  // each metric's statistics, summed over the batches
   NamedValues shown = {{"loss", 0.0}};  // named once; each step updates the values
-  for (const auto& [name, out] : metrics_) shown.push_back({name, 0.0});
+  for (const CompiledMetric& m : metrics_) shown.push_back({m.name, 0.0});
   StepThreadPolicy threads(macs_per_sample_);
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
@@ -483,9 +499,11 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
     GatherRows(y, order, begin, end, yb);
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
-    for (size_t k = 0; k < sums.size(); ++k) {
-      sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
-      shown[k].second = sums[k] / end;
+    loss_sum += double(fetched[0].data<float>()[0]) * (end - begin);
+    shown[0].second = loss_sum / end;
+    for (size_t k = 0, next = 1; k < metrics_.size(); ++k) {
+      next = sums[k].Add(metrics_[k], fetched, next);
+      shown[k + 1].second = sums[k].Result(metrics_[k], end);  // over the batches so far
     }
     if (bar) bar->Update(step + 1, shown);
     if (callbacks && !callbacks->empty()) {
@@ -584,7 +602,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::FitEpoch(const FitData
   NamedValues shown;
   for (const char* prefix : {"", "val_"}) {
     std::vector<std::string> names = {"loss"};
-    for (const auto& [name, out] : metrics_) names.push_back(name);
+    for (const CompiledMetric& m : metrics_) names.push_back(m.name);
     for (const std::string& name : names) {
       auto it = metrics.find(prefix + name);
       if (it == metrics.end()) continue;

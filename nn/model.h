@@ -17,6 +17,7 @@
 #include "graph/session.h"
 #include "nn/callbacks.h"
 #include "nn/layers.h"
+#include "nn/metrics.h"
 #include "nn/progress_bar.h"
 #include "ops/losses.h"
 #include "optimizers/optimizers.h"
@@ -34,8 +35,14 @@ struct CompileOptions {
   // loss: Compile replaces `loss` by its Keras name ("huber"). Its reduction
   // must give a scalar (sum_over_batch_size or sum).
   std::optional<losses::Loss> loss_config;
-  optimizers::Optimizer optimizer = optimizers::SGD{};
-  std::vector<std::string> metrics;  // "accuracy"
+  // An optimizer object (optimizers/optimizers.h) or a Keras name ("adam",
+  // "rmsprop", ...: Keras 3's defaults). gradflow's default is SGD (Keras's
+  // compile() defaults to "rmsprop"; nn/README.md, Differences from Keras).
+  optimizers::OptimizerSpec optimizer = optimizers::SGD{};
+  // Keras names ("accuracy", "mae", "auc", nn::MetricNames()) or configured
+  // metric objects (nn/metrics.h): {"accuracy", nn::metrics::AUC{.curve =
+  // nn::metrics::AucCurve::kPR}}. Each streams over the batches of a pass.
+  std::vector<Metric> metrics;
   uint64_t seed = 42;                // initializers, shuffling
   // Gradient clipping (Keras's optimizer clipvalue / clipnorm /
   // global_clipnorm): optimizers::ClipByValue(v), ClipByNorm(n), ClipByGlobalNorm(n).
@@ -214,7 +221,7 @@ class Sequential {
     std::unique_ptr<Graph> graph;
     std::unique_ptr<Session> session;
     Output x, y, output, loss, train;
-    std::vector<std::pair<std::string, Output>> metrics;
+    std::vector<CompiledMetric> metrics;
     std::optional<Plan> train_plan, eval_plan, predict_plan;
     std::vector<std::vector<Output>> layer_variables;
     std::vector<Output> layer_outputs;
@@ -273,7 +280,7 @@ class Sequential {
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<Session> session_;
   Output x_, y_, output_, loss_, train_;
-  std::vector<std::pair<std::string, Output>> metrics_;  // fetched after the loss
+  std::vector<CompiledMetric> metrics_;  // their statistics are fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
   int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
   int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages

@@ -18,6 +18,7 @@
 #include "core/initializers.h"
 #include "core/status.h"
 #include "nn/config_reader.h"
+#include "nn/keras_config.h"
 #include "nn/layer_registry.h"
 
 namespace gradflow::nn {
@@ -40,19 +41,37 @@ const char* ClipKindName(optimizers::GradientClipping::Kind kind) {
   return "global_norm";
 }
 
+// "metrics": names and Keras metric objects, as Keras's compile config
+// writes them (keras_config::ReadMetrics).
+void ReadMetricList(Reader& r, CompileOptions& o) {
+  const Json* metrics = r.Find("metrics");
+  if (metrics == nullptr || metrics->is_null()) return;
+  // Each metric is a graph node evaluated every batch; a file listing
+  // 100,000 made evaluate take 48 s.
+  if (!metrics->is_array() || metrics->size() > kMaxConfigMetrics) {
+    r.FailField("metrics", metrics->is_array()
+                               ? absl::StrCat("lists ", metrics->size(), " metrics, more than the ",
+                                              kMaxConfigMetrics, " a model config may have")
+                               : absl::StrCat("must be an array of metric names or objects, got ", Describe(*metrics)));
+    return;
+  }
+  for (const Json& m : *metrics) {
+    if (m.is_array()) {
+      r.FailField("metrics", "must list metric names or objects, not nested lists");
+      return;
+    }
+  }
+  absl::Status read = keras_config::ReadMetrics(*metrics, r.where() + ".metrics", nullptr, o.metrics);
+  if (!read.ok()) r.Fail(std::string(read.message()));
+}
+
 CompileOptions ReadCompileOptions(Reader& r) {
   CompileOptions o;
   o.loss = r.String("loss", o.loss);
   if (!r.IsNull("loss_config")) {
     o.loss_config = ReadDescribed<losses::Loss>(r, "loss_config", {.keras_names = true, .validate = true});
   }
-  o.metrics = r.List<std::string>("metrics", std::vector<std::string>{});
-  // Each metric is a graph node evaluated every batch; a file listing
-  // 100,000 made evaluate take 48 s.
-  if (o.metrics.size() > kMaxConfigMetrics) {
-    r.FailField("metrics", absl::StrCat("lists ", o.metrics.size(), " metrics, more than the ", kMaxConfigMetrics,
-                                        " a model config may have"));
-  }
+  ReadMetricList(r, o);
   o.seed = r.Unsigned("seed", o.seed);
   // Ranges are checked below, with the clip and schedule (ValidateOptimizer).
   if (auto optimizer = ReadDescribed<optimizers::Optimizer>(r, "optimizer", {})) {
@@ -215,9 +234,23 @@ absl::StatusOr<LayerPtr> CloneLayer(const Layer& layer) {
   return LayerFromJson(json, absl::StrCat("layer '", layer.name(), "'"));
 }
 
+namespace {
+
+// Names as strings, configured metrics as Keras 3 objects; a metric object
+// without a Keras class (none of the public ones) is written by its name.
+Json MetricsJson(const std::vector<Metric>& metrics) {
+  absl::StatusOr<Json> json = keras_config::WriteMetrics(metrics, /*legacy_h5=*/false);
+  if (json.ok()) return *json;
+  Json names = Json::array();
+  for (const Metric& m : metrics) names.push_back(m.name);
+  return names;
+}
+
+}  // namespace
+
 Json CompileOptionsToJson(const CompileOptions& options) {
   Json compile = {{"loss", options.loss},
-                  {"metrics", options.metrics},
+                  {"metrics", MetricsJson(options.metrics)},
                   {"seed", options.seed},
                   {"optimizer", DescribedToJson(options.optimizer)},
                   {"clip", nullptr},

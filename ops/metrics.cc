@@ -125,21 +125,33 @@ GF_REGISTER_OP(OpDef{
 
 // ---------------------------------------------------------------- accuracies
 
-// Output: scalar f32.
+// Attr "statistics": false, the batch's fraction (scalar f32); true, the
+// streaming metric's statistics f32 [2] = {hits, n} (nn/metrics.h sums them
+// over the batches).
+AttrDef StatisticsAttr() { return OptionalAttr("statistics", false); }
+
 absl::Status InferAccuracy(InferContext& ctx, bool sparse) {
   GF_RETURN_IF_ERROR(InferTargetsAndPredictions(ctx, sparse));
-  ctx.AddOutput(DType::kF32, Shape{});
+  ctx.AddOutput(DType::kF32, ctx.node().attr<bool>("statistics") ? Shape{2} : Shape{});
   return absl::OkStatus();
 }
 
-// *out = (number of i in [0, n) with hit(i)) / n; 0 for n = 0.
+// With `counts`: out = {hits, n}; else *out = hits / n (0 for n = 0), hits
+// the number of i in [0, n) with hit(i).
 template <typename Hit>
-absl::StatusOr<std::unique_ptr<Kernel>> FractionKernel(float* out, int64_t n, int64_t work, Hit hit) {
+absl::StatusOr<std::unique_ptr<Kernel>> FractionKernel(const Node& node, float* out, int64_t n, int64_t work,
+                                                       Hit hit) {
+  const bool counts = node.attr<bool>("statistics");
   return MakeKernel([=](const RunContext&) {
     int64_t count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : count) if (work > kParallelMin)
     for (int64_t i = 0; i < n; ++i) count += hit(i) ? 1 : 0;
-    *out = n == 0 ? 0.0f : static_cast<float>(double(count) / double(n));
+    if (counts) {
+      out[0] = static_cast<float>(count);
+      out[1] = static_cast<float>(n);
+    } else {
+      *out = n == 0 ? 0.0f : static_cast<float>(double(count) / double(n));
+    }
     return absl::OkStatus();
   });
 }
@@ -149,13 +161,14 @@ absl::StatusOr<std::unique_ptr<Kernel>> FractionKernel(float* out, int64_t n, in
 GF_REGISTER_OP(OpDef{
     .name = "SparseCategoricalAccuracy",
     .num_inputs = 2,  // labels, y
+    .attrs = {StatisticsAttr()},
     .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/true); },
     .kernel = [](const KernelContext& k) {
       const auto [rows, depth] = Rows(k.in_shape(1));
       const int32_t* labels = k.in<const int32_t>(0);
       const float* y = k.in<const float>(1);
       const int64_t c = depth;
-      return FractionKernel(k.out<float>(0), rows, rows * depth,
+      return FractionKernel(k.node, k.out<float>(0), rows, rows * depth,
                             [=](int64_t r) { return ArgmaxOf(y + r * c, c) == labels[r]; });
     },
     .grad = NoGradient,
@@ -168,14 +181,14 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "BinaryAccuracy",
     .num_inputs = 2,  // targets, y
-    .attrs = {OptionalAttr("threshold", 0.5)},
+    .attrs = {OptionalAttr("threshold", 0.5), StatisticsAttr()},
     .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/false); },
     .kernel = [](const KernelContext& k) {
       const int64_t n = k.in_shape(1).NumElements();
       const float* t = k.in<const float>(0);
       const float* y = k.in<const float>(1);
       const float threshold = static_cast<float>(k.node.attr<double>("threshold"));
-      return FractionKernel(k.out<float>(0), n, n, [=](int64_t i) {
+      return FractionKernel(k.node, k.out<float>(0), n, n, [=](int64_t i) {
         return (y[i] > threshold ? 1.0f : 0.0f) == t[i];
       });
     },
@@ -187,13 +200,14 @@ GF_REGISTER_OP(OpDef{
 GF_REGISTER_OP(OpDef{
     .name = "CategoricalAccuracy",
     .num_inputs = 2,  // onehot, y
+    .attrs = {StatisticsAttr()},
     .infer = [](InferContext& ctx) { return InferAccuracy(ctx, /*sparse=*/false); },
     .kernel = [](const KernelContext& k) {
       const auto [rows, depth] = Rows(k.in_shape(1));
       const float* t = k.in<const float>(0);
       const float* y = k.in<const float>(1);
       const int64_t c = depth;
-      return FractionKernel(k.out<float>(0), rows, rows * depth, [=](int64_t r) {
+      return FractionKernel(k.node, k.out<float>(0), rows, rows * depth, [=](int64_t r) {
         return ArgmaxOf(t + r * c, c) == ArgmaxOf(y + r * c, c);
       });
     },
@@ -213,16 +227,17 @@ Output Equal(const Scope& scope, Output a, Output b) {
   return scope.graph().AddNode1(scope, "Equal", {a, b});
 }
 
-Output SparseCategoricalAccuracy(const Scope& scope, Output labels, Output y) {
-  return scope.graph().AddNode1(scope, "SparseCategoricalAccuracy", {labels, y});
+Output SparseCategoricalAccuracy(const Scope& scope, Output labels, Output y, bool statistics) {
+  return scope.graph().AddNode1(scope, "SparseCategoricalAccuracy", {labels, y}, {{"statistics", statistics}});
 }
 
-Output BinaryAccuracy(const Scope& scope, Output targets, Output y, double threshold) {
-  return scope.graph().AddNode1(scope, "BinaryAccuracy", {targets, y}, {{"threshold", threshold}});
+Output BinaryAccuracy(const Scope& scope, Output targets, Output y, double threshold, bool statistics) {
+  return scope.graph().AddNode1(scope, "BinaryAccuracy", {targets, y},
+                                {{"threshold", threshold}, {"statistics", statistics}});
 }
 
-Output CategoricalAccuracy(const Scope& scope, Output onehot, Output y) {
-  return scope.graph().AddNode1(scope, "CategoricalAccuracy", {onehot, y});
+Output CategoricalAccuracy(const Scope& scope, Output onehot, Output y, bool statistics) {
+  return scope.graph().AddNode1(scope, "CategoricalAccuracy", {onehot, y}, {{"statistics", statistics}});
 }
 
 }  // namespace gradflow::ops

@@ -8,7 +8,9 @@
 #include <cmath>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ops/array.h"
 #include "core/status.h"
 #include "optimizers/constraints.h"
@@ -36,6 +38,28 @@ double InitialLearningRate(const Optimizer& optimizer) {
 }  // namespace
 
 std::string OptimizerName(const Optimizer& optimizer) { return VariantName(optimizer); }
+
+absl::StatusOr<Optimizer> OptimizerFromName(std::string_view name) {
+  for (const Optimizer& optimizer : EveryAlternative<Optimizer>()) {
+    if (absl::AsciiStrToLower(OptimizerName(optimizer)) == absl::AsciiStrToLower(absl::string_view(name.data(), name.size()))) {
+      return optimizer;
+    }
+  }
+  std::vector<std::string> names;
+  for (const std::string& n : VariantNames<Optimizer>()) names.push_back(absl::AsciiStrToLower(n));
+  return absl::InvalidArgumentError(absl::StrCat("unknown optimizer ", QuoteUserText(name),
+                                                 "; valid names (any case, Keras 3's defaults): ",
+                                                 absl::StrJoin(names, ", ")));
+}
+
+OptimizerSpec::OptimizerSpec(std::string_view name) : Optimizer(SGD{}) {
+  absl::StatusOr<Optimizer> named = OptimizerFromName(name);
+  if (named.ok()) {
+    Optimizer::operator=(*named);
+  } else {
+    status_ = named.status();
+  }
+}
 
 absl::Status ValidateOptimizer(const Optimizer& optimizer, const MinimizeOptions& options) {
   if (options.schedule) {

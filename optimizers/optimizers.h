@@ -15,10 +15,12 @@
 #include <optional>
 #include <utility>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/describe.h"
 #include "graph/graph.h"
 #include "optimizers/clipping.h"
@@ -211,6 +213,29 @@ using Optimizer = std::variant<SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax
 
 // The Keras class name: "SGD", "Adagrad", "RMSprop", "Adam", ... (kName).
 std::string OptimizerName(const Optimizer& optimizer);
+
+// The optimizer Keras 3's optimizers.get(name) gives: the class whose kName
+// matches in any case ("adam", "Adam", "rmsprop", "adamw", "nadam", ...)
+// with Keras 3's defaults. InvalidArgument listing the names otherwise.
+absl::StatusOr<Optimizer> OptimizerFromName(std::string_view name);
+
+// An optimizer given as an object or, as Keras's compile(optimizer="adam"),
+// by name: CompileOptions{.optimizer = "adam"} or {.optimizer =
+// optimizers::Adam{.learning_rate = 1e-2}}. It is the Optimizer variant
+// (std::visit and everything taking an Optimizer accept it); an unknown name
+// holds SGD and status() is the OptimizerFromName error, which Compile returns.
+class OptimizerSpec : public Optimizer {
+ public:
+  using Optimizer::Optimizer;
+  OptimizerSpec(const Optimizer& optimizer) : Optimizer(optimizer) {}  // NOLINT: implicit
+  OptimizerSpec(const char* name) : OptimizerSpec(std::string_view(name)) {}  // NOLINT
+  OptimizerSpec(const std::string& name) : OptimizerSpec(std::string_view(name)) {}  // NOLINT
+  explicit OptimizerSpec(std::string_view name);
+  const absl::Status& status() const { return status_; }
+
+ private:
+  absl::Status status_;
+};
 
 struct MinimizeOptions {
   // Variables to train; empty means every trainable variable the loss depends on.

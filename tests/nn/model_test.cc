@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <limits>
@@ -332,6 +333,48 @@ TEST(SequentialTest, OneHotLabelsTrainLikeSparseLabels) {
   EXPECT_EQ(a->history.at("accuracy"), b->history.at("accuracy"));
 }
 
+// Keras 3 (squeeze_or_expand_to_same_rank): binary targets [N] for an
+// output [N, 1] are the same targets as [N, 1], and class labels [N, 1] the
+// same as [N]. Two models with one seed train to bit-identical histories.
+TEST(SequentialTest, TargetsWithOrWithoutATrailingOneTrainAlike) {
+  Blobs data = MakeBlobs();
+  Tensor flat(DType::kF32, {kNumSamples}), column(DType::kF32, {kNumSamples, 1});
+  for (int64_t i = 0; i < kNumSamples; ++i) flat.data<float>()[i] = column.data<float>()[i] = data.y.data<int32_t>()[i] == 0;
+  auto binary_model = [] {
+    return nn::Sequential({nn::Dense(8, {.activation = "relu", .input_shape = Shape{2}}),
+                           nn::Dense(1, {.activation = "sigmoid"})});
+  };
+  nn::Sequential a = binary_model(), b = binary_model();
+  const nn::CompileOptions options{.loss = "binary_crossentropy", .optimizer = optimizers::SGD{.learning_rate = 0.1},
+                                   .metrics = {"accuracy", "auc"}};
+  ASSERT_TRUE(a.Compile(options).ok());
+  ASSERT_TRUE(b.Compile(options).ok());
+  nn::FitOptions fit = BlobFitOptions();
+  fit.epochs = 2;
+  fit.validation_split = 0.2;
+  auto ha = a.Fit(data.x, flat, fit);
+  auto hb = b.Fit(data.x, column, fit);
+  ASSERT_TRUE(ha.ok()) << ha.status();
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_EQ(ha->history, hb->history);
+  EXPECT_GT(ha->history.at("accuracy").back(), 0.6);
+  auto ea = a.Evaluate(data.x, flat), eb = b.Evaluate(data.x, column);
+  ASSERT_TRUE(ea.ok()) << ea.status();
+  ASSERT_TRUE(eb.ok()) << eb.status();
+  EXPECT_EQ(*ea, *eb);
+  // Class labels [N, 1] for sparse categorical cross-entropy.
+  Tensor labels(DType::kI32, {kNumSamples, 1});
+  std::memcpy(labels.raw(), data.y.raw(), data.y.num_bytes());
+  nn::Sequential c = BlobModel();
+  ASSERT_TRUE(c.Compile(BlobCompileOptions()).ok());
+  auto sparse_flat = c.Evaluate(data.x, data.y), sparse_column = c.Evaluate(data.x, labels);
+  ASSERT_TRUE(sparse_column.ok()) << sparse_column.status();
+  EXPECT_EQ(*sparse_flat, *sparse_column);
+  // Any other difference is still an error naming both shapes.
+  Tensor wide(DType::kF32, {kNumSamples, 2});
+  EXPECT_THAT(a.Evaluate(data.x, wide).status().message(), HasSubstr("y is f32[" + std::to_string(kNumSamples) + ", 2] but the model expects f32[-1, 1]"));
+}
+
 // Keras: "validation_data will override validation_split" (Model.fit docs).
 // With both given, every sample trains and validation uses validation_data.
 TEST(SequentialTest, ValidationDataOverridesValidationSplit) {
@@ -604,7 +647,7 @@ TEST(SequentialErrorsTest, FailedRecompileKeepsThePreviousModel) {
     ASSERT_FALSE(model.Compile(options).ok());
     ASSERT_TRUE(model.compiled());
     EXPECT_EQ(model.compile_options()->loss, "sparse_categorical_crossentropy");
-    EXPECT_EQ(model.compile_options()->metrics, std::vector<std::string>{"accuracy"});
+    EXPECT_EQ(model.compile_options()->metrics, std::vector<nn::Metric>{"accuracy"});
     auto after = model.Predict(data.x);
     ASSERT_TRUE(after.ok()) << after.status();
     for (int64_t i = 0; i < before->num_elements(); ++i) {

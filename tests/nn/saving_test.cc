@@ -148,7 +148,7 @@ TEST(SavingTest, SaveThenLoadGivesBitIdenticalPredictionsAndWeights) {
   EXPECT_EQ(options->seed, 11u);
   ASSERT_TRUE(options->clip.has_value());
   EXPECT_EQ(options->clip->threshold, 5.0);
-  EXPECT_EQ(options->metrics, std::vector<std::string>{"accuracy"});
+  EXPECT_EQ(options->metrics, std::vector<nn::Metric>{"accuracy"});
   auto scores = loaded->Evaluate(data.x, data.y);
   auto original_scores = model.Evaluate(data.x, data.y);
   ASSERT_TRUE(scores.ok() && original_scores.ok());

@@ -119,7 +119,7 @@ TEST(KerasFixtureTest, KerasLayerSettingsArriveInTheLayers) {
                                               "Dense", "PReLU", "Dense"}));
   EXPECT_EQ(model->layers()[0]->input_shape(), Shape({4, 4}));
   EXPECT_EQ(model->compile_options()->loss, "sparse_categorical_crossentropy");
-  EXPECT_EQ(model->compile_options()->metrics, std::vector<std::string>{"accuracy"});
+  EXPECT_EQ(model->compile_options()->metrics, std::vector<nn::Metric>{"accuracy"});
   EXPECT_TRUE(std::holds_alternative<optimizers::Adam>(model->compile_options()->optimizer));
 }
 

@@ -34,6 +34,7 @@
 #include "core/describe.h"
 #include "core/initializers.h"
 #include "core/shape.h"
+#include "nn/layers.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 
@@ -90,8 +91,11 @@ class ConfigReader {
 
   // Names checked against their registries, so a bad name fails when the
   // file is read rather than when the model is compiled.
-  // An ops::ActivationNames() entry, "linear" or "".
-  std::string ActivationName(std::string_view key, std::optional<std::string> fallback);
+  // An activation (nn/layers.h ActivationOption): an ops::ActivationNames()
+  // entry, "linear" or "", or an activation layer object as Keras 3 writes
+  // one ({"module": "keras.layers", "class_name": "LeakyReLU", "config": {...}},
+  // read by LayerFromJson, so every registered layer type is known).
+  ActivationOption Activation(std::string_view key, std::optional<std::string> fallback);
   // Keras's object form ({"class_name": "HeNormal", "config": {...}}) or a
   // plain name ("he_normal" or "HeNormal"), fields range-checked; absent
   // (keep the default) or bad: nullopt.

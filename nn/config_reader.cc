@@ -182,10 +182,14 @@ double ConfigReader::NumberIn(std::string_view key, std::optional<double> fallba
   return v;
 }
 
-size_t ConfigReader::Choice(std::string_view key, std::span<const char* const> choices, size_t fallback) {
+size_t ConfigReader::Choice(std::string_view key, std::span<const char* const> choices, size_t fallback,
+                            std::span<const ChoiceAlias> aliases) {
   const std::string name = String(key, choices[fallback]);
   for (size_t i = 0; i < choices.size(); ++i) {
     if (name == choices[i]) return i;
+  }
+  for (const ChoiceAlias& alias : aliases) {
+    if (name == alias.name && alias.index < choices.size()) return alias.index;
   }
   if (ok()) FailField(key, absl::StrCat("is ", QuoteUserText(name), "; use one of ", absl::StrJoin(choices, ", ")));
   return fallback;

@@ -35,6 +35,14 @@
 
 namespace gradflow {
 
+// Another name a config may give an enum field's value `index` (Keras's
+// VarianceScaling reads distribution "normal" as "truncated_normal"); writers
+// use the choices' own names.
+struct ChoiceAlias {
+  const char* name;
+  size_t index;
+};
+
 // One field's name and the range its value must lie in (numbers), or the
 // names of an enum field's values (kChoice: value i is choices[i], as configs
 // spell it).
@@ -45,6 +53,7 @@ struct Field {
   double lo = 0, hi = 0;
   bool lo_inclusive = true, hi_inclusive = false;
   std::span<const char* const> choices = {};
+  std::span<const ChoiceAlias> aliases = {};  // kChoice: other names readers accept
   // The symbol a formula gives the field ("s" in lr0 / (1 + t/s)^c), shown
   // in messages beside the name.
   const char* symbol = nullptr;
@@ -63,6 +72,11 @@ struct Field {
   // An enum field: its value names, in the enum's order.
   static Field OneOf(const char* name, std::span<const char* const> choices) {
     return {.name = name, .check = Check::kChoice, .choices = choices};
+  }
+  Field Aliases(std::span<const ChoiceAlias> a) const {
+    Field f = *this;
+    f.aliases = a;
+    return f;
   }
   Field Symbol(const char* s) const {
     Field f = *this;
@@ -96,6 +110,16 @@ struct Field {
     if (above && below) return absl::OkStatus();
     return error(absl::StrCat("in ", lo_inclusive ? "[" : "(", lo, ", ", hi, hi_inclusive ? "]" : ")"));
   }
+};
+
+// A key Keras writes in a described struct's config that gradflow has no
+// field for, harmless at its default (null): readers accept it when null and
+// refuse any other value with `why`; writers leave it out, so older Keras
+// versions, which lack the key, still load the file. A struct lists them as
+// `static constexpr std::span<const NullOnlyKey> kNullOnlyKeys`.
+struct NullOnlyKey {
+  const char* key;
+  const char* why;
 };
 
 // f(const Field&, value&) for every field of a described struct (const or not).

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,8 @@ enum class Mode { kFanIn, kFanOut, kFanAvg };
 inline constexpr const char* kModeNames[] = {"fan_in", "fan_out", "fan_avg"};
 enum class Distribution { kTruncatedNormal, kUntruncatedNormal, kUniform };
 inline constexpr const char* kDistributionNames[] = {"truncated_normal", "untruncated_normal", "uniform"};
+// Keras's VarianceScaling takes "normal" for "truncated_normal" (and writes the latter).
+inline constexpr ChoiceAlias kDistributionAliases[] = {{"normal", size_t(Distribution::kTruncatedNormal)}};
 
 struct Zeros {
   static constexpr const char* kName = "Zeros";
@@ -116,6 +119,12 @@ struct RandomUniform {
   friend bool operator==(const RandomUniform&, const RandomUniform&) = default;
 };
 
+// Keras 3.15+ writes VarianceScaling's (and its presets') input_axes and
+// output_axes, null unless set: the axes to compute fans over.
+inline constexpr NullOnlyKey kVarianceScalingAxesKeys[] = {
+    {"input_axes", "gradflow computes fans over the whole shape (Keras's default, input_axes None)"},
+    {"output_axes", "gradflow computes fans over the whole shape (Keras's default, output_axes None)"}};
+
 // Target variance scale / max(1, fan) with fan chosen by `mode`: a
 // truncated normal corrected to that variance, an untruncated normal, or a
 // uniform on [-sqrt(3 var), sqrt(3 var)].
@@ -125,10 +134,11 @@ struct VarianceScaling {
   Mode mode = Mode::kFanIn;
   Distribution distribution = Distribution::kTruncatedNormal;
   Seed seed;
+  static constexpr std::span<const NullOnlyKey> kNullOnlyKeys = kVarianceScalingAxesKeys;
   template <typename Self, typename F> static void Fields(Self& s, F&& f) {
     f(Field::Positive("scale"), s.scale);
     f(Field::OneOf("mode", kModeNames), s.mode);
-    f(Field::OneOf("distribution", kDistributionNames), s.distribution);
+    f(Field::OneOf("distribution", kDistributionNames).Aliases(kDistributionAliases), s.distribution);
     f(Field::Any("seed"), s.seed);
   }
   friend bool operator==(const VarianceScaling&, const VarianceScaling&) = default;
@@ -142,6 +152,7 @@ template <const char* Name, int Scale, Mode M, Distribution D>
 struct VarianceScalingPreset {
   static constexpr const char* kName = Name;
   Seed seed;
+  static constexpr std::span<const NullOnlyKey> kNullOnlyKeys = kVarianceScalingAxesKeys;
   template <typename Self, typename F> static void Fields(Self& s, F&& f) { f(Field::Any("seed"), s.seed); }
   VarianceScaling Scaling() const { return {.scale = double(Scale), .mode = M, .distribution = D, .seed = seed}; }
   friend bool operator==(const VarianceScalingPreset&, const VarianceScalingPreset&) = default;

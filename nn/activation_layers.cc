@@ -196,7 +196,60 @@ class SoftmaxLayer : public BuiltinLayer<SoftmaxLayer> {
   }
 };
 
+// "dense/alpha, dense/beta": the variables an activation object's build made.
+std::string VariableNames(const Layer& layer) {
+  std::vector<std::string> names;
+  for (const Output& v : layer.variables()) names.push_back(v.name());
+  return absl::StrJoin(names, ", ");
+}
+
 }  // namespace
+
+// ------------------------------------------------------------ ActivationOption
+// (declared in nn/layers.h beside DenseOptions)
+
+ActivationOption::ActivationOption(std::shared_ptr<Layer> layer) : layer_(std::move(layer)), has_layer_(true) {}
+
+Output ActivationOption::Apply(const Scope& scope, Output y, const std::string& owner, Output* softmax_logits) const {
+  auto fail = [&](const std::string& message) {
+    scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(owner, ": ", message)));
+    return Output{};
+  };
+  if (!has_layer_) {
+    if (is_linear()) return y;
+    if (name_ == "softmax") *softmax_logits = y;
+    return ops::Activation(scope, y, name_);
+  }
+  if (layer_ == nullptr) return fail("the activation is a null layer pointer; use \"linear\" for none");
+  if (!y.valid()) return {};
+  // The object's own Build, under the owner's scope (its nodes are named
+  // like those of a named activation: "dense/LeakyRelu").
+  Output out = layer_->Apply(scope, y);
+  if (!layer_->variables().empty()) {
+    return fail(absl::StrCat("its activation, a ", layer_->type(), " layer, has weights (", VariableNames(*layer_),
+                             "), which gradflow does not keep inside another layer; use a weightless activation "
+                             "(a name, or e.g. nn::LeakyReLU(0.2)), or add the ", layer_->type(),
+                             " as a layer of its own after this one"));
+  }
+  if (layer_->softmax_logits().valid()) *softmax_logits = layer_->softmax_logits();
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> ActivationOption::ToJson() const {
+  // Keras 3 writes a name by its canonical spelling ("swish" as "silu").
+  if (!has_layer_) return nlohmann::json(is_linear() ? "linear" : ops::CanonicalActivationName(name_));
+  if (layer_ == nullptr) return absl::InvalidArgumentError("the activation is a null layer pointer");
+  // Keras 3's serialize_keras_object of a layer: its module, class and
+  // config (without gradflow's input_shape, which an activation never has).
+  absl::StatusOr<nlohmann::json> json = LayerToJson(*layer_);
+  if (!json.ok()) return json.status();
+  nlohmann::json& config = (*json)["config"];
+  config.erase("input_shape");
+  if (config["name"] == "") config["name"] = KerasSnakeCase(layer_->type());  // as Keras names it
+  (*json)["module"] = "keras.layers";
+  (*json)["registered_name"] = nullptr;
+  return json;
+}
 
 LayerPtr ReLU(double negative_slope) { return std::make_shared<ReLULayer>(negative_slope); }
 LayerPtr Softmax() { return std::make_shared<SoftmaxLayer>(); }

@@ -182,10 +182,14 @@ double ConfigReader::NumberIn(std::string_view key, std::optional<double> fallba
   return v;
 }
 
-size_t ConfigReader::Choice(std::string_view key, std::span<const char* const> choices, size_t fallback) {
+size_t ConfigReader::Choice(std::string_view key, std::span<const char* const> choices, size_t fallback,
+                            std::span<const ChoiceAlias> aliases) {
   const std::string name = String(key, choices[fallback]);
   for (size_t i = 0; i < choices.size(); ++i) {
     if (name == choices[i]) return i;
+  }
+  for (const ChoiceAlias& alias : aliases) {
+    if (name == alias.name && alias.index < choices.size()) return alias.index;
   }
   if (ok()) FailField(key, absl::StrCat("is ", QuoteUserText(name), "; use one of ", absl::StrJoin(choices, ", ")));
   return fallback;
@@ -195,7 +199,12 @@ std::string UnknownNameMessage(std::string_view name, const std::vector<std::str
   return absl::StrCat(QuoteUserText(name), " is not known; known: ", absl::StrJoin(known, ", "));
 }
 
-std::string ConfigReader::ActivationName(std::string_view key, std::optional<std::string> fallback) {
+ActivationOption ConfigReader::Activation(std::string_view key, std::optional<std::string> fallback) {
+  if (const Json* object = Find(key); object != nullptr && object->is_object()) {
+    absl::StatusOr<LayerPtr> layer = LayerFromJson(*object, absl::StrCat(where_, ".", std::string(key)), notes_);
+    if (!layer.ok() && status_.ok()) status_ = layer.status();  // its message names the place
+    return layer.ok() ? ActivationOption(*std::move(layer)) : ActivationOption();
+  }
   std::string name = String(key, std::move(fallback));
   if (!ok() || name.empty() || name == "linear") return name;
   std::vector<std::string> names = ops::ActivationNames();

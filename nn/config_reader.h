@@ -34,6 +34,7 @@
 #include "core/describe.h"
 #include "core/initializers.h"
 #include "core/shape.h"
+#include "nn/layers.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 
@@ -85,13 +86,17 @@ class ConfigReader {
   template <typename T>
   std::vector<T> List(std::string_view key, std::optional<std::vector<T>> fallback);
 
-  // One of `choices` (an enum field, core/describe.h): its index.
-  size_t Choice(std::string_view key, std::span<const char* const> choices, size_t fallback);
+  // One of `choices` or `aliases` (an enum field, core/describe.h): its index.
+  size_t Choice(std::string_view key, std::span<const char* const> choices, size_t fallback,
+                std::span<const ChoiceAlias> aliases = {});
 
   // Names checked against their registries, so a bad name fails when the
   // file is read rather than when the model is compiled.
-  // An ops::ActivationNames() entry, "linear" or "".
-  std::string ActivationName(std::string_view key, std::optional<std::string> fallback);
+  // An activation (nn/layers.h ActivationOption): an ops::ActivationNames()
+  // entry, "linear" or "", or an activation layer object as Keras 3 writes
+  // one ({"module": "keras.layers", "class_name": "LeakyReLU", "config": {...}},
+  // read by LayerFromJson, so every registered layer type is known).
+  ActivationOption Activation(std::string_view key, std::optional<std::string> fallback);
   // Keras's object form ({"class_name": "HeNormal", "config": {...}}) or a
   // plain name ("he_normal" or "HeNormal"), fields range-checked; absent
   // (keep the default) or bad: nullopt.
@@ -171,7 +176,7 @@ void ReadField(ConfigReader& r, const Field& field, V& value) {
     static_assert(std::is_signed_v<V>, "Integer reads int64_t ranges");
     value = static_cast<V>(r.Integer(field.name, value, std::numeric_limits<V>::min(), std::numeric_limits<V>::max()));
   } else if constexpr (std::is_enum_v<V>) {
-    value = static_cast<V>(r.Choice(field.name, field.choices, static_cast<size_t>(value)));
+    value = static_cast<V>(r.Choice(field.name, field.choices, static_cast<size_t>(value), field.aliases));
   } else if constexpr (std::is_same_v<V, std::optional<uint64_t>>) {
     const nlohmann::json* given = r.Find(field.name);
     if (given != nullptr) value = given->is_null() ? std::nullopt : std::optional(r.Unsigned(field.name, std::nullopt));
@@ -230,6 +235,9 @@ template <typename Variant>
 void ReadDescribedFields(ConfigReader& fields, Variant& value, const DescribedForm& form) {
   std::visit([&](auto& alternative) {
     VisitFields(alternative, [&](const Field& field, auto& v) { ReadField(fields, field, v); });
+    if constexpr (requires { alternative.kNullOnlyKeys; }) {
+      for (const NullOnlyKey& key : alternative.kNullOnlyKeys) fields.Unsupported(key.key, nullptr, key.why);
+    }
     if (form.validate && fields.ok()) {
       absl::Status valid = ValidateFields(alternative);
       if (!valid.ok()) fields.Fail(std::string(valid.message()));

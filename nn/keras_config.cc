@@ -388,6 +388,26 @@ Json BatchShape(const Shape& shape) {
   return dims;
 }
 
+// A layer object inside a layer's config (an activation object: nn/layers.h
+// ActivationOption) must be a Keras class too; the legacy .h5 layout writes
+// it as tf.keras 2.x does, without module and registered_name.
+absl::Status CheckNestedLayers(const Layer& layer, Json& config, bool legacy_h5) {
+  for (auto& [key, value] : config.items()) {
+    if (!value.is_object() || value.value("module", "") != "keras.layers") continue;
+    const LayerTypeInfo* type = FindLayerType(value.value("class_name", ""));
+    if (type == nullptr || !type->in_keras) {
+      return absl::FailedPreconditionError(absl::StrCat("layer '", layer.name(), "' (", layer.type(), "): its '", key,
+                                                        "' is a ", value.value("class_name", ""),
+                                                        " layer, which has no Keras class, so Keras could not load the file"));
+    }
+    if (legacy_h5) {
+      value.erase("module");
+      value.erase("registered_name");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, bool legacy_h5) {
   const LayerTypeInfo* type = FindLayerType(layer.type());
   if (type == nullptr || !type->in_keras) {
@@ -396,6 +416,7 @@ absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, bool leg
   }
   GF_ASSIGN_OR_RETURN(Json json, LayerToJson(layer));
   Json& config = json["config"];
+  GF_RETURN_IF_ERROR(CheckNestedLayers(layer, config, legacy_h5));
   config.erase("input_shape");
   config["dtype"] = DTypePolicy();
   if (!legacy_h5) {

@@ -166,9 +166,10 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     if (!options_.name.empty()) set_name(options_.name);
   }
   nlohmann::json Config() const override {
+    absl::StatusOr<nlohmann::json> activation = options_.activation.ToJson();
+    if (!activation.ok()) return nullptr;  // cannot be saved (LayerToJson says so)
     return {{"units", units_},
-            // Keras 3 writes an alias by its name ("swish" as "silu").
-            {"activation", options_.activation.empty() ? "linear" : ops::CanonicalActivationName(options_.activation)},
+            {"activation", *std::move(activation)},
             {"kernel_initializer", options_.kernel_initializer.ToJson()},
             {"bias_initializer", options_.bias_initializer.ToJson()},
             {"use_bias", options_.use_bias},
@@ -181,8 +182,7 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     const DenseOptions defaults;
     const int64_t units = r.Integer("units", std::nullopt, 1, kMaxConfigUnits);
     DenseOptions o;
-    o.activation = r.ActivationName("activation", "linear");
-    if (o.activation == "linear") o.activation = "";
+    o.activation = r.Activation("activation", "linear");
     if (auto init = r.Initializer("kernel_initializer")) o.kernel_initializer = *init;
     if (auto init = r.Initializer("bias_initializer")) o.bias_initializer = *init;
     o.use_bias = r.Bool("use_bias", defaults.use_bias);
@@ -231,11 +231,14 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     // differentiate from the output) run inside the Dense primitive: one pass
     // over the output instead of two, forward and backward. The unfused pair
     // computes the same values (tests/nn/dense_fusion_test.cc).
-    const std::string& act = options_.activation;
-    if (ops::IsFusableActivation(act)) return ops::Dense(scope, x, kernel, bias, {.name = act});
-    Output y = ops::Dense(scope, x, kernel, bias);
-    if (act == "softmax") set_softmax_logits(y);
-    if (!act.empty() && act != "linear") y = ops::Activation(scope, y, act);
+    const ActivationOption& act = options_.activation;
+    if (act.layer() == nullptr && ops::IsFusableActivation(act.name())) {
+      return ops::Dense(scope, x, kernel, bias, {.name = act.name()});
+    }
+    Output logits;
+    Output y = act.Apply(scope, ops::Dense(scope, x, kernel, bias),
+                         absl::StrCat("Dense layer '", scope.prefix(), "'"), &logits);
+    if (logits.valid()) set_softmax_logits(logits);
     return y;
   }
 
@@ -248,21 +251,27 @@ class ActivationLayer : public BuiltinLayer<ActivationLayer> {
  public:
   static constexpr char kClassName[] = "Activation";
   static constexpr char kExampleConfig[] = R"({"activation": "relu"})";
-  explicit ActivationLayer(std::string activation) : activation_(std::move(activation)) {}
-  nlohmann::json Config() const override { return {{"activation", ops::CanonicalActivationName(activation_)}}; }
+  explicit ActivationLayer(ActivationOption activation) : activation_(std::move(activation)) {}
+  nlohmann::json Config() const override {
+    absl::StatusOr<nlohmann::json> activation = activation_.ToJson();
+    if (!activation.ok()) return nullptr;
+    return {{"activation", *std::move(activation)}};
+  }
   static LayerPtr FromConfig(ConfigReader& r) {
-    std::string name = r.ActivationName("activation", std::nullopt);
-    return r.ok() ? Activation(name) : nullptr;
+    ActivationOption activation = r.Activation("activation", std::nullopt);
+    return r.ok() ? Activation(std::move(activation)) : nullptr;
   }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
-    if (activation_ == "softmax") set_softmax_logits(x);
-    return ops::Activation(scope, x, activation_);
+    Output logits;
+    Output y = activation_.Apply(scope, x, absl::StrCat("Activation layer '", scope.prefix(), "'"), &logits);
+    if (logits.valid()) set_softmax_logits(logits);
+    return y;
   }
 
  private:
-  std::string activation_;
+  ActivationOption activation_;
 };
 }  // namespace
 
@@ -272,6 +281,8 @@ LayerPtr Flatten(std::optional<Shape> input_shape) {
 LayerPtr Dense(int64_t units, DenseOptions options) {
   return std::make_shared<DenseLayer>(units, std::move(options));
 }
-LayerPtr Activation(std::string name) { return std::make_shared<ActivationLayer>(std::move(name)); }
+LayerPtr Activation(ActivationOption activation) {
+  return std::make_shared<ActivationLayer>(std::move(activation));
+}
 
 }  // namespace gradflow::nn

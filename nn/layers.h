@@ -184,10 +184,48 @@ class InitializerOption {
   absl::Status status_;
 };
 
+// A layer's activation setting, as Keras's `activation=`: a Keras name
+// ("relu", "leaky_relu", ...; "" or "linear" for none) or an activation layer
+// object (nn::LeakyReLU(0.2), nn::ELU(0.5), nn::ReLU(), nn::Softmax(): see
+// nn/activation_layers.h), which the layer applies to its output with that
+// object's own Build. The object must be weightless: one with weights
+// (nn::PReLU()) would need them saved under the owning layer, so it is refused
+// when the layer is built; add it as a layer of its own instead. Written to
+// configs as Keras 3 writes it: a name as "relu", an object as
+// {"module": "keras.layers", "class_name": "LeakyReLU", "config": {...},
+// "registered_name": null} (nn/activation_layers.cc).
+class ActivationOption {
+ public:
+  ActivationOption() = default;  // linear
+  ActivationOption(const char* name) : name_(name) {}  // NOLINT: implicit, as Keras takes names
+  ActivationOption(std::string name) : name_(std::move(name)) {}  // NOLINT
+  ActivationOption(std::shared_ptr<Layer> layer);  // NOLINT: and objects
+
+  // The Keras name ("" when an object is set, or for linear).
+  const std::string& name() const { return name_; }
+  // The activation layer object, or null when a name is set.
+  const std::shared_ptr<Layer>& layer() const { return layer_; }
+  // No activation: "", "linear", and no object.
+  bool is_linear() const { return !has_layer_ && (name_.empty() || name_ == "linear"); }
+  // Adds the activation of `y` under `scope`. When it ends in a softmax,
+  // `*softmax_logits` is set to its input. A bad setting (an unknown name, a
+  // null object, an object with weights) records an error starting with
+  // `owner` ("Dense layer 'dense'") and returns an invalid Output.
+  Output Apply(const Scope& scope, Output y, const std::string& owner, Output* softmax_logits) const;
+  // The config value; an object whose layer type cannot be saved is an error.
+  absl::StatusOr<nlohmann::json> ToJson() const;
+
+ private:
+  std::string name_;
+  std::shared_ptr<Layer> layer_;
+  bool has_layer_ = false;  // set from an object (even a null one: an error when built)
+};
+
 // One value can configure many layers (the chapter's functools.partial): copy
 // it and change what differs, e.g. `auto out = hidden; out.activation = "softmax";`.
+// (Copies share an activation object, which is fine: it is weightless.)
 struct DenseOptions {
-  std::string activation;                            // Keras name; "" = linear
+  ActivationOption activation;                       // Keras name or object; "" = linear
   InitializerOption kernel_initializer = GlorotUniform();  // Keras default
   InitializerOption bias_initializer = Zeros();
   bool use_bias = true;
@@ -204,8 +242,9 @@ struct DenseOptions {
 // y = activation(x W + b), W of shape [in, units].
 LayerPtr Dense(int64_t units, DenseOptions options = {});
 
-// A standalone activation layer (Keras `Activation("relu")`).
-LayerPtr Activation(std::string name);
+// A standalone activation layer (Keras `Activation("relu")`); it takes the
+// same names and objects as DenseOptions::activation.
+LayerPtr Activation(ActivationOption activation);
 
 }  // namespace gradflow::nn
 

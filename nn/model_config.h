@@ -12,7 +12,9 @@
 //                                           "input_shape": [28, 28]}},
 //      {"class_name": "Dense", "config": {"name": "dense", "trainable": true,
 //                                         "input_shape": null, "units": 300,
-//                                         "activation": "relu",
+//                                         "activation": "relu",   // or a layer object:
+//                                             // {"module": "keras.layers", "class_name": "LeakyReLU",
+//                                             //  "config": {...}, "registered_name": null}
 //                                         "kernel_initializer": {
 //                                             "module": "keras.initializers",
 //                                             "class_name": "HeNormal",

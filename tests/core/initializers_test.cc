@@ -249,6 +249,26 @@ TEST(InitializersTest, FromNameReturnsKerasDefaults) {
   EXPECT_EQ(*by_class, *he);
 }
 
+// Keras 3's VarianceScaling(scale=1.0, mode="fan_in",
+// distribution="truncated_normal", seed=None), and the one-liner
+// VarianceScaling(scale=2, mode="fan_avg", distribution="uniform").
+TEST(InitializersTest, VarianceScalingStructHasKeras3DefaultsAndFields) {
+  const init::VarianceScaling keras_defaults;
+  EXPECT_EQ(keras_defaults.scale, 1.0);
+  EXPECT_EQ(keras_defaults.mode, init::Mode::kFanIn);
+  EXPECT_EQ(keras_defaults.distribution, init::Distribution::kTruncatedNormal);
+  EXPECT_FALSE(keras_defaults.seed.has_value());
+  ExpectStddev(keras_defaults, std::sqrt(1.0 / kFanIn));
+  const Initializer one_liner = init::VarianceScaling{
+      .scale = 2, .mode = init::Mode::kFanAvg, .distribution = init::Distribution::kUniform};
+  const double variance = 2.0 / ((kFanIn + kFanOut) / 2.0);
+  ExpectStddev(one_liner, std::sqrt(variance));
+  EXPECT_LE(DrawKernel(one_liner).max_abs, std::sqrt(3 * variance));
+  ExpectStddev(init::VarianceScaling{.scale = 2, .mode = init::Mode::kFanOut,
+                                     .distribution = init::Distribution::kTruncatedNormal},
+               std::sqrt(2.0 / kFanOut));
+}
+
 TEST(InitializersTest, FromNameErrorListsValidNames) {
   absl::StatusOr<Initializer> init = InitializerFromName("he_normall");
   ASSERT_FALSE(init.ok());

@@ -1,5 +1,7 @@
 // Tests of nn/activation_layers.cc: Keras defaults and names, PReLU's slope
-// variable (shape, shared axes, training), RReLU in fit vs predict, errors.
+// variable (shape, shared axes, training), RReLU in fit vs predict, errors;
+// activation layer objects as DenseOptions::activation / nn::Activation
+// (ActivationOption): values, configs, errors.
 
 #include "nn/activation_layers.h"
 
@@ -7,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
+#include "nn/model_config.h"
 
 namespace gradflow {
 namespace {
@@ -114,6 +119,131 @@ TEST(ActivationLayersTest, RReLUDrawsSlopesInFit) {
   auto evaluated = model.Evaluate(x, y, kRows);
   ASSERT_TRUE(evaluated.ok());
   EXPECT_NEAR((*evaluated)["loss"], 0.25, 1e-4);
+}
+
+
+// ------------------------------------------------------------ activation objects
+
+// 16 samples of 3 features in [-2, 2] (a fixed seed).
+Tensor Inputs() {
+  Tensor x(DType::kF32, {16, 3});
+  Rng rng(11);
+  for (float& v : x.flat<float>()) v = static_cast<float>(rng.Uniform(-2, 2));
+  return x;
+}
+
+// The predictions of `layers` after copying the weights of `source`'s first
+// layer into their first layer (a Dense of 4 units on 3 inputs).
+std::vector<float> PredictWithWeightsOf(const nn::Sequential& source, std::vector<nn::LayerPtr> layers) {
+  nn::Sequential model(std::move(layers));
+  EXPECT_TRUE(model.Compile({.loss = "mse"}).ok());
+  EXPECT_TRUE(model.layers()[0]->SetWeights(source.layers()[0]->GetWeights()).ok());
+  auto out = model.Predict(Inputs());
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? out->ToVector<float>() : std::vector<float>{};
+}
+
+// Keras: Dense(4, activation=LeakyReLU(negative_slope=0.2)) is Dense(4)
+// followed by that LeakyReLU layer.
+TEST(ActivationObjectTest, DenseWithLeakyReLUObjectEqualsDenseThenLeakyReLULayer) {
+  nn::Sequential fused({nn::Dense(4, {.activation = nn::LeakyReLU(0.2), .input_shape = Shape{3}})});
+  ASSERT_TRUE(fused.Compile({.loss = "mse"}).ok());
+  auto got = fused.Predict(Inputs());
+  ASSERT_TRUE(got.ok()) << got.status();
+  const std::vector<float> separate =
+      PredictWithWeightsOf(fused, {nn::Dense(4, {.input_shape = Shape{3}}), nn::LeakyReLU(0.2)});
+  const std::vector<float> linear = PredictWithWeightsOf(fused, {nn::Dense(4, {.input_shape = Shape{3}})});
+  ASSERT_EQ(separate.size(), 64u);
+  EXPECT_EQ(got->ToVector<float>(), separate);
+  int negatives = 0;
+  for (size_t i = 0; i < linear.size(); ++i) {
+    negatives += linear[i] < 0;
+    EXPECT_FLOAT_EQ(got->ToVector<float>()[i], linear[i] > 0 ? linear[i] : 0.2f * linear[i]);
+  }
+  EXPECT_GT(negatives, 8);  // the slope is really exercised
+}
+
+TEST(ActivationObjectTest, OtherWeightlessObjectsAndTheActivationLayer) {
+  nn::Sequential elu({nn::Dense(4, {.activation = nn::ELU(0.5), .input_shape = Shape{3}})});
+  ASSERT_TRUE(elu.Compile({.loss = "mse"}).ok());
+  const std::vector<float> linear = PredictWithWeightsOf(elu, {nn::Dense(4, {.input_shape = Shape{3}})});
+  const std::vector<float> got = elu.Predict(Inputs())->ToVector<float>();
+  for (size_t i = 0; i < linear.size(); ++i) {
+    EXPECT_NEAR(got[i], linear[i] > 0 ? linear[i] : 0.5 * std::expm1(linear[i]), 1e-6);
+  }
+  // nn::Activation takes the same objects.
+  EXPECT_EQ(PredictWithWeightsOf(elu, {nn::Dense(4, {.input_shape = Shape{3}}), nn::Activation(nn::ELU(0.5))}), got);
+  // A Softmax object leaves its logits for the cross-entropy, as "softmax" does.
+  nn::Sequential softmax({nn::Dense(4, {.activation = nn::Softmax(), .input_shape = Shape{3}})});
+  ASSERT_TRUE(softmax.Compile({}).ok());
+  EXPECT_TRUE(softmax.layers()[0]->softmax_logits().valid());
+}
+
+TEST(ActivationObjectTest, NamesStillWorkAsBefore) {
+  nn::DenseOptions hidden{.activation = "relu"};
+  auto out = hidden;
+  out.activation = "softmax";
+  const std::string name = "elu";
+  out.activation = name;
+  EXPECT_EQ(out.activation.name(), "elu");
+  EXPECT_EQ(hidden.activation.name(), "relu");
+  EXPECT_TRUE(nn::DenseOptions{}.activation.is_linear());
+  EXPECT_EQ(*nn::ActivationOption("swish").ToJson(), "silu");  // Keras 3's spelling
+  EXPECT_EQ(*nn::ActivationOption().ToJson(), "linear");
+}
+
+TEST(ActivationObjectTest, ConfigIsKerasSerializedObjectAndRoundTrips) {
+  auto dense = nn::Dense(4, {.activation = nn::LeakyReLU(0.2), .input_shape = Shape{3}});
+  auto json = nn::LayerToJson(*dense);
+  ASSERT_TRUE(json.ok()) << json.status();
+  // keras.activations.serialize of a layer: serialize_keras_object.
+  EXPECT_EQ((*json)["config"]["activation"], nlohmann::json::parse(R"({"module": "keras.layers",
+      "class_name": "LeakyReLU", "registered_name": null,
+      "config": {"name": "leaky_re_lu", "trainable": true, "negative_slope": 0.2}})"));
+  auto back = nn::LayerFromJson(*json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*nn::LayerToJson(**back), *json);
+  // The reloaded layer computes the same function.
+  nn::Sequential original({dense});
+  ASSERT_TRUE(original.Compile({.loss = "mse"}).ok());
+  EXPECT_EQ(PredictWithWeightsOf(original, {*back}), original.Predict(Inputs())->ToVector<float>());
+  // The whole model file's config too.
+  auto text = nn::ModelConfigToJson({.layers = {dense}});
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto parsed = nn::ParseModelConfig(*text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*nn::LayerToJson(*parsed->layers[0]), *nn::LayerToJson(*dense));  // named "dense" by Compile now
+}
+
+TEST(ActivationObjectTest, BadActivationsAreErrorsNamingTheLayer) {
+  nn::Sequential prelu({nn::Dense(4, {.activation = nn::PReLU(), .name = "hidden", .input_shape = Shape{3}})});
+  absl::Status s = prelu.Compile({.loss = "mse"});
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("Dense layer 'hidden': its activation, a PReLU layer, has weights (hidden/alpha)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("add the PReLU as a layer of its own after this one"));
+
+  nn::Sequential null({nn::Dense(4, {.activation = nn::LayerPtr(), .input_shape = Shape{3}})});
+  EXPECT_THAT(std::string(null.Compile({.loss = "mse"}).message()),
+              HasSubstr("Dense layer 'dense': the activation is a null layer pointer"));
+  EXPECT_FALSE(nn::LayerToJson(*nn::Dense(4, {.activation = nn::LayerPtr()})).ok());
+
+  nn::Sequential nan_slope({nn::Dense(3, {.input_shape = Shape{3}}), nn::Activation(nn::LeakyReLU(std::nan("")))});
+  EXPECT_THAT(std::string(nan_slope.Compile({.loss = "mse"}).message()),
+              HasSubstr("LeakyReLU layer 'activation': 'negative_slope' must be a finite number, got nan"));
+
+  nn::Sequential unknown({nn::Dense(4, {.activation = "relux", .input_shape = Shape{3}})});
+  EXPECT_THAT(std::string(unknown.Compile({.loss = "mse"}).message()), HasSubstr("relux"));
+
+  auto bad_config = nn::LayerFromJson(nlohmann::json::parse(
+      R"({"class_name": "Dense", "config": {"units": 2, "activation": {"class_name": "LeakyReLU",
+          "config": {"negative_slope": "steep"}}}})"));
+  ASSERT_FALSE(bad_config.ok());
+  EXPECT_THAT(std::string(bad_config.status().message()),
+              HasSubstr("layer (Dense).config.activation (LeakyReLU).config: 'negative_slope' must be"));
+  auto unknown_type = nn::LayerFromJson(nlohmann::json::parse(
+      R"({"class_name": "Dense", "config": {"units": 2, "activation": {"class_name": "Swoosh", "config": {}}}})"));
+  ASSERT_FALSE(unknown_type.ok());
+  EXPECT_THAT(std::string(unknown_type.status().message()), HasSubstr("unknown layer type 'Swoosh'"));
 }
 
 }  // namespace

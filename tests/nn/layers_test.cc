@@ -1,7 +1,9 @@
 // Tests of nn/layers.cc: Dense's kernel/bias regularizers (the loss that fit
 // and evaluate report includes the penalties, as in Keras), max-norm
 // constraints after fitting, and one DenseOptions value shared by many layers
-// (the chapter's functools.partial).
+// (the chapter's functools.partial); initializer objects in DenseOptions
+// (Keras's VarianceScaling(scale=2, mode="fan_avg", distribution="uniform"))
+// and their Keras 3 configs.
 
 #include "nn/layers.h"
 
@@ -9,9 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
+#include "nn/model_config.h"
 
 namespace gradflow::nn {
 namespace {
@@ -125,6 +130,89 @@ TEST(DenseRegularizerTest, BadSettingsFailCompileNamingTheVariable) {
   Sequential bad_axis({Dense(2, {.kernel_constraint = MaxNorm{.axis = 3}, .input_shape = Shape{4}})});
   s = bad_axis.Compile({});
   EXPECT_THAT(std::string(s.message()), HasSubstr("axis 3 is out of range"));
+}
+
+
+// ------------------------------------------------------------ initializer objects
+
+// Keras: Dense(1000, kernel_initializer=VarianceScaling(scale=2,
+// mode="fan_avg", distribution="uniform")) on 500 inputs.
+constexpr int64_t kFanIn = 500, kUnits = 1000;
+const Initializer kScaling = init::VarianceScaling{
+    .scale = 2, .mode = init::Mode::kFanAvg, .distribution = init::Distribution::kUniform};
+
+TEST(DenseInitializerTest, VarianceScalingObjectDrawsKerasVariance) {
+  Sequential model({Dense(kUnits, {.kernel_initializer = kScaling, .input_shape = Shape{kFanIn}})});
+  ASSERT_TRUE(model.Compile({.loss = "mse", .seed = 7}).ok());
+  const Tensor kernel = model.layers()[0]->GetWeights().at("kernel");
+  double sum_sq = 0, max_abs = 0;
+  for (float v : kernel.flat<float>()) {
+    sum_sq += double(v) * v;
+    max_abs = std::max(max_abs, std::abs(double(v)));
+  }
+  // Keras: variance scale / ((fan_in + fan_out) / 2), U(-limit, limit) with
+  // limit sqrt(3 variance). 500,000 uniform samples: the standard error of
+  // the sample variance is 0.13% of it, so 1% is 7.5 of them, while fan_in
+  // instead of fan_avg (33% off) or scale 1 (50%) fall far outside.
+  const double variance = 2.0 / ((kFanIn + kUnits) / 2.0);
+  EXPECT_NEAR(sum_sq / double(kernel.num_elements()), variance, 0.01 * variance);
+  EXPECT_LE(max_abs, std::sqrt(3 * variance));
+  EXPECT_GT(max_abs, 0.99 * std::sqrt(3 * variance));  // uniform up to the limit, not a normal
+}
+
+TEST(DenseInitializerTest, VarianceScalingConfigIsWhatKeras3Writes) {
+  auto json = LayerToJson(*Dense(3, {.kernel_initializer = kScaling}));
+  ASSERT_TRUE(json.ok()) << json.status();
+  const nlohmann::json keras = nlohmann::json::parse(R"({"module": "keras.initializers",
+      "class_name": "VarianceScaling", "registered_name": null,
+      "config": {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform", "seed": null}})");
+  EXPECT_EQ((*json)["config"]["kernel_initializer"], keras);
+  auto back = LayerFromJson(*json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*LayerToJson(**back), *json);
+}
+
+// Keras 3.15+ also writes input_axes / output_axes (null), and Keras takes
+// distribution "normal" for "truncated_normal".
+TEST(DenseInitializerTest, ReadsWhatNewerKerasWritesAndItsAliases) {
+  auto read = [](const std::string& initializer) {
+    return LayerFromJson(nlohmann::json::parse(
+        R"({"class_name": "Dense", "config": {"units": 3, "kernel_initializer": )" + initializer + "}}"));
+  };
+  auto axes = read(R"({"class_name": "GlorotUniform", "config": {"seed": null, "input_axes": null, "output_axes": null}})");
+  ASSERT_TRUE(axes.ok()) << axes.status();
+  EXPECT_EQ((*LayerToJson(**axes))["config"]["kernel_initializer"]["config"], nlohmann::json({{"seed", nullptr}}));
+  auto normal = read(R"({"class_name": "VarianceScaling", "config": {"distribution": "normal", "input_axes": null}})");
+  ASSERT_TRUE(normal.ok()) << normal.status();
+  EXPECT_EQ((*LayerToJson(**normal))["config"]["kernel_initializer"]["config"]["distribution"], "truncated_normal");
+  auto set_axes = read(R"({"class_name": "VarianceScaling", "config": {"input_axes": [0]}})");
+  ASSERT_FALSE(set_axes.ok());
+  EXPECT_THAT(std::string(set_axes.status().message()), HasSubstr("'input_axes' is array [0]: gradflow computes fans"));
+}
+
+TEST(DenseInitializerTest, BadVarianceScalingSettingsFailCompileNamingTheLayer) {
+  struct Case {
+    init::VarianceScaling scaling;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{.scale = 0}, "VarianceScaling scale must be > 0, got 0"},
+      {{.scale = -2}, "VarianceScaling scale must be > 0, got -2"},
+      {{.scale = std::nan("")}, "VarianceScaling scale must be > 0, got nan"},
+      {{.mode = static_cast<init::Mode>(7)}, "VarianceScaling mode must be one of fan_in, fan_out, fan_avg, got 7"},
+      {{.distribution = static_cast<init::Distribution>(3)}, "VarianceScaling distribution must be one of"},
+  };
+  for (const Case& c : cases) {
+    Sequential model({Dense(3, {.kernel_initializer = c.scaling, .name = "hidden", .input_shape = Shape{4}})});
+    absl::Status s = model.Compile({.loss = "mse"});
+    EXPECT_THAT(std::string(s.message()), HasSubstr("Dense layer 'hidden': ")) << c.message;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+  }
+  auto bad_mode = LayerFromJson(nlohmann::json::parse(
+      R"({"class_name": "Dense", "config": {"units": 3, "kernel_initializer":
+          {"class_name": "VarianceScaling", "config": {"mode": "fan_sideways"}}}})"));
+  ASSERT_FALSE(bad_mode.ok());
+  EXPECT_THAT(std::string(bad_mode.status().message()), HasSubstr("use one of fan_in, fan_out, fan_avg"));
 }
 
 }  // namespace

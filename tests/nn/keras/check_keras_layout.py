@@ -150,7 +150,7 @@ def layer_variables(class_name, config, in_shape, where, problems, flavor):
         number(config, "rate", where, problems, 0.0, 1.0)
         return [], in_shape
     if class_name == "Activation":
-        check_activation(config, where, problems)
+        check_activation(config, where, problems, flavor)
         return [], in_shape
     if class_name == "LeakyReLU":
         number(config, "alpha" if flavor == "tf2" else "negative_slope", where, problems)
@@ -161,7 +161,7 @@ def layer_variables(class_name, config, in_shape, where, problems, flavor):
             size *= d
         return [], (size,)
     if class_name == "Dense":
-        return dense_variables(config, in_shape, where, problems, trainable)
+        return dense_variables(config, in_shape, where, problems, trainable, flavor)
     if class_name == "BatchNormalization":
         return batch_norm_variables(config, in_shape, where, problems, trainable)
     if class_name == "PReLU":
@@ -178,18 +178,32 @@ def layer_variables(class_name, config, in_shape, where, problems, flavor):
     return None, in_shape
 
 
-def check_activation(config, where, problems):
+def check_activation(config, where, problems, flavor):
+    """A name, or a weightless layer object as keras.activations.serialize
+    writes it: {"module": "keras.layers", "class_name", "config", ...}
+    (without module in tf.keras 2.x's layout)."""
     activation = config.get("activation")
+    if isinstance(activation, dict):
+        class_name, inner = activation.get("class_name"), activation.get("config")
+        here = f"{where} activation"
+        if activation.get("module", "keras.layers") != "keras.layers" or not isinstance(class_name, str) \
+                or not isinstance(inner, dict):
+            problems.add(here, f"an activation object must be a keras.layers object, got {json.dumps(activation)}")
+            return
+        variables, _ = layer_variables(class_name, inner, (1,), here, problems, flavor)
+        if variables:
+            problems.add(here, f"a {class_name} activation object has weights, which Keras keeps in no group here")
+        return
     if activation not in ACTIVATIONS:
         problems.add(where, f"unknown activation {json.dumps(activation)}")
 
 
-def dense_variables(config, in_shape, where, problems, trainable):
+def dense_variables(config, in_shape, where, problems, trainable, flavor):
     units = config.get("units")
     if isinstance(units, bool) or not isinstance(units, int) or not 0 < units <= MAX_UNITS:
         problems.add(where, f"'units' must be an integer in [1, {MAX_UNITS}], got {json.dumps(units)}")
         return None, in_shape
-    check_activation(config, where, problems)
+    check_activation(config, where, problems, flavor)
     variables = [("kernel", (in_shape[-1], units), trainable)]
     if config.get("use_bias", True):
         variables.append(("bias", (units,), trainable))

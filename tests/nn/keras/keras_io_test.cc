@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 #include "core/npy.h"
 #include "core/random.h"
@@ -20,6 +22,7 @@
 #include "nn/activation_layers.h"
 #include "nn/dropout_layers.h"
 #include "nn/layers.h"
+#include "nn/model_config.h"
 #include "nn/normalization.h"
 #include "nn/preprocessing.h"
 #include "nn/saving.h"
@@ -209,6 +212,37 @@ TEST_P(KerasRoundTripTest, AdaptedNormalizationKeepsItsStatistics) {
       testing_util::RunCommand("/usr/bin/python3 tests/nn/keras/check_keras_layout.py " + path);
   ASSERT_EQ(checked.exit_code, 0) << checked.output;
   EXPECT_THAT(checked.output, HasSubstr("[[16], [16], []]"));  // mean, variance, count
+}
+
+// Keras: Dense(4, activation=LeakyReLU(negative_slope=0.2)). The archive's
+// config holds the activation as keras.activations.serialize writes a layer
+// object; it loads back with the same function, in both formats.
+TEST_P(KerasRoundTripTest, ActivationObjectInsideDenseRoundTrips) {
+  const Data data = RandomData(16);
+  Sequential model({Flatten(Shape{4, 4}), Dense(4, {.activation = LeakyReLU(0.2)}), Dense(3)});
+  ASSERT_TRUE(model.Compile({}).ok());
+  const std::string path = testing_util::TempDir("keras_activation_object") + "/model" + GetParam();
+  ASSERT_TRUE(model.Save(path).ok()) << model.Save(path);
+  absl::StatusOr<Sequential> loaded = LoadKerasModel(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto config = LayerToJson(*loaded->layers()[1]);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ((*config)["config"]["activation"]["class_name"], "LeakyReLU");
+  EXPECT_EQ((*config)["config"]["activation"]["config"]["negative_slope"], 0.2);
+  ExpectEqual(*loaded->Predict(data.x), *model.Predict(data.x));
+  const testing_util::CommandRun checked =
+      testing_util::RunCommand("/usr/bin/python3 tests/nn/keras/check_keras_layout.py " + path);
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+}
+
+TEST(KerasExportTest, RefusesActivationObjectsKerasHasNot) {
+  Sequential model({Flatten(Shape{4}), Dense(2, {.activation = RReLU()})});
+  ASSERT_TRUE(model.Compile({.loss = "mse"}).ok());
+  const std::string path = testing_util::TempDir("keras_refuse_activation") + "/model.keras";
+  absl::Status saved = model.Save(path);
+  EXPECT_THAT(std::string(saved.message()),
+              HasSubstr("layer 'dense' (Dense): its 'activation' is a RReLU layer, which has no Keras class"));
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 // Debian's libhdf5 is not thread-safe: gradflow's one lock makes loads and

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "graph/session.h"
 #include "nn/config_reader.h"
@@ -98,11 +99,7 @@ Output Layer::AddVariable(const Scope& scope, const std::string& name, Shape sha
 
 Output Layer::SharedVariable(const Scope& scope, const std::string& local, const TensorType& wanted) {
   for (const Output& v : variables_) {
-    const std::string& full = v.node->name;
-    if (full.size() <= local.size() || full.compare(full.size() - local.size(), local.size(), local) != 0 ||
-        full[full.size() - local.size() - 1] != '/') {
-      continue;
-    }
+    if (!absl::EndsWith(v.node->name, absl::StrCat("/", local))) continue;
     if (v.dtype() == wanted.dtype && v.shape() == wanted.shape) return v;
     scope.graph().RecordError(absl::InvalidArgumentError(absl::StrCat(
         "layer '", name_, "' (", type(), ") is called again on an input that needs its '", local,

@@ -805,14 +805,15 @@ std::string Sequential::Summary() const {
   // Before Compile the layers are built aside, as Keras builds a layer once
   // its input shape is known: the same names, shapes and counts.
   absl::StatusOr<Compiled> aside = compiled() ? absl::StatusOr<Compiled>() : BuildAside();
-  const bool known = compiled() || aside.ok();
-  const auto& layer_variables = compiled() || !aside.ok() ? layer_variables_ : aside->layer_variables;
-  const auto& layer_outputs = compiled() || !aside.ok() ? layer_outputs_ : aside->layer_outputs;
+  const Compiled unbuilt;  // no shapes, no counts
+  const Compiled& built_aside = aside.ok() ? *aside : unbuilt;
+  const auto& layer_variables = compiled() ? layer_variables_ : built_aside.layer_variables;
+  const auto& layer_outputs = compiled() ? layer_outputs_ : built_aside.layer_outputs;
   std::vector<Row> rows;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerPtr& layer = layers_[i];
     int64_t params = 0;
-    const bool built = known && i < layer_outputs.size() && layer_outputs[i].valid();
+    const bool built = i < layer_outputs.size() && layer_outputs[i].valid();
     if (built) {
       for (const Output& v : layer_variables[i]) params += v.shape().NumElements();
     }
@@ -834,8 +835,8 @@ std::string Sequential::Summary() const {
   for (size_t i = 0; i < rows.size(); ++i) {
     absl::StrAppend(&s, line(rows[i].label, rows[i].shape, rows[i].params), i + 1 < rows.size() ? "\n" : "");
   }
-  const int64_t trainable = known ? CountVariables(layer_variables, true) : 0;
-  const int64_t frozen = known ? CountVariables(layer_variables, false) : 0;
+  const int64_t trainable = CountVariables(layer_variables, true);
+  const int64_t frozen = CountVariables(layer_variables, false);
   absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
                   "\nTrainable params: ", WithThousands(trainable),
                   "\nNon-trainable params: ", WithThousands(frozen), "\n", rule, "\n");

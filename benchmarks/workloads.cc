@@ -28,7 +28,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 Tensor FirstRows(const Tensor& t, int64_t n) { return t.View(0, t.dtype(), t.shape().WithBatch(n)); }
 
 // Rows [0, n) plus the remainder batch, so a timed epoch compiles nothing new.
-absl::Status WarmUp(nn::Sequential& model, const TrainingData& data, int64_t batch,
+absl::Status WarmUp(nn::Model& model, const TrainingData& data, int64_t batch,
                     int64_t samples, bool train) {
   const int64_t rest = samples % batch;
   const int64_t n = std::min(samples, batch * 2 + rest);
@@ -56,7 +56,7 @@ TrainingData LoadTrainingData() {
   return d;
 }
 
-absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload, bool fuse_ops) {
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops) {
   nn::Sequential model({nn::Flatten(Shape{28, 28})});
   optimizers::Optimizer optimizer = optimizers::SGD{.learning_rate = 0.01, .momentum = 0.9};
   if (workload == "W1") {
@@ -90,7 +90,7 @@ absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload, bool f
   return model;
 }
 
-absl::StatusOr<double> TimeTrainEpoch(nn::Sequential& model, const TrainingData& data,
+absl::StatusOr<double> TimeTrainEpoch(nn::Model& model, const TrainingData& data,
                                       int64_t batch, int64_t samples) {
   absl::Status s = WarmUp(model, data, batch, samples, true);
   if (!s.ok()) return s;
@@ -101,7 +101,7 @@ absl::StatusOr<double> TimeTrainEpoch(nn::Sequential& model, const TrainingData&
   return Seconds(start);
 }
 
-absl::StatusOr<double> TimePredict(nn::Sequential& model, const TrainingData& data, int64_t batch,
+absl::StatusOr<double> TimePredict(nn::Model& model, const TrainingData& data, int64_t batch,
                                    int64_t samples) {
   absl::Status s = WarmUp(model, data, batch, samples, false);
   if (!s.ok()) return s;

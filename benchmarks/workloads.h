@@ -35,15 +35,15 @@ TrainingData LoadTrainingData();
 // "W1".."W4"; an unknown name is an InvalidArgument error. The model is
 // compiled (seed 42), so its train/predict plans exist; the executables for a
 // batch size are created on the first step at that size.
-absl::StatusOr<nn::Sequential> BuildWorkload(const std::string& workload, bool fuse_ops = true);
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops = true);
 
 // Seconds for one epoch of Fit over the first `samples` rows of `data`
 // (shuffled, verbose 0), after one warm-up epoch of two batches so kernel
 // creation is not timed. `samples` must be a multiple of `batch`.
-absl::StatusOr<double> TimeTrainEpoch(nn::Sequential& model, const TrainingData& data,
+absl::StatusOr<double> TimeTrainEpoch(nn::Model& model, const TrainingData& data,
                                       int64_t batch, int64_t samples);
 // Seconds for Predict over the first `samples` rows, same warm-up.
-absl::StatusOr<double> TimePredict(nn::Sequential& model, const TrainingData& data, int64_t batch,
+absl::StatusOr<double> TimePredict(nn::Model& model, const TrainingData& data, int64_t batch,
                                    int64_t samples);
 
 }  // namespace gradflow::benchmarks

@@ -1,5 +1,5 @@
 // A command-line look at a saved model: gradflow's own files
-// (nn::Sequential::Save) and Keras's .keras and .h5 files (nn/keras.h),
+// (nn::Model::Save) and Keras's .keras and .h5 files (nn/keras.h),
 // told apart by their content:
 //
 //   inspect_model summary FILE       layers, output shapes, parameter counts,
@@ -15,7 +15,7 @@
 //                                    input shape]), written to y.npy
 //                                    (float32) or printed one row per line
 //   inspect_model convert IN OUT     nn::LoadModel(IN), then OUT is written
-//                                    by Sequential::Save (weights, config,
+//                                    by Model::Save (weights, config,
 //                                    compile options, optimizer state) in the
 //                                    format of its extension: .keras, .h5,
 //                                    anything else gradflow's safetensors
@@ -56,9 +56,9 @@ int Usage() {
   std::fprintf(stderr,
                "usage: inspect_model summary FILE | evaluate FILE | predict FILE [N]\n"
                "       inspect_model predict FILE --input=x.npy [--output=y.npy] | convert IN OUT\n"
-               "  FILE, IN: a model nn::LoadModel reads (a file saved by nn::Sequential::Save)\n"
+               "  FILE, IN: a model nn::LoadModel reads (a file saved by nn::Model::Save)\n"
                "  x.npy: float32 or float64 samples [N, input shape]; y.npy: the float32 outputs\n"
-               "  convert: OUT is written by Sequential::Save\n");
+               "  convert: OUT is written by Model::Save\n");
   return 2;
 }
 
@@ -82,12 +82,12 @@ std::string DescribeCompile(const nn::CompileOptions& o) {
 // has them, else (when `need_compile_options` is false) with a placeholder
 // loss, only so that shapes are known and Predict runs.
 struct Loaded {
-  nn::Sequential model;
+  nn::Model model;
   bool compile_options_in_file;
 };
 
 absl::StatusOr<Loaded> Load(const std::string& path, bool need_compile_options) {
-  GF_ASSIGN_OR_RETURN(nn::Sequential model, nn::LoadModel(path));
+  GF_ASSIGN_OR_RETURN(nn::Model model, nn::LoadModel(path));
   if (model.compiled()) return Loaded{std::move(model), true};
   if (need_compile_options) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -99,7 +99,7 @@ absl::StatusOr<Loaded> Load(const std::string& path, bool need_compile_options) 
 
 // The Fashion-MNIST test images shaped for the model's input, and checks
 // that it outputs one score per class.
-absl::StatusOr<Tensor> TestImagesFor(nn::Sequential& model, const Tensor& images) {
+absl::StatusOr<Tensor> TestImagesFor(nn::Model& model, const Tensor& images) {
   const Shape& input = model.input().shape();
   const int64_t n = images.shape()[0];
   Tensor x;
@@ -179,7 +179,7 @@ int Summary(const std::string& path) {
 int Evaluate(const std::string& path) {
   absl::StatusOr<ModelAndTestSet> loaded = LoadWithTestSet(path, /*need_compile_options=*/true);
   if (!loaded.ok()) return Error(loaded.status());
-  nn::Sequential* model = &loaded->loaded.model;
+  nn::Model* model = &loaded->loaded.model;
   const Dataset* test = &loaded->test;
   const Tensor* x = &loaded->x;
   Tensor y = test->labels;
@@ -223,7 +223,7 @@ int Predict(const std::string& path, const std::string& count) {
   const int64_t n = *parsed;
   absl::StatusOr<ModelAndTestSet> loaded = LoadWithTestSet(path, /*need_compile_options=*/false);
   if (!loaded.ok()) return Error(loaded.status());
-  nn::Sequential* model = &loaded->loaded.model;
+  nn::Model* model = &loaded->loaded.model;
   const Dataset* test = &loaded->test;
   const Tensor* x = &loaded->x;
   if (n > x->shape()[0]) {
@@ -250,7 +250,7 @@ int Predict(const std::string& path, const std::string& count) {
 
 // The samples of `path` for the model: float32 (float64 and uint8 files are
 // converted by ReadNpy), shaped [N, the model's input shape], N >= 1.
-absl::StatusOr<Tensor> SamplesFor(const nn::Sequential& model, const std::string& path) {
+absl::StatusOr<Tensor> SamplesFor(const nn::Model& model, const std::string& path) {
   GF_ASSIGN_OR_RETURN(Tensor x, ReadNpy(path));
   const Shape& input = model.input().shape();
   const std::string wanted = absl::StrCat("[N, ", absl::StrJoin(input.dims().begin() + 1, input.dims().end(), ", "),
@@ -294,14 +294,14 @@ int PredictNpy(const std::string& path, const std::string& input, const std::str
   return 0;
 }
 
-// Sequential::Save needs a compiled model (it saves the compile options), so
+// Model::Save needs a compiled model (it saves the compile options), so
 // a file without compile options is refused rather than given invented ones.
 int Convert(const std::string& in, const std::string& out) {
-  absl::StatusOr<nn::Sequential> model = nn::LoadModel(in);
+  absl::StatusOr<nn::Model> model = nn::LoadModel(in);
   if (!model.ok()) return Error(model.status());
   if (!model->compiled()) {
     return Error(absl::FailedPreconditionError(absl::StrCat(
-        "'", in, "' has no compile options; convert writes OUT with Sequential::Save, which needs a compiled ",
+        "'", in, "' has no compile options; convert writes OUT with Model::Save, which needs a compiled ",
         "model, and does not invent compile options (compile and save it in code instead)")));
   }
   absl::Status saved = model->Save(out);

@@ -79,10 +79,10 @@ int main(int argc, char** argv) {
   }
 
   nn::KerasLoadReport report;
-  absl::StatusOr<nn::Sequential> model_a = nn::LoadKerasModel(path, {}, &report);
+  absl::StatusOr<nn::Model> model_a = nn::LoadKerasModel(path, {}, &report);
   if (!model_a.ok()) return examples::Fail(model_a.status());
   PrintReport(path, report);
-  absl::StatusOr<nn::Sequential> model_a_clone = nn::CloneModel(*model_a);
+  absl::StatusOr<nn::Model> model_a_clone = nn::CloneModel(*model_a);
   if (!model_a_clone.ok()) return examples::Fail(model_a_clone.status());
   if (auto s = model_a_clone->SetWeights(*model_a->GetWeights()); !s.ok()) return examples::Fail(s);
   nn::Sequential model_b_on_a(

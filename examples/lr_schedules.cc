@@ -58,7 +58,7 @@ std::vector<Run> Runs(int epochs, int64_t steps_per_epoch, double lr0, double ma
 // Records the rate each epoch trains with (performance scheduling).
 class EpochRates : public nn::Callback {
  public:
-  absl::Status OnEpochBegin(nn::Sequential& model, int) override {
+  absl::Status OnEpochBegin(nn::Model& model, int) override {
     auto rate = model.learning_rate();
     if (!rate.ok()) return rate.status();
     rates.push_back(*rate);

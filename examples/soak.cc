@@ -110,11 +110,11 @@ class RssReport : public nn::Callback {
  public:
   RssReport(int64_t every, int64_t steps_per_epoch, const Tensor& x, const Tensor& y)
       : every_(every), steps_per_epoch_(steps_per_epoch), x_(x), y_(y) {}
-  absl::Status OnEpochBegin(nn::Sequential&, int epoch) override {
+  absl::Status OnEpochBegin(nn::Model&, int epoch) override {
     epoch_ = epoch;
     return absl::OkStatus();
   }
-  absl::Status OnTrainBatchEnd(nn::Sequential& model, int64_t batch, const nn::Logs& logs) override {
+  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, const nn::Logs& logs) override {
     const int64_t step = epoch_ * steps_per_epoch_ + batch + 1;
     if (step % every_ != 0) return absl::OkStatus();
     GF_RETURN_IF_ERROR(model.Evaluate(x_, y_, 64).status());

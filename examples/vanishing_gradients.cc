@@ -111,7 +111,7 @@ nn::Sequential BuildModel(const Config& c, int layers, int64_t units) {
 }
 
 // Every Dense kernel redrawn from N(0, 1) (the "normal" configuration).
-absl::Status SetStandardNormalKernels(nn::Sequential& model, uint64_t seed) {
+absl::Status SetStandardNormalKernels(nn::Model& model, uint64_t seed) {
   GF_ASSIGN_OR_RETURN(auto weights, model.GetWeights());
   Rng rng(seed);
   for (auto& [name, value] : weights) {

@@ -14,7 +14,7 @@
 
 namespace gradflow::nn {
 
-class Sequential;
+class Model;
 
 // Metrics by name: "loss", "accuracy", "val_loss", ... (running means within
 // an epoch for batch hooks, epoch means for epoch hooks).
@@ -23,15 +23,15 @@ using Logs = std::map<std::string, double>;
 class Callback {
  public:
   virtual ~Callback() = default;
-  virtual absl::Status OnTrainBegin(Sequential& model) { return absl::OkStatus(); }
-  virtual absl::Status OnEpochBegin(Sequential& model, int epoch) { return absl::OkStatus(); }
-  virtual absl::Status OnTrainBatchEnd(Sequential& model, int64_t batch, const Logs& logs) {
+  virtual absl::Status OnTrainBegin(Model& model) { return absl::OkStatus(); }
+  virtual absl::Status OnEpochBegin(Model& model, int epoch) { return absl::OkStatus(); }
+  virtual absl::Status OnTrainBatchEnd(Model& model, int64_t batch, const Logs& logs) {
     return absl::OkStatus();
   }
-  virtual absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+  virtual absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) {
     return absl::OkStatus();
   }
-  virtual absl::Status OnTrainEnd(Sequential& model) { return absl::OkStatus(); }
+  virtual absl::Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
 };
 
 using CallbackPtr = std::shared_ptr<Callback>;

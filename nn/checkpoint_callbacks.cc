@@ -160,7 +160,7 @@ ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions option
     : path_(std::move(path)), options_(std::move(options)), maximize_(maximize),
       best_(maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity()) {}
 
-absl::Status ModelCheckpoint::OnTrainBegin(Sequential&) {
+absl::Status ModelCheckpoint::OnTrainBegin(Model&) {
   // Keras keeps `best` across fit calls on the same callback object; so do we.
   return absl::OkStatus();
 }
@@ -180,7 +180,7 @@ absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& l
   return path;
 }
 
-absl::Status ModelCheckpoint::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+absl::Status ModelCheckpoint::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
   GF_ASSIGN_OR_RETURN(std::string path, FormatPath(epoch, logs));
   if (options_.save_best_only) {
     GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ModelCheckpoint", options_.monitor, logs));
@@ -217,7 +217,7 @@ absl::StatusOr<std::shared_ptr<CSVLogger>> CSVLogger::Create(std::string path, C
   return std::shared_ptr<CSVLogger>(new CSVLogger(std::move(path), options));
 }
 
-absl::Status CSVLogger::OnTrainBegin(Sequential&) {
+absl::Status CSVLogger::OnTrainBegin(Model&) {
   contents_.clear();
   keys_.clear();
   if (options_.append) {
@@ -232,7 +232,7 @@ absl::Status CSVLogger::OnTrainBegin(Sequential&) {
   return absl::OkStatus();
 }
 
-absl::Status CSVLogger::OnEpochEnd(Sequential&, int epoch, const Logs& logs) {
+absl::Status CSVLogger::OnEpochEnd(Model&, int epoch, const Logs& logs) {
   const std::string separator(1, options_.separator);
   if (keys_.empty()) {
     for (const auto& [name, value] : logs) keys_.push_back(name);  // std::map: sorted, as Keras
@@ -253,12 +253,12 @@ absl::Status CSVLogger::OnEpochEnd(Sequential&, int epoch, const Logs& logs) {
 
 // ------------------------------------------------------------ TerminateOnNaN
 
-absl::Status TerminateOnNaN::OnEpochBegin(Sequential&, int epoch) {
+absl::Status TerminateOnNaN::OnEpochBegin(Model&, int epoch) {
   epoch_ = epoch;
   return absl::OkStatus();
 }
 
-absl::Status TerminateOnNaN::OnTrainBatchEnd(Sequential& model, int64_t batch, const Logs& logs) {
+absl::Status TerminateOnNaN::OnTrainBatchEnd(Model& model, int64_t batch, const Logs& logs) {
   auto it = logs.find("loss");
   if (it == logs.end() || std::isfinite(it->second)) return absl::OkStatus();
   model.stop_training = true;

@@ -48,8 +48,8 @@ class ModelCheckpoint : public Callback {
   static absl::StatusOr<std::shared_ptr<ModelCheckpoint>> Create(std::string path,
                                                                  ModelCheckpointOptions options = {});
 
-  absl::Status OnTrainBegin(Sequential& model) override;
-  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
 
   // The best monitored value so far (+-inf before the first), and the paths
   // saved, in order.
@@ -85,8 +85,8 @@ class CSVLogger : public Callback {
  public:
   static absl::StatusOr<std::shared_ptr<CSVLogger>> Create(std::string path, CSVLoggerOptions options = {});
 
-  absl::Status OnTrainBegin(Sequential& model) override;
-  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
 
  private:
   CSVLogger(std::string path, CSVLoggerOptions options) : path_(std::move(path)), options_(options) {}
@@ -108,8 +108,8 @@ class TerminateOnNaN : public Callback {
  public:
   static std::shared_ptr<TerminateOnNaN> Create() { return std::shared_ptr<TerminateOnNaN>(new TerminateOnNaN); }
 
-  absl::Status OnEpochBegin(Sequential& model, int epoch) override;
-  absl::Status OnTrainBatchEnd(Sequential& model, int64_t batch, const Logs& logs) override;
+  absl::Status OnEpochBegin(Model& model, int epoch) override;
+  absl::Status OnTrainBatchEnd(Model& model, int64_t batch, const Logs& logs) override;
 
  private:
   TerminateOnNaN() = default;

@@ -47,7 +47,7 @@ struct BatchDiagnostics {
 
 class GradientDiagnostics {
  public:
-  explicit GradientDiagnostics(Sequential& model) : model_(model) {}
+  explicit GradientDiagnostics(Model& model) : model_(model) {}
   // Statistics for one batch (x, y shaped like Fit's). Errors: the model is
   // not compiled, or the batch does not match its placeholders.
   absl::StatusOr<BatchDiagnostics> Run(const Tensor& x, const Tensor& y);
@@ -59,7 +59,7 @@ class GradientDiagnostics {
   // model has a new graph, which lacks the probe's gradient nodes.
   bool IsCurrent() const;
 
-  Sequential& model_;
+  Model& model_;
   const Graph* built_for_ = nullptr;
   const Node* probe_node_ = nullptr;  // a gradient node Build added, and its name
   std::string probe_node_name_;

@@ -30,7 +30,7 @@ bool EarlyStopping::IsImprovement(double value, double reference) const {
   return maximize_ ? value - delta > reference : value + delta < reference;
 }
 
-absl::Status EarlyStopping::OnTrainBegin(Sequential&) {
+absl::Status EarlyStopping::OnTrainBegin(Model&) {
   wait_ = 0;
   stopped_epoch_ = 0;
   best_epoch_ = 0;
@@ -39,7 +39,7 @@ absl::Status EarlyStopping::OnTrainBegin(Sequential&) {
   return absl::OkStatus();
 }
 
-absl::Status EarlyStopping::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+absl::Status EarlyStopping::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
   GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("EarlyStopping", options_.monitor, logs));
   // Keras keeps the first epoch's weights, so there is something to restore
   // even if nothing ever improves.
@@ -65,7 +65,7 @@ absl::Status EarlyStopping::OnEpochEnd(Sequential& model, int epoch, const Logs&
   return absl::OkStatus();
 }
 
-absl::Status EarlyStopping::RestoreBestWeights(Sequential& model) const {
+absl::Status EarlyStopping::RestoreBestWeights(Model& model) const {
   if (!options_.restore_best_weights || !best_weights_) return absl::OkStatus();
   if (options_.verbose > 0) {
     std::printf("Restoring model weights from the end of the best epoch: %d.\n", best_epoch_ + 1);
@@ -75,7 +75,7 @@ absl::Status EarlyStopping::RestoreBestWeights(Sequential& model) const {
 
 // Keras 3 restores here, whether or not training stopped early; tf.keras 2.x
 // restored when it stopped (keras2_restore_only_on_stop, in OnEpochEnd).
-absl::Status EarlyStopping::OnTrainEnd(Sequential& model) {
+absl::Status EarlyStopping::OnTrainEnd(Model& model) {
   if (stopped_epoch_ > 0 && options_.verbose > 0) {
     std::printf("Epoch %d: early stopping\n", stopped_epoch_ + 1);
   }

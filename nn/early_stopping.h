@@ -42,9 +42,9 @@ class EarlyStopping : public Callback {
   // An unknown mode or a negative patience is an InvalidArgument error.
   static absl::StatusOr<std::shared_ptr<EarlyStopping>> Create(EarlyStoppingOptions options = {});
 
-  absl::Status OnTrainBegin(Sequential& model) override;
-  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
-  absl::Status OnTrainEnd(Sequential& model) override;
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
+  absl::Status OnTrainEnd(Model& model) override;
 
   // The epoch (0-based, as Keras) at which training was stopped; 0 if it was not.
   int stopped_epoch() const { return stopped_epoch_; }
@@ -57,7 +57,7 @@ class EarlyStopping : public Callback {
  private:
   explicit EarlyStopping(EarlyStoppingOptions options, bool maximize);
   bool IsImprovement(double value, double reference) const;
-  absl::Status RestoreBestWeights(Sequential& model) const;
+  absl::Status RestoreBestWeights(Model& model) const;
 
   EarlyStoppingOptions options_;
   bool maximize_;

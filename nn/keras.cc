@@ -58,7 +58,7 @@ struct StateVariable {
   std::optional<optimizers::KerasSlot> slot;  // names of string literals
 };
 
-std::vector<Output> TrainableVariables(const Sequential& model) {
+std::vector<Output> TrainableVariables(const Model& model) {
   std::vector<Output> out;
   for (size_t i = 0; i < model.layers().size(); ++i) {
     for (const Output& v : model.layer_variables(i)) {
@@ -69,14 +69,14 @@ std::vector<Output> TrainableVariables(const Sequential& model) {
 }
 
 // Keras 3's variable path with '/' as '_': "sequential_dense_kernel".
-std::string KerasPathName(const Sequential& model, const std::string& variable) {
+std::string KerasPathName(const Model& model, const std::string& variable) {
   std::string path = absl::StrCat(model.name(), "/", variable);
   std::replace(path.begin(), path.end(), '/', '_');
   return path;
 }
 
 // The compiled model's optimizer state as Keras lists it.
-std::vector<StateVariable> OptimizerState(const Sequential& model, const optimizers::SlotLayout& layout) {
+std::vector<StateVariable> OptimizerState(const Model& model, const optimizers::SlotLayout& layout) {
   const CompileOptions& options = *model.compile_options();
   std::vector<StateVariable> state = {{optimizers::kStepName, {DType::kI64, Shape{}}, "iteration"}};
   if (!options.learning_rate_schedule) {
@@ -99,7 +99,7 @@ optimizers::SlotLayout SlotsOf(const optimizers::Optimizer& optimizer) {
   return std::visit([](const auto& o) { return o.KerasSlots(); }, optimizer);
 }
 
-std::string OptimizerPrefix(const Sequential& model) {
+std::string OptimizerPrefix(const Model& model) {
   return absl::AsciiStrToLower(optimizers::OptimizerName(model.compile_options()->optimizer));
 }
 
@@ -433,7 +433,7 @@ class ArchiveSource : public KerasSource {
 
 // ---- building the model
 
-absl::Status LoadOptimizerState(Sequential& model, KerasSource& source, KerasLoadReport& report) {
+absl::Status LoadOptimizerState(Model& model, KerasSource& source, KerasLoadReport& report) {
   const std::vector<StateVariable> state = OptimizerState(model, SlotsOf(model.compile_options()->optimizer));
   GF_ASSIGN_OR_RETURN(auto values, source.Optimizer(state));
   if (values.empty()) return absl::OkStatus();  // saved without the optimizer
@@ -450,7 +450,7 @@ absl::Status LoadOptimizerState(Sequential& model, KerasSource& source, KerasLoa
   return absl::OkStatus();
 }
 
-absl::StatusOr<Sequential> BuildModel(KerasSource& source, const LoadModelOptions& options, KerasLoadReport& report) {
+absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& options, KerasLoadReport& report) {
   GF_ASSIGN_OR_RETURN(ModelConfig config, keras_config::ReadModel(source.model_config, "model config", &report.notes));
   std::optional<CompileOptions> compile;
   if (!source.compile_config.is_null()) {
@@ -474,11 +474,11 @@ absl::StatusOr<Sequential> BuildModel(KerasSource& source, const LoadModelOption
 
 // ------------------------------------------------------------ writing
 
-absl::StatusOr<Tensor> Variable(Sequential& model, const std::string& name) {
+absl::StatusOr<Tensor> Variable(Model& model, const std::string& name) {
   return model.session()->variables().Get(name);
 }
 
-absl::StatusOr<std::string> ArchiveWeights(Sequential& model, const std::vector<StateVariable>* state) {
+absl::StatusOr<std::string> ArchiveWeights(Model& model, const std::vector<StateVariable>* state) {
   GF_ASSIGN_OR_RETURN(h5::File file, h5::File::CreateInMemory(kWeightsEntry));
   h5::Group root = file.Root();
   GF_ASSIGN_OR_RETURN(h5::Group model_vars, root.CreateGroup("vars"));
@@ -516,7 +516,7 @@ std::string DateSaved() {
   return text;
 }
 
-absl::StatusOr<std::string> ArchiveBytes(Sequential& model, const Json& config, const std::vector<StateVariable>* state) {
+absl::StatusOr<std::string> ArchiveBytes(Model& model, const Json& config, const std::vector<StateVariable>* state) {
   GF_ASSIGN_OR_RETURN(std::string weights, ArchiveWeights(model, state));
   const Json metadata = {{"keras_version", keras_config::kWrittenKerasVersion}, {"date_saved", DateSaved()}};
   return ZipBytes({{kMetadataEntry, metadata.dump()},
@@ -529,7 +529,7 @@ absl::Status WriteH5Versions(h5::Group& group) {
   return group.WriteStringAttribute("keras_version", keras_config::kWrittenKerasVersion);
 }
 
-absl::Status H5LayerWeights(Sequential& model, h5::Group& weights) {
+absl::Status H5LayerWeights(Model& model, h5::Group& weights) {
   std::vector<std::string> layer_names;
   for (const LayerPtr& layer : model.layers()) layer_names.push_back(layer->name());
   GF_RETURN_IF_ERROR(weights.WriteStringListAttribute("layer_names", layer_names));
@@ -547,7 +547,7 @@ absl::Status H5LayerWeights(Sequential& model, h5::Group& weights) {
   return top.WriteStringListAttribute("weight_names", {});
 }
 
-absl::StatusOr<std::string> H5Bytes(Sequential& model, const Json& config, const Json& training,
+absl::StatusOr<std::string> H5Bytes(Model& model, const Json& config, const Json& training,
                                     const std::vector<StateVariable>* state) {
   GF_ASSIGN_OR_RETURN(h5::File file, h5::File::CreateInMemory("model.h5"));
   h5::Group root = file.Root();
@@ -600,7 +600,7 @@ absl::StatusOr<ModelFormat> DetectModelFormat(const std::string& path) {
   return ModelFormat::kGradflow;
 }
 
-absl::StatusOr<Sequential> LoadKerasModel(const std::string& path, LoadModelOptions options, KerasLoadReport* report) {
+absl::StatusOr<Model> LoadKerasModel(const std::string& path, LoadModelOptions options, KerasLoadReport* report) {
   KerasLoadReport local;
   KerasLoadReport& r = report != nullptr ? *report : local;
   r = {};
@@ -619,12 +619,12 @@ absl::StatusOr<Sequential> LoadKerasModel(const std::string& path, LoadModelOpti
   }
   r.format = source->format;
   r.keras_version = source->keras_version;
-  absl::StatusOr<Sequential> model = BuildModel(*source, options, r);
+  absl::StatusOr<Model> model = BuildModel(*source, options, r);
   if (!model.ok()) return InFile(path, model.status());
   return model;
 }
 
-absl::Status SaveKerasModel(Sequential& model, const std::string& path, ModelFormat format, const SaveOptions& options) {
+absl::Status SaveKerasModel(Model& model, const std::string& path, ModelFormat format, const SaveOptions& options) {
   if (!model.compiled()) return absl::FailedPreconditionError("Save: compile the model first");
   const bool legacy = format == ModelFormat::kKerasH5;
   auto not_written = [&](const absl::Status& s) {

@@ -6,7 +6,7 @@
 //
 //   // The chapter's model_A = keras.models.load_model("my_model_A.h5"):
 //   nn::KerasLoadReport report;
-//   absl::StatusOr<nn::Sequential> model_a = nn::LoadKerasModel("my_model_A.h5", {}, &report);
+//   absl::StatusOr<nn::Model> model_a = nn::LoadKerasModel("my_model_A.h5", {}, &report);
 //   // nn::LoadModel reads these files too, telling the formats apart by content.
 //
 //   model.Save("my_model.keras");  // Keras 3's layout; ".h5" the legacy one
@@ -41,14 +41,14 @@ struct KerasLoadReport {
 
 // Loads a Keras `.keras` or `.h5` model (recognized by content). Errors name
 // the file and the place in it.
-absl::StatusOr<Sequential> LoadKerasModel(const std::string& path, LoadModelOptions options = {},
+absl::StatusOr<Model> LoadKerasModel(const std::string& path, LoadModelOptions options = {},
                                           KerasLoadReport* report = nullptr);
 
 // Writes `model` (compiled) in Keras 3's `.keras` layout or the legacy `.h5`
 // one (Sequential::Save calls it for those formats). Layers Keras has no
 // class for (RReLU, MCDropout) and settings Keras 3 cannot express are
 // errors, so Keras never gets a file it would misread. Atomic, as Save.
-absl::Status SaveKerasModel(Sequential& model, const std::string& path, ModelFormat format,
+absl::Status SaveKerasModel(Model& model, const std::string& path, ModelFormat format,
                             const SaveOptions& options);
 
 // The format of the file's bytes: a zip archive is `.keras`, an HDF5 file

@@ -493,7 +493,7 @@ void WriteOptimizerBase(const CompileOptions& options, Json& config) {
 
 }  // namespace
 
-absl::StatusOr<Json> WriteModel(const Sequential& model, bool legacy_h5) {
+absl::StatusOr<Json> WriteModel(const Model& model, bool legacy_h5) {
   const Shape input = model.input().shape();
   Json input_layer = {{"class_name", "InputLayer"},
                       {"config", {{"batch_shape", BatchShape(input)}, {"dtype", "float32"}, {"sparse", false},
@@ -539,7 +539,7 @@ absl::StatusOr<Json> WriteMetrics(const std::vector<Metric>& metrics, bool legac
   return out;
 }
 
-absl::StatusOr<Json> WriteCompile(const Sequential& model, bool legacy_h5) {
+absl::StatusOr<Json> WriteCompile(const Model& model, bool legacy_h5) {
   const CompileOptions* options = model.compile_options();
   if (options == nullptr) return absl::FailedPreconditionError("the model is not compiled");
   GF_ASSIGN_OR_RETURN(Json optimizer, WriteKerasObject(options->optimizer, legacy_h5 ? nullptr : "keras.optimizers"));

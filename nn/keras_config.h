@@ -37,10 +37,10 @@ absl::StatusOr<CompileOptions> ReadCompile(const nlohmann::json& compile, const 
 
 // The model's Keras 3 config (`legacy_h5`: the legacy .h5 form, without
 // module / registered_name / build_config on the layers). `model` is compiled.
-absl::StatusOr<nlohmann::json> WriteModel(const Sequential& model, bool legacy_h5);
+absl::StatusOr<nlohmann::json> WriteModel(const Model& model, bool legacy_h5);
 // Keras 3's compile_config (`legacy_h5`: training_config, with
 // "optimizer_config"), at the model's current learning rate.
-absl::StatusOr<nlohmann::json> WriteCompile(const Sequential& model, bool legacy_h5);
+absl::StatusOr<nlohmann::json> WriteCompile(const Model& model, bool legacy_h5);
 
 // A compile config's metrics: a list of names ("accuracy", "mae") and Keras
 // metric objects ({"class_name": "AUC", "config": {"name": "auc",

@@ -115,7 +115,7 @@ class Layer {
  private:
   // Compile shares the store's tensors with the layer and LoadModel hands it
   // the file's tensors: both without a copy and before any plan runs.
-  friend class Sequential;
+  friend class Model;
   friend class ModelFile;
   void HoldWeight(const std::string& local, Tensor value) { weights_[local] = std::move(value); }
   // AddVariable in a later call: the first call's variable `local`.

@@ -14,7 +14,7 @@ namespace gradflow::nn {
 namespace {
 
 // OK when the compiled model has a learning-rate variable to change.
-absl::Status RequireConstantLearningRate(Sequential& model, const char* callback) {
+absl::Status RequireConstantLearningRate(Model& model, const char* callback) {
   const Graph* graph = model.graph();
   if (graph != nullptr && graph->FindNode(optimizers::kLearningRateName) == nullptr &&
       graph->FindNode(optimizers::kScheduledLearningRateName) != nullptr) {
@@ -53,7 +53,7 @@ absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(Red
 ReduceLROnPlateau::ReduceLROnPlateau(ReduceLROnPlateauOptions options, bool maximize)
     : options_(std::move(options)), maximize_(maximize) {}
 
-absl::Status ReduceLROnPlateau::OnTrainBegin(Sequential& model) {
+absl::Status ReduceLROnPlateau::OnTrainBegin(Model& model) {
   GF_RETURN_IF_ERROR(RequireConstantLearningRate(model, "ReduceLROnPlateau"));
   best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   wait_ = 0;
@@ -62,7 +62,7 @@ absl::Status ReduceLROnPlateau::OnTrainBegin(Sequential& model) {
   return absl::OkStatus();
 }
 
-absl::Status ReduceLROnPlateau::OnEpochEnd(Sequential& model, int epoch, const Logs& logs) {
+absl::Status ReduceLROnPlateau::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
   GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ReduceLROnPlateau", options_.monitor, logs));
   if (cooldown_counter_ > 0) {
     --cooldown_counter_;
@@ -98,11 +98,11 @@ absl::StatusOr<std::shared_ptr<LearningRateScheduler>> LearningRateScheduler::Cr
   return std::shared_ptr<LearningRateScheduler>(new LearningRateScheduler(std::move(schedule), verbose));
 }
 
-absl::Status LearningRateScheduler::OnTrainBegin(Sequential& model) {
+absl::Status LearningRateScheduler::OnTrainBegin(Model& model) {
   return RequireConstantLearningRate(model, "LearningRateScheduler");
 }
 
-absl::Status LearningRateScheduler::OnEpochBegin(Sequential& model, int epoch) {
+absl::Status LearningRateScheduler::OnEpochBegin(Model& model, int epoch) {
   GF_ASSIGN_OR_RETURN(const double current, model.learning_rate());
   const double rate = schedule_(epoch, current);
   if (!(rate > 0) || !std::isfinite(rate)) {

@@ -51,8 +51,8 @@ class ReduceLROnPlateau : public Callback {
   // min_delta or min_lr are InvalidArgument errors.
   static absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> Create(ReduceLROnPlateauOptions options = {});
 
-  absl::Status OnTrainBegin(Sequential& model) override;
-  absl::Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs) override;
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
 
   double best() const { return best_; }
   int wait() const { return wait_; }
@@ -83,8 +83,8 @@ class LearningRateScheduler : public Callback {
   static absl::StatusOr<std::shared_ptr<LearningRateScheduler>> Create(EpochSchedule schedule,
                                                                        int verbose = 0);
 
-  absl::Status OnTrainBegin(Sequential& model) override;
-  absl::Status OnEpochBegin(Sequential& model, int epoch) override;
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochBegin(Model& model, int epoch) override;
 
  private:
   LearningRateScheduler(EpochSchedule schedule, int verbose) : schedule_(std::move(schedule)), verbose_(verbose) {}

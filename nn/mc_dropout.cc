@@ -15,7 +15,7 @@ uint64_t PredictMcRandomStream(uint64_t seed) {
   return kMcStreamBase ^ Mix64(seed);
 }
 
-absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
+absl::StatusOr<McPrediction> PredictMC(Model& model, const Tensor& x, int passes,
                                        int64_t batch_size, uint64_t seed) {
   if (model.session() == nullptr) {
     return absl::FailedPreconditionError("PredictMC: call Compile on the model first");

@@ -32,7 +32,7 @@ struct McPrediction {
 // passes, batch_size and seed give the same result, call after call. For
 // fresh draws pass another `seed` (e.g. a counter); any two seeds give
 // independent masks, and none replays the training steps' masks.
-absl::StatusOr<McPrediction> PredictMC(Sequential& model, const Tensor& x, int passes,
+absl::StatusOr<McPrediction> PredictMC(Model& model, const Tensor& x, int passes,
                                        int64_t batch_size = 32, uint64_t seed = 0);
 
 // The random stream (Plan::set_random_stream) of PredictMC's plan for

@@ -18,6 +18,7 @@
 #include "nn/progress_bar.h"
 #include "nn/validation.h"
 #include "ops/array.h"
+#include "ops/math.h"
 #include "nn/losses.h"
 #include "nn/metrics.h"
 #include "optimizers/regularizers.h"
@@ -103,12 +104,12 @@ class StepThreadPolicy {
 
 }  // namespace
 
-Sequential::Sequential(std::vector<LayerPtr> layers, std::string name)
-    : name_(std::move(name)), layers_(std::move(layers)) {
+Sequential::Sequential(std::vector<LayerPtr> layers, std::string name) : Model(std::move(name), true) {
+  layers_ = std::move(layers);
   NameLayersIfPossible();
 }
 
-void Sequential::NameLayersIfPossible() {
+void Model::NameLayersIfPossible() {
   // Keras names a layer when it is made; here, when it joins a model, so
   // names and Summary are there before Compile. A model that cannot name its
   // layers (a null layer, a duplicate name) says so at Compile.
@@ -129,7 +130,8 @@ void Sequential::Add(LayerPtr layer) {
   predict_plan_.reset();
 }
 
-absl::Status Sequential::CheckLayers() const {
+absl::Status Model::CheckLayers() const {
+  if (!sequential_) return absl::OkStatus();  // Create checked the layer graph
   if (layers_.empty()) return absl::InvalidArgumentError("Compile: the model has no layers");
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (layers_[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat("Compile: layer ", i, " is null"));
@@ -157,48 +159,177 @@ absl::Status Sequential::CheckLayers() const {
   return absl::OkStatus();
 }
 
-absl::Status Sequential::AssignDefaultNames() {
-  // Explicit names (or those of an earlier build, e.g. layers reused from
-  // another model) are kept; the others get Keras's snake-case default made
-  // unique within the model ("dense", "dense_1", ...).
-  std::set<std::string> taken;
-  for (const LayerPtr& layer : layers_) {
-    const std::string& name = layer->name();
-    if (!name.empty()) GF_RETURN_IF_ERROR(ValidateLayerName(name));
-    if (!name.empty() && !taken.insert(name).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Compile: two layers are named '", name, "'; layer names must be unique in a model"));
+absl::StatusOr<LayerGraph> Model::SequentialGraph() const {
+  GF_RETURN_IF_ERROR(CheckLayers());
+  std::vector<int64_t> dims = {-1};
+  for (int64_t d : layers_[0]->input_shape()->dims()) dims.push_back(d);
+  LayerGraph chain{.calls = {{}}, .input_names = {"x"}, .input_types = {TensorType{DType::kF32, Shape(dims)}}};
+  for (size_t i = 0; i < layers_.size(); ++i) chain.calls.push_back({static_cast<int>(i), {static_cast<int>(i)}});
+  chain.outputs = {static_cast<int>(layers_.size())};
+  return chain;
+}
+
+absl::StatusOr<LayerGraph> Model::layer_graph() const {
+  if (sequential_) return SequentialGraph();
+  return functional_graph_;
+}
+
+namespace {
+
+absl::Status CheckTensors(const char* what, const std::vector<KerasTensor>& tensors) {
+  if (tensors.empty()) return absl::InvalidArgumentError(absl::StrCat("Model::Create: no ", what, " given"));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("Model::Create: ", what, "[", i, "]: ", tensors[i].status().message()));
     }
-  }
-  for (const LayerPtr& layer : layers_) {
-    if (!layer->name().empty()) continue;
-    const std::string base = KerasSnakeCase(layer->type());  // Keras's default names
-    std::string name = base;
-    for (int k = 1; taken.count(name); ++k) name = absl::StrCat(base, "_", k);
-    taken.insert(name);
-    layer->set_name(name);
+    for (size_t j = 0; j < i; ++j) {
+      if (tensors[j].call() == tensors[i].call()) {
+        return absl::InvalidArgumentError(absl::StrCat("Model::Create: ", what, "[", j, "] and [", i,
+                                                       "] are the same tensor; give each once"));
+      }
+    }
   }
   return absl::OkStatus();
 }
 
-absl::Status Sequential::BuildForward(Compiled& c) const {
-  Graph& g = *c.graph;
-  std::vector<int64_t> dims = {-1};
-  for (int64_t d : layers_[0]->input_shape()->dims()) dims.push_back(d);
-  c.x = ops::Placeholder(g, "x", DType::kF32, Shape(dims));
-  Output h = c.x;
-  for (const LayerPtr& layer : layers_) {
-    Scope scope = g.Scope(layer->name());
-    if (scope.prefix() != layer->name()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Compile: the layer name '", layer->name(), "' is taken by the model's own nodes; rename the layer"));
+std::string Describe(const LayerCall& input) {
+  return absl::StrCat("the Input ", input.input_name.empty() ? "" : absl::StrCat("'", input.input_name, "' "),
+                      "of shape ", input.type.shape.ToString());
+}
+
+}  // namespace
+
+absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, const std::vector<KerasTensor>& outputs,
+                                    std::string name) {
+  GF_RETURN_IF_ERROR(CheckTensors("inputs", inputs));
+  GF_RETURN_IF_ERROR(CheckTensors("outputs", outputs));
+  Model model(std::move(name), false);
+  LayerGraph& lg = model.functional_graph_;
+  std::map<const LayerCall*, int> index;  // call -> its place in lg.calls
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const LayerCall& input = *inputs[i].call();
+    if (input.layer != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("Model::Create: inputs[", i, "] is the output of layer '",
+                                                     input.layer->name(), "', not an nn::Input"));
     }
-    h = layer->Apply(scope, h);
-    c.layer_variables.push_back(layer->variables());
-    c.layer_outputs.push_back(h);
+    index[&input] = static_cast<int>(i);
+    lg.calls.push_back({});
+    lg.input_names.push_back(input.input_name);
+    lg.input_types.push_back(input.type);
   }
-  c.output = h;
+  std::set<int> used_inputs;
+  for (const LayerCall* call : CallsInOrder(outputs)) {
+    if (call->layer == nullptr) {
+      if (!index.count(call)) {
+        return absl::InvalidArgumentError(absl::StrCat("Model::Create: an output needs ", Describe(*call),
+                                                       ", which is not among the model's inputs; add it to them"));
+      }
+      used_inputs.insert(index[call]);
+      continue;
+    }
+    auto known = std::find(model.layers_.begin(), model.layers_.end(), call->layer);
+    const int layer = static_cast<int>(known - model.layers_.begin());
+    if (known == model.layers_.end()) model.layers_.push_back(call->layer);
+    LayerGraph::Call& added = lg.calls.emplace_back(LayerGraph::Call{layer, {}});
+    for (const KerasTensor& in : call->inputs) added.inputs.push_back(index.at(in.call()));
+    index[call] = static_cast<int>(lg.calls.size()) - 1;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!used_inputs.count(static_cast<int>(i))) {
+      return absl::InvalidArgumentError(absl::StrCat("Model::Create: inputs[", i, "] (", Describe(*inputs[i].call()),
+                                                     ") is used by no output; remove it or connect it"));
+    }
+  }
+  std::set<int> output_layers;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const LayerCall& out = *outputs[k].call();
+    if (out.layer == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("Model::Create: outputs[", k, "] is ", Describe(out),
+                                                     "; an output must come from a layer"));
+    }
+    lg.outputs.push_back(index.at(&out));
+    if (!output_layers.insert(lg.calls[lg.outputs.back()].layer).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Model::Create: two outputs come from layer '", out.layer->name(),
+          "'; outputs are named by their layers, so give each output its own layer (e.g. an nn::Activation(\"linear\"))"));
+    }
+  }
+  model.functional_outputs_ = outputs;
+  GF_RETURN_IF_ERROR(model.AssignDefaultNames());
+  return model;
+}
+
+absl::Status Model::AssignDefaultNames() {
+  // Explicit names (or those of an earlier build, e.g. layers reused from
+  // another model) are kept; the others get Keras's snake-case default made
+  // unique within the model ("dense", "dense_1", ...; inputs "input_layer").
+  // A functional model's inputs count as layers, as Keras's InputLayers do.
+  std::vector<std::string>& input_names = functional_graph_.input_names;
+  std::set<std::string> taken;
+  auto claim = [&](const std::string& name) -> absl::Status {
+    if (name.empty()) return absl::OkStatus();
+    GF_RETURN_IF_ERROR(ValidateLayerName(name));
+    if (taken.insert(name).second) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(sequential_ ? "Compile" : "Model::Create", ": two layers are named '",
+                                                   name, "'; layer (and input) names must be unique in a model"));
+  };
+  for (const std::string& name : input_names) GF_RETURN_IF_ERROR(claim(name));
+  for (const LayerPtr& layer : layers_) GF_RETURN_IF_ERROR(claim(layer->name()));
+  auto unique = [&](const std::string& base) {
+    std::string name = base;
+    for (int k = 1; taken.count(name); ++k) name = absl::StrCat(base, "_", k);
+    taken.insert(name);
+    return name;
+  };
+  for (std::string& name : input_names) {
+    if (name.empty()) name = unique("input_layer");
+  }
+  for (const LayerPtr& layer : layers_) {
+    if (layer->name().empty()) layer->set_name(unique(KerasSnakeCase(layer->type())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::BuildForward(Compiled& c) const {
+  GF_ASSIGN_OR_RETURN(const LayerGraph lg, layer_graph());
+  Graph& g = *c.graph;
+  std::vector<Output> values(lg.calls.size());
+  std::vector<Output> logits(lg.calls.size());
+  std::vector<int> calls_made(layers_.size(), 0);
+  c.layer_variables.resize(layers_.size());
+  c.layer_outputs.resize(layers_.size());
+  for (size_t i = 0; i < lg.calls.size(); ++i) {
+    const LayerGraph::Call& call = lg.calls[i];
+    if (call.layer < 0) {  // the model inputs come first
+      const TensorType& type = lg.input_types[c.inputs.size()];
+      values[i] = ops::Placeholder(g, lg.input_names[c.inputs.size()], type.dtype, type.shape);
+      c.inputs.push_back(values[i]);
+      continue;
+    }
+    Layer& layer = *layers_[call.layer];
+    // A shared layer's later calls are built under its scope and reuse the
+    // first call's variables.
+    const int k = calls_made[call.layer]++;
+    Scope scope = k == 0 ? g.Scope(layer.name()) : g.Scope(absl::StrCat(layer.name(), "/call_", k));
+    if (k == 0 && scope.prefix() != layer.name()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Compile: the layer name '", layer.name(), "' is taken by the model's own nodes; rename the layer"));
+    }
+    std::vector<Output> inputs;
+    for (int j : call.inputs) inputs.push_back(values[j]);
+    values[i] = layer.Apply(scope, inputs, k == 0);
+    logits[i] = layer.softmax_logits();
+    if (k == 0) {
+      c.layer_variables[call.layer] = layer.variables();
+      c.layer_outputs[call.layer] = values[i];
+    }
+  }
+  for (int o : lg.outputs) {
+    c.outputs.push_back(values[o]);
+    c.output_logits.push_back(logits[o]);
+  }
   if (!g.ok()) return g.status();
+  for (const LayerPtr& layer : layers_) c.updates.insert(c.updates.end(), layer->updates().begin(), layer->updates().end());
   // Every weight takes part in about one multiply-add per sample of the
   // forward pass (a Dense kernel element exactly one): what decides which
   // steps are small enough for one thread.
@@ -210,14 +341,14 @@ absl::Status Sequential::BuildForward(Compiled& c) const {
 
 namespace {
 
-// The loss Compile builds: options.loss_config, else the loss options.loss
-// names; it must reduce to a scalar (Fit minimizes and reports it).
-absl::StatusOr<losses::Loss> CompiledLoss(const CompileOptions& options) {
+// The loss Compile builds for an output: its loss_config, else the loss its
+// name names; it must reduce to a scalar (Fit minimizes and reports it).
+absl::StatusOr<losses::Loss> CompiledLoss(const OutputCompileOptions& options) {
   losses::Loss config;
   if (options.loss_config) {
     config = *options.loss_config;
   } else {
-    absl::StatusOr<const LossInfo*> named = FindLoss(options.loss);
+    absl::StatusOr<const LossInfo*> named = FindLoss(*options.loss);
     if (!named.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", named.status().message()));
     config = (*named)->config;
   }
@@ -236,27 +367,62 @@ absl::StatusOr<losses::Loss> CompiledLoss(const CompileOptions& options) {
 
 }  // namespace
 
-absl::Status Sequential::BuildLossAndMetrics(Compiled& c) const {
+absl::StatusOr<OutputCompileOptions> Model::OutputOptions(const CompileOptions& options, size_t k) const {
+  const size_t n = outputs_count();
+  if (!options.outputs.empty() && options.outputs.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat("Compile: CompileOptions::outputs has ", options.outputs.size(),
+                                                   " entries but the model has ", n, " outputs; give one per output or none"));
+  }
+  OutputCompileOptions out = options.outputs.empty() ? OutputCompileOptions{} : options.outputs[k];
+  if (!out.loss && !out.loss_config) {
+    out.loss = options.loss;
+    out.loss_config = options.loss_config;
+  }
+  if (!out.loss) out.loss = "";
+  if (!out.metrics) out.metrics = options.metrics;
+  if (!(out.loss_weight >= 0 && std::isfinite(out.loss_weight))) {
+    return absl::InvalidArgumentError(absl::StrCat("Compile: output ", k, "'s loss_weight is ", out.loss_weight,
+                                                   "; it must be finite and >= 0"));
+  }
+  return out;
+}
+
+absl::Status Model::BuildLossAndMetrics(Compiled& c) const {
   Graph& g = *c.graph;
-  GF_ASSIGN_OR_RETURN(const losses::Loss config, CompiledLoss(c.options));
-  const LossInfo* loss = &LossInfoOf(config);
-  c.y = loss->class_index_targets ? ops::Placeholder(g, "y", DType::kI32, {-1})
-                                  : ops::Placeholder(g, "y", DType::kF32, c.output.shape());
-  c.loss = BuildLoss(g, config, c.y, c.output, layers_.back()->softmax_logits());
+  const size_t n = c.outputs.size();
+  std::vector<Output> weighted;
+  for (size_t k = 0; k < n; ++k) {
+    GF_ASSIGN_OR_RETURN(const OutputCompileOptions out, OutputOptions(c.options, k));
+    GF_ASSIGN_OR_RETURN(const losses::Loss config, CompiledLoss(out));
+    const LossInfo* loss = &LossInfoOf(config);
+    const std::string target = sequential_ || n == 1 ? "y" : absl::StrCat("y_", OutputName(k));
+    Output y = loss->class_index_targets ? ops::Placeholder(g, target, DType::kI32, {-1})
+                                         : ops::Placeholder(g, target, DType::kF32, c.outputs[k].shape());
+    if (y.valid() && y.node->name != target) {
+      return absl::InvalidArgumentError(absl::StrCat("Compile: the target placeholder name '", target,
+                                                     "' is taken by an input or layer of that name; rename it"));
+    }
+    c.targets.push_back(y);
+    Output output_loss = BuildLoss(g, config, y, c.outputs[k], c.output_logits[k]);
+    c.output_losses.push_back(output_loss);
+    weighted.push_back(out.loss_weight == 1 ? output_loss : ops::Mul(g, output_loss, static_cast<float>(out.loss_weight)));
+    GF_ASSIGN_OR_RETURN(std::vector<CompiledMetric> metrics, BuildMetrics(*out.metrics, {g, y, c.outputs[k], *loss}));
+    for (CompiledMetric& m : metrics) {
+      if (n > 1) m.name = absl::StrCat(OutputName(k), "_", m.name);  // Keras 3's "<output>_<metric>"
+      c.metrics.push_back(std::move(m));
+    }
+  }
+  c.loss = n == 1 ? weighted[0] : ops::AddN(g, weighted);
   // Keras reports (in fit and evaluate) the loss plus the layers' penalties.
   c.loss = optimizers::AddRegularizationLosses(g, c.loss);
-  GF_ASSIGN_OR_RETURN(c.metrics, BuildMetrics(c.options.metrics, {g, c.y, c.output, *loss}));
   return g.status();
 }
 
-absl::Status Sequential::BuildTrainStep(Compiled& c) const {
+absl::Status Model::BuildTrainStep(Compiled& c) const {
   GF_RETURN_IF_ERROR(c.options.optimizer.status());  // an unknown optimizer name
   optimizers::MinimizeOptions minimize_options{.clip = c.options.clip,
                                                .schedule = c.options.learning_rate_schedule};
-  for (const LayerPtr& layer : layers_) {  // e.g. batch norm's moving statistics
-    minimize_options.extra_updates.insert(minimize_options.extra_updates.end(),
-                                          layer->updates().begin(), layer->updates().end());
-  }
+  minimize_options.extra_updates = c.updates;  // e.g. batch norm's moving statistics
   if (!c.options.learning_rate_schedule) {  // stored as an f32 variable
     const double rate = std::visit([](const auto& o) { return o.learning_rate; }, c.options.optimizer);
     if (rate > 0 && std::isfinite(rate)) GF_RETURN_IF_ERROR(CheckLearningRate(rate));
@@ -266,7 +432,7 @@ absl::Status Sequential::BuildTrainStep(Compiled& c) const {
   return CheckVariablesLoadable(*c.graph, layers_);
 }
 
-absl::Status Sequential::CheckHeldWeight(const Layer& layer, const Output& v, const Tensor* held) const {
+absl::Status Model::CheckHeldWeight(const Layer& layer, const Output& v, const Tensor* held) const {
   if (held == nullptr) {
     if (!require_held_weights_) return absl::OkStatus();  // the session initializes it
     return absl::InvalidArgumentError(absl::StrCat(
@@ -285,7 +451,7 @@ absl::Status Sequential::CheckHeldWeight(const Layer& layer, const Output& v, co
       v.type().ToString(), "; a layer keeps the input size it was first built with"));
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Sequential::HeldWeightBindings(
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Model::HeldWeightBindings(
     const Compiled& c) const {
   // The weights the layers already hold (from an earlier Compile of this or
   // another model, SetWeights or LoadModel) are bound into the new store with
@@ -315,23 +481,27 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Sequential::HeldWeig
   return bindings;
 }
 
-absl::Status Sequential::CompilePlans(Compiled& c,
+absl::Status Model::CompilePlans(Compiled& c,
                                       const std::vector<std::pair<std::string, Tensor>>& bindings) const {
   c.session = std::make_unique<Session>(*c.graph, SessionOptions{.check_numerics = c.options.check_numerics,
                                                                  .fuse_ops = c.options.fuse_ops});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(c.session->variables().Bind(name, value));
+  // The loss, each output's loss (several outputs), the metrics' statistics:
+  // ReportedNames' order.
   std::vector<ValueRef> fetches = {c.loss};
+  if (c.outputs.size() > 1) fetches.insert(fetches.end(), c.output_losses.begin(), c.output_losses.end());
   for (const CompiledMetric& m : c.metrics) fetches.insert(fetches.end(), m.statistics.begin(), m.statistics.end());
   GF_ASSIGN_OR_RETURN(Plan train, c.session->Compile(fetches, {c.train}, Phase::kTrain));
   GF_ASSIGN_OR_RETURN(Plan eval, c.session->Compile(fetches, {}, Phase::kInfer));
-  GF_ASSIGN_OR_RETURN(Plan predict, c.session->Compile({c.output}, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(Plan predict, c.session->Compile(std::vector<ValueRef>(c.outputs.begin(), c.outputs.end()), {},
+                                                       Phase::kInfer));
   c.train_plan.emplace(std::move(train));
   c.eval_plan.emplace(std::move(eval));
   c.predict_plan.emplace(std::move(predict));
   return absl::OkStatus();
 }
 
-absl::StatusOr<Sequential::Compiled> Sequential::BuildCompiled(CompileOptions options) const {
+absl::StatusOr<Model::Compiled> Model::BuildCompiled(CompileOptions options) const {
   Compiled c;
   c.options = std::move(options);
   // `loss` names the configured loss, for whoever reads compile_options()
@@ -347,7 +517,7 @@ absl::StatusOr<Sequential::Compiled> Sequential::BuildCompiled(CompileOptions op
   return c;
 }
 
-absl::Status Sequential::CollectLayerWeights(Compiled& c) const {
+absl::Status Model::CollectLayerWeights(Compiled& c) const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const std::string prefix = layers_[i]->name() + "/";
     for (const Output& v : c.layer_variables[i]) {
@@ -358,7 +528,7 @@ absl::Status Sequential::CollectLayerWeights(Compiled& c) const {
   return absl::OkStatus();
 }
 
-void Sequential::Commit(Compiled c) {
+void Model::Commit(Compiled c) {
   // The layers now share the store's tensors, so weights survive the next
   // Compile (e.g. after freezing layers), as in Keras; the optimizer starts
   // afresh.
@@ -370,9 +540,10 @@ void Sequential::Commit(Compiled c) {
   predict_plan_ = std::move(c.predict_plan);
   session_ = std::move(c.session);
   graph_ = std::move(c.graph);
-  x_ = c.x;
-  y_ = c.y;
-  output_ = c.output;
+  inputs_ = std::move(c.inputs);
+  targets_ = std::move(c.targets);
+  outputs_ = std::move(c.outputs);
+  output_losses_ = std::move(c.output_losses);
   loss_ = c.loss;
   train_ = c.train;
   metrics_ = std::move(c.metrics);
@@ -382,7 +553,7 @@ void Sequential::Commit(Compiled c) {
   require_held_weights_ = false;
 }
 
-absl::StatusOr<std::vector<std::vector<WeightSpec>>> Sequential::WeightSpecs() {
+absl::StatusOr<std::vector<std::vector<WeightSpec>>> Model::WeightSpecs() {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckLayers());
   GF_RETURN_IF_ERROR(AssignDefaultNames());
@@ -398,7 +569,7 @@ absl::StatusOr<std::vector<std::vector<WeightSpec>>> Sequential::WeightSpecs() {
   return specs;
 }
 
-absl::Status Sequential::Compile(CompileOptions options) {
+absl::Status Model::Compile(CompileOptions options) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckLayers());
   GF_RETURN_IF_ERROR(ValidateModelName(name_));
@@ -417,7 +588,7 @@ absl::Status Sequential::Compile(CompileOptions options) {
   return absl::OkStatus();
 }
 
-absl::Status Sequential::CheckCompiled() const {
+absl::Status Model::CheckCompiled() const {
   if (!train_plan_) return absl::FailedPreconditionError("call Compile before Fit/Evaluate/Predict");
   return absl::OkStatus();
 }
@@ -459,9 +630,49 @@ absl::Status CheckData(const char* what, const Tensor& t, Output placeholder,
   return absl::OkStatus();
 }
 
+// "x", or "x[1] ('deep')" for a model of several inputs.
+std::string FeedLabel(const std::string& base, size_t i, const std::vector<Output>& placeholders) {
+  if (placeholders.size() == 1) return base;
+  return absl::StrCat(base, "[", i, "] ('", placeholders[i].node->name, "')");
+}
+
+// Rows [begin, end) of every tensor of `all`.
+absl::StatusOr<TensorList> SliceAll(const TensorList& all, int64_t begin, int64_t end) {
+  TensorList part;
+  for (const Tensor& t : all) {
+    GF_ASSIGN_OR_RETURN(Tensor rows, t.Slice(begin, end));
+    part.push_back(std::move(rows));
+  }
+  return part;
+}
+
 }  // namespace
 
-absl::Status Sequential::DivergedError(float loss, int64_t step, int64_t steps) const {
+absl::Status Model::CheckFeeds(const char* what, const TensorList& x, const TensorList* y) const {
+  auto count_error = [&](const char* which, size_t given, size_t wanted) {
+    return absl::InvalidArgumentError(absl::StrCat(what, which, " has ", given, " tensors but the model has ", wanted,
+                                                   wanted == 1 ? " (pass one tensor)" : " (one per input/output, in order)"));
+  };
+  if (x.size() != inputs_.size()) return count_error("x", x.size(), inputs_.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const std::string label = FeedLabel(absl::StrCat(what, "x"), i, inputs_);
+    GF_RETURN_IF_ERROR(CheckData(label.c_str(), x[i], inputs_[i], -1));
+    if (x[i].shape()[0] != x[0].shape()[0]) {
+      return absl::InvalidArgumentError(absl::StrCat(label, " has ", x[i].shape()[0], " samples but ",
+                                                     FeedLabel(absl::StrCat(what, "x"), 0, inputs_), " has ",
+                                                     x[0].shape()[0]));
+    }
+  }
+  if (y == nullptr) return absl::OkStatus();
+  if (y->size() != targets_.size()) return count_error("y", y->size(), targets_.size());
+  for (size_t i = 0; i < y->size(); ++i) {
+    GF_RETURN_IF_ERROR(CheckData(FeedLabel(absl::StrCat(what, "y"), i, targets_).c_str(), (*y)[i], targets_[i],
+                                 x[0].shape()[0]));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::DivergedError(float loss, int64_t step, int64_t steps) const {
   auto rate = learning_rate();
   return absl::AbortedError(absl::StrCat(
       "Fit: the loss became ", std::isnan(loss) ? "NaN" : "Inf", " at epoch ", epoch_ + 1,
@@ -473,37 +684,55 @@ absl::Status Sequential::DivergedError(float loss, int64_t step, int64_t steps) 
       "ModelCheckpoint) are untouched"));
 }
 
-absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
-    Plan& plan, const Tensor& x, const Tensor& y, int64_t batch_size,
+std::vector<std::string> Model::ReportedNames() const {
+  std::vector<std::string> names = {"loss"};
+  if (outputs_.size() > 1) {
+    for (size_t k = 0; k < outputs_.size(); ++k) names.push_back(absl::StrCat(OutputName(k), "_loss"));
+  }
+  for (const CompiledMetric& m : metrics_) names.push_back(m.name);
+  return names;
+}
+
+std::string Model::OutputName(size_t k) const {
+  if (sequential_) return layers_.back()->name();
+  return layers_[functional_graph_.calls[functional_graph_.outputs[k]].layer]->name();
+}
+
+absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
+    Plan& plan, const TensorList& x, const TensorList& y, int64_t batch_size,
     const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix,
     const std::vector<CallbackPtr>* callbacks) {
-  const int64_t n = x.shape()[0];
+  const int64_t n = x[0].shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
-  Tensor xb, yb;  // the plan's own feed buffers: gathering is the only copy
-  std::vector<Feed> feeds = {{x_, xb}, {y_, yb}};
+  // The plan's own feed buffers (inputs, then targets): gathering is the only copy.
+  std::vector<Feed> feeds;
+  std::vector<const Tensor*> sources;
+  for (size_t i = 0; i < inputs_.size(); ++i) feeds.push_back({inputs_[i], Tensor()}), sources.push_back(&x[i]);
+  for (size_t i = 0; i < targets_.size(); ++i) feeds.push_back({targets_[i], Tensor()}), sources.push_back(&y[i]);
   std::vector<Tensor> fetched;
-  double loss_sum = 0;  // batch mean x rows
+  const size_t losses = outputs_.size() > 1 ? 1 + outputs_.size() : 1;
+  std::vector<double> loss_sums(losses, 0.0);  // batch mean x rows
   std::vector<MetricSums> sums(metrics_.size());  // each metric's statistics, summed over the batches
-  NamedValues shown = {{"loss", 0.0}};  // named once; each step updates the values
-  for (const CompiledMetric& m : metrics_) shown.push_back({m.name, 0.0});
+  NamedValues shown;  // named once; each step updates the values
+  for (const std::string& name : ReportedNames()) shown.push_back({name, 0.0});
   StepThreadPolicy threads(macs_per_sample_);
   for (int64_t step = 0; step < steps; ++step) {
     int64_t begin = step * batch_size, end = std::min(n, begin + batch_size);
-    if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
-      GF_ASSIGN_OR_RETURN(xb, plan.FeedBuffer(x_, end - begin));
-      GF_ASSIGN_OR_RETURN(yb, plan.FeedBuffer(y_, end - begin));
-      feeds[0].value = xb;
-      feeds[1].value = yb;
+    if (feeds[0].value.empty() || feeds[0].value.shape()[0] != end - begin) {  // only the last batch differs
+      for (Feed& feed : feeds) {
+        GF_ASSIGN_OR_RETURN(feed.value, plan.FeedBuffer(feed.key, end - begin));
+      }
     }
-    GatherRows(x, order, begin, end, xb);
-    GatherRows(y, order, begin, end, yb);
+    for (size_t i = 0; i < feeds.size(); ++i) GatherRows(*sources[i], order, begin, end, feeds[i].value);
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
-    loss_sum += double(fetched[0].data<float>()[0]) * (end - begin);
-    shown[0].second = loss_sum / end;
-    for (size_t k = 0, next = 1; k < metrics_.size(); ++k) {
+    for (size_t k = 0; k < losses; ++k) {
+      loss_sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
+      shown[k].second = loss_sums[k] / end;
+    }
+    for (size_t k = 0, next = losses; k < metrics_.size(); ++k) {
       next = sums[k].Add(metrics_[k], fetched, next);
-      shown[k + 1].second = sums[k].Result(metrics_[k], end);  // over the batches so far
+      shown[losses + k].second = sums[k].Result(metrics_[k], end);  // over the batches so far
     }
     if (bar) bar->Update(step + 1, shown);
     if (callbacks && !callbacks->empty()) {
@@ -522,10 +751,9 @@ absl::StatusOr<std::map<std::string, double>> Sequential::RunEpoch(
   return result;
 }
 
-absl::StatusOr<Sequential::FitData> Sequential::SplitFitData(const Tensor& x_all, const Tensor& y_all,
-                                                             const FitOptions& options) const {
-  GF_RETURN_IF_ERROR(CheckData("x", x_all, x_, -1));
-  GF_RETURN_IF_ERROR(CheckData("y", y_all, y_, x_all.shape()[0]));
+absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, const TensorList& y_all,
+                                                   const FitOptions& options) const {
+  GF_RETURN_IF_ERROR(CheckFeeds("", x_all, &y_all));
   if (options.batch_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("Fit: batch_size must be > 0, got ", options.batch_size));
   }
@@ -534,35 +762,33 @@ absl::StatusOr<Sequential::FitData> Sequential::SplitFitData(const Tensor& x_all
         "Fit: validation_split must be in [0, 1), got ", options.validation_split));
   }
   FitData data{x_all, y_all, options.validation_data};
+  const int64_t n = x_all[0].shape()[0];
   if (options.validation_split > 0 && !data.validation) {  // Keras: last samples, before shuffling
-    int64_t n = x_all.shape()[0];
     int64_t split = n - static_cast<int64_t>(n * options.validation_split);
-    GF_ASSIGN_OR_RETURN(Tensor x_valid, x_all.Slice(split, n));
-    GF_ASSIGN_OR_RETURN(Tensor y_valid, y_all.Slice(split, n));
+    GF_ASSIGN_OR_RETURN(TensorList x_valid, SliceAll(x_all, split, n));
+    GF_ASSIGN_OR_RETURN(TensorList y_valid, SliceAll(y_all, split, n));
     data.validation = ValidationData{x_valid, y_valid};
-    GF_ASSIGN_OR_RETURN(data.x, x_all.Slice(0, split));
-    GF_ASSIGN_OR_RETURN(data.y, y_all.Slice(0, split));
+    GF_ASSIGN_OR_RETURN(data.x, SliceAll(x_all, 0, split));
+    GF_ASSIGN_OR_RETURN(data.y, SliceAll(y_all, 0, split));
   }
-  if (data.x.shape()[0] == 0) {
+  if (data.x[0].shape()[0] == 0) {
     return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");
   }
   if (const std::optional<ValidationData>& validation = data.validation) {
-    GF_RETURN_IF_ERROR(CheckData("validation x", validation->x, x_, -1));
-    GF_RETURN_IF_ERROR(CheckData("validation y", validation->y, y_, validation->x.shape()[0]));
+    GF_RETURN_IF_ERROR(CheckFeeds("validation ", validation->x, &validation->y));
     // Keras refuses a split that leaves no validation sample, too.
-    if (validation->x.shape()[0] == 0) {
+    if (validation->x[0].shape()[0] == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Fit: the validation data has no samples",
           options.validation_data ? std::string()
-                                  : absl::StrCat(" (validation_split ", options.validation_split, " of ",
-                                                 x_all.shape()[0], " samples)"),
+                                  : absl::StrCat(" (validation_split ", options.validation_split, " of ", n, " samples)"),
           "; give more data or no validation"));
     }
   }
   return data;
 }
 
-absl::Status Sequential::ResumeStepStream() {
+absl::Status Model::ResumeStepStream() {
   // The random stream of the training steps follows the step counter, which
   // checkpoints save: a resumed Fit draws the masks an uninterrupted one would.
   if (session_->variables().Has(optimizers::kStepName)) {
@@ -572,7 +798,7 @@ absl::Status Sequential::ResumeStepStream() {
   return absl::OkStatus();
 }
 
-void Sequential::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
+void Model::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
   std::iota(order.begin(), order.end(), 0);
   if (!shuffle) return;
   // Fisher-Yates with the model's seeded generator; across Fit calls each
@@ -583,12 +809,10 @@ void Sequential::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
   }
 }
 
-absl::StatusOr<std::map<std::string, double>> Sequential::FitEpoch(const FitData& data,
-                                                                    const FitOptions& options,
-                                                                    std::vector<int64_t>& order,
-                                                                    History& history) {
+absl::StatusOr<std::map<std::string, double>> Model::FitEpoch(const FitData& data, const FitOptions& options,
+                                                               std::vector<int64_t>& order, History& history) {
   NextEpochOrder(options.shuffle, order);
-  const int64_t steps = (data.x.shape()[0] + options.batch_size - 1) / options.batch_size;
+  const int64_t steps = (data.x[0].shape()[0] + options.batch_size - 1) / options.batch_size;
   ProgressBar bar(steps, options.verbose);
   GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*train_plan_, data.x, data.y, options.batch_size, &order, &bar,
                                              "", &options.callbacks));
@@ -601,9 +825,7 @@ absl::StatusOr<std::map<std::string, double>> Sequential::FitEpoch(const FitData
   // Keras's order: loss, metrics, val_loss, val_metrics.
   NamedValues shown;
   for (const char* prefix : {"", "val_"}) {
-    std::vector<std::string> names = {"loss"};
-    for (const CompiledMetric& m : metrics_) names.push_back(m.name);
-    for (const std::string& name : names) {
+    for (const std::string& name : ReportedNames()) {
       auto it = metrics.find(prefix + name);
       if (it == metrics.end()) continue;
       shown.push_back(*it);
@@ -614,15 +836,15 @@ absl::StatusOr<std::map<std::string, double>> Sequential::FitEpoch(const FitData
   return metrics;
 }
 
-absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all,
-                                        FitOptions options) {
+absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_all, FitOptions options) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_ASSIGN_OR_RETURN(FitData data, SplitFitData(x_all, y_all, options));
+  const int64_t n = data.x[0].shape()[0];
   // Keras clamps the batch to the data; the step arithmetic needs it too.
-  options.batch_size = std::min(options.batch_size, data.x.shape()[0]);
+  options.batch_size = std::min(options.batch_size, n);
   History history;
-  std::vector<int64_t> order(data.x.shape()[0]);
+  std::vector<int64_t> order(n);
   stop_training = false;
   GF_RETURN_IF_ERROR(ResumeStepStream());
   for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
@@ -639,54 +861,65 @@ absl::StatusOr<History> Sequential::Fit(const Tensor& x_all, const Tensor& y_all
   return history;
 }
 
-absl::StatusOr<std::map<std::string, double>> Sequential::Evaluate(const Tensor& x,
-                                                                   const Tensor& y,
-                                                                   int64_t batch_size,
-                                                                   int verbose) {
+absl::StatusOr<std::map<std::string, double>> Model::Evaluate(const TensorList& x, const TensorList& y,
+                                                              int64_t batch_size, int verbose) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
-  GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
-  GF_RETURN_IF_ERROR(CheckData("y", y, y_, x.shape()[0]));
-  if (batch_size <= 0 || x.shape()[0] == 0) {
+  GF_RETURN_IF_ERROR(CheckFeeds("", x, &y));
+  const int64_t n = x[0].shape()[0];
+  if (batch_size <= 0 || n == 0) {
     return absl::InvalidArgumentError(absl::StrCat("Evaluate: needs batch_size > 0 and at least one sample, got batch_size ",
-                                                   batch_size, " and ", x.shape()[0], " samples"));
+                                                   batch_size, " and ", n, " samples"));
   }
-  batch_size = std::min(batch_size, x.shape()[0]);  // as Keras; keeps the step count from overflowing
-  ProgressBar bar((x.shape()[0] + batch_size - 1) / batch_size, verbose);
+  batch_size = std::min(batch_size, n);  // as Keras; keeps the step count from overflowing
+  ProgressBar bar((n + batch_size - 1) / batch_size, verbose);
   GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, "", nullptr));
   NamedValues shown(metrics.begin(), metrics.end());
   bar.Finish(shown);
   return metrics;
 }
 
-absl::StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) {
+absl::StatusOr<Tensor> Model::Predict(const TensorList& x, int64_t batch_size) {
+  if (outputs_count() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("Predict: the model has ", outputs_count(),
+                                                   " outputs; PredictOutputs returns them all"));
+  }
+  GF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, PredictOutputs(x, batch_size));
+  return std::move(outputs[0]);
+}
+
+absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, int64_t batch_size) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
-  GF_RETURN_IF_ERROR(CheckData("x", x, x_, -1));
+  GF_RETURN_IF_ERROR(CheckFeeds("", x, nullptr));
   if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
-  const int64_t n = x.shape()[0];
-  Tensor result(DType::kF32, output_.shape().WithBatch(n));
-  const size_t row_bytes = n ? result.num_bytes() / n : 0;
+  const int64_t n = x[0].shape()[0];
+  std::vector<Tensor> results;
+  for (const Output& out : outputs_) results.emplace_back(out.dtype(), out.shape().WithBatch(n));
   std::vector<Tensor> fetched;
-  Tensor xb;  // the plan's feed buffer: gathering is the only copy
-  std::vector<Feed> feeds = {{x_, xb}};
+  std::vector<Feed> feeds;  // the plan's feed buffers: gathering is the only copy
+  for (const Output& input : inputs_) feeds.push_back({input, Tensor()});
   StepThreadPolicy threads(macs_per_sample_);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
-    if (xb.empty() || xb.shape()[0] != end - begin) {  // only the last batch differs
-      GF_ASSIGN_OR_RETURN(xb, predict_plan_->FeedBuffer(x_, end - begin));
-      feeds[0].value = xb;
+    if (feeds[0].value.empty() || feeds[0].value.shape()[0] != end - begin) {  // only the last batch differs
+      for (Feed& feed : feeds) {
+        GF_ASSIGN_OR_RETURN(feed.value, predict_plan_->FeedBuffer(feed.key, end - begin));
+      }
     }
-    GatherRows(x, nullptr, begin, end, xb);
+    for (size_t i = 0; i < feeds.size(); ++i) GatherRows(x[i], nullptr, begin, end, feeds[i].value);
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(predict_plan_->Run(feeds, &fetched));
-    std::memcpy(static_cast<uint8_t*>(result.raw()) + begin * row_bytes, fetched[0].raw(),
-                fetched[0].num_bytes());
+    for (size_t k = 0; k < results.size(); ++k) {
+      const size_t row_bytes = results[k].num_bytes() / n;
+      std::memcpy(static_cast<uint8_t*>(results[k].raw()) + begin * row_bytes, fetched[k].raw(),
+                  fetched[k].num_bytes());
+    }
   }
-  return result;
+  return results;
 }
 
-absl::StatusOr<double> Sequential::learning_rate() const {
+absl::StatusOr<double> Model::learning_rate() const {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   if (options_.learning_rate_schedule) {
@@ -698,7 +931,7 @@ absl::StatusOr<double> Sequential::learning_rate() const {
   return lr.data<float>()[0];
 }
 
-absl::Status Sequential::SetLearningRate(double rate) {
+absl::Status Model::SetLearningRate(double rate) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   if (options_.learning_rate_schedule) return learning_rate().status();  // no variable to set
@@ -707,7 +940,7 @@ absl::Status Sequential::SetLearningRate(double rate) {
                                    Tensor::Scalar(static_cast<float>(rate)));
 }
 
-absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
+absl::StatusOr<std::map<std::string, Tensor>> Model::GetWeights() const {
   // The layers hold the weights (shared with the store once compiled), so an
   // uncompiled model built from trained layers has weights too.
   auto serialized = Serialize();
@@ -720,7 +953,7 @@ absl::StatusOr<std::map<std::string, Tensor>> Sequential::GetWeights() const {
   return weights;
 }
 
-absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights) {
+absl::Status Model::SetWeights(const std::map<std::string, Tensor>& weights) {
   auto serialized = Serialize();
   if (session_ != nullptr) {
     for (const auto& [name, value] : weights) {
@@ -748,7 +981,7 @@ absl::Status Sequential::SetWeights(const std::map<std::string, Tensor>& weights
   return absl::OkStatus();
 }
 
-const std::vector<Output>& Sequential::layer_variables(size_t i) const {
+const std::vector<Output>& Model::layer_variables(size_t i) const {
   static const std::vector<Output>* none = new std::vector<Output>;
   return i < layer_variables_.size() ? layer_variables_[i] : *none;
 }
@@ -767,14 +1000,14 @@ int64_t CountVariables(const std::vector<std::vector<Output>>& layer_variables, 
 
 }  // namespace
 
-int64_t Sequential::CountParams(bool trainable) const {
+int64_t Model::CountParams(bool trainable) const {
   auto serialized = Serialize();
   if (compiled()) return CountVariables(layer_variables_, trainable);
   absl::StatusOr<Compiled> built = BuildAside();
   return built.ok() ? CountVariables(built->layer_variables, trainable) : 0;
 }
 
-absl::StatusOr<Sequential::Compiled> Sequential::BuildAside() const {
+absl::StatusOr<Model::Compiled> Model::BuildAside() const {
   GF_RETURN_IF_ERROR(CheckLayers());
   std::vector<Layer::BuildRecord> previous;
   for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
@@ -786,7 +1019,7 @@ absl::StatusOr<Sequential::Compiled> Sequential::BuildAside() const {
   return c;
 }
 
-absl::StatusOr<LayerPtr> Sequential::GetLayer(const std::string& name) const {
+absl::StatusOr<LayerPtr> Model::GetLayer(const std::string& name) const {
   auto serialized = Serialize();
   std::vector<std::string> names;
   for (const LayerPtr& layer : layers_) {
@@ -797,7 +1030,7 @@ absl::StatusOr<LayerPtr> Sequential::GetLayer(const std::string& name) const {
                                           "; its layers: ", absl::StrJoin(names, ", ")));
 }
 
-std::string Sequential::Summary() const {
+std::string Model::Summary() const {
   struct Row {
     std::string label, shape, params;
   };

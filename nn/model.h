@@ -1,9 +1,12 @@
 #ifndef GRADFLOW_NN_MODEL_H_
 #define GRADFLOW_NN_MODEL_H_
 
-// A Keras-style Sequential model: layers -> compile -> fit / evaluate /
-// predict. Compile builds one graph (forward, loss, metrics, the optimizer's
-// training step) and three plans over it (train, evaluate, predict).
+// Keras-style models: a graph of layer calls -> compile -> fit / evaluate /
+// predict. nn::Sequential is the chain of layers; nn::Model::Create makes a
+// functional model (nn/functional.h: several inputs and outputs, branches,
+// shared layers). Compile builds one graph (forward, losses, metrics, the
+// optimizer's training step) and three plans over it (train, evaluate,
+// predict).
 
 #include <map>
 #include <memory>
@@ -16,6 +19,7 @@
 #include "core/tensor.h"
 #include "graph/session.h"
 #include "nn/callbacks.h"
+#include "nn/functional.h"
 #include "nn/layers.h"
 #include "nn/metrics.h"
 #include "nn/progress_bar.h"
@@ -23,6 +27,16 @@
 #include "optimizers/optimizers.h"
 
 namespace gradflow::nn {
+
+// What a model with several outputs is compiled with for one of them; the
+// unset fields take CompileOptions' (Keras's loss={"main": ..., "aux": ...},
+// loss_weights, metrics per output).
+struct OutputCompileOptions {
+  std::optional<std::string> loss;            // a Keras loss name
+  std::optional<losses::Loss> loss_config;    // or a configured loss
+  double loss_weight = 1;                     // its weight in the total loss (>= 0)
+  std::optional<std::vector<Metric>> metrics;
+};
 
 struct CompileOptions {
   // A Keras loss name (nn::LossNames(): "sparse_categorical_crossentropy",
@@ -43,6 +57,12 @@ struct CompileOptions {
   // metric objects (nn/metrics.h): {"accuracy", nn::metrics::AUC{.curve =
   // nn::metrics::AucCurve::kPR}}. Each streams over the batches of a pass.
   std::vector<Metric> metrics;
+  // Empty, or one entry per model output, in the order of the outputs: that
+  // output's loss, loss weight and metrics. The model's loss is the weighted
+  // sum (Keras); Fit and Evaluate report it as "loss", each output's as
+  // "<output layer>_loss", and each metric as "<output layer>_<metric>" (a
+  // single-output model keeps "loss" and the metric names).
+  std::vector<OutputCompileOptions> outputs;
   uint64_t seed = 42;                // initializers, shuffling
   // Gradient clipping (Keras's optimizer clipvalue / clipnorm /
   // global_clipnorm): optimizers::ClipByValue(v), ClipByNorm(n), ClipByGlobalNorm(n).
@@ -61,8 +81,18 @@ struct CompileOptions {
   bool fuse_ops = true;
 };
 
+// One tensor per model input (or output): `model.Fit(x, y)` for one, `{x_wide,
+// x_deep}` for several, in the order of Model::Create's lists.
+class TensorList : public std::vector<Tensor> {
+ public:
+  TensorList() = default;
+  TensorList(Tensor t) { push_back(std::move(t)); }  // NOLINT: one tensor is a list of one
+  TensorList(std::initializer_list<Tensor> tensors) : std::vector<Tensor>(tensors) {}
+  TensorList(std::vector<Tensor> tensors) : std::vector<Tensor>(std::move(tensors)) {}  // NOLINT
+};
+
 struct ValidationData {
-  Tensor x, y;
+  TensorList x, y;
 };
 
 struct FitOptions {
@@ -126,24 +156,44 @@ struct WeightSpec {
   bool trainable;     // whether the optimizer updates it (the layer and the weight say so)
 };
 
-class Sequential {
+// A model's layer graph: its inputs, then its layer calls, each after the
+// calls it reads (nn::CallsInOrder), and which calls are its outputs.
+struct LayerGraph {
+  struct Call {
+    int layer = -1;           // index into the model's layers(); -1: a model input
+    std::vector<int> inputs;  // earlier calls
+  };
+  std::vector<Call> calls;               // the inputs first, in order
+  std::vector<std::string> input_names;  // one per input
+  std::vector<TensorType> input_types;   // batch dimension -1
+  std::vector<int> outputs;              // calls
+};
+
+class Model {
  public:
-  explicit Sequential(std::vector<LayerPtr> layers = {}, std::string name = "sequential");
-  // Appends a layer. After Compile this marks the model uncompiled (as
-  // Keras does): Fit, Predict and Save ask for a new Compile, which builds
-  // the new layer and keeps the others' weights.
-  void Add(LayerPtr layer);
+  // Keras's keras.Model(inputs, outputs): the layer calls between `inputs`
+  // (nn::Input tensors) and `outputs`. Errors (InvalidArgument) for a tensor
+  // whose layer call failed, an output that needs an input not in `inputs`,
+  // an input no output uses, a tensor given twice, and duplicate layer names.
+  // Layers without a name get Keras's defaults ("dense", "dense_1", ...),
+  // inputs without one "input_layer", "input_layer_1", ...
+  static absl::StatusOr<Model> Create(const std::vector<KerasTensor>& inputs,
+                                      const std::vector<KerasTensor>& outputs,
+                                      std::string name = "functional");
 
   // Threads: the methods of one model may be called from several threads;
   // each call (Compile, Fit, Evaluate, Predict, weights, saving) runs alone,
   // the others wait (a callback may call back into the model from Fit's thread).
 
   absl::Status Compile(CompileOptions options);
-  absl::StatusOr<History> Fit(const Tensor& x, const Tensor& y, FitOptions options = {});
+  // x: one tensor per input, y one per output (a Tensor for one).
+  absl::StatusOr<History> Fit(const TensorList& x, const TensorList& y, FitOptions options = {});
   // Loss and metrics over (x, y), by name.
-  absl::StatusOr<std::map<std::string, double>> Evaluate(const Tensor& x, const Tensor& y,
+  absl::StatusOr<std::map<std::string, double>> Evaluate(const TensorList& x, const TensorList& y,
                                                          int64_t batch_size = 32, int verbose = 0);
-  absl::StatusOr<Tensor> Predict(const Tensor& x, int64_t batch_size = 32);
+  // The output of a single-output model; PredictOutputs gives every output.
+  absl::StatusOr<Tensor> Predict(const TensorList& x, int64_t batch_size = 32);
+  absl::StatusOr<std::vector<Tensor>> PredictOutputs(const TensorList& x, int64_t batch_size = 32);
 
   // The optimizer's learning-rate variable (callbacks and schedules change it).
   absl::StatusOr<double> learning_rate() const;
@@ -192,8 +242,14 @@ class Sequential {
   // Keras's model.get_layer(name): NotFound listing the layer names.
   absl::StatusOr<LayerPtr> GetLayer(const std::string& name) const;
 
+  // Each layer once, in the order of its first call.
   const std::vector<LayerPtr>& layers() const { return layers_; }
   const std::string& name() const { return name_; }
+  // Whether the model is a chain of its layers (nn::Sequential, or a loaded
+  // Sequential), as opposed to a functional model.
+  bool sequential() const { return sequential_; }
+  // The calls between the inputs and the outputs (a Sequential: the chain).
+  absl::StatusOr<LayerGraph> layer_graph() const;
   bool compiled() const { return train_plan_.has_value(); }
   // The options of the last successful Compile (nullptr before).
   const CompileOptions* compile_options() const { return compiled() ? &options_ : nullptr; }
@@ -205,9 +261,15 @@ class Sequential {
   }
   Graph* graph() { return graph_.get(); }
   Session* session() { return session_.get(); }
-  Output input() const { return x_; }
-  Output output() const { return output_; }
-  Output target() const { return y_; }  // the label placeholder "y"
+  // The placeholders (a Sequential's: "x" and "y"; a functional model's
+  // inputs are named by their input names, its targets "y" for one output,
+  // "y_<output layer>" for several) and the outputs, in the model's order.
+  const std::vector<Output>& inputs() const { return inputs_; }
+  const std::vector<Output>& outputs() const { return outputs_; }
+  const std::vector<Output>& targets() const { return targets_; }
+  Output input() const { return inputs_.empty() ? Output{} : inputs_[0]; }
+  Output output() const { return outputs_.empty() ? Output{} : outputs_[0]; }
+  Output target() const { return targets_.empty() ? Output{} : targets_[0]; }
   Output loss() const { return loss_; }  // the training loss (with penalties)
   // The compiled plans (null before Compile): benchmarks read their arena sizes.
   Plan* train_plan() { return train_plan_ ? &*train_plan_ : nullptr; }
@@ -220,7 +282,11 @@ class Sequential {
     CompileOptions options;
     std::unique_ptr<Graph> graph;
     std::unique_ptr<Session> session;
-    Output x, y, output, loss, train;
+    std::vector<Output> inputs, targets, outputs;
+    std::vector<Output> output_logits;  // per output: its softmax's input, or invalid
+    std::vector<Output> output_losses;  // per output (fetched when there are several)
+    std::vector<Node*> updates;         // every call's (batch norm's moving statistics)
+    Output loss, train;
     std::vector<CompiledMetric> metrics;
     std::optional<Plan> train_plan, eval_plan, predict_plan;
     std::vector<std::vector<Output>> layer_variables;
@@ -233,10 +299,14 @@ class Sequential {
     std::vector<LayerWeight> layer_weights;
     int64_t macs_per_sample = 0;
   };
+  Model(std::string name, bool sequential) : name_(std::move(name)), sequential_(sequential) {}
   // Compile's steps, in order.
   absl::Status CheckLayers() const;
   absl::Status AssignDefaultNames();
   void NameLayersIfPossible();
+  absl::StatusOr<LayerGraph> SequentialGraph() const;
+  // CompileOptions for output k (options.outputs[k] over the model's).
+  absl::StatusOr<OutputCompileOptions> OutputOptions(const CompileOptions& options, size_t k) const;
   // The forward pass built into a graph of its own and forgotten (the
   // layers keep what their last real build left): shapes and variables
   // without a Compile.
@@ -253,10 +323,11 @@ class Sequential {
 
   // Fit's steps.
   struct FitData {
-    Tensor x, y;  // the training samples
+    TensorList x, y;  // the training samples
     std::optional<ValidationData> validation;
   };
-  absl::StatusOr<FitData> SplitFitData(const Tensor& x_all, const Tensor& y_all,
+  absl::Status CheckFeeds(const char* what, const TensorList& x, const TensorList* y) const;
+  absl::StatusOr<FitData> SplitFitData(const TensorList& x_all, const TensorList& y_all,
                                        const FitOptions& options) const;
   absl::Status ResumeStepStream();
   void NextEpochOrder(bool shuffle, std::vector<int64_t>& order);
@@ -268,18 +339,29 @@ class Sequential {
   std::unique_lock<std::recursive_mutex> Serialize() const { return std::unique_lock(*calls_); }
   // Fit's error for a NaN/Inf training loss at batch `step` of `steps` of epoch_.
   absl::Status DivergedError(float loss, int64_t step, int64_t steps) const;
-  absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const Tensor& x,
-                                                         const Tensor& y, int64_t batch_size,
+  absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const TensorList& x,
+                                                         const TensorList& y, int64_t batch_size,
                                                          const std::vector<int64_t>* order,
                                                          ProgressBar* bar, const std::string& prefix,
                                                          const std::vector<CallbackPtr>* callbacks);
 
+  // The names of what Fit and Evaluate report, in Keras's order: "loss",
+  // each output's loss (several outputs), the metrics.
+  std::vector<std::string> ReportedNames() const;
+  size_t outputs_count() const { return sequential_ ? 1 : functional_graph_.outputs.size(); }
+  // The name of the layer whose call is output k.
+  std::string OutputName(size_t k) const;
+
   std::string name_;
+  bool sequential_ = true;
   std::vector<LayerPtr> layers_;
+  LayerGraph functional_graph_;  // a functional model's (Sequential's comes from layers_)
+  std::vector<KerasTensor> functional_outputs_;  // keep the calls' layers alive
   CompileOptions options_;
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<Session> session_;
-  Output x_, y_, output_, loss_, train_;
+  std::vector<Output> inputs_, targets_, outputs_, output_losses_;
+  Output loss_, train_;
   std::vector<CompiledMetric> metrics_;  // their statistics are fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
   int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
@@ -297,6 +379,19 @@ class Sequential {
   bool require_held_weights_ = false;
   std::unique_ptr<std::recursive_mutex> calls_ = std::make_unique<std::recursive_mutex>();
   friend class ModelFile;
+  friend class Sequential;
+};
+
+// Keras's Sequential: each layer's output is the next one's input; the
+// first layer needs an input shape (e.g. nn::Flatten({28, 28})).
+class Sequential : public Model {
+ public:
+  explicit Sequential(std::vector<LayerPtr> layers = {}, std::string name = "sequential");
+  // Appends a layer. After Compile this marks the model uncompiled (as
+  // Keras does): Fit, Predict and Save ask for a new Compile, which builds
+  // the new layer and keeps the others' weights. (A loaded Sequential is a
+  // Model: nn::Sequential(loaded->layers()) continues it, sharing its layers.)
+  void Add(LayerPtr layer);
 };
 
 }  // namespace gradflow::nn

@@ -17,8 +17,8 @@ class ModelFile {
  public:
   // Compile must then find every layer weight held, instead of initializing
   // it: a hostile configuration cannot make it allocate what the file lacks.
-  static void RequireHeldWeights(Sequential& model) { model.require_held_weights_ = true; }
-  static uint64_t& EpochsShuffled(Sequential& model) { return model.epochs_shuffled_; }
+  static void RequireHeldWeights(Model& model) { model.require_held_weights_ = true; }
+  static uint64_t& EpochsShuffled(Model& model) { return model.epochs_shuffled_; }
   static void HoldWeight(Layer& layer, const std::string& local, const Tensor& value) {
     layer.HoldWeight(local, value);
   }

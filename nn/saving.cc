@@ -1,4 +1,4 @@
-// Sequential::Save / SaveWeights / LoadWeights / ToDot, nn::LoadModel and
+// Model::Save / SaveWeights / LoadWeights / ToDot, nn::LoadModel and
 // nn::CloneModel (see nn/saving.h for the file layout).
 
 #include "nn/saving.h"
@@ -32,7 +32,7 @@ absl::Status WithPath(const std::string& path, const absl::Status& status) {
 }
 
 // "gradflow.layers": the layers with weights, in model order.
-std::string LayerWeightsJson(const Sequential& model) {
+std::string LayerWeightsJson(const Model& model) {
   Json layers = Json::array();
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const std::vector<Output>& variables = model.layer_variables(i);
@@ -73,7 +73,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::vector<std::string>>>> Pa
 
 std::string TypeString(const Tensor& t) { return TensorType{t.dtype(), t.shape()}.ToString(); }
 
-std::vector<std::string> LayerNames(const Sequential& model) {
+std::vector<std::string> LayerNames(const Model& model) {
   std::vector<std::string> names;
   for (const LayerPtr& layer : model.layers()) {
     if (!layer->name().empty()) names.push_back(layer->name());
@@ -83,7 +83,7 @@ std::vector<std::string> LayerNames(const Sequential& model) {
 
 // Save's check that LoadModel files every tensor where it came from: layer
 // weights to their layers, the rest as optimizer state it accepts.
-absl::Status CheckTensorsLoadable(const std::string& path, const Sequential& model,
+absl::Status CheckTensorsLoadable(const std::string& path, const Model& model,
                                   const std::map<std::string, Tensor>& tensors) {
   std::set<std::string> layer_weights;
   for (size_t i = 0; i < model.layers().size(); ++i) {
@@ -124,7 +124,7 @@ std::string LoadWeightsReport::ToString() const {
   return s;
 }
 
-absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
+absl::Status Model::Save(const std::string& path, SaveOptions options) {
   auto serialized = Serialize();
   const ModelFormat format = options.format.value_or(ModelFormatForPath(path));
   if (format != ModelFormat::kGradflow) return SaveKerasModel(*this, path, format, options);
@@ -168,7 +168,7 @@ absl::Status Sequential::Save(const std::string& path, SaveOptions options) {
   return SaveCheckpoint(path, tensors, metadata);
 }
 
-absl::Status Sequential::SaveWeights(const std::string& path) {
+absl::Status Model::SaveWeights(const std::string& path) {
   auto serialized = Serialize();
   if (!compiled()) return absl::FailedPreconditionError("SaveWeights: compile the model first");
   std::map<std::string, Tensor> tensors;
@@ -193,7 +193,7 @@ struct WeightAssignments {
 };
 
 // by_name: each model weight takes the file tensor of its own name.
-absl::Status AssignByName(const Sequential& model, const Checkpoint& file, const std::string& path,
+absl::Status AssignByName(const Model& model, const Checkpoint& file, const std::string& path,
                           bool skip_mismatch, LoadWeightsReport& report, WeightAssignments& out) {
   for (size_t i = 0; i < model.layers().size(); ++i) {
     for (const Output& v : model.layer_variables(i)) {
@@ -248,7 +248,7 @@ absl::Status AssignLayer(const Checkpoint& file, const std::string& path, const 
 }
 
 // In order: the model's layers with weights against the file's layer list.
-absl::Status AssignByOrder(const Sequential& model, const Checkpoint& file, const std::string& path,
+absl::Status AssignByOrder(const Model& model, const Checkpoint& file, const std::string& path,
                            const std::optional<FileLayers>& file_layers, WeightAssignments& out) {
   if (!file_layers) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -289,7 +289,7 @@ std::vector<std::string> UnusedFileWeights(const Checkpoint& file, const std::op
 
 }  // namespace
 
-absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& path,
+absl::StatusOr<LoadWeightsReport> Model::LoadWeights(const std::string& path,
                                                           LoadWeightsOptions options) {
   auto serialized = Serialize();
   if (!compiled()) {
@@ -316,12 +316,12 @@ absl::StatusOr<LoadWeightsReport> Sequential::LoadWeights(const std::string& pat
   return report;
 }
 
-absl::StatusOr<std::string> Sequential::ToDot() const {
+absl::StatusOr<std::string> Model::ToDot() const {
   if (graph_ == nullptr) return absl::FailedPreconditionError("ToDot: compile the model first");
   return graph_->ToDot();
 }
 
-absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions options) {
+absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions options) {
   if (absl::StatusOr<ModelFormat> format = DetectModelFormat(path); format.ok() && *format != ModelFormat::kGradflow) {
     return LoadKerasModel(path, options);
   }
@@ -393,7 +393,7 @@ absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions o
   return model;
 }
 
-absl::StatusOr<Sequential> CloneModel(const Sequential& model) {
+absl::StatusOr<Model> CloneModel(const Model& model) {
   std::vector<LayerPtr> layers;
   for (const LayerPtr& layer : model.layers()) {
     GF_ASSIGN_OR_RETURN(LayerPtr copy, CloneLayer(*layer));

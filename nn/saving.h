@@ -17,10 +17,10 @@
 //                                 where Fit's shuffling stands
 //
 //   model.Save("my_model_A.safetensors");
-//   absl::StatusOr<nn::Sequential> model_a = nn::LoadModel("my_model_A.safetensors");
+//   absl::StatusOr<nn::Model> model_a = nn::LoadModel("my_model_A.safetensors");
 //
 //   // The chapter's transfer learning: a clone, so training B leaves A intact.
-//   absl::StatusOr<nn::Sequential> clone = nn::CloneModel(*model_a);
+//   absl::StatusOr<nn::Model> clone = nn::CloneModel(*model_a);
 //   absl::Status copied = clone->SetWeights(*model_a->GetWeights());
 //   nn::Sequential model_b(std::vector<nn::LayerPtr>(clone->layers().begin(),
 //                                                    clone->layers().end() - 1));
@@ -54,14 +54,14 @@ struct LoadModelOptions {
 // the file: a damaged safetensors file (core/checkpoint.h), no or malformed
 // configuration, unknown layer types / activations / initializers /
 // optimizers, missing or mis-shaped weights, tensors that belong nowhere.
-absl::StatusOr<Sequential> LoadModel(const std::string& path, LoadModelOptions options = {});
+absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions options = {});
 
 // A model of the same architecture (fresh layers made from each layer's
 // configuration: same names, settings and trainable flags) with fresh
 // variables: nothing is shared with `model`, and the clone is not compiled.
 // Copy the weights with clone->SetWeights(*model.GetWeights()) (Keras's
 // clone_model + set_weights).
-absl::StatusOr<Sequential> CloneModel(const Sequential& model);
+absl::StatusOr<Model> CloneModel(const Model& model);
 
 }  // namespace gradflow::nn
 

@@ -237,7 +237,7 @@ TEST(InspectModelTest, PredictNpyInputWritesWhatPredictReturns) {
   EXPECT_THAT(run.out, HasSubstr("/y.npy: float32 [4, 10]"));
   absl::StatusOr<Tensor> y = ReadNpy(dir + "/y.npy");
   ASSERT_TRUE(y.ok()) << y.status();
-  absl::StatusOr<nn::Sequential> model = nn::LoadModel(SavedClassifier());
+  absl::StatusOr<nn::Model> model = nn::LoadModel(SavedClassifier());
   ASSERT_TRUE(model.ok()) << model.status();
   absl::StatusOr<Tensor> expected = model->Predict(x);
   ASSERT_TRUE(expected.ok()) << expected.status();

@@ -134,7 +134,7 @@ Tensor Inputs() {
 
 // The predictions of `layers` after copying the weights of `source`'s first
 // layer into their first layer (a Dense of 4 units on 3 inputs).
-std::vector<float> PredictWithWeightsOf(const nn::Sequential& source, std::vector<nn::LayerPtr> layers) {
+std::vector<float> PredictWithWeightsOf(const nn::Model& source, std::vector<nn::LayerPtr> layers) {
   nn::Sequential model(std::move(layers));
   EXPECT_TRUE(model.Compile({.loss = "mse"}).ok());
   EXPECT_TRUE(model.layers()[0]->SetWeights(source.layers()[0]->GetWeights()).ok());

@@ -16,17 +16,17 @@ using ::testing::HasSubstr;
 
 class Recorder : public Callback {
  public:
-  absl::Status OnTrainBegin(Sequential&) override { return Add("train_begin"); }
-  absl::Status OnEpochBegin(Sequential&, int e) override { return Add("epoch_begin " + std::to_string(e)); }
-  absl::Status OnTrainBatchEnd(Sequential&, int64_t b, const Logs& logs) override {
+  absl::Status OnTrainBegin(Model&) override { return Add("train_begin"); }
+  absl::Status OnEpochBegin(Model&, int e) override { return Add("epoch_begin " + std::to_string(e)); }
+  absl::Status OnTrainBatchEnd(Model&, int64_t b, const Logs& logs) override {
     if (!logs.count("loss") || !logs.count("accuracy")) return absl::InternalError("batch logs");
     return Add("batch " + std::to_string(b));
   }
-  absl::Status OnEpochEnd(Sequential&, int e, const Logs& logs) override {
+  absl::Status OnEpochEnd(Model&, int e, const Logs& logs) override {
     if (!logs.count("val_loss")) return absl::InternalError("epoch logs lack val_loss");
     return Add("epoch_end " + std::to_string(e));
   }
-  absl::Status OnTrainEnd(Sequential&) override { return Add("train_end"); }
+  absl::Status OnTrainEnd(Model&) override { return Add("train_end"); }
   std::vector<std::string> events;
 
  private:
@@ -52,7 +52,7 @@ TEST(CallbacksTest, HooksRunInKerasOrder) {
 class StopAfter : public Callback {
  public:
   explicit StopAfter(int epoch) : epoch_(epoch) {}
-  absl::Status OnEpochEnd(Sequential& model, int e, const Logs&) override {
+  absl::Status OnEpochEnd(Model& model, int e, const Logs&) override {
     if (e == epoch_) model.stop_training = true;
     return absl::OkStatus();
   }
@@ -73,7 +73,7 @@ TEST(CallbacksTest, StopTrainingEndsFitAfterTheEpoch) {
 
 class Failing : public Callback {
  public:
-  absl::Status OnEpochBegin(Sequential&, int) override {
+  absl::Status OnEpochBegin(Model&, int) override {
     return absl::UnavailableError("disk full");
   }
 };

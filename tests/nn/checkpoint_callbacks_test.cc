@@ -63,7 +63,7 @@ nn::Sequential CompiledModel() {
 
 // Sets every weight of the model to `value`, so a saved file tells which
 // epoch it came from.
-void MarkWeights(nn::Sequential& model, float value) {
+void MarkWeights(nn::Model& model, float value) {
   auto weights = *model.GetWeights();
   for (auto& [name, tensor] : weights) {
     for (float& w : tensor.flat<float>()) w = value;

@@ -27,7 +27,7 @@ Sequential CompiledModel() {
 }
 
 // Weights whose every element is `marker`: they identify the epoch that set them.
-std::map<std::string, Tensor> Marked(Sequential& model, float marker) {
+std::map<std::string, Tensor> Marked(Model& model, float marker) {
   std::map<std::string, Tensor> weights = *model.GetWeights();
   for (auto& [name, t] : weights) {
     for (float& v : t.flat<float>()) v = marker;
@@ -35,7 +35,7 @@ std::map<std::string, Tensor> Marked(Sequential& model, float marker) {
   return weights;
 }
 
-float MarkerOf(Sequential& model) { return model.GetWeights()->at("dense/kernel").data<float>()[0]; }
+float MarkerOf(Model& model) { return model.GetWeights()->at("dense/kernel").data<float>()[0]; }
 
 struct Outcome {
   int epochs_run = 0;  // epochs whose end was reported before stopping
@@ -153,13 +153,13 @@ class ScriptedMonitor : public Callback {
  public:
   ScriptedMonitor(std::shared_ptr<EarlyStopping> es, std::vector<double> values)
       : es_(std::move(es)), values_(std::move(values)) {}
-  absl::Status OnTrainBegin(Sequential& m) override { return es_->OnTrainBegin(m); }
-  absl::Status OnEpochEnd(Sequential& m, int epoch, const Logs& logs) override {
+  absl::Status OnTrainBegin(Model& m) override { return es_->OnTrainBegin(m); }
+  absl::Status OnEpochEnd(Model& m, int epoch, const Logs& logs) override {
     Logs scripted = logs;
     scripted["val_loss"] = values_[epoch];
     return es_->OnEpochEnd(m, epoch, scripted);
   }
-  absl::Status OnTrainEnd(Sequential& m) override { return es_->OnTrainEnd(m); }
+  absl::Status OnTrainEnd(Model& m) override { return es_->OnTrainEnd(m); }
 
  private:
   std::shared_ptr<EarlyStopping> es_;
@@ -168,7 +168,7 @@ class ScriptedMonitor : public Callback {
 
 class WeightRecorder : public Callback {
  public:
-  absl::Status OnEpochEnd(Sequential& m, int, const Logs&) override {
+  absl::Status OnEpochEnd(Model& m, int, const Logs&) override {
     weights.push_back(*m.GetWeights());
     return absl::OkStatus();
   }

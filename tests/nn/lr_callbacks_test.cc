@@ -107,7 +107,7 @@ TEST(ReduceLROnPlateauTest, BadOptionsAreErrors) {
 // A recorder placed after the scheduler sees the rate each epoch trains with.
 class RateRecorder : public Callback {
  public:
-  absl::Status OnEpochBegin(Sequential& model, int) override {
+  absl::Status OnEpochBegin(Model& model, int) override {
     auto rate = model.learning_rate();
     if (!rate.ok()) return rate.status();
     rates.push_back(*rate);

@@ -254,7 +254,7 @@ TEST(OptimizerStateFileTest, BadLearningRateOrStepInAFileIsRefusedNamingTheTenso
     tensors[c.tensor] = c.value;
     const std::string bad = dir + "/bad.safetensors";
     ASSERT_TRUE(SaveCheckpoint(bad, tensors, file->metadata).ok());
-    absl::StatusOr<Sequential> loaded = LoadModel(bad);
+    absl::StatusOr<Model> loaded = LoadModel(bad);
     ASSERT_FALSE(loaded.ok()) << c.tensor;
     EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(loaded.status().message(), HasSubstr("'" + c.tensor + "'")) << loaded.status();

@@ -438,7 +438,7 @@ TEST(ProgressBarTest, FormatsValuesLikeKeras) {
 
 // ---------------------------------------------------------------- errors
 
-absl::Status FitStatus(nn::Sequential& model, const Tensor& x, const Tensor& y,
+absl::Status FitStatus(nn::Model& model, const Tensor& x, const Tensor& y,
                        nn::FitOptions options = {.verbose = 0}) {
   return model.Fit(x, y, options).status();
 }
@@ -666,7 +666,7 @@ TEST(SequentialErrorsTest, FailedRecompileKeepsThePreviousModel) {
 // A softmax output (from Dense or from an Activation layer) makes the
 // cross-entropy use its logits, as Keras does; other outputs do not.
 TEST(SequentialTest, CrossEntropyOfASoftmaxOutputUsesTheLogits) {
-  auto from_logits = [](nn::Sequential& model) -> std::optional<bool> {
+  auto from_logits = [](nn::Model& model) -> std::optional<bool> {
     for (const Node& node : model.graph()->nodes()) {
       if (node.op_name() == "SparseCategoricalCrossentropy") return node.attr<bool>("from_logits");
     }

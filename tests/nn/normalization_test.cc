@@ -31,7 +31,7 @@ Tensor RandomData(int64_t rows, int64_t cols, uint64_t seed, double mean = 0, do
   return t;
 }
 
-Tensor Variable(nn::Sequential& model, const std::string& name) {
+Tensor Variable(nn::Model& model, const std::string& name) {
   auto v = model.session()->variables().Get(name);
   EXPECT_TRUE(v.ok()) << v.status();
   return v.ok() ? v->Clone() : Tensor();

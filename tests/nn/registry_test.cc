@@ -349,7 +349,7 @@ void ExpectKerasNameAndDefaults(const T& value) {
 
 // A one-Dense model config with `options`, parsed back; the graph of the
 // parsed model compiled.
-absl::StatusOr<nn::Sequential> DenseThroughConfig(nn::DenseOptions options, Json* written) {
+absl::StatusOr<nn::Model> DenseThroughConfig(nn::DenseOptions options, Json* written) {
   options.input_shape = Shape{kFeatures};
   nn::ModelConfig config{.layers = {nn::Dense(kClasses, options)}};
   GF_ASSIGN_OR_RETURN(std::string text, nn::ModelConfigToJson(config));

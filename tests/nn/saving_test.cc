@@ -579,7 +579,7 @@ TEST(SavingTest, DamagedOrHostileFilesGiveClearErrorsNeverCrashes) {
   for (const BadModelFile& bad : BadModelFiles()) {
     const std::string path = dir + "/model.safetensors";
     WriteBytes(path, bad.make(good, ReadRaw(good_path)));
-    absl::StatusOr<nn::Sequential> loaded = nn::LoadModel(path);
+    absl::StatusOr<nn::Model> loaded = nn::LoadModel(path);
     ASSERT_FALSE(loaded.ok()) << bad.what << ": loaded a damaged file";
     EXPECT_THAT(loaded.status().message(), HasSubstr(path)) << bad.what << ": the error must name the file";
     EXPECT_THAT(loaded.status().message(), HasSubstr(bad.expected)) << bad.what;

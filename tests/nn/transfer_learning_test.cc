@@ -68,7 +68,7 @@ nn::CompileOptions BinaryOptions(double learning_rate = 0.05) {
 }
 
 // model_B_on_A = Sequential(model_A.layers[:-1]); model_B_on_A.add(Dense(1, "sigmoid"))
-nn::Sequential ModelBOn(const nn::Sequential& base) {
+nn::Sequential ModelBOn(const nn::Model& base) {
   nn::Sequential b(std::vector<nn::LayerPtr>(base.layers().begin(), base.layers().end() - 1), "model_b");
   b.Add(nn::Dense(1, {.activation = "sigmoid"}));
   return b;

@@ -62,7 +62,7 @@ class KerasFixtureTest : public ::testing::TestWithParam<FixtureCase> {};
 
 TEST_P(KerasFixtureTest, PredictsTheNumpyForwardPass) {
   KerasLoadReport report;
-  absl::StatusOr<Sequential> model = LoadKerasModel(Fixture(GetParam().file), {}, &report);
+  absl::StatusOr<Model> model = LoadKerasModel(Fixture(GetParam().file), {}, &report);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(report.format, GetParam().format);
   EXPECT_EQ(model->compiled(), GetParam().compiled);
@@ -78,7 +78,7 @@ TEST_P(KerasFixtureTest, PredictsTheNumpyForwardPass) {
 TEST_P(KerasFixtureTest, RestoresTheOptimizerState) {
   if (!GetParam().compiled) GTEST_SKIP() << "saved without an optimizer";
   KerasLoadReport report;
-  absl::StatusOr<Sequential> model = LoadKerasModel(Fixture(GetParam().file), {}, &report);
+  absl::StatusOr<Model> model = LoadKerasModel(Fixture(GetParam().file), {}, &report);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_TRUE(report.optimizer_state_loaded);
   absl::StatusOr<Tensor> step = model->session()->variables().Get(optimizers::kStepName);
@@ -107,13 +107,13 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(KerasFixtureTest, LoadModelRecognizesKerasFilesByContent) {
   const std::string copy = testing_util::TempDir("keras_content") + "/model.bin";
   testing_util::WriteBytes(copy, testing_util::ReadBytes(Fixture("mlp.keras")));
-  absl::StatusOr<Sequential> model = LoadModel(copy);
+  absl::StatusOr<Model> model = LoadModel(copy);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->layers().size(), 8u);
 }
 
 TEST(KerasFixtureTest, KerasLayerSettingsArriveInTheLayers) {
-  absl::StatusOr<Sequential> model = LoadKerasModel(Fixture("mlp_tf2.h5"));
+  absl::StatusOr<Model> model = LoadKerasModel(Fixture("mlp_tf2.h5"));
   ASSERT_TRUE(model.ok()) << model.status();
   std::vector<std::string> types;
   for (const LayerPtr& layer : model->layers()) types.push_back(layer->type());
@@ -155,10 +155,10 @@ TEST_P(KerasRoundTripTest, PredictionsAndResumedTrainingAreBitIdentical) {
   const std::string path = testing_util::TempDir("keras_round_trip") + "/model" + GetParam();
   ASSERT_TRUE(model.Save(path).ok()) << model.Save(path);
 
-  absl::StatusOr<Sequential> loaded = LoadModel(path);
+  absl::StatusOr<Model> loaded = LoadModel(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ExpectEqual(*loaded->Predict(data.x), *model.Predict(data.x));
-  for (Sequential* m : {&model, &*loaded}) {
+  for (Model* m : {static_cast<Model*>(&model), &*loaded}) {
     ASSERT_TRUE(m->Fit(data.x, data.y, {.epochs = 1, .batch_size = 16, .shuffle = false, .verbose = 0}).ok());
   }
   const auto original = *model.GetWeights();
@@ -223,7 +223,7 @@ TEST_P(KerasRoundTripTest, ActivationObjectInsideDenseRoundTrips) {
   ASSERT_TRUE(model.Compile({}).ok());
   const std::string path = testing_util::TempDir("keras_activation_object") + "/model" + GetParam();
   ASSERT_TRUE(model.Save(path).ok()) << model.Save(path);
-  absl::StatusOr<Sequential> loaded = LoadKerasModel(path);
+  absl::StatusOr<Model> loaded = LoadKerasModel(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   auto config = LayerToJson(*loaded->layers()[1]);
   ASSERT_TRUE(config.ok());
@@ -253,7 +253,7 @@ TEST(KerasThreadsTest, LoadsAndSavesFromTwoThreadsAtOnce) {
   std::vector<absl::Status> results(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      absl::StatusOr<Sequential> model = LoadKerasModel(Fixture(t % 2 ? "mlp.keras" : "mlp_tf2.h5"));
+      absl::StatusOr<Model> model = LoadKerasModel(Fixture(t % 2 ? "mlp.keras" : "mlp_tf2.h5"));
       results[t] = model.ok() ? model->Save(absl::StrCat(dir, "/copy", t, t % 2 ? ".h5" : ".keras")) : model.status();
     });
   }
@@ -283,7 +283,7 @@ struct HostileCase {
 class KerasHostileTest : public ::testing::TestWithParam<HostileCase> {};
 
 TEST_P(KerasHostileTest, IsAnErrorNamingTheProblem) {
-  absl::StatusOr<Sequential> model = LoadKerasModel(Fixture(GetParam().file));
+  absl::StatusOr<Model> model = LoadKerasModel(Fixture(GetParam().file));
   ASSERT_FALSE(model.ok());
   const std::string message(model.status().message());
   EXPECT_THAT(message, HasSubstr(GetParam().file));

@@ -1030,10 +1030,58 @@ absl::StatusOr<LayerPtr> Model::GetLayer(const std::string& name) const {
                                           "; its layers: ", absl::StrJoin(names, ", ")));
 }
 
-std::string Model::Summary() const {
-  struct Row {
-    std::string label, shape, params;
+namespace {
+
+struct SummaryRow {
+  std::string label, shape, params, connected;
+};
+
+// Keras's "Connected to" entries: per call, its inputs as "name[node][0]"
+// (node: which call of that layer made the tensor), and per layer its calls'.
+std::vector<std::string> ConnectedTo(const LayerGraph& lg, const std::vector<LayerPtr>& layers) {
+  std::vector<std::string> source(lg.calls.size()), per_layer(layers.size());
+  std::vector<int> calls_made(layers.size(), 0);
+  for (size_t i = 0; i < lg.calls.size(); ++i) {
+    const LayerGraph::Call& call = lg.calls[i];
+    if (call.layer < 0) {
+      source[i] = absl::StrCat(lg.input_names[i], "[0][0]");
+      continue;
+    }
+    source[i] = absl::StrCat(layers[call.layer]->name(), "[", calls_made[call.layer]++, "][0]");
+    std::vector<std::string> inputs;
+    for (int j : call.inputs) inputs.push_back(source[j]);
+    std::string& entry = per_layer[call.layer];
+    absl::StrAppend(&entry, entry.empty() ? "" : ", ", absl::StrJoin(inputs, ", "));
+  }
+  return per_layer;
+}
+
+std::string SummaryTable(const std::string& model_name, const std::vector<SummaryRow>& rows, bool connected,
+                         int64_t trainable, int64_t frozen) {
+  // Keras's column widths, widened for labels or shapes that do not fit.
+  int label_width = 27, shape_width = 25;
+  for (const SummaryRow& row : rows) {
+    label_width = std::max(label_width, static_cast<int>(row.label.size()) + 1);
+    shape_width = std::max(shape_width, static_cast<int>(row.shape.size()) + 1);
+  }
+  const std::string rule(label_width + shape_width + 13 + (connected ? 30 : 0), '_'), double_rule(rule.size(), '=');
+  auto line = [&](const SummaryRow& row) {
+    std::string s = absl::StrFormat(" %-*s %-*s %s", label_width, row.label, shape_width, row.shape, row.params);
+    if (connected) s = absl::StrFormat("%-*s %s", label_width + shape_width + 13, s, row.connected);
+    return s + "\n";
   };
+  std::string s = absl::StrCat("Model: \"", model_name, "\"\n", rule, "\n",
+                               line({"Layer (type)", "Output Shape", "Param #", "Connected to"}), double_rule, "\n");
+  for (size_t i = 0; i < rows.size(); ++i) absl::StrAppend(&s, line(rows[i]), i + 1 < rows.size() ? "\n" : "");
+  absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
+                  "\nTrainable params: ", WithThousands(trainable),
+                  "\nNon-trainable params: ", WithThousands(frozen), "\n", rule, "\n");
+  return s;
+}
+
+}  // namespace
+
+std::string Model::Summary() const {
   auto serialized = Serialize();
   // Before Compile the layers are built aside, as Keras builds a layer once
   // its input shape is known: the same names, shapes and counts.
@@ -1042,7 +1090,15 @@ std::string Model::Summary() const {
   const Compiled& built_aside = aside.ok() ? *aside : unbuilt;
   const auto& layer_variables = compiled() ? layer_variables_ : built_aside.layer_variables;
   const auto& layer_outputs = compiled() ? layer_outputs_ : built_aside.layer_outputs;
-  std::vector<Row> rows;
+  std::vector<SummaryRow> rows;
+  std::vector<std::string> connected;
+  if (!sequential_) {  // Keras lists a functional model's inputs as InputLayers
+    const LayerGraph& lg = functional_graph_;
+    connected = ConnectedTo(lg, layers_);
+    for (size_t i = 0; i < lg.input_names.size(); ++i) {
+      rows.push_back({absl::StrCat(lg.input_names[i], " (InputLayer)"), ShapeWithNone(lg.input_types[i].shape), "0", "-"});
+    }
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerPtr& layer = layers_[i];
     int64_t params = 0;
@@ -1051,29 +1107,11 @@ std::string Model::Summary() const {
       for (const Output& v : layer_variables[i]) params += v.shape().NumElements();
     }
     rows.push_back({absl::StrCat(layer->name(), " (", layer->type(), ")"),
-                    built ? ShapeWithNone(layer_outputs[i].shape()) : "?", WithThousands(params)});
+                    built ? ShapeWithNone(layer_outputs[i].shape()) : "?", WithThousands(params),
+                    connected.empty() ? "" : connected[i]});
   }
-  // Keras's column widths, widened for labels or shapes that do not fit.
-  int label_width = 27, shape_width = 25;
-  for (const Row& row : rows) {
-    label_width = std::max(label_width, static_cast<int>(row.label.size()) + 1);
-    shape_width = std::max(shape_width, static_cast<int>(row.shape.size()) + 1);
-  }
-  const std::string rule(label_width + shape_width + 13, '_'), double_rule(rule.size(), '=');
-  auto line = [&](const std::string& label, const std::string& shape, const std::string& params) {
-    return absl::StrFormat(" %-*s %-*s %s\n", label_width, label, shape_width, shape, params);
-  };
-  std::string s = absl::StrCat("Model: \"", name_, "\"\n", rule, "\n",
-                               line("Layer (type)", "Output Shape", "Param #"), double_rule, "\n");
-  for (size_t i = 0; i < rows.size(); ++i) {
-    absl::StrAppend(&s, line(rows[i].label, rows[i].shape, rows[i].params), i + 1 < rows.size() ? "\n" : "");
-  }
-  const int64_t trainable = CountVariables(layer_variables, true);
-  const int64_t frozen = CountVariables(layer_variables, false);
-  absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
-                  "\nTrainable params: ", WithThousands(trainable),
-                  "\nNon-trainable params: ", WithThousands(frozen), "\n", rule, "\n");
-  return s;
+  return SummaryTable(name_, rows, !sequential_, CountVariables(layer_variables, true),
+                      CountVariables(layer_variables, false));
 }
 
 }  // namespace gradflow::nn

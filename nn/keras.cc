@@ -457,7 +457,7 @@ absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& op
     GF_ASSIGN_OR_RETURN(compile, keras_config::ReadCompile(source.compile_config, source.keras_version,
                                                            "compile config", &report.notes));
   }
-  Sequential model(config.layers, config.name);
+  GF_ASSIGN_OR_RETURN(Model model, ModelFromConfig(config));
   GF_ASSIGN_OR_RETURN(std::vector<std::vector<WeightSpec>> specs, model.WeightSpecs());
   GF_RETURN_IF_ERROR(source.Prepare(model.layers(), specs));
   for (size_t i = 0; i < specs.size(); ++i) {

@@ -174,6 +174,75 @@ absl::StatusOr<LayerGraph> Model::layer_graph() const {
   return functional_graph_;
 }
 
+absl::StatusOr<std::vector<TensorType>> Model::CallTypes() const {
+  auto serialized = Serialize();
+  std::vector<TensorType> types;
+  if (compiled()) {
+    for (const Output& out : call_outputs_) types.push_back(out.type());
+    return types;
+  }
+  GF_ASSIGN_OR_RETURN(const Compiled aside, BuildAside());
+  for (const Output& out : aside.call_outputs) types.push_back(out.type());
+  return types;
+}
+
+namespace {
+
+// FromLayerGraph's checks, so that no later step indexes out of range.
+absl::Status CheckLayerGraph(const LayerGraph& lg, size_t layer_count) {
+  const size_t n_inputs = lg.input_names.size();
+  auto error = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat("layer graph: ", parts...)); };
+  if (lg.input_types.size() != n_inputs || n_inputs == 0 || lg.calls.size() < n_inputs || lg.outputs.empty()) {
+    return error("needs at least one input (with a name and type each), its calls and an output");
+  }
+  std::vector<bool> used_layer(layer_count, false), read(lg.calls.size(), false);
+  for (size_t i = 0; i < lg.calls.size(); ++i) {
+    const LayerGraph::Call& call = lg.calls[i];
+    if ((i < n_inputs) != (call.layer < 0)) return error("call ", i, ": the inputs must come first, and only they");
+    if (call.layer >= static_cast<int>(layer_count)) return error("call ", i, " names layer ", call.layer, " of ", layer_count);
+    if (call.layer >= 0) used_layer[call.layer] = true;
+    if (call.layer >= 0 && call.inputs.empty()) return error("call ", i, " has no inputs");
+    for (int j : call.inputs) {
+      if (j < 0 || j >= static_cast<int>(i)) return error("call ", i, " reads call ", j, ", which does not come before it");
+      read[j] = true;
+    }
+  }
+  for (int o : lg.outputs) {
+    if (o < static_cast<int>(n_inputs) || o >= static_cast<int>(lg.calls.size())) return error("output ", o, " is not a layer call");
+    read[o] = true;
+  }
+  for (size_t l = 0; l < layer_count; ++l) {
+    if (!used_layer[l]) return error("layer ", l, " is never called");
+  }
+  for (size_t i = 0; i < n_inputs; ++i) {
+    if (!read[i]) return error("input '", lg.input_names[i], "' is used by no layer");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Model> Model::FromLayerGraph(std::string name, std::vector<LayerPtr> layers, LayerGraph graph) {
+  for (const LayerPtr& layer : layers) {
+    if (layer == nullptr) return absl::InvalidArgumentError("layer graph: a layer is null");
+  }
+  GF_RETURN_IF_ERROR(CheckLayerGraph(graph, layers.size()));
+  Model model(std::move(name), false);
+  model.layers_ = std::move(layers);
+  model.functional_graph_ = std::move(graph);
+  GF_RETURN_IF_ERROR(model.AssignDefaultNames());
+  std::set<int> output_layers;
+  for (int o : model.functional_graph_.outputs) {
+    const int layer = model.functional_graph_.calls[o].layer;
+    if (!output_layers.insert(layer).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "two outputs come from layer '", model.layers_[layer]->name(),
+          "'; outputs are named by their layers, so give each output its own layer (e.g. an nn::Activation(\"linear\"))"));
+    }
+  }
+  return model;
+}
+
 namespace {
 
 absl::Status CheckTensors(const char* what, const std::vector<KerasTensor>& tensors) {
@@ -240,7 +309,6 @@ absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, cons
                                                      ") is used by no output; remove it or connect it"));
     }
   }
-  std::set<int> output_layers;
   for (size_t k = 0; k < outputs.size(); ++k) {
     const LayerCall& out = *outputs[k].call();
     if (out.layer == nullptr) {
@@ -248,15 +316,10 @@ absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, cons
                                                      "; an output must come from a layer"));
     }
     lg.outputs.push_back(index.at(&out));
-    if (!output_layers.insert(lg.calls[lg.outputs.back()].layer).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Model::Create: two outputs come from layer '", out.layer->name(),
-          "'; outputs are named by their layers, so give each output its own layer (e.g. an nn::Activation(\"linear\"))"));
-    }
   }
-  model.functional_outputs_ = outputs;
-  GF_RETURN_IF_ERROR(model.AssignDefaultNames());
-  return model;
+  GF_ASSIGN_OR_RETURN(Model created, FromLayerGraph(model.name_, std::move(model.layers_), std::move(lg)));
+  created.functional_outputs_ = outputs;
+  return created;
 }
 
 absl::Status Model::AssignDefaultNames() {
@@ -324,6 +387,7 @@ absl::Status Model::BuildForward(Compiled& c) const {
       c.layer_outputs[call.layer] = values[i];
     }
   }
+  c.call_outputs = values;
   for (int o : lg.outputs) {
     c.outputs.push_back(values[o]);
     c.output_logits.push_back(logits[o]);
@@ -549,6 +613,7 @@ void Model::Commit(Compiled c) {
   metrics_ = std::move(c.metrics);
   layer_variables_ = std::move(c.layer_variables);
   layer_outputs_ = std::move(c.layer_outputs);
+  call_outputs_ = std::move(c.call_outputs);
   macs_per_sample_ = c.macs_per_sample;
   require_held_weights_ = false;
 }

@@ -180,6 +180,10 @@ class Model {
   static absl::StatusOr<Model> Create(const std::vector<KerasTensor>& inputs,
                                       const std::vector<KerasTensor>& outputs,
                                       std::string name = "functional");
+  // A model from an explicit layer graph (what loaders and CloneModel
+  // build): `graph` must list its inputs first and every call after the calls
+  // it reads, use every layer and every input, and output only layer calls.
+  static absl::StatusOr<Model> FromLayerGraph(std::string name, std::vector<LayerPtr> layers, LayerGraph graph);
 
   // Threads: the methods of one model may be called from several threads;
   // each call (Compile, Fit, Evaluate, Predict, weights, saving) runs alone,
@@ -250,6 +254,8 @@ class Model {
   bool sequential() const { return sequential_; }
   // The calls between the inputs and the outputs (a Sequential: the chain).
   absl::StatusOr<LayerGraph> layer_graph() const;
+  // The output type of each call of layer_graph() (built aside before Compile).
+  absl::StatusOr<std::vector<TensorType>> CallTypes() const;
   bool compiled() const { return train_plan_.has_value(); }
   // The options of the last successful Compile (nullptr before).
   const CompileOptions* compile_options() const { return compiled() ? &options_ : nullptr; }
@@ -286,6 +292,7 @@ class Model {
     std::vector<Output> output_logits;  // per output: its softmax's input, or invalid
     std::vector<Output> output_losses;  // per output (fetched when there are several)
     std::vector<Node*> updates;         // every call's (batch norm's moving statistics)
+    std::vector<Output> call_outputs;   // per call of the layer graph
     Output loss, train;
     std::vector<CompiledMetric> metrics;
     std::optional<Plan> train_plan, eval_plan, predict_plan;
@@ -373,6 +380,7 @@ class Model {
   // variables()/output() point into the graph compiled last).
   std::vector<std::vector<Output>> layer_variables_;
   std::vector<Output> layer_outputs_;
+  std::vector<Output> call_outputs_;
   // Set by LoadModel: Compile must find every layer weight in the layers
   // (i.e. in the file) instead of initializing it, so a hostile configuration
   // cannot make it allocate what the file does not hold.

@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "nn/config_reader.h"
 #include "nn/keras_config.h"
+#include "nn/layer_graph_json.h"
 #include "nn/layer_registry.h"
 
 namespace gradflow::nn {
@@ -43,7 +44,7 @@ const char* ClipKindName(optimizers::GradientClipping::Kind kind) {
 
 // "metrics": names and Keras metric objects, as Keras's compile config
 // writes them (keras_config::ReadMetrics).
-void ReadMetricList(Reader& r, CompileOptions& o) {
+void ReadMetricList(Reader& r, std::vector<Metric>& out) {
   const Json* metrics = r.Find("metrics");
   if (metrics == nullptr || metrics->is_null()) return;
   // Each metric is a graph node evaluated every batch; a file listing
@@ -61,8 +62,52 @@ void ReadMetricList(Reader& r, CompileOptions& o) {
       return;
     }
   }
-  absl::Status read = keras_config::ReadMetrics(*metrics, r.where() + ".metrics", nullptr, o.metrics);
+  absl::Status read = keras_config::ReadMetrics(*metrics, r.where() + ".metrics", nullptr, out);
   if (!read.ok()) r.Fail(std::string(read.message()));
+}
+
+// Names as strings, configured metrics as Keras 3 objects; a metric object
+// without a Keras class (none of the public ones) is written by its name.
+Json MetricsJson(const std::vector<Metric>& metrics) {
+  absl::StatusOr<Json> json = keras_config::WriteMetrics(metrics, /*legacy_h5=*/false);
+  if (json.ok()) return *json;
+  Json names = Json::array();
+  for (const Metric& m : metrics) names.push_back(m.name);
+  return names;
+}
+
+// "outputs": [{"loss": ..., "loss_config": ..., "loss_weight": ..., "metrics": ...}, ...]
+// (null: the model's), one per output of a functional model.
+void ReadOutputOptions(Reader& r, CompileOptions& o) {
+  const Json* outputs = r.Find("outputs");
+  if (outputs == nullptr || outputs->is_null()) return;
+  if (!outputs->is_array() || outputs->size() > kMaxConfigListLength) {
+    r.FailField("outputs", absl::StrCat("must be a list of at most ", kMaxConfigListLength, " objects, got ",
+                                        Describe(*outputs)));
+    return;
+  }
+  for (size_t i = 0; i < outputs->size() && r.ok(); ++i) {
+    Reader e = r.Over((*outputs)[i], absl::StrCat(r.where(), ".outputs[", i, "]"));
+    OutputCompileOptions& out = o.outputs.emplace_back();
+    if (!e.IsNull("loss")) out.loss = e.String("loss", std::nullopt);
+    if (!e.IsNull("loss_config")) {
+      out.loss_config = ReadDescribed<losses::Loss>(e, "loss_config", {.keras_names = true, .validate = true});
+    }
+    out.loss_weight = e.Number("loss_weight", 1.0);
+    if (!e.IsNull("metrics")) ReadMetricList(e, out.metrics.emplace());
+    e.Finish();
+  }
+}
+
+Json OutputOptionsJson(const std::vector<OutputCompileOptions>& outputs) {
+  Json list = Json::array();
+  for (const OutputCompileOptions& out : outputs) {
+    list.push_back({{"loss", out.loss ? Json(*out.loss) : Json(nullptr)},
+                    {"loss_config", out.loss_config ? DescribedToJson(*out.loss_config, "keras.losses") : Json(nullptr)},
+                    {"loss_weight", out.loss_weight},
+                    {"metrics", out.metrics ? MetricsJson(*out.metrics) : Json(nullptr)}});
+  }
+  return list;
 }
 
 CompileOptions ReadCompileOptions(Reader& r) {
@@ -71,7 +116,8 @@ CompileOptions ReadCompileOptions(Reader& r) {
   if (!r.IsNull("loss_config")) {
     o.loss_config = ReadDescribed<losses::Loss>(r, "loss_config", {.keras_names = true, .validate = true});
   }
-  ReadMetricList(r, o);
+  ReadMetricList(r, o.metrics);
+  ReadOutputOptions(r, o);
   o.seed = r.Unsigned("seed", o.seed);
   // Ranges are checked below, with the clip and schedule (ValidateOptimizer).
   if (auto optimizer = ReadDescribed<optimizers::Optimizer>(r, "optimizer", {})) {
@@ -134,9 +180,10 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(std::string_view text) {
                                                kModelConfigFormatVersion));
   }
   const std::string class_name = r.String("class_name", std::nullopt);
-  if (r.ok() && class_name != "Sequential") {
-    r.FailField("class_name", absl::StrCat("is ", QuoteUserText(class_name), "; only Sequential models can be loaded"));
+  if (r.ok() && class_name != "Sequential" && class_name != "Functional") {
+    r.FailField("class_name", absl::StrCat("is ", QuoteUserText(class_name), "; expected Sequential or Functional"));
   }
+  if (class_name == "Functional") r.Accept({"input_layers", "output_layers"});
   ModelConfig config;
   config.name = r.String("name", config.name);
   const Json* layers = r.Required("layers");
@@ -152,6 +199,15 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(std::string_view text) {
   }
   r.Finish();
   if (!status.ok()) return status;
+  if (class_name == "Functional") {
+    GF_ASSIGN_OR_RETURN(FunctionalParts parts,
+                        ReadLayerGraph(root, "model config", nullptr, [](const Json& entry, const std::string& where) {
+                          return LayerFromJson(entry, where);
+                        }));
+    config.layers = std::move(parts.layers);
+    config.graph = std::move(parts.graph);
+    return config;
+  }
   for (size_t i = 0; i < layers->size(); ++i) {
     GF_ASSIGN_OR_RETURN(LayerPtr layer, LayerFromJson((*layers)[i], absl::StrCat("model config: layers[", i, "]")));
     config.layers.push_back(std::move(layer));
@@ -234,19 +290,7 @@ absl::StatusOr<LayerPtr> CloneLayer(const Layer& layer) {
   return LayerFromJson(json, absl::StrCat("layer '", layer.name(), "'"));
 }
 
-namespace {
 
-// Names as strings, configured metrics as Keras 3 objects; a metric object
-// without a Keras class (none of the public ones) is written by its name.
-Json MetricsJson(const std::vector<Metric>& metrics) {
-  absl::StatusOr<Json> json = keras_config::WriteMetrics(metrics, /*legacy_h5=*/false);
-  if (json.ok()) return *json;
-  Json names = Json::array();
-  for (const Metric& m : metrics) names.push_back(m.name);
-  return names;
-}
-
-}  // namespace
 
 Json CompileOptionsToJson(const CompileOptions& options) {
   Json compile = {{"loss", options.loss},
@@ -257,6 +301,7 @@ Json CompileOptionsToJson(const CompileOptions& options) {
                   {"learning_rate_schedule", nullptr},
                   {"loss_config", nullptr}};
   if (options.loss_config) compile["loss_config"] = DescribedToJson(*options.loss_config, "keras.losses");
+  if (!options.outputs.empty()) compile["outputs"] = OutputOptionsJson(options.outputs);
   if (options.clip) {
     compile["clip"] = {{"kind", ClipKindName(options.clip->kind)}, {"threshold", options.clip->threshold}};
   }
@@ -289,18 +334,41 @@ absl::StatusOr<std::vector<LayerPtr>> ParseLayersConfig(std::string_view json_te
   return std::move(config.layers);
 }
 
+ModelConfig ConfigOf(const Model& model) {
+  ModelConfig config{.name = model.name(), .layers = model.layers()};
+  if (!model.sequential()) config.graph = *model.layer_graph();  // a functional model always has one
+  if (model.compile_options() != nullptr) config.compile = *model.compile_options();
+  return config;
+}
+
+absl::StatusOr<Model> ModelFromConfig(const ModelConfig& config) {
+  if (config.graph) return Model::FromLayerGraph(config.name, config.layers, *config.graph);
+  return Sequential(config.layers, config.name);
+}
+
 absl::StatusOr<std::string> ModelConfigToJson(const ModelConfig& config) {
-  Json layers = Json::array();
-  for (const LayerPtr& layer : config.layers) {
-    if (layer == nullptr) return absl::InvalidArgumentError("the model has a null layer");
-    GF_ASSIGN_OR_RETURN(Json json, LayerToJson(*layer));
-    layers.push_back(std::move(json));
-  }
   Json root = {{"format", kModelConfigFormat},
                {"format_version", kModelConfigFormatVersion},
-               {"class_name", "Sequential"},
-               {"name", config.name},
-               {"layers", std::move(layers)}};
+               {"class_name", config.graph ? "Functional" : "Sequential"},
+               {"name", config.name}};
+  if (config.graph) {
+    GF_ASSIGN_OR_RETURN(const Model model, ModelFromConfig(config));
+    GF_ASSIGN_OR_RETURN(FunctionalJson graph,
+                        WriteLayerGraph(model, [](const Layer& layer, const std::vector<TensorType>&) {
+                          return LayerToJson(layer);
+                        }, /*keras_module=*/false));
+    root["layers"] = std::move(graph.layers);
+    root["input_layers"] = std::move(graph.input_layers);
+    root["output_layers"] = std::move(graph.output_layers);
+  } else {
+    Json layers = Json::array();
+    for (const LayerPtr& layer : config.layers) {
+      if (layer == nullptr) return absl::InvalidArgumentError("the model has a null layer");
+      GF_ASSIGN_OR_RETURN(Json json, LayerToJson(*layer));
+      layers.push_back(std::move(json));
+    }
+    root["layers"] = std::move(layers);
+  }
   if (config.compile) root["compile"] = CompileOptionsToJson(*config.compile);
   return root.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -80,11 +80,20 @@ inline constexpr size_t kMaxConfigNameLength = 256;
 inline constexpr size_t kMaxConfigMetrics = 64;  // compile metrics in a config
 inline constexpr size_t kMaxConfigListLength = ConfigReader::kMaxListLength;  // metrics, schedule boundaries
 
+// A functional model's configuration has "class_name": "Functional", its
+// "layers" with their "inbound_nodes", "input_layers" and "output_layers"
+// (Keras 3's layout, nn/layer_graph_json.h).
 struct ModelConfig {
   std::string name = "sequential";
   std::vector<LayerPtr> layers;  // fresh layer objects, unbuilt, without weights
   std::optional<CompileOptions> compile;
+  std::optional<LayerGraph> graph;  // a functional model's calls; none: Sequential
 };
+
+// The configuration of `model` (its layer objects themselves, and its
+// compile options if compiled), and the model a configuration describes.
+ModelConfig ConfigOf(const Model& model);
+absl::StatusOr<Model> ModelFromConfig(const ModelConfig& config);
 
 // Parses a configuration written by ModelConfigToJson (or by hand / another
 // tool following the layout above).

@@ -132,7 +132,7 @@ absl::Status Model::Save(const std::string& path, SaveOptions options) {
     return absl::FailedPreconditionError(
         "Save: compile the model first (Compile creates its weights and fixes the layer names)");
   }
-  ModelConfig config{.name = name_, .layers = layers_, .compile = options_};
+  ModelConfig config = ConfigOf(*this);
   // Keras saves the optimizer's current rate (callbacks may have changed it).
   if (absl::StatusOr<double> rate = learning_rate(); rate.ok()) {
     std::visit([&](auto& optimizer) { optimizer.learning_rate = *rate; }, config.compile->optimizer);
@@ -335,7 +335,9 @@ absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions option
   absl::StatusOr<ModelConfig> config = ParseModelConfig(config_text->second);
   if (!config.ok()) return WithPath(path, config.status());
 
-  Sequential model(config->layers, config->name);
+  absl::StatusOr<Model> built = ModelFromConfig(*config);
+  if (!built.ok()) return WithPath(path, built.status());
+  Model& model = *built;
   // Hand each layer its weights: "<layer>/<weight>" with no further '/'
   // (slots such as "dense/kernel/m" and "global_step" are optimizer state).
   std::map<std::string, LayerPtr, std::less<>> by_name;
@@ -360,7 +362,7 @@ absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions option
           "'", path, "': tensor '", optimizer_state.begin()->first,
           "' belongs to no layer, and the file has no compile options it could be optimizer state of"));
     }
-    return model;
+    return built;
   }
   GF_RETURN_IF_ERROR(WithPath(path, model.Compile(*config->compile)));
   for (const auto& [name, tensor] : optimizer_state) {
@@ -390,16 +392,16 @@ absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions option
     }
     ModelFile::EpochsShuffled(model) = state["epochs_shuffled"].get<uint64_t>();
   }
-  return model;
+  return built;
 }
 
 absl::StatusOr<Model> CloneModel(const Model& model) {
-  std::vector<LayerPtr> layers;
-  for (const LayerPtr& layer : model.layers()) {
-    GF_ASSIGN_OR_RETURN(LayerPtr copy, CloneLayer(*layer));
-    layers.push_back(std::move(copy));
+  ModelConfig config = ConfigOf(model);
+  config.compile.reset();
+  for (LayerPtr& layer : config.layers) {
+    GF_ASSIGN_OR_RETURN(layer, CloneLayer(*layer));
   }
-  return Sequential(std::move(layers), model.name());
+  return ModelFromConfig(config);
 }
 
 }  // namespace gradflow::nn

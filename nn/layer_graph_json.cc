@@ -1,0 +1,328 @@
+#include "nn/layer_graph_json.h"
+
+#include <deque>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "nn/model_config.h"
+
+namespace gradflow::nn {
+namespace {
+
+using Json = nlohmann::json;
+
+Json KerasTensorJson(const TensorType& type, const std::string& layer, int node) {
+  return {{"class_name", "__keras_tensor__"},
+          {"config", {{"shape", BatchShapeJson(type.shape)},
+                      {"dtype", type.dtype == DType::kI32 ? "int32" : "float32"},
+                      {"keras_history", {layer, node, 0}}}}};
+}
+
+}  // namespace
+
+Json BatchShapeJson(const Shape& shape) {
+  Json dims = Json::array({nullptr});  // the batch dimension
+  for (int i = 1; i < shape.rank(); ++i) dims.push_back(shape[i]);
+  return dims;
+}
+
+bool IsInputLayerEntry(const Json& entry) {
+  return entry.is_object() && entry.contains("class_name") && entry["class_name"] == "InputLayer";
+}
+
+Json InputLayerJson(const std::string& name, const Shape& batch_shape, bool keras_module) {
+  Json input = {{"class_name", "InputLayer"},
+                {"config", {{"batch_shape", BatchShapeJson(batch_shape)}, {"dtype", "float32"}, {"sparse", false},
+                            {"ragged", false}, {"name", name}}}};
+  if (keras_module) {
+    input["module"] = "keras.layers";
+    input["registered_name"] = nullptr;
+  }
+  return input;
+}
+
+std::optional<Shape> ReadInputLayer(ConfigReader& layer) {
+  layer.Accept({"class_name", "module", "registered_name", "name", "inbound_nodes"});
+  ConfigReader config = layer.Sub("config");
+  std::optional<Shape> shape = config.InputShape();
+  if (config.ok() && !shape) config.Fail("an InputLayer needs 'batch_shape' (or 'batch_input_shape')");
+  config.KerasDType();
+  config.Unsupported("sparse", false, "gradflow's inputs are dense");
+  config.Unsupported("ragged", false, "gradflow's inputs are dense");
+  config.Unsupported("optional", false, "gradflow's inputs are always given");
+  config.Accept({"name"});
+  config.Finish();
+  layer.Finish();
+  return shape;
+}
+
+absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const LayerJsonWriter& write_layer,
+                                               bool keras_module) {
+  GF_ASSIGN_OR_RETURN(const LayerGraph lg, model.layer_graph());
+  GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, model.CallTypes());
+  const std::vector<LayerPtr>& layers = model.layers();
+  FunctionalJson out{Json::array(), Json::array(), Json::array()};
+  std::vector<std::pair<std::string, int>> source(lg.calls.size());  // each call as (layer, node)
+  std::vector<Json> entries(layers.size());
+  std::vector<int> calls_made(layers.size(), 0);
+  for (size_t i = 0; i < lg.calls.size(); ++i) {
+    const LayerGraph::Call& call = lg.calls[i];
+    if (call.layer < 0) {
+      source[i] = {lg.input_names[i], 0};
+      Json input = InputLayerJson(lg.input_names[i], lg.input_types[i].shape, keras_module);
+      input["name"] = lg.input_names[i];
+      input["inbound_nodes"] = Json::array();
+      out.layers.push_back(std::move(input));
+      out.input_layers.push_back({lg.input_names[i], 0, 0});
+      continue;
+    }
+    const Layer& layer = *layers[call.layer];
+    const int node = calls_made[call.layer]++;
+    source[i] = {layer.name(), node};
+    std::vector<TensorType> input_types;
+    Json args = Json::array();
+    for (int j : call.inputs) {
+      input_types.push_back(types[j]);
+      args.push_back(KerasTensorJson(types[j], source[j].first, source[j].second));
+    }
+    if (node == 0) {
+      GF_ASSIGN_OR_RETURN(entries[call.layer], write_layer(layer, input_types));
+      entries[call.layer]["name"] = layer.name();
+      entries[call.layer]["inbound_nodes"] = Json::array();
+    }
+    // One input is passed as itself, several as one list (Keras's merge layers).
+    Json first_arg = call.inputs.size() == 1 ? args[0] : args;
+    entries[call.layer]["inbound_nodes"].push_back({{"args", Json::array({first_arg})}, {"kwargs", Json::object()}});
+  }
+  for (Json& entry : entries) out.layers.push_back(std::move(entry));
+  for (int o : lg.outputs) out.output_layers.push_back({source[o].first, source[o].second, 0});
+  return out;
+}
+
+namespace {
+
+// A reference to one call's output: (layer name, its node), tensor 0.
+struct TensorRef {
+  std::string layer;
+  int node = 0;
+};
+
+class GraphReader {
+ public:
+  GraphReader(std::string where) : where_(std::move(where)) {}
+
+  absl::Status Error(const std::string& place, const std::string& problem) const {
+    return absl::InvalidArgumentError(absl::StrCat(where_, place, ": ", problem));
+  }
+
+  // [name, node, tensor] or tf.keras 2's [name, node, tensor, kwargs].
+  absl::StatusOr<TensorRef> Triple(const Json& j, const std::string& place) const {
+    if (!j.is_array() || j.size() < 3 || j.size() > 4 || !j[0].is_string() || !j[1].is_number_integer() ||
+        !j[2].is_number_integer()) {
+      return Error(place, absl::StrCat("must be [layer name, node index, tensor index], got ", QuoteUserText(j.dump(), 120)));
+    }
+    const int64_t node = j[1].get<int64_t>(), tensor = j[2].get<int64_t>();
+    if (node < 0 || node > kMaxModelConfigLayers || tensor != 0) {
+      return Error(place, absl::StrCat("node ", node, ", tensor ", tensor, ": gradflow layers have one output (tensor 0)"));
+    }
+    return TensorRef{j[0].get<std::string>(), static_cast<int>(node)};
+  }
+
+  // Keras 3's {"class_name": "__keras_tensor__", "config": {"keras_history": [...]}}.
+  absl::StatusOr<TensorRef> KerasTensor(const Json& j, const std::string& place) const {
+    if (!j.is_object() || !j.contains("config") || !j["config"].is_object() || !j["config"].contains("keras_history")) {
+      return Error(place, "must be a __keras_tensor__ object with config.keras_history");
+    }
+    return Triple(j["config"]["keras_history"], place + ".config.keras_history");
+  }
+
+  // One inbound node: Keras 3's {"args": [tensor or [tensors]], "kwargs": {}}
+  // or tf.keras 2's [[name, node, tensor, kwargs], ...].
+  absl::StatusOr<std::vector<TensorRef>> Node(const Json& node, const std::string& place) const {
+    std::vector<TensorRef> refs;
+    if (node.is_array()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        GF_ASSIGN_OR_RETURN(TensorRef ref, Triple(node[i], absl::StrCat(place, "[", i, "]")));
+        refs.push_back(std::move(ref));
+      }
+    } else if (node.is_object() && node.contains("args") && node["args"].is_array() && node["args"].size() == 1) {
+      const Json& arg = node["args"][0];
+      const std::string arg_place = place + ".args[0]";
+      if (arg.is_array()) {
+        for (size_t i = 0; i < arg.size(); ++i) {
+          GF_ASSIGN_OR_RETURN(TensorRef ref, KerasTensor(arg[i], absl::StrCat(arg_place, "[", i, "]")));
+          refs.push_back(std::move(ref));
+        }
+      } else {
+        GF_ASSIGN_OR_RETURN(TensorRef ref, KerasTensor(arg, arg_place));
+        refs.push_back(std::move(ref));
+      }
+      if (node.contains("kwargs") && !(node["kwargs"].is_object() && node["kwargs"].empty())) {
+        return Error(place, "has call arguments (kwargs) gradflow does not take");
+      }
+    } else {
+      return Error(place, "must be {\"args\": [tensor or list of tensors], \"kwargs\": {}}");
+    }
+    if (refs.empty()) return Error(place, "calls the layer on no tensors");
+    return refs;
+  }
+
+  // [[name, 0, 0], ...], or one [name, 0, 0].
+  absl::StatusOr<std::vector<TensorRef>> Refs(const Json& j, const std::string& place) const {
+    if (j.is_array() && !j.empty() && j[0].is_string()) {
+      GF_ASSIGN_OR_RETURN(TensorRef ref, Triple(j, place));
+      return std::vector<TensorRef>{ref};
+    }
+    if (!j.is_array() || j.empty()) return Error(place, "must be a non-empty list of [layer name, node, tensor]");
+    std::vector<TensorRef> refs;
+    for (size_t i = 0; i < j.size(); ++i) {
+      GF_ASSIGN_OR_RETURN(TensorRef ref, Triple(j[i], absl::StrCat(place, "[", i, "]")));
+      refs.push_back(std::move(ref));
+    }
+    return refs;
+  }
+
+ private:
+  std::string where_;
+};
+
+// An entry's name: its own "name", else its config's.
+std::string EntryName(const Json& entry) {
+  if (entry.contains("name") && entry["name"].is_string()) return entry["name"].get<std::string>();
+  if (entry.contains("config") && entry["config"].is_object() && entry["config"].contains("name") &&
+      entry["config"]["name"].is_string()) {
+    return entry["config"]["name"].get<std::string>();
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<FunctionalParts> ReadLayerGraph(const Json& config, const std::string& where,
+                                               std::vector<std::string>* notes, const LayerJsonReader& read_layer) {
+  const GraphReader reader(where);
+  for (const char* key : {"layers", "input_layers", "output_layers"}) {
+    if (!config.is_object() || !config.contains(key)) return reader.Error("", absl::StrCat("has no '", key, "'"));
+  }
+  const Json& entries = config["layers"];
+  if (!entries.is_array() || entries.size() > size_t{kMaxModelConfigLayers}) {
+    return reader.Error(".layers", absl::StrCat("must be a list of at most ", kMaxModelConfigLayers, " layers"));
+  }
+  // Every call, by (layer name, node): an input's one, then each layer's.
+  struct PendingCall {
+    int layer = -1;  // into parts.layers; -1: an input
+    std::vector<TensorRef> inputs;
+    std::string place;
+  };
+  FunctionalParts parts;
+  std::map<std::string, std::vector<PendingCall>> calls;
+  std::map<std::string, TensorType> input_types;
+  std::vector<std::string> layer_names;  // the layers' and inputs', in file order
+  size_t total_calls = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Json& entry = entries[i];
+    const std::string place = absl::StrCat(".layers[", i, "]");
+    const std::string name = EntryName(entry);
+    if (name.empty()) return reader.Error(place, "has no name");
+    if (calls.count(name)) return reader.Error(place, absl::StrCat("repeats the layer name ", QuoteUserText(name)));
+    if (IsInputLayerEntry(entry)) {
+      absl::Status status;
+      ConfigReader r(entry, absl::StrCat(where, place, " (InputLayer)"), status, notes);
+      std::optional<Shape> shape = ReadInputLayer(r);
+      GF_RETURN_IF_ERROR(status);
+      std::vector<int64_t> dims = {-1};
+      for (int64_t d : shape->dims()) dims.push_back(d);
+      input_types[name] = TensorType{DType::kF32, Shape(dims)};
+      calls[name].push_back({-1, {}, place});
+      continue;
+    }
+    GF_ASSIGN_OR_RETURN(LayerPtr layer, read_layer(entry, where + place));
+    layer->set_name(name);
+    const Json* nodes = entry.contains("inbound_nodes") ? &entry["inbound_nodes"] : nullptr;
+    if (nodes == nullptr || !nodes->is_array() || nodes->empty()) {
+      return reader.Error(place, "needs 'inbound_nodes': a list with one entry per call of the layer");
+    }
+    std::vector<PendingCall>& layer_calls = calls[name];
+    for (size_t k = 0; k < nodes->size(); ++k) {
+      const std::string node_place = absl::StrCat(place, ".inbound_nodes[", k, "]");
+      GF_ASSIGN_OR_RETURN(std::vector<TensorRef> refs, reader.Node((*nodes)[k], node_place));
+      if (++total_calls > size_t{kMaxModelConfigLayers}) return reader.Error(node_place, "too many layer calls");
+      layer_calls.push_back({static_cast<int>(parts.layers.size()), std::move(refs), node_place});
+    }
+    parts.layers.push_back(std::move(layer));
+  }
+  auto find = [&](const TensorRef& ref, const std::string& place) -> absl::StatusOr<const PendingCall*> {
+    auto it = calls.find(ref.layer);
+    if (it == calls.end()) return reader.Error(place, absl::StrCat("names no layer ", QuoteUserText(ref.layer)));
+    if (ref.node >= static_cast<int>(it->second.size())) {
+      return reader.Error(place, absl::StrCat("names call ", ref.node, " of layer ", QuoteUserText(ref.layer),
+                                              ", which has ", it->second.size()));
+    }
+    return &it->second[ref.node];
+  };
+  // The inputs first, in input_layers' order; then the calls in Kahn's
+  // order: each once what it reads is placed, and after the layer's earlier
+  // calls (so node indices keep their meaning). What is never placed waits
+  // on a cycle.
+  std::map<const PendingCall*, int> placed;
+  GF_ASSIGN_OR_RETURN(std::vector<TensorRef> inputs, reader.Refs(config["input_layers"], ".input_layers"));
+  for (const TensorRef& ref : inputs) {
+    GF_ASSIGN_OR_RETURN(const PendingCall* call, find(ref, ".input_layers"));
+    if (call->layer >= 0 || placed.count(call)) {
+      return reader.Error(".input_layers", absl::StrCat(QuoteUserText(ref.layer), " is not an InputLayer, or is listed twice"));
+    }
+    placed[call] = static_cast<int>(parts.graph.calls.size());
+    parts.graph.calls.push_back({});
+    parts.graph.input_names.push_back(ref.layer);
+    parts.graph.input_types.push_back(input_types.at(ref.layer));
+  }
+  std::map<const PendingCall*, int> waiting;  // how many of its sources are not placed yet
+  std::map<const PendingCall*, std::vector<const PendingCall*>> readers;
+  std::deque<const PendingCall*> ready;
+  for (const auto& [name, layer_calls] : calls) {
+    for (size_t k = 0; k < layer_calls.size(); ++k) {
+      const PendingCall* call = &layer_calls[k];
+      if (call->layer < 0) continue;
+      std::vector<const PendingCall*> sources;
+      if (k > 0) sources.push_back(&layer_calls[k - 1]);
+      for (const TensorRef& ref : call->inputs) {
+        GF_ASSIGN_OR_RETURN(const PendingCall* source, find(ref, call->place));
+        sources.push_back(source);
+      }
+      for (const PendingCall* source : sources) {
+        if (placed.count(source)) continue;
+        ++waiting[call];
+        readers[source].push_back(call);
+      }
+      if (!waiting.count(call)) ready.push_back(call);
+    }
+  }
+  for (; !ready.empty(); ready.pop_front()) {
+    const PendingCall* call = ready.front();
+    LayerGraph::Call made{call->layer, {}};
+    for (const TensorRef& ref : call->inputs) made.inputs.push_back(placed.at(*find(ref, call->place)));
+    placed[call] = static_cast<int>(parts.graph.calls.size());
+    parts.graph.calls.push_back(std::move(made));
+    for (const PendingCall* next : readers[call]) {
+      if (--waiting[next] == 0) ready.push_back(next);
+    }
+  }
+  for (const auto& [name, layer_calls] : calls) {
+    for (const PendingCall& call : layer_calls) {
+      if (placed.count(&call)) continue;
+      return reader.Error(call.place, call.layer < 0 ? "is an InputLayer missing from input_layers"
+                                                     : "is never reached from the inputs (its inputs form a cycle "
+                                                       "or come from an InputLayer that is not a model input)");
+    }
+  }
+  GF_ASSIGN_OR_RETURN(std::vector<TensorRef> outputs, reader.Refs(config["output_layers"], ".output_layers"));
+  for (const TensorRef& ref : outputs) {
+    GF_ASSIGN_OR_RETURN(const PendingCall* call, find(ref, ".output_layers"));
+    parts.graph.outputs.push_back(placed.at(call));
+  }
+  return parts;
+}
+
+}  // namespace gradflow::nn

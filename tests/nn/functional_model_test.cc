@@ -15,6 +15,7 @@
 #include "nn/layers.h"
 #include "nn/merge_layers.h"
 #include "nn/model.h"
+#include "nn/model_config.h"
 #include "nn/saving.h"
 #include "ops/activations.h"
 #include "ops/array.h"
@@ -282,6 +283,41 @@ TEST(FunctionalModelTest, ClonesWithFreshLayersAndFreezesALayer) {
   EXPECT_TRUE(same("shared/kernel"));
   EXPECT_FALSE(same("main/kernel"));
   EXPECT_FALSE(same("aux/kernel"));
+}
+
+// A functional config's layer graph, as a hostile file could write it.
+std::string FunctionalConfig(const std::string& dense_inbound, const std::string& outputs) {
+  return R"({"format": "gradflow.model", "format_version": 1, "class_name": "Functional", "name": "f",
+    "layers": [
+      {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 3], "dtype": "float32", "name": "x"},
+       "inbound_nodes": []},
+      {"class_name": "Dense", "name": "d", "config": {"units": 2, "name": "d"}, "inbound_nodes": )" +
+         dense_inbound + R"(},
+      {"class_name": "Dense", "name": "e", "config": {"units": 2, "name": "e"},
+       "inbound_nodes": [[["d", 0, 0, {}]]]}],
+    "input_layers": [["x", 0, 0]], "output_layers": )" + outputs + "}";
+}
+
+TEST(FunctionalModelTest, HostileLayerGraphsAreErrorsNamingThePlace) {
+  auto error = [](const std::string& text) {
+    absl::StatusOr<nn::ModelConfig> config = nn::ParseModelConfig(text);
+    if (config.ok()) return std::string("parsed");
+    return std::string(config.status().message());
+  };
+  // Well formed (tf.keras 2's node form), to show the others fail for their one fault.
+  absl::StatusOr<nn::ModelConfig> good = nn::ParseModelConfig(FunctionalConfig(R"([[["x", 0, 0, {}]]])", R"([["e", 0, 0]])"));
+  ASSERT_TRUE(good.ok()) << good.status();
+  absl::StatusOr<nn::Model> model = nn::ModelFromConfig(*good);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->layers().size(), 2u);
+  // A cycle: d reads e, e reads d.
+  EXPECT_THAT(error(FunctionalConfig(R"([[["e", 0, 0, {}]]])", R"([["e", 0, 0]])")), HasSubstr("cycle"));
+  EXPECT_THAT(error(FunctionalConfig(R"([[["nope", 0, 0, {}]]])", R"([["e", 0, 0]])")), HasSubstr("names no layer"));
+  EXPECT_THAT(error(FunctionalConfig(R"([[["x", 5, 0, {}]]])", R"([["e", 0, 0]])")), HasSubstr("call 5"));
+  EXPECT_THAT(error(FunctionalConfig(R"([[["x", 0, 1, {}]]])", R"([["e", 0, 0]])")), HasSubstr("tensor 0"));
+  EXPECT_THAT(error(FunctionalConfig(R"([{"args": 7}])", R"([["e", 0, 0]])")), HasSubstr("inbound_nodes[0]"));
+  EXPECT_THAT(error(FunctionalConfig("[]", R"([["e", 0, 0]])")), HasSubstr("needs 'inbound_nodes'"));
+  EXPECT_THAT(error(FunctionalConfig(R"([[["x", 0, 0, {}]]])", R"("e")")), HasSubstr("output_layers"));
 }
 
 }  // namespace

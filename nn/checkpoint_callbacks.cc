@@ -149,19 +149,29 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::StatusOr<std::shared_ptr<ModelCheckpoint>> ModelCheckpoint::Create(std::string path,
                                                                          ModelCheckpointOptions options) {
   if (path.empty()) return absl::InvalidArgumentError("ModelCheckpoint: the path is empty");
-  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("ModelCheckpoint", options.mode, options.monitor));
+  GF_RETURN_IF_ERROR(CheckMonitorMode("ModelCheckpoint", options.mode));
   GF_ASSIGN_OR_RETURN(std::vector<PathField> fields, ParsePathFields(path));
   // The widths are fixed by the pattern: check the shortest result now.
   GF_RETURN_IF_ERROR(CheckIsFileName(FillPathFields(path, fields, 0, [](const std::string&) { return 0.0; })));
-  return std::shared_ptr<ModelCheckpoint>(new ModelCheckpoint(std::move(path), std::move(options), maximize));
+  return std::shared_ptr<ModelCheckpoint>(new ModelCheckpoint(std::move(path), std::move(options)));
 }
 
-ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions options, bool maximize)
-    : path_(std::move(path)), options_(std::move(options)), maximize_(maximize),
-      best_(maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity()) {}
+ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions options)
+    : path_(std::move(path)), options_(std::move(options)) {}
 
-absl::Status ModelCheckpoint::OnTrainBegin(Model&) {
-  // Keras keeps `best` across fit calls on the same callback object; so do we.
+absl::Status ModelCheckpoint::OnTrainBegin(Model& model) {
+  // Only save_best_only compares values: a checkpoint of every epoch needs no
+  // direction, so an unknown monitor is no error for it.
+  if (!options_.save_best_only) return absl::OkStatus();
+  // Mode "auto" asks the compiled model's metrics, known from here on.
+  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("ModelCheckpoint", options_.mode, options_.monitor,
+                                                            model.compile_options()));
+  // Keras keeps `best` across fit calls on the same callback object; so do
+  // we, unless this model's monitor goes the other way.
+  if (maximize_ != maximize) {
+    best_ = maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
+  maximize_ = maximize;
   return absl::OkStatus();
 }
 
@@ -183,8 +193,10 @@ absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& l
 absl::Status ModelCheckpoint::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
   GF_ASSIGN_OR_RETURN(std::string path, FormatPath(epoch, logs));
   if (options_.save_best_only) {
+    // A direct caller may skip OnTrainBegin; Fit never does.
+    if (!maximize_) GF_RETURN_IF_ERROR(OnTrainBegin(model));
     GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ModelCheckpoint", options_.monitor, logs));
-    const bool improved = maximize_ ? current > best_ : current < best_;
+    const bool improved = *maximize_ ? current > best_ : current < best_;
     if (!improved) {
       if (options_.verbose > 0) {
         std::printf("\nEpoch %d: %s did not improve from %.5f\n", epoch + 1, options_.monitor.c_str(), best_);

@@ -13,6 +13,7 @@
 // Every file is written atomically (a temporary file beside it, fsync,
 // rename): a crash or kill mid-write leaves the previous version in place.
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +33,10 @@ struct ModelCheckpointOptions {
   bool save_weights_only = false;
   // With Save: also save the optimizer's state (Keras's default).
   bool include_optimizer = true;
-  // "min", "max", or "auto": max when the monitor's name contains "acc" (as
-  // Keras's ModelCheckpoint), else min.
+  // "min", "max", or "auto", decided at OnTrainBegin by the rule
+  // EarlyStopping's mode uses (nn/metrics.h MonitorDirection: the loss down,
+  // a metric the way it improves, anything else an error asking for "min" or
+  // "max"; Keras 3's MonitorCallback). Only save_best_only uses it.
   std::string mode = "auto";
   int verbose = 0;  // 1: print a line for each save (and each non-improvement)
 };
@@ -51,19 +54,19 @@ class ModelCheckpoint : public Callback {
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
 
-  // The best monitored value so far (+-inf before the first), and the paths
-  // saved, in order.
+  // The best monitored value so far (+-inf before the first; +inf before
+  // training), and the paths saved, in order.
   double best() const { return best_; }
   const std::vector<std::string>& saved() const { return saved_; }
 
  private:
-  ModelCheckpoint(std::string path, ModelCheckpointOptions options, bool maximize);
+  ModelCheckpoint(std::string path, ModelCheckpointOptions options);
   absl::StatusOr<std::string> FormatPath(int epoch, const Logs& logs) const;
 
   std::string path_;
   ModelCheckpointOptions options_;
-  bool maximize_;
-  double best_;
+  std::optional<bool> maximize_;  // set at the first OnTrainBegin with save_best_only
+  double best_ = std::numeric_limits<double>::infinity();
   std::vector<std::string> saved_;
 };
 

@@ -12,16 +12,15 @@
 namespace gradflow::nn {
 
 absl::StatusOr<std::shared_ptr<EarlyStopping>> EarlyStopping::Create(EarlyStoppingOptions options) {
-  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("EarlyStopping", options.mode, options.monitor));
+  GF_RETURN_IF_ERROR(CheckMonitorMode("EarlyStopping", options.mode));
   if (options.patience < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("EarlyStopping: patience must be >= 0, got ", options.patience));
   }
-  return std::shared_ptr<EarlyStopping>(new EarlyStopping(std::move(options), maximize));
+  return std::shared_ptr<EarlyStopping>(new EarlyStopping(std::move(options)));
 }
 
-EarlyStopping::EarlyStopping(EarlyStoppingOptions options, bool maximize)
-    : options_(std::move(options)), maximize_(maximize) {}
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {}
 
 // Keras: monitor_op(value - min_delta, reference) with min_delta's sign set by
 // the mode, i.e. an improvement beats the reference by more than |min_delta|.
@@ -30,7 +29,10 @@ bool EarlyStopping::IsImprovement(double value, double reference) const {
   return maximize_ ? value - delta > reference : value + delta < reference;
 }
 
-absl::Status EarlyStopping::OnTrainBegin(Model&) {
+absl::Status EarlyStopping::OnTrainBegin(Model& model) {
+  // Mode "auto" asks the compiled model's metrics, known from here on.
+  GF_ASSIGN_OR_RETURN(maximize_, MonitorMaximizes("EarlyStopping", options_.mode, options_.monitor,
+                                                  model.compile_options()));
   wait_ = 0;
   stopped_epoch_ = 0;
   best_epoch_ = 0;

@@ -23,8 +23,10 @@ struct EarlyStoppingOptions {
   double min_delta = 0;
   // Epochs without improvement after which training stops.
   int patience = 0;
-  // "min", "max", or "auto": max when the monitor's name contains "acc" or
-  // "auc", else min (Keras).
+  // "min", "max", or "auto" (Keras 3): "loss" and "val_loss" are minimized,
+  // a metric goes the way it improves (accuracies, precision, AUC up; errors
+  // down: nn/metrics.h MonitorDirection), decided at OnTrainBegin; a monitor
+  // that is neither is an error there, asking for "min" or "max".
   std::string mode = "auto";
   // Set: the patience counter keeps running until the metric beats it.
   std::optional<double> baseline;
@@ -39,7 +41,8 @@ struct EarlyStoppingOptions {
 
 class EarlyStopping : public Callback {
  public:
-  // An unknown mode or a negative patience is an InvalidArgument error.
+  // An unknown mode or a negative patience is an InvalidArgument error
+  // (mode "auto" with an unknown monitor: at OnTrainBegin).
   static absl::StatusOr<std::shared_ptr<EarlyStopping>> Create(EarlyStoppingOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
@@ -55,12 +58,12 @@ class EarlyStopping : public Callback {
   int wait() const { return wait_; }
 
  private:
-  explicit EarlyStopping(EarlyStoppingOptions options, bool maximize);
+  explicit EarlyStopping(EarlyStoppingOptions options);
   bool IsImprovement(double value, double reference) const;
   absl::Status RestoreBestWeights(Model& model) const;
 
   EarlyStoppingOptions options_;
-  bool maximize_;
+  bool maximize_ = false;  // set at OnTrainBegin
   int wait_ = 0;
   int stopped_epoch_ = 0;
   int best_epoch_ = 0;

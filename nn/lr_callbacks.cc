@@ -38,7 +38,7 @@ absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(Red
     return invalid(absl::StrCat("factor must be in (0, 1) (Keras does not support a factor >= 1.0), got ",
                                 options.factor));
   }
-  GF_ASSIGN_OR_RETURN(const bool maximize, MonitorMaximizes("ReduceLROnPlateau", options.mode, options.monitor));
+  GF_RETURN_IF_ERROR(CheckMonitorMode("ReduceLROnPlateau", options.mode));
   if (options.patience < 0 || options.cooldown < 0) {
     return invalid(absl::StrCat("patience and cooldown must be >= 0, got ", options.patience, " and ",
                                 options.cooldown));
@@ -47,14 +47,16 @@ absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> ReduceLROnPlateau::Create(Red
     return invalid(absl::StrCat("min_delta and min_lr must be >= 0, got ", options.min_delta, " and ",
                                 options.min_lr));
   }
-  return std::shared_ptr<ReduceLROnPlateau>(new ReduceLROnPlateau(std::move(options), maximize));
+  return std::shared_ptr<ReduceLROnPlateau>(new ReduceLROnPlateau(std::move(options)));
 }
 
-ReduceLROnPlateau::ReduceLROnPlateau(ReduceLROnPlateauOptions options, bool maximize)
-    : options_(std::move(options)), maximize_(maximize) {}
+ReduceLROnPlateau::ReduceLROnPlateau(ReduceLROnPlateauOptions options) : options_(std::move(options)) {}
 
 absl::Status ReduceLROnPlateau::OnTrainBegin(Model& model) {
   GF_RETURN_IF_ERROR(RequireConstantLearningRate(model, "ReduceLROnPlateau"));
+  // Mode "auto" asks the compiled model's metrics, known from here on.
+  GF_ASSIGN_OR_RETURN(maximize_, MonitorMaximizes("ReduceLROnPlateau", options_.mode, options_.monitor,
+                                                  model.compile_options()));
   best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   wait_ = 0;
   cooldown_counter_ = 0;

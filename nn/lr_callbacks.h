@@ -27,8 +27,11 @@ struct ReduceLROnPlateauOptions {
   std::string monitor = "val_loss";
   double factor = 0.1;  // new rate = rate * factor, in (0, 1)
   int patience = 10;    // epochs without improvement before a reduction
-  // "min", "max", or "auto": max when the monitor's name contains "acc", else
-  // min (as Keras's ReduceLROnPlateau).
+  // "min", "max", or "auto", decided at OnTrainBegin by the rule
+  // EarlyStopping's mode uses (nn/metrics.h MonitorDirection: the loss down,
+  // a metric the way it improves, anything else an error asking for "min" or
+  // "max"). Keras 3's MonitorCallback rule; tf.keras 2.x's maximized names
+  // containing "acc", which got precision, recall and AUC wrong.
   std::string mode = "auto";
   double min_delta = 1e-4;  // an improvement beats the best by more than this
   int cooldown = 0;         // epochs after a reduction during which waiting is suspended
@@ -48,7 +51,8 @@ struct ReduceLROnPlateauOptions {
 class ReduceLROnPlateau : public Callback {
  public:
   // factor outside (0, 1), an unknown mode, or negative patience, cooldown,
-  // min_delta or min_lr are InvalidArgument errors.
+  // min_delta or min_lr are InvalidArgument errors (mode "auto" with an
+  // unknown monitor: at OnTrainBegin).
   static absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> Create(ReduceLROnPlateauOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
@@ -61,10 +65,10 @@ class ReduceLROnPlateau : public Callback {
   const std::vector<int>& reductions() const { return reductions_; }
 
  private:
-  ReduceLROnPlateau(ReduceLROnPlateauOptions options, bool maximize);
+  explicit ReduceLROnPlateau(ReduceLROnPlateauOptions options);
 
   ReduceLROnPlateauOptions options_;
-  bool maximize_;
+  bool maximize_ = false;  // set at OnTrainBegin
   double best_ = 0;
   int wait_ = 0;
   int cooldown_counter_ = 0;

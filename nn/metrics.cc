@@ -162,6 +162,10 @@ double AUC::Result(std::span<const double> sums, int64_t) const {
   return RiemannAuc(c, num_thresholds, curve, summation_method);
 }
 
+MetricDirection DirectionOf(const MetricConfig& config) {
+  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::kDirection; }, config);
+}
+
 }  // namespace metrics
 
 namespace {
@@ -248,15 +252,58 @@ absl::StatusOr<CompiledMetric> BuildMetric(const Metric& metric, const MetricCon
 
 absl::StatusOr<std::vector<CompiledMetric>> BuildMetrics(const std::vector<Metric>& list,
                                                          const MetricContext& context) {
+  const std::vector<std::string> names = ReportedMetricNames(list);
   std::vector<CompiledMetric> built;
-  std::map<std::string, int> seen;  // Keras 3 reports a repeated name as name_1, name_2, ...
-  for (const Metric& metric : list) {
-    absl::StatusOr<CompiledMetric> m = BuildMetric(metric, context);
+  for (size_t i = 0; i < list.size(); ++i) {
+    absl::StatusOr<CompiledMetric> m = BuildMetric(list[i], context);
     if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat("Compile: ", m.status().message()));
-    if (const int n = seen[m->name]++; n > 0) m->name = absl::StrCat(m->name, "_", n);
+    m->name = names[i];
     built.push_back(*std::move(m));
   }
   return built;
+}
+
+std::vector<std::string> ReportedMetricNames(const std::vector<Metric>& list) {
+  std::vector<std::string> names;
+  std::map<std::string, int> seen;
+  for (const Metric& metric : list) {
+    const int n = seen[metric.name]++;
+    names.push_back(n > 0 ? absl::StrCat(metric.name, "_", n) : metric.name);
+  }
+  return names;
+}
+
+namespace {
+
+// The index of the reported name that `name` means: the name itself, else
+// the longest one that `name` ends in after a "_" (a multi-output model
+// reports "<output>_<metric>"); -1 for none.
+int ReportedAs(const std::vector<std::string>& reported, std::string_view name) {
+  int found = -1;
+  for (size_t i = 0; i < reported.size(); ++i) {
+    if (reported[i] == name) return static_cast<int>(i);
+    const bool suffix = name.ends_with(absl::StrCat("_", reported[i]));
+    if (suffix && (found < 0 || reported[i].size() > reported[found].size())) found = static_cast<int>(i);
+  }
+  return found;
+}
+
+}  // namespace
+
+absl::StatusOr<MetricDirection> MonitorDirection(const std::vector<Metric>& metrics, std::string_view monitor) {
+  std::string_view name = monitor;
+  if (name.starts_with("val_")) name.remove_prefix(4);
+  if (name == "loss" || name.ends_with("_loss")) return MetricDirection::kDown;
+  const std::vector<std::string> reported = ReportedMetricNames(metrics);
+  if (const int i = ReportedAs(reported, name); i >= 0) {
+    GF_ASSIGN_OR_RETURN(const metrics::MetricConfig config, ResolveMetric(metrics[i]));
+    return metrics::DirectionOf(config);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "mode \"auto\" cannot tell whether monitor ", QuoteUserText(monitor),
+      " should be maximized or minimized: it is neither the loss nor one of the model's metrics (",
+      reported.empty() ? "none" : absl::StrJoin(reported, ", "),
+      "); pass mode \"max\" to keep the highest value or mode \"min\" to keep the lowest"));
 }
 
 size_t MetricSums::Add(const CompiledMetric& metric, const std::vector<Tensor>& fetched, size_t first) {

@@ -8,6 +8,7 @@
 //     ops/metric_statistics.h) that Fit / Evaluate SUM elementwise over the
 //     batches of one pass, and
 //   Result: the metric's value from those sums (and the sample count).
+//   kDirection: which way the metric improves (MetricDirection).
 // Mean metrics (accuracies, mae, mse) sum {per-sample values, count};
 // RootMeanSquaredError takes the root at the end; Precision, Recall and AUC
 // sum confusion counts per threshold. The registry (nn/metrics.cc: each
@@ -39,6 +40,11 @@ struct MetricContext {
   const LossInfo& loss;  // the compiled loss ("accuracy" resolves against it)
 };
 
+// Which way a metric improves: Keras 3's Metric._direction, "up" for the
+// accuracies, top-k, precision, recall and AUC, "down" for the errors. The
+// callbacks' mode "auto" reads it (MonitorDirection below).
+enum class MetricDirection { kUp, kDown };
+
 namespace metrics {
 
 // Keras's "accuracy" / "acc": the accuracy that fits the loss (LossInfo::accuracy).
@@ -46,6 +52,7 @@ namespace metrics {
 struct FitsLossAccuracy {
   static constexpr const char* kName = "FitsLossAccuracy";
   static constexpr const char* kKerasClass = nullptr;
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;  // every accuracy goes up
   template <typename Self, typename F> static void Fields(Self&, F&&) {}
   absl::StatusOr<std::vector<Output>> Statistics(const MetricContext& c) const;
   double Result(std::span<const double> sums, int64_t samples) const;
@@ -53,26 +60,28 @@ struct FitsLossAccuracy {
 };
 
 // Keras 3 metric classes. Results follow their result(): the sums below.
-#define GF_MEAN_METRIC(Struct, KerasName)                                           \
+#define GF_MEAN_METRIC(Struct, KerasName, Direction)                                \
   struct Struct {                                                                   \
     static constexpr const char* kName = KerasName;                                \
+    static constexpr MetricDirection kDirection = MetricDirection::Direction;      \
     template <typename Self, typename F> static void Fields(Self&, F&&) {}         \
     absl::StatusOr<std::vector<Output>> Statistics(const MetricContext& c) const;  \
     double Result(std::span<const double> sums, int64_t samples) const;            \
     friend bool operator==(const Struct&, const Struct&) = default;                \
   }
 
-GF_MEAN_METRIC(SparseCategoricalAccuracy, "SparseCategoricalAccuracy");  // argmax(y) == label
-GF_MEAN_METRIC(CategoricalAccuracy, "CategoricalAccuracy");              // argmax(y) == argmax(t)
-GF_MEAN_METRIC(MeanAbsoluteError, "MeanAbsoluteError");                  // mean |t - y|
-GF_MEAN_METRIC(MeanSquaredError, "MeanSquaredError");                    // mean (t - y)^2
-GF_MEAN_METRIC(MeanAbsolutePercentageError, "MeanAbsolutePercentageError");  // 100 mean |t - y| / max(|t|, 1e-7)
-GF_MEAN_METRIC(RootMeanSquaredError, "RootMeanSquaredError");            // sqrt(sum (t - y)^2 / count)
+GF_MEAN_METRIC(SparseCategoricalAccuracy, "SparseCategoricalAccuracy", kUp);  // argmax(y) == label
+GF_MEAN_METRIC(CategoricalAccuracy, "CategoricalAccuracy", kUp);              // argmax(y) == argmax(t)
+GF_MEAN_METRIC(MeanAbsoluteError, "MeanAbsoluteError", kDown);                  // mean |t - y|
+GF_MEAN_METRIC(MeanSquaredError, "MeanSquaredError", kDown);                    // mean (t - y)^2
+GF_MEAN_METRIC(MeanAbsolutePercentageError, "MeanAbsolutePercentageError", kDown);  // 100 mean |t - y| / max(|t|, 1e-7)
+GF_MEAN_METRIC(RootMeanSquaredError, "RootMeanSquaredError", kDown);            // sqrt(sum (t - y)^2 / count)
 #undef GF_MEAN_METRIC
 
 // (y > threshold) == t, averaged over every element.
 struct BinaryAccuracy {
   static constexpr const char* kName = "BinaryAccuracy";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   double threshold = 0.5;
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::Any("threshold"), o.threshold);
@@ -86,6 +95,7 @@ struct BinaryAccuracy {
 // largest predictions (ties with the k-th count in, as tf.math.in_top_k).
 struct TopKCategoricalAccuracy {
   static constexpr const char* kName = "TopKCategoricalAccuracy";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   int64_t k = 5;  // Keras default; at most the number of classes
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::InRange("k", 1, 1 << 30), o.k);
@@ -98,6 +108,7 @@ struct TopKCategoricalAccuracy {
 // TopKCategoricalAccuracy with class-index labels (i32).
 struct SparseTopKCategoricalAccuracy {
   static constexpr const char* kName = "SparseTopKCategoricalAccuracy";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   int64_t k = 5;
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::InRange("k", 1, 1 << 30), o.k);
@@ -112,6 +123,7 @@ struct SparseTopKCategoricalAccuracy {
 // is positive. One threshold (Keras also takes a list, giving a list).
 struct Precision {
   static constexpr const char* kName = "Precision";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   double thresholds = 0.5;  // Keras's default when thresholds=None
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::InRange("thresholds", 0, 1, /*hi_inclusive=*/true), o.thresholds);
@@ -124,6 +136,7 @@ struct Precision {
 // tp / (tp + fn), as Precision.
 struct Recall {
   static constexpr const char* kName = "Recall";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   double thresholds = 0.5;
   template <typename Self, typename F> static void Fields(Self& o, F&& f) {
     f(Field::InRange("thresholds", 0, 1, /*hi_inclusive=*/true), o.thresholds);
@@ -146,6 +159,7 @@ inline constexpr const char* kAucSummationNames[] = {"interpolation", "minoring"
 // formula (Keras's interpolate_pr_auc).
 struct AUC {
   static constexpr const char* kName = "AUC";
+  static constexpr MetricDirection kDirection = MetricDirection::kUp;
   int64_t num_thresholds = 200;
   AucCurve curve = AucCurve::kROC;
   AucSummation summation_method = AucSummation::kInterpolation;
@@ -166,6 +180,9 @@ using MetricConfig =
 
 // Keras's AUC thresholds for num_thresholds (>= 2), ascending.
 std::vector<double> AucThresholds(int64_t num_thresholds);
+
+// The metric's kDirection.
+MetricDirection DirectionOf(const MetricConfig& config);
 
 }  // namespace metrics
 
@@ -212,10 +229,26 @@ struct CompiledMetric {
   std::vector<Output> statistics;  // fetched every batch, summed over a pass
 };
 absl::StatusOr<CompiledMetric> BuildMetric(const Metric& metric, const MetricContext& context);
-// Every metric of CompileOptions::metrics, named uniquely as Keras 3 does (a
-// repeated name is reported as name_1, name_2, ...). Errors start "Compile: ".
+// Every metric of CompileOptions::metrics, named uniquely as Keras 3 does
+// (ReportedMetricNames). Errors start "Compile: ".
 absl::StatusOr<std::vector<CompiledMetric>> BuildMetrics(const std::vector<Metric>& list,
                                                          const MetricContext& context);
+// The names the metrics of `list` are reported under, in order: each one's
+// `name`, a repeated name as name_1, name_2, ... (Keras 3).
+std::vector<std::string> ReportedMetricNames(const std::vector<Metric>& list);
+
+// Keras 3's mode "auto" of the callbacks that watch one log entry
+// (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint; Keras's
+// MonitorCallback._set_monitor_op): which way `monitor` improves for a model
+// compiled with `metrics` (CompileOptions::metrics). A "val_" prefix is
+// dropped; then "loss", or a name ending in "_loss" (a multi-output model's
+// per-output loss), goes down; a metric's reported name ("auc", "mae_1"),
+// or a name ending in "_" and one ("main_output_auc", as multi-output
+// models report their metrics; the longest such name wins), goes that
+// metric's kDirection. Anything else is an InvalidArgument naming the
+// monitor, the model's metric names and the fix (mode "max" or "min"), as
+// Keras raises a ValueError.
+absl::StatusOr<MetricDirection> MonitorDirection(const std::vector<Metric>& metrics, std::string_view monitor);
 
 // The running sums of one metric's statistics over a pass.
 class MetricSums {

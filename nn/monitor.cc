@@ -1,18 +1,26 @@
 #include "nn/monitor.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "nn/metrics.h"
+#include "nn/model.h"
 
 namespace gradflow::nn {
 
-absl::StatusOr<bool> MonitorMaximizes(const char* callback, const std::string& mode,
-                                      const std::string& monitor) {
-  if (mode == "max") return true;
-  if (mode == "min") return false;
-  if (mode == "auto") {
-    return monitor.find("acc") != std::string::npos || monitor.find("auc") != std::string::npos;
-  }
+absl::Status CheckMonitorMode(const char* callback, const std::string& mode) {
+  if (mode == "auto" || mode == "min" || mode == "max") return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(callback, ": mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\""));
+}
+
+absl::StatusOr<bool> MonitorMaximizes(const char* callback, const std::string& mode, const std::string& monitor,
+                                      const CompileOptions* compiled) {
+  GF_RETURN_IF_ERROR(CheckMonitorMode(callback, mode));
+  if (mode != "auto") return mode == "max";
+  const std::vector<Metric> none;
+  absl::StatusOr<MetricDirection> direction = MonitorDirection(compiled ? compiled->metrics : none, monitor);
+  if (!direction.ok()) return absl::InvalidArgumentError(absl::StrCat(callback, ": ", direction.status().message()));
+  return *direction == MetricDirection::kUp;
 }
 
 absl::StatusOr<double> MonitoredValue(const char* callback, const std::string& monitor, const Logs& logs) {

@@ -13,12 +13,19 @@
 
 namespace gradflow::nn {
 
+struct CompileOptions;  // nn/model.h
+
+// OK when `mode` is "auto", "min" or "max"; the callbacks check it at Create.
+absl::Status CheckMonitorMode(const char* callback, const std::string& mode);
+
 // Whether a larger value of `monitor` is an improvement under `mode`: "max",
-// "min", or "auto" (Keras: larger is better for accuracies and AUC, names
-// containing "acc" or "auc"; smaller for everything else). Another mode is
-// an InvalidArgument.
-absl::StatusOr<bool> MonitorMaximizes(const char* callback, const std::string& mode,
-                                      const std::string& monitor);
+// "min", or "auto": the direction MonitorDirection (nn/metrics.h) gives for
+// the model's compiled metrics, `compiled` being model.compile_options()
+// (nullptr, a model not compiled: no metrics). The callbacks call it at
+// OnTrainBegin, since only a compiled model knows its metrics. Errors start
+// with the callback's name.
+absl::StatusOr<bool> MonitorMaximizes(const char* callback, const std::string& mode, const std::string& monitor,
+                                      const CompileOptions* compiled);
 
 // The value of `monitor` in `logs`, or an InvalidArgument listing the names
 // the logs have.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/random.h"
 #include "gmock/gmock.h"
@@ -113,6 +114,48 @@ TEST(ModelCheckpointTest, AccuracyIsMaximizedAndPathFieldsAreFilledIn) {
             (std::vector<std::string>{dir + "/model-01-0.500.safetensors", dir + "/model-02-0.750.safetensors",
                                       dir + "/model-04-0.875.safetensors"}));
   for (const std::string& path : (*checkpoint)->saved()) EXPECT_TRUE(fs::exists(path)) << path;
+}
+
+// Issue 15: auto mode followed the name ("acc" or "auc" in it: max), so
+// "val_precision" kept the lowest. It follows the compiled metric's
+// direction: precision and AUC go up.
+TEST(ModelCheckpointTest, AutoModeMaximizesPrecisionAndAuc) {
+  for (const char* metric : {"precision", "auc"}) {
+    SCOPED_TRACE(metric);
+    const std::string path = TempDir(metric) + "/best.safetensors";
+    nn::Sequential model({nn::Dense(8, {.activation = "relu", .input_shape = Shape{4}}),
+                          nn::Dense(1, {.activation = "sigmoid"})});
+    ASSERT_TRUE(model.Compile({.loss = "binary_crossentropy", .optimizer = optimizers::SGD{.learning_rate = 0.05},
+                               .metrics = {metric}})
+                    .ok());
+    const std::string monitor = absl::StrCat("val_", metric);
+    auto checkpoint = nn::ModelCheckpoint::Create(path, {.monitor = monitor, .save_best_only = true});
+    ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+    ASSERT_TRUE((*checkpoint)->OnTrainBegin(model).ok());
+    const std::vector<double> values = {0.6, 0.8, 0.7, 0.9, 0.85};
+    for (int epoch = 0; epoch < static_cast<int>(values.size()); ++epoch) {
+      MarkWeights(model, static_cast<float>(epoch));
+      ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"loss", 1.0}, {monitor, values[epoch]}}).ok());
+    }
+    EXPECT_EQ((*checkpoint)->saved().size(), 3u) << "epochs 0, 1 and 3 improve";
+    EXPECT_EQ((*checkpoint)->best(), 0.9);
+    EXPECT_EQ(SavedMark(path), 3.0f);
+  }
+}
+
+TEST(ModelCheckpointTest, AutoModeWithAnUnknownMonitorIsAnErrorOnlyForSaveBestOnly) {
+  const std::string dir = TempDir("unknown");
+  nn::Sequential model = CompiledModel();
+  auto best = nn::ModelCheckpoint::Create(dir + "/best.safetensors", {.monitor = "val_f1", .save_best_only = true});
+  ASSERT_TRUE(best.ok()) << best.status();
+  absl::Status s = (*best)->OnTrainBegin(model);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("ModelCheckpoint: mode \"auto\" cannot tell whether monitor 'val_f1'"));
+  EXPECT_THAT(s.message(), HasSubstr("(accuracy)"));
+  // Saving every epoch compares nothing, so it needs no direction.
+  auto every = nn::ModelCheckpoint::Create(dir + "/every.safetensors", {.monitor = "val_f1"});
+  ASSERT_TRUE(every.ok());
+  EXPECT_TRUE((*every)->OnTrainBegin(model).ok());
 }
 
 TEST(ModelCheckpointTest, EveryEpochThroughFitAndWeightsOnly) {

@@ -35,6 +35,17 @@ std::map<std::string, Tensor> Marked(Model& model, float marker) {
   return weights;
 }
 
+// One sigmoid output trained with binary cross-entropy: a model every
+// metric fits, compiled with `metrics` for mode "auto" to read.
+Sequential BinaryModel(std::vector<Metric> metrics) {
+  Sequential model({Dense(3, {.activation = "relu", .input_shape = Shape{2}}),
+                    Dense(1, {.activation = "sigmoid"})});
+  EXPECT_TRUE(model.Compile({.loss = "binary_crossentropy", .optimizer = optimizers::SGD{.learning_rate = 0.1},
+                             .metrics = std::move(metrics)})
+                  .ok());
+  return model;
+}
+
 float MarkerOf(Model& model) { return model.GetWeights()->at("dense/kernel").data<float>()[0]; }
 
 struct Outcome {
@@ -42,12 +53,14 @@ struct Outcome {
   int stopped_epoch = 0;
   int best_epoch = 0;
   float weights_marker = 0;  // which epoch's weights the model holds at the end
+  double best = 0;
 };
 
 // Plays `values` of `monitor` as successive epochs; "training" sets the
-// weights to the epoch number before each epoch end.
-Outcome Play(EarlyStoppingOptions options, const std::vector<double>& values) {
-  Sequential model = CompiledModel();
+// weights to the epoch number before each epoch end. With `metrics`, the
+// model is a BinaryModel compiled with them.
+Outcome Play(EarlyStoppingOptions options, const std::vector<double>& values, std::vector<Metric> metrics = {}) {
+  Sequential model = metrics.empty() ? CompiledModel() : BinaryModel(std::move(metrics));
   auto es = EarlyStopping::Create(options);
   EXPECT_TRUE(es.ok()) << es.status();
   Outcome out;
@@ -61,6 +74,7 @@ Outcome Play(EarlyStoppingOptions options, const std::vector<double>& values) {
   EXPECT_TRUE((*es)->OnTrainEnd(model).ok());
   out.stopped_epoch = (*es)->stopped_epoch();
   out.best_epoch = (*es)->best_epoch();
+  out.best = (*es)->best();
   out.weights_marker = MarkerOf(model);
   return out;
 }
@@ -113,11 +127,53 @@ TEST(EarlyStoppingTest, MinDeltaIgnoresSmallImprovements) {
 }
 
 TEST(EarlyStoppingTest, AutoModeMaximizesAccuracy) {
-  Outcome o = Play({.monitor = "val_accuracy", .patience = 1}, {0.5, 0.6, 0.6, 0.7});
+  Outcome o = Play({.monitor = "val_accuracy", .patience = 1}, {0.5, 0.6, 0.6, 0.7}, {"accuracy"});
   EXPECT_EQ(o.stopped_epoch, 2);  // equal is no improvement
   EXPECT_EQ(o.best_epoch, 1);
   Outcome min = Play({.monitor = "val_accuracy", .patience = 1, .mode = "min"}, {0.5, 0.6, 0.7});
   EXPECT_EQ(min.stopped_epoch, 1);
+}
+
+// Issue 15: auto mode decided by the name ("acc" or "auc" in it: max)
+// minimized precision and recall. Keras 3 asks the metric its direction.
+TEST(EarlyStoppingTest, AutoModeMaximizesPrecisionAndAucAndRestoresTheHighest) {
+  const std::vector<double> values = {0.5, 0.8, 0.7, 0.6, 0.9};
+  // Max: 0.8 at epoch 1 is the best; 0.7 and 0.6 exhaust the patience of 2.
+  Outcome precision = Play({.monitor = "val_precision", .patience = 2, .restore_best_weights = true}, values,
+                           {"precision"});
+  EXPECT_EQ(precision.stopped_epoch, 3);
+  EXPECT_EQ(precision.best_epoch, 1);
+  EXPECT_EQ(precision.best, 0.8);
+  EXPECT_EQ(precision.weights_marker, 1.0f);  // epoch 1's weights are back
+  Outcome auc = Play({.monitor = "auc", .patience = 2, .restore_best_weights = true}, values, {metrics::AUC{}});
+  EXPECT_EQ(auc.best_epoch, 1);
+  EXPECT_EQ(auc.best, 0.8);
+  EXPECT_EQ(auc.weights_marker, 1.0f);
+  Outcome recall = Play({.monitor = "val_recall", .patience = 5}, values, {"accuracy", "recall"});
+  EXPECT_EQ(recall.best_epoch, 4);
+  EXPECT_EQ(recall.best, 0.9);
+}
+
+TEST(EarlyStoppingTest, AutoModeMinimizesErrors) {
+  Outcome o = Play({.monitor = "mae", .patience = 1, .restore_best_weights = true}, {0.5, 0.3, 0.4, 0.2}, {"mae"});
+  EXPECT_EQ(o.stopped_epoch, 2);
+  EXPECT_EQ(o.best_epoch, 1);
+  EXPECT_EQ(o.best, 0.3);
+  EXPECT_EQ(o.weights_marker, 1.0f);
+}
+
+TEST(EarlyStoppingTest, AutoModeWithAnUnknownMonitorIsAnErrorAtTrainBegin) {
+  Sequential model = BinaryModel({"accuracy", "auc"});
+  auto es = EarlyStopping::Create({.monitor = "val_f1"});
+  ASSERT_TRUE(es.ok()) << es.status();  // the metrics are known once the model is compiled
+  absl::Status s = (*es)->OnTrainBegin(model);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("EarlyStopping: mode \"auto\" cannot tell whether monitor 'val_f1'"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("(accuracy, auc)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("pass mode \"max\""));
+  // The fix it names works.
+  auto max = EarlyStopping::Create({.monitor = "val_f1", .mode = "max"});
+  EXPECT_TRUE((*max)->OnTrainBegin(model).ok());
 }
 
 TEST(EarlyStoppingTest, BaselineKeepsThePatienceRunningUntilBeaten) {

@@ -71,6 +71,39 @@ TEST(ReduceLROnPlateauTest, AccuracyIsMaximizedAndPatienceZeroReducesAtOnce) {
   EXPECT_NEAR(*model.learning_rate(), 0.2, kRateTolerance);
 }
 
+// Issue 15: "val_recall" has no "acc" in it, so the name rule minimized it.
+// Mode "auto" asks the compiled metric, which goes up.
+TEST(ReduceLROnPlateauTest, AutoModeMaximizesRecall) {
+  Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}), Dense(1, {.activation = "sigmoid"})});
+  ASSERT_TRUE(model.Compile({.loss = "binary_crossentropy", .optimizer = optimizers::SGD{.learning_rate = 0.8},
+                             .metrics = {"recall"}})
+                  .ok());
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "val_recall", .factor = 0.5, .patience = 0});
+  ASSERT_TRUE(plateau.ok()) << plateau.status();
+  ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
+  const std::vector<double> recall = {0.5, 0.6, 0.6, 0.55, 0.7};
+  for (size_t e = 0; e < recall.size(); ++e) {
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"val_recall", recall[e]}}).ok());
+  }
+  EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 3));  // minimizing: 1, 2, 3, 4
+  EXPECT_EQ((*plateau)->best(), 0.7);
+  EXPECT_NEAR(*model.learning_rate(), 0.2, kRateTolerance);
+}
+
+TEST(ReduceLROnPlateauTest, AutoModeWithAnUnknownMonitorFailsFitBeforeTraining) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "val_f1"});
+  ASSERT_TRUE(plateau.ok()) << plateau.status();
+  auto history = model.Fit(x, y, {.epochs = 2, .verbose = 0, .callbacks = {*plateau}});
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(history.status().message(), HasSubstr("ReduceLROnPlateau: mode \"auto\" cannot tell whether monitor 'val_f1'"));
+  EXPECT_THAT(history.status().message(), HasSubstr("(accuracy)"));
+  EXPECT_THAT(history.status().message(), HasSubstr("mode \"min\""));
+}
+
 TEST(ReduceLROnPlateauTest, ThroughFitWithRealMetrics) {
   // min_delta so large that only the first epoch counts as an improvement:
   // with patience 0 every later epoch reduces the rate.

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -282,6 +283,73 @@ TEST(MetricsTest, NamesFollowKeras3) {
   EXPECT_EQ(values->count("MeanAbsoluteError"), 1u);
   EXPECT_EQ(values->count("mae_1"), 1u);
   EXPECT_EQ(values->at("mae"), values->at("mae_1"));
+}
+
+// ------------------------------------------------------------ directions
+
+// Keras 3's _direction of each class (keras/src/metrics/*.py), by canonical
+// name; a metric registered without an entry here fails.
+TEST(MetricsTest, EveryMetricHasKeras3sDirection) {
+  using enum nn::MetricDirection;
+  const std::map<std::string, nn::MetricDirection> keras = {
+      {"accuracy", kUp},
+      {"sparse_categorical_accuracy", kUp},
+      {"categorical_accuracy", kUp},
+      {"binary_accuracy", kUp},
+      {"top_k_categorical_accuracy", kUp},
+      {"sparse_top_k_categorical_accuracy", kUp},
+      {"mean_absolute_error", kDown},
+      {"mean_squared_error", kDown},
+      {"mean_absolute_percentage_error", kDown},
+      {"root_mean_squared_error", kDown},
+      {"precision", kUp},
+      {"recall", kUp},
+      {"auc", kUp},
+  };
+  EXPECT_EQ(nn::Metrics().size(), keras.size());
+  for (const nn::MetricInfo& info : nn::Metrics()) {
+    const std::string& name = info.names.front();
+    ASSERT_EQ(keras.count(name), 1u) << name << " has no expected direction here";
+    EXPECT_EQ(nn::metrics::DirectionOf(info.config), keras.at(name)) << name;
+  }
+}
+
+// Mode "auto": the loss goes down, a compiled metric its own way, found by
+// its reported name or as the end of a multi-output name.
+TEST(MetricsTest, MonitorDirectionFollowsTheCompiledMetrics) {
+  using enum nn::MetricDirection;
+  const std::vector<nn::Metric> compiled = {"accuracy", "mae", nn::metrics::AUC{}, "precision", "precision",
+                                            nn::metrics::TopKCategoricalAccuracy{},
+                                            nn::Metric("a_mae", nn::metrics::Recall{})};
+  const std::vector<std::pair<std::string, nn::MetricDirection>> cases = {
+      {"loss", kDown}, {"val_loss", kDown}, {"main_output_loss", kDown}, {"val_main_output_loss", kDown},
+      {"accuracy", kUp}, {"val_accuracy", kUp}, {"mae", kDown}, {"val_mae", kDown},
+      {"auc", kUp}, {"val_auc", kUp}, {"precision", kUp}, {"val_precision_1", kUp},
+      {"top_k_categorical_accuracy", kUp}, {"main_output_mae", kDown}, {"val_main_output_auc", kUp},
+      {"out_a_mae", kUp},  // the longest name it ends in: a_mae (a Recall), not mae
+  };
+  for (const auto& [monitor, want] : cases) {
+    absl::StatusOr<nn::MetricDirection> got = nn::MonitorDirection(compiled, monitor);
+    ASSERT_TRUE(got.ok()) << monitor << ": " << got.status();
+    EXPECT_EQ(*got, want) << monitor;
+  }
+  EXPECT_EQ(nn::ReportedMetricNames(compiled),
+            (std::vector<std::string>{"accuracy", "mae", "auc", "precision", "precision_1",
+                                      "top_k_categorical_accuracy", "a_mae"}));
+}
+
+TEST(MetricsTest, MonitorDirectionOfAnUnknownNameNamesTheFix) {
+  absl::StatusOr<nn::MetricDirection> recall = nn::MonitorDirection({"accuracy", "auc"}, "val_recall");
+  EXPECT_EQ(recall.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(recall.status().message(), HasSubstr("'val_recall'"));
+  EXPECT_THAT(recall.status().message(), HasSubstr("the model's metrics (accuracy, auc)"));
+  EXPECT_THAT(recall.status().message(), HasSubstr("pass mode \"max\""));
+  EXPECT_THAT(recall.status().message(), HasSubstr("mode \"min\""));
+  // "val_" is only a prefix, and a name must end in "_" + a metric's name.
+  EXPECT_FALSE(nn::MonitorDirection({"auc"}, "my_val_f1").ok());
+  EXPECT_FALSE(nn::MonitorDirection({"auc"}, "xauc").ok());
+  EXPECT_THAT(nn::MonitorDirection({}, "accuracy").status().message(), HasSubstr("metrics (none)"));
+  EXPECT_EQ(*nn::MonitorDirection({}, "val_loss"), nn::MetricDirection::kDown);
 }
 
 TEST(MetricsTest, BadMetricsAreCompileErrorsNamingTheFix) {

@@ -125,6 +125,7 @@ void Sequential::Add(LayerPtr layer) {
   NameLayersIfPossible();
   require_held_weights_ = false;
   // The plans run the old graph; the layers keep their weights for the next Compile.
+  call_plan_.reset();
   train_plan_.reset();
   eval_plan_.reset();
   predict_plan_.reset();
@@ -599,6 +600,7 @@ void Model::Commit(Compiled c) {
   for (auto& [layer, local, value] : c.layer_weights) layers_[layer]->HoldWeight(local, value);
   options_ = std::move(c.options);
   // The plans and the session refer to the graph: release them first.
+  call_plan_.reset();
   train_plan_ = std::move(c.train_plan);
   eval_plan_ = std::move(c.eval_plan);
   predict_plan_ = std::move(c.predict_plan);
@@ -982,6 +984,24 @@ absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, i
     }
   }
   return results;
+}
+
+absl::StatusOr<std::vector<Tensor>> Model::Call(const TensorList& x, CallOptions options) {
+  auto serialized = Serialize();
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  GF_RETURN_IF_ERROR(CheckFeeds("Call: ", x, nullptr));
+  if (!call_plan_ && options.training) {
+    GF_ASSIGN_OR_RETURN(Plan plan, session_->Compile(std::vector<ValueRef>(outputs_.begin(), outputs_.end()), {},
+                                                     Phase::kTrain));
+    constexpr uint64_t kCallRandomStream = uint64_t{0x43414c4c} << 32;  // "CALL": far from the plans' own
+    plan.set_random_stream(kCallRandomStream);
+    call_plan_.emplace(std::move(plan));
+  }
+  std::vector<Feed> feeds;
+  for (size_t i = 0; i < inputs_.size(); ++i) feeds.push_back({inputs_[i], x[i]});
+  StepThreadPolicy threads(macs_per_sample_);
+  threads.ForStep(x[0].shape()[0]);
+  return (options.training ? *call_plan_ : *predict_plan_).Run(feeds);  // fresh tensors, not the plan's
 }
 
 absl::StatusOr<double> Model::learning_rate() const {

@@ -91,6 +91,13 @@ class TensorList : public std::vector<Tensor> {
   TensorList(std::vector<Tensor> tensors) : std::vector<Tensor>(std::move(tensors)) {}  // NOLINT
 };
 
+struct CallOptions {
+  // Keras's model(x, training=True): every dropout layer drops (a new mask
+  // each call) and batch normalization uses the batch's statistics. Nothing
+  // is updated: no optimizer step, no moving statistics.
+  bool training = false;
+};
+
 struct ValidationData {
   TensorList x, y;
 };
@@ -198,6 +205,10 @@ class Model {
   // The output of a single-output model; PredictOutputs gives every output.
   absl::StatusOr<Tensor> Predict(const TensorList& x, int64_t batch_size = 32);
   absl::StatusOr<std::vector<Tensor>> PredictOutputs(const TensorList& x, int64_t batch_size = 32);
+  // Keras's model(x) / model(x, training=True): one pass over all of x as one
+  // batch, every output. With training, the masks come from a random stream
+  // of their own (never the training steps'), fresh for every call.
+  absl::StatusOr<std::vector<Tensor>> Call(const TensorList& x, CallOptions options = {});
 
   // The optimizer's learning-rate variable (callbacks and schedules change it).
   absl::StatusOr<double> learning_rate() const;
@@ -371,6 +382,7 @@ class Model {
   Output loss_, train_;
   std::vector<CompiledMetric> metrics_;  // their statistics are fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
+  std::optional<Plan> call_plan_;  // Call(training): made at the first such call
   int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
   int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages
   // Across Fit calls each epoch gets a new order; Save records the count

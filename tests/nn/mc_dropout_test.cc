@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "core/tensor_ops.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/dropout_layers.h"
@@ -111,6 +112,42 @@ TEST(PredictMcTest, Errors) {
   EXPECT_FALSE(PredictMC(model, Inputs(), 0).ok());
   EXPECT_THAT(std::string(PredictMC(model, Tensor(DType::kF32, {3, 4}), 2).status().message()),
               HasSubstr("f32[3, 4] but the model expects f32[-1, 5]"));
+}
+
+// The chapter's MC dropout with model(X, training=True):
+//   y_probas = np.stack([model(X_test, training=True) for sample in range(100)])
+//   y_proba = y_probas.mean(axis=0)
+TEST(ModelCallTest, TrainingCallsDropWithFreshMasksAndInferenceCallsArePredict) {
+  Sequential model = DropoutModel();
+  const Tensor x = Inputs();
+  std::vector<Tensor> samples;
+  for (int sample = 0; sample < kPasses; ++sample) {
+    absl::StatusOr<std::vector<Tensor>> y = model.Call(x, {.training = true});
+    ASSERT_TRUE(y.ok()) << y.status();
+    samples.push_back((*y)[0]);
+  }
+  absl::StatusOr<Tensor> y_probas = Stack(samples, 0);
+  ASSERT_TRUE(y_probas.ok()) << y_probas.status();
+  EXPECT_EQ(y_probas->shape(), Shape({kPasses, kSamples, 4}));
+  // Two calls draw different masks; each row is still a distribution.
+  const float* a = samples[0].data<float>();
+  const float* b = samples[1].data<float>();
+  bool differ = false;
+  for (int64_t i = 0; i < samples[0].num_elements(); ++i) differ |= a[i] != b[i];
+  EXPECT_TRUE(differ);
+  absl::StatusOr<Tensor> y_proba = Mean(*y_probas, 0);
+  ASSERT_TRUE(y_proba.ok()) << y_proba.status();
+  for (int64_t r = 0; r < kSamples; ++r) {
+    double sum = 0;
+    for (int c = 0; c < 4; ++c) sum += y_proba->data<float>()[r * 4 + c];
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+  // Nothing was updated, and model(x) is Predict.
+  const Tensor predicted = *model.Predict(x);
+  const Tensor called = (*model.Call(x))[0];
+  for (int64_t i = 0; i < predicted.num_elements(); ++i) EXPECT_EQ(called.data<float>()[i], predicted.data<float>()[i]);
+  EXPECT_THAT(std::string(model.Call(Tensor(DType::kF32, {2, 3}), {.training = true}).status().message()),
+              HasSubstr("Call: x is"));
 }
 
 }  // namespace

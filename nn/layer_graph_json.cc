@@ -200,129 +200,166 @@ std::string EntryName(const Json& entry) {
 
 }  // namespace
 
-absl::StatusOr<FunctionalParts> ReadLayerGraph(const Json& config, const std::string& where,
-                                               std::vector<std::string>* notes, const LayerJsonReader& read_layer) {
-  const GraphReader reader(where);
-  for (const char* key : {"layers", "input_layers", "output_layers"}) {
-    if (!config.is_object() || !config.contains(key)) return reader.Error("", absl::StrCat("has no '", key, "'"));
+namespace {
+
+// ReadLayerGraph's steps over one config: the entries, then the inputs, the
+// calls in Kahn's order, and the outputs.
+class LayerGraphReader {
+ public:
+  LayerGraphReader(const std::string& where, std::vector<std::string>* notes, const LayerJsonReader& read_layer)
+      : reader_(where), where_(where), notes_(notes), read_layer_(read_layer) {}
+
+  absl::StatusOr<FunctionalParts> Read(const Json& config) {
+    for (const char* key : {"layers", "input_layers", "output_layers"}) {
+      if (!config.is_object() || !config.contains(key)) return reader_.Error("", absl::StrCat("has no '", key, "'"));
+    }
+    const Json& entries = config["layers"];
+    if (!entries.is_array() || entries.size() > size_t{kMaxModelConfigLayers}) {
+      return reader_.Error(".layers", absl::StrCat("must be a list of at most ", kMaxModelConfigLayers, " layers"));
+    }
+    for (size_t i = 0; i < entries.size(); ++i) GF_RETURN_IF_ERROR(ReadEntry(entries[i], absl::StrCat(".layers[", i, "]")));
+    GF_RETURN_IF_ERROR(PlaceInputs(config["input_layers"]));
+    GF_RETURN_IF_ERROR(PlaceCalls());
+    GF_ASSIGN_OR_RETURN(std::vector<TensorRef> outputs, reader_.Refs(config["output_layers"], ".output_layers"));
+    for (const TensorRef& ref : outputs) {
+      GF_ASSIGN_OR_RETURN(const PendingCall* call, Find(ref, ".output_layers"));
+      parts_.graph.outputs.push_back(placed_.at(call));
+    }
+    return std::move(parts_);
   }
-  const Json& entries = config["layers"];
-  if (!entries.is_array() || entries.size() > size_t{kMaxModelConfigLayers}) {
-    return reader.Error(".layers", absl::StrCat("must be a list of at most ", kMaxModelConfigLayers, " layers"));
-  }
-  // Every call, by (layer name, node): an input's one, then each layer's.
+
+ private:
+  // One call as the file gives it: an InputLayer's one, or a layer's node.
   struct PendingCall {
-    int layer = -1;  // into parts.layers; -1: an input
+    int layer = -1;  // into parts_.layers; -1: an input
     std::vector<TensorRef> inputs;
     std::string place;
   };
-  FunctionalParts parts;
-  std::map<std::string, std::vector<PendingCall>> calls;
-  std::map<std::string, TensorType> input_types;
-  std::vector<std::string> layer_names;  // the layers' and inputs', in file order
-  size_t total_calls = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const Json& entry = entries[i];
-    const std::string place = absl::StrCat(".layers[", i, "]");
+
+  absl::Status ReadEntry(const Json& entry, const std::string& place) {
     const std::string name = EntryName(entry);
-    if (name.empty()) return reader.Error(place, "has no name");
-    if (calls.count(name)) return reader.Error(place, absl::StrCat("repeats the layer name ", QuoteUserText(name)));
+    if (name.empty()) return reader_.Error(place, "has no name");
+    if (calls_.count(name)) return reader_.Error(place, absl::StrCat("repeats the layer name ", QuoteUserText(name)));
     if (IsInputLayerEntry(entry)) {
       absl::Status status;
-      ConfigReader r(entry, absl::StrCat(where, place, " (InputLayer)"), status, notes);
+      ConfigReader r(entry, absl::StrCat(where_, place, " (InputLayer)"), status, notes_);
       std::optional<Shape> shape = ReadInputLayer(r);
       GF_RETURN_IF_ERROR(status);
       std::vector<int64_t> dims = {-1};
       for (int64_t d : shape->dims()) dims.push_back(d);
-      input_types[name] = TensorType{DType::kF32, Shape(dims)};
-      calls[name].push_back({-1, {}, place});
-      continue;
+      input_types_[name] = TensorType{DType::kF32, Shape(dims)};
+      calls_[name].push_back({-1, {}, place});
+      return absl::OkStatus();
     }
-    GF_ASSIGN_OR_RETURN(LayerPtr layer, read_layer(entry, where + place));
+    GF_ASSIGN_OR_RETURN(LayerPtr layer, read_layer_(entry, where_ + place));
     layer->set_name(name);
     const Json* nodes = entry.contains("inbound_nodes") ? &entry["inbound_nodes"] : nullptr;
     if (nodes == nullptr || !nodes->is_array() || nodes->empty()) {
-      return reader.Error(place, "needs 'inbound_nodes': a list with one entry per call of the layer");
+      return reader_.Error(place, "needs 'inbound_nodes': a list with one entry per call of the layer");
     }
-    std::vector<PendingCall>& layer_calls = calls[name];
+    std::vector<PendingCall>& layer_calls = calls_[name];
     for (size_t k = 0; k < nodes->size(); ++k) {
       const std::string node_place = absl::StrCat(place, ".inbound_nodes[", k, "]");
-      GF_ASSIGN_OR_RETURN(std::vector<TensorRef> refs, reader.Node((*nodes)[k], node_place));
-      if (++total_calls > size_t{kMaxModelConfigLayers}) return reader.Error(node_place, "too many layer calls");
-      layer_calls.push_back({static_cast<int>(parts.layers.size()), std::move(refs), node_place});
+      GF_ASSIGN_OR_RETURN(std::vector<TensorRef> refs, reader_.Node((*nodes)[k], node_place));
+      if (++total_calls_ > size_t{kMaxModelConfigLayers}) return reader_.Error(node_place, "too many layer calls");
+      layer_calls.push_back({static_cast<int>(parts_.layers.size()), std::move(refs), node_place});
     }
-    parts.layers.push_back(std::move(layer));
+    parts_.layers.push_back(std::move(layer));
+    return absl::OkStatus();
   }
-  auto find = [&](const TensorRef& ref, const std::string& place) -> absl::StatusOr<const PendingCall*> {
-    auto it = calls.find(ref.layer);
-    if (it == calls.end()) return reader.Error(place, absl::StrCat("names no layer ", QuoteUserText(ref.layer)));
+
+  absl::StatusOr<const PendingCall*> Find(const TensorRef& ref, const std::string& place) const {
+    auto it = calls_.find(ref.layer);
+    if (it == calls_.end()) return reader_.Error(place, absl::StrCat("names no layer ", QuoteUserText(ref.layer)));
     if (ref.node >= static_cast<int>(it->second.size())) {
-      return reader.Error(place, absl::StrCat("names call ", ref.node, " of layer ", QuoteUserText(ref.layer),
-                                              ", which has ", it->second.size()));
+      return reader_.Error(place, absl::StrCat("names call ", ref.node, " of layer ", QuoteUserText(ref.layer),
+                                               ", which has ", it->second.size()));
     }
     return &it->second[ref.node];
-  };
-  // The inputs first, in input_layers' order; then the calls in Kahn's
-  // order: each once what it reads is placed, and after the layer's earlier
-  // calls (so node indices keep their meaning). What is never placed waits
-  // on a cycle.
-  std::map<const PendingCall*, int> placed;
-  GF_ASSIGN_OR_RETURN(std::vector<TensorRef> inputs, reader.Refs(config["input_layers"], ".input_layers"));
-  for (const TensorRef& ref : inputs) {
-    GF_ASSIGN_OR_RETURN(const PendingCall* call, find(ref, ".input_layers"));
-    if (call->layer >= 0 || placed.count(call)) {
-      return reader.Error(".input_layers", absl::StrCat(QuoteUserText(ref.layer), " is not an InputLayer, or is listed twice"));
-    }
-    placed[call] = static_cast<int>(parts.graph.calls.size());
-    parts.graph.calls.push_back({});
-    parts.graph.input_names.push_back(ref.layer);
-    parts.graph.input_types.push_back(input_types.at(ref.layer));
   }
-  std::map<const PendingCall*, int> waiting;  // how many of its sources are not placed yet
-  std::map<const PendingCall*, std::vector<const PendingCall*>> readers;
-  std::deque<const PendingCall*> ready;
-  for (const auto& [name, layer_calls] : calls) {
-    for (size_t k = 0; k < layer_calls.size(); ++k) {
-      const PendingCall* call = &layer_calls[k];
-      if (call->layer < 0) continue;
-      std::vector<const PendingCall*> sources;
-      if (k > 0) sources.push_back(&layer_calls[k - 1]);
-      for (const TensorRef& ref : call->inputs) {
-        GF_ASSIGN_OR_RETURN(const PendingCall* source, find(ref, call->place));
-        sources.push_back(source);
+
+  void Place(const PendingCall* call, LayerGraph::Call made) {
+    placed_[call] = static_cast<int>(parts_.graph.calls.size());
+    parts_.graph.calls.push_back(std::move(made));
+  }
+
+  // The model inputs come first, in input_layers' order.
+  absl::Status PlaceInputs(const Json& input_layers) {
+    GF_ASSIGN_OR_RETURN(std::vector<TensorRef> inputs, reader_.Refs(input_layers, ".input_layers"));
+    for (const TensorRef& ref : inputs) {
+      GF_ASSIGN_OR_RETURN(const PendingCall* call, Find(ref, ".input_layers"));
+      if (call->layer >= 0 || placed_.count(call)) {
+        return reader_.Error(".input_layers",
+                             absl::StrCat(QuoteUserText(ref.layer), " is not an InputLayer, or is listed twice"));
       }
-      for (const PendingCall* source : sources) {
-        if (placed.count(source)) continue;
-        ++waiting[call];
-        readers[source].push_back(call);
+      Place(call, {});
+      parts_.graph.input_names.push_back(ref.layer);
+      parts_.graph.input_types.push_back(input_types_.at(ref.layer));
+    }
+    return absl::OkStatus();
+  }
+
+  // Kahn's algorithm: a call is placed once what it reads is, and after the
+  // layer's earlier calls (so node indices keep their meaning). What is
+  // never placed waits on a cycle.
+  absl::Status PlaceCalls() {
+    std::map<const PendingCall*, int> waiting;  // how many of its sources are not placed yet
+    std::map<const PendingCall*, std::vector<const PendingCall*>> readers;
+    std::deque<const PendingCall*> ready;
+    for (const auto& [name, layer_calls] : calls_) {
+      for (size_t k = 0; k < layer_calls.size(); ++k) {
+        const PendingCall* call = &layer_calls[k];
+        if (call->layer < 0) continue;
+        std::vector<const PendingCall*> sources;
+        if (k > 0) sources.push_back(&layer_calls[k - 1]);
+        for (const TensorRef& ref : call->inputs) {
+          GF_ASSIGN_OR_RETURN(const PendingCall* source, Find(ref, call->place));
+          sources.push_back(source);
+        }
+        for (const PendingCall* source : sources) {
+          if (placed_.count(source)) continue;
+          ++waiting[call];
+          readers[source].push_back(call);
+        }
+        if (!waiting.count(call)) ready.push_back(call);
       }
-      if (!waiting.count(call)) ready.push_back(call);
     }
-  }
-  for (; !ready.empty(); ready.pop_front()) {
-    const PendingCall* call = ready.front();
-    LayerGraph::Call made{call->layer, {}};
-    for (const TensorRef& ref : call->inputs) made.inputs.push_back(placed.at(*find(ref, call->place)));
-    placed[call] = static_cast<int>(parts.graph.calls.size());
-    parts.graph.calls.push_back(std::move(made));
-    for (const PendingCall* next : readers[call]) {
-      if (--waiting[next] == 0) ready.push_back(next);
+    for (; !ready.empty(); ready.pop_front()) {
+      const PendingCall* call = ready.front();
+      LayerGraph::Call made{call->layer, {}};
+      for (const TensorRef& ref : call->inputs) made.inputs.push_back(placed_.at(*Find(ref, call->place)));
+      Place(call, std::move(made));
+      for (const PendingCall* next : readers[call]) {
+        if (--waiting[next] == 0) ready.push_back(next);
+      }
     }
-  }
-  for (const auto& [name, layer_calls] : calls) {
-    for (const PendingCall& call : layer_calls) {
-      if (placed.count(&call)) continue;
-      return reader.Error(call.place, call.layer < 0 ? "is an InputLayer missing from input_layers"
-                                                     : "is never reached from the inputs (its inputs form a cycle "
-                                                       "or come from an InputLayer that is not a model input)");
+    for (const auto& [name, layer_calls] : calls_) {
+      for (const PendingCall& call : layer_calls) {
+        if (placed_.count(&call)) continue;
+        return reader_.Error(call.place, call.layer < 0 ? "is an InputLayer missing from input_layers"
+                                                        : "is never reached from the inputs (its inputs form a cycle "
+                                                          "or come from an InputLayer that is not a model input)");
+      }
     }
+    return absl::OkStatus();
   }
-  GF_ASSIGN_OR_RETURN(std::vector<TensorRef> outputs, reader.Refs(config["output_layers"], ".output_layers"));
-  for (const TensorRef& ref : outputs) {
-    GF_ASSIGN_OR_RETURN(const PendingCall* call, find(ref, ".output_layers"));
-    parts.graph.outputs.push_back(placed.at(call));
-  }
-  return parts;
+
+  const GraphReader reader_;
+  const std::string where_;
+  std::vector<std::string>* notes_;
+  const LayerJsonReader& read_layer_;
+  FunctionalParts parts_;
+  std::map<std::string, std::vector<PendingCall>> calls_;  // by layer name, in node order
+  std::map<std::string, TensorType> input_types_;
+  std::map<const PendingCall*, int> placed_;  // into parts_.graph.calls
+  size_t total_calls_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<FunctionalParts> ReadLayerGraph(const Json& config, const std::string& where,
+                                               std::vector<std::string>* notes, const LayerJsonReader& read_layer) {
+  return LayerGraphReader(where, notes, read_layer).Read(config);
 }
 
 }  // namespace gradflow::nn

@@ -318,9 +318,7 @@ absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, cons
     }
     lg.outputs.push_back(index.at(&out));
   }
-  GF_ASSIGN_OR_RETURN(Model created, FromLayerGraph(model.name_, std::move(model.layers_), std::move(lg)));
-  created.functional_outputs_ = outputs;
-  return created;
+  return FromLayerGraph(model.name_, std::move(model.layers_), std::move(lg));
 }
 
 absl::Status Model::AssignDefaultNames() {
@@ -443,7 +441,6 @@ absl::StatusOr<OutputCompileOptions> Model::OutputOptions(const CompileOptions& 
     out.loss = options.loss;
     out.loss_config = options.loss_config;
   }
-  if (!out.loss) out.loss = "";
   if (!out.metrics) out.metrics = options.metrics;
   if (!(out.loss_weight >= 0 && std::isfinite(out.loss_weight))) {
     return absl::InvalidArgumentError(absl::StrCat("Compile: output ", k, "'s loss_weight is ", out.loss_weight,

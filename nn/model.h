@@ -374,7 +374,6 @@ class Model {
   bool sequential_ = true;
   std::vector<LayerPtr> layers_;
   LayerGraph functional_graph_;  // a functional model's (Sequential's comes from layers_)
-  std::vector<KerasTensor> functional_outputs_;  // keep the calls' layers alive
   CompileOptions options_;
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<Session> session_;

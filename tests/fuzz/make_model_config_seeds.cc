@@ -12,6 +12,8 @@
 #include "nn/activation_layers.h"
 #include "nn/dropout_layers.h"
 #include "nn/layers.h"
+#include "nn/functional.h"
+#include "nn/merge_layers.h"
 #include "nn/model_config.h"
 #include "nn/normalization.h"
 
@@ -22,6 +24,19 @@ struct Seed {
   std::string name;
   ModelConfig config;
 };
+
+// Two inputs, a shared layer called twice, a skip connection, a merge and
+// two outputs: every part of the functional layout.
+ModelConfig FunctionalSeed() {
+  KerasTensor a = Input({3}, {.name = "a"}), b = Input({2}, {.name = "b"});
+  LayerPtr shared = Dense(3, {.activation = "tanh", .name = "shared"});
+  KerasTensor h1 = shared(a), h2 = shared(h1);
+  KerasTensor out = Dense(1, {.name = "out"})(Concatenate()({Add()({h1, h2}), b}));
+  KerasTensor aux = Dense(1, {.name = "aux"})(h2);
+  ModelConfig config = ConfigOf(*Model::Create({a, b}, {out, aux}, "functional"));
+  config.compile = CompileOptions{.loss = "mse", .outputs = {{.loss_weight = 0.9}, {.loss_weight = 0.1}}};
+  return config;
+}
 
 std::vector<Seed> Seeds() {
   std::vector<Seed> seeds;
@@ -56,6 +71,7 @@ std::vector<Seed> Seeds() {
                                    .learning_rate_schedule = optimizers::OneCycle{.total_steps = 100,
                                                                                  .max_learning_rate = 0.1}}}});
   seeds.push_back({"no_compile", {"bare", {Dense(2, {.input_shape = Shape{3}})}, std::nullopt}});
+  seeds.push_back({"functional", FunctionalSeed()});
   return seeds;
 }
 

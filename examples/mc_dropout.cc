@@ -1,7 +1,9 @@
 // Monte Carlo dropout (the chapter's MC dropout section): train the dropout
 // model on Fashion-MNIST, then compare one deterministic pass (dropout off)
-// with the mean of many stochastic passes (dropout on), and print the
-// predicted probabilities and their standard deviation for a few test images.
+// with the mean of many stochastic passes (model.Call(x, {.training = true}),
+// Keras's model(X, training=True)), and print the predicted probabilities and
+// their standard deviation for a few test images. (nn::PredictMC computes the
+// same statistics in batches, without holding every pass.)
 //
 //   bazel run -c opt //examples:mc_dropout -- --epochs=20 --passes=100
 
@@ -10,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor_ops.h"
 #include "examples/example_util.h"
 #include "nn/dropout_layers.h"
-#include "nn/mc_dropout.h"
 #include "nn/model.h"
 
 using namespace gradflow;
@@ -84,12 +86,23 @@ int main(int argc, char** argv) {
 
   auto deterministic = model.Predict(data->x_test, 1000);
   if (!deterministic.ok()) return examples::Fail(deterministic.status());
+  // The chapter's
+  //   y_probas = np.stack([model(X_test, training=True) for sample in range(100)])
+  //   y_proba = y_probas.mean(axis=0); y_std = y_probas.std(axis=0)
   const int passes = flags.integer("passes");
-  auto mc = nn::PredictMC(model, data->x_test, passes, 1000);
-  if (!mc.ok()) return examples::Fail(mc.status());
+  std::vector<Tensor> samples;
+  for (int sample = 0; sample < passes; ++sample) {
+    auto y = model.Call(data->x_test, {.training = true});
+    if (!y.ok()) return examples::Fail(y.status());
+    samples.push_back((*y)[0]);
+  }
+  auto y_probas = Stack(samples, 0);
+  if (!y_probas.ok()) return examples::Fail(y_probas.status());
+  auto y_proba = Mean(*y_probas, 0), y_std = Std(*y_probas, 0);
+  if (!y_proba.ok() || !y_std.ok()) return examples::Fail(y_proba.ok() ? y_std.status() : y_proba.status());
 
   auto [det_accuracy, det_loss] = Score(*deterministic, data->y_test);
-  auto [mc_accuracy, mc_loss] = Score(mc->mean, data->y_test);
+  auto [mc_accuracy, mc_loss] = Score(*y_proba, data->y_test);
   std::printf("\ntest set (10,000 images):\n");
   std::printf("  one deterministic pass (dropout off): accuracy %.4f  cross-entropy %.4f\n", det_accuracy, det_loss);
   std::printf("  mean of %d MC dropout passes:         accuracy %.4f  cross-entropy %.4f\n", passes, mc_accuracy,
@@ -98,16 +111,16 @@ int main(int argc, char** argv) {
   std::printf("  MC minus deterministic: accuracy %+.4f, cross-entropy %+.4f\n", mc_accuracy - det_accuracy,
               mc_loss - det_loss);
   double mean_std = 0;
-  for (float s : mc->stddev.flat<float>()) mean_std += s;
-  std::printf("  mean standard deviation of the MC probabilities: %.4f\n", mean_std / mc->stddev.num_elements());
+  for (float s : y_std->flat<float>()) mean_std += s;
+  std::printf("  mean standard deviation of the MC probabilities: %.4f\n", mean_std / y_std->num_elements());
 
   std::printf("\nclasses:");
   for (int k = 0; k < 10; ++k) std::printf(" %d=%s", k, kFashionMnistClassNames[k]);
   std::printf("\n");
   for (int i = 0; i < flags.integer("images"); ++i) {
     const float* det = deterministic->data<float>() + i * 10;
-    const float* mean = mc->mean.data<float>() + i * 10;
-    const float* sd = mc->stddev.data<float>() + i * 10;
+    const float* mean = y_proba->data<float>() + i * 10;
+    const float* sd = y_std->data<float>() + i * 10;
     const int label = data->y_test.data<int32_t>()[i];
     std::printf("test image %d (true class %d, %s):\n", i, label, kFashionMnistClassNames[label]);
     PrintRow("deterministic", det, 10);

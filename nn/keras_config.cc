@@ -484,8 +484,10 @@ void WriteOptimizerBase(const CompileOptions& options, Json& config) {
 namespace {
 
 absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
+  // Keras builds each layer from its build_config: the shapes are needed.
+  GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, model.CallTypes());
   GF_ASSIGN_OR_RETURN(FunctionalJson graph,
-                      WriteLayerGraph(model, [&](const Layer& layer, const std::vector<TensorType>& inputs) {
+                      WriteLayerGraph(model, &types, [&](const Layer& layer, const std::vector<TensorType>& inputs) {
                         absl::StatusOr<Json> json = WriteLayer(layer, inputs[0].shape, legacy_h5);
                         if (json.ok() && inputs.size() > 1 && json->contains("build_config")) {
                           Json shapes = Json::array();  // a merge layer is built on a list of shapes

@@ -13,11 +13,15 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json KerasTensorJson(const TensorType& type, const std::string& layer, int node) {
+// `type` null: shape and dtype unknown (null).
+Json KerasTensorJson(const TensorType* type, const std::string& layer, int node) {
+  Json shape = nullptr, dtype = nullptr;
+  if (type != nullptr) {
+    shape = BatchShapeJson(type->shape);
+    dtype = type->dtype == DType::kI32 ? "int32" : "float32";
+  }
   return {{"class_name", "__keras_tensor__"},
-          {"config", {{"shape", BatchShapeJson(type.shape)},
-                      {"dtype", type.dtype == DType::kI32 ? "int32" : "float32"},
-                      {"keras_history", {layer, node, 0}}}}};
+          {"config", {{"shape", std::move(shape)}, {"dtype", std::move(dtype)}, {"keras_history", {layer, node, 0}}}}};
 }
 
 }  // namespace
@@ -58,10 +62,12 @@ std::optional<Shape> ReadInputLayer(ConfigReader& layer) {
   return shape;
 }
 
-absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const LayerJsonWriter& write_layer,
-                                               bool keras_module) {
+absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::vector<TensorType>* call_types,
+                                               const LayerJsonWriter& write_layer, bool keras_module) {
   GF_ASSIGN_OR_RETURN(const LayerGraph lg, model.layer_graph());
-  GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, model.CallTypes());
+  if (call_types != nullptr && call_types->size() != lg.calls.size()) {
+    return absl::InternalError("WriteLayerGraph: call_types has a type per call of another graph");
+  }
   const std::vector<LayerPtr>& layers = model.layers();
   FunctionalJson out{Json::array(), Json::array(), Json::array()};
   std::vector<std::pair<std::string, int>> source(lg.calls.size());  // each call as (layer, node)
@@ -84,8 +90,8 @@ absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const LayerJs
     std::vector<TensorType> input_types;
     Json args = Json::array();
     for (int j : call.inputs) {
-      input_types.push_back(types[j]);
-      args.push_back(KerasTensorJson(types[j], source[j].first, source[j].second));
+      if (call_types != nullptr) input_types.push_back((*call_types)[j]);
+      args.push_back(KerasTensorJson(call_types ? &(*call_types)[j] : nullptr, source[j].first, source[j].second));
     }
     if (node == 0) {
       GF_ASSIGN_OR_RETURN(entries[call.layer], write_layer(layer, input_types));

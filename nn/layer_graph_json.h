@@ -43,12 +43,15 @@ struct FunctionalJson {
 };
 
 // Writes one layer's {"class_name", "config", ...} object, given the types
-// of the inputs of its first call.
+// of the inputs of its first call (empty without call_types).
 using LayerJsonWriter =
     std::function<absl::StatusOr<nlohmann::json>(const Layer& layer, const std::vector<TensorType>& inputs)>;
-// `keras_module`: the InputLayers get Keras 3's "module" and "registered_name".
-absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const LayerJsonWriter& write_layer,
-                                               bool keras_module);
+// `call_types` (Model::CallTypes(), or null): each call's output type, for
+// the tensors' "shape" (null without; the readers go by keras_history, and a
+// config that is only read and written needs no build). `keras_module`: the
+// InputLayers get Keras 3's "module" and "registered_name".
+absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::vector<TensorType>* call_types,
+                                               const LayerJsonWriter& write_layer, bool keras_module);
 
 // Reads one layer entry (not an InputLayer) / one InputLayer entry.
 using LayerJsonReader = std::function<absl::StatusOr<LayerPtr>(const nlohmann::json& entry, const std::string& where)>;

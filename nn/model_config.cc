@@ -353,8 +353,9 @@ absl::StatusOr<std::string> ModelConfigToJson(const ModelConfig& config) {
                {"name", config.name}};
   if (config.graph) {
     GF_ASSIGN_OR_RETURN(const Model model, ModelFromConfig(config));
+    // Without the tensors' shapes: writing what was read needs no build.
     GF_ASSIGN_OR_RETURN(FunctionalJson graph,
-                        WriteLayerGraph(model, [](const Layer& layer, const std::vector<TensorType>&) {
+                        WriteLayerGraph(model, /*call_types=*/nullptr, [](const Layer& layer, const std::vector<TensorType>&) {
                           return LayerToJson(layer);
                         }, /*keras_module=*/false));
     root["layers"] = std::move(graph.layers);

@@ -1,7 +1,7 @@
 #ifndef GRADFLOW_NN_CALLBACKS_H_
 #define GRADFLOW_NN_CALLBACKS_H_
 
-// Hooks that Sequential::Fit calls during training, as Keras callbacks.
+// Hooks that Model::Fit calls during training, as Keras callbacks.
 // Each hook may change the model (learning rate, weights, stop_training) and
 // may fail: Fit then stops and returns that error.
 

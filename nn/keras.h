@@ -45,7 +45,7 @@ absl::StatusOr<Model> LoadKerasModel(const std::string& path, LoadModelOptions o
                                           KerasLoadReport* report = nullptr);
 
 // Writes `model` (compiled) in Keras 3's `.keras` layout or the legacy `.h5`
-// one (Sequential::Save calls it for those formats). Layers Keras has no
+// one (Model::Save calls it for those formats). Layers Keras has no
 // class for (RReLU, MCDropout) and settings Keras 3 cannot express are
 // errors, so Keras never gets a file it would misread. Atomic, as Save.
 absl::Status SaveKerasModel(Model& model, const std::string& path, ModelFormat format,

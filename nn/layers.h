@@ -70,7 +70,7 @@ class Layer {
   absl::Status SetWeights(const std::map<std::string, Tensor>& weights);
   // Variables created by the most recent build (kernel, bias, ...); a layer
   // shared by several models points into the graph compiled last
-  // (Sequential::layer_variables(i) gives a model's own).
+  // (Model::layer_variables(i) gives a model's own).
   const std::vector<Output>& variables() const { return variables_; }
   // Update nodes every training step must run (batch norm's moving
   // statistics); Sequential passes them to Minimize as extra_updates.

@@ -1,7 +1,7 @@
 #ifndef GRADFLOW_NN_LOSSES_H_
 #define GRADFLOW_NN_LOSSES_H_
 
-// The losses Sequential::Compile accepts by Keras name: each is one
+// The losses Model::Compile accepts by Keras name: each is one
 // registration in nn/losses.cc (its loss class, short aliases and accuracy
 // metric; its canonical name and targets derive from the class). Compile's
 // look-ups, LossNames() and every "unknown loss" message read these

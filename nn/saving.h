@@ -2,7 +2,7 @@
 #define GRADFLOW_NN_SAVING_H_
 
 // Whole models in one file, and model copies (Keras's save / load_model /
-// clone_model). The writing side is Sequential::Save, SaveWeights and
+// clone_model). The writing side is Model::Save, SaveWeights and
 // LoadWeights (nn/model.h); the file is a safetensors file (core/checkpoint.h):
 //
 //   tensors   every layer variable by name ("dense_1/kernel",
@@ -46,7 +46,7 @@ struct LoadModelOptions {
   bool compile = true;
 };
 
-// Rebuilds a model saved by Sequential::Save, or a Keras .keras / .h5 model
+// Rebuilds a model saved by Model::Save, or a Keras .keras / .h5 model
 // (recognized by content; nn/keras.h, LoadKerasModel): layers from the configuration,
 // weights from the tensors (bit for bit), compiled if the file carries
 // compile options. Every layer weight must be in the file with the shape the

@@ -806,7 +806,7 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
     }
     // Training never continues silently past a NaN/Inf loss (Keras does,
     // unless TerminateOnNaN is given; that callback, above, reports first).
-    if (&plan == &*train_plan_ && !std::isfinite(fetched[0].data<float>()[0])) {
+    if (&plan == &*train_plan_ && !keep_training_through_nan_ && !std::isfinite(fetched[0].data<float>()[0])) {
       return DivergedError(fetched[0].data<float>()[0], step, steps);
     }
   }
@@ -820,6 +820,10 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
   GF_RETURN_IF_ERROR(CheckFeeds("", x_all, &y_all));
   if (options.batch_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("Fit: batch_size must be > 0, got ", options.batch_size));
+  }
+  if (options.initial_epoch < 0 || options.validation_freq < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("Fit: initial_epoch must be >= 0 and validation_freq >= 1, got ",
+                                                   options.initial_epoch, " and ", options.validation_freq));
   }
   if (!(options.validation_split >= 0 && options.validation_split < 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -881,7 +885,7 @@ absl::StatusOr<std::map<std::string, double>> Model::FitEpoch(const FitData& dat
   GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*train_plan_, data.x, data.y, options.batch_size, &order, &bar,
                                              "", &options.callbacks));
   history.seconds_per_epoch.push_back(bar.elapsed_seconds());
-  if (data.validation) {
+  if (data.validation && (epoch_ + 1) % options.validation_freq == 0) {
     GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, data.validation->x, data.validation->y,
                                            options.batch_size, nullptr, nullptr, "val_", nullptr));
     metrics.insert(val.begin(), val.end());
@@ -910,9 +914,10 @@ absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_
   History history;
   std::vector<int64_t> order(n);
   stop_training = false;
+  keep_training_through_nan_ = options.keep_training_through_nan;
   GF_RETURN_IF_ERROR(ResumeStepStream());
   for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
-  for (int epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
     epoch_ = epoch;
     for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnEpochBegin(*this, epoch));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);

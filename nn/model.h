@@ -110,6 +110,17 @@ struct FitOptions {
   bool shuffle = true;
   int verbose = 1;  // 0 silent, 1 progress bar, 2 one line per epoch
   std::vector<CallbackPtr> callbacks;
+  // Keras's initial_epoch: the epoch to start at (resuming a run); Fit runs
+  // epochs initial_epoch .. epochs - 1, and callbacks see those indices.
+  int initial_epoch = 0;
+  // Keras's validation_freq: validate after every validation_freq-th epoch
+  // (epoch + 1 divisible by it); the other epochs have no val_ entries.
+  int validation_freq = 1;
+  // Fit stops with an Aborted error at the first NaN/Inf training loss
+  // (Keras trains on unless TerminateOnNaN is given). true trains on, as
+  // Keras does: the loss and History show the NaN, and the weights are
+  // whatever the updates made of it.
+  bool keep_training_through_nan = false;
 };
 
 // Per-epoch metrics by name: "loss", "accuracy", "val_loss", ...
@@ -384,6 +395,7 @@ class Model {
   std::optional<Plan> call_plan_;  // Call(training): made at the first such call
   int64_t macs_per_sample_ = 0;  // multiply-adds of the Dense layers' forward pass
   int epoch_ = 0;  // the epoch Fit is running (0-based), for its messages
+  bool keep_training_through_nan_ = false;  // the running Fit's FitOptions::keep_training_through_nan
   // Across Fit calls each epoch gets a new order; Save records the count
   // ("gradflow.fit") so a loaded model continues the sequence.
   uint64_t epochs_shuffled_ = 0;

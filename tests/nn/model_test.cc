@@ -194,6 +194,32 @@ TEST(SequentialTest, ValidationDataIsUsedWhenGiven) {
   EXPECT_DOUBLE_EQ(val->at("loss"), history->history.at("val_loss").back());
 }
 
+TEST(SequentialTest, InitialEpochAndValidationFreqAsKeras) {
+  Blobs train = MakeBlobs(150, 1), valid = MakeBlobs(60, 2);
+  nn::Sequential model = BlobModel();
+  ASSERT_TRUE(model.Compile(BlobCompileOptions()).ok());
+  auto epochs_seen = std::make_shared<std::vector<int>>();
+  struct Recorder : nn::Callback {
+    std::shared_ptr<std::vector<int>> seen;
+    absl::Status OnEpochBegin(nn::Model&, int epoch) override {
+      seen->push_back(epoch);
+      return absl::OkStatus();
+    }
+  };
+  auto recorder = std::make_shared<Recorder>();
+  recorder->seen = epochs_seen;
+  // Resume at epoch 2 of 6, validating after epochs 3 and 6 (1-based) only.
+  auto history = model.Fit(train.x, train.y,
+                           {.epochs = 6, .validation_data = nn::ValidationData{valid.x, valid.y}, .verbose = 0,
+                            .callbacks = {recorder}, .initial_epoch = 2, .validation_freq = 3});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(*epochs_seen, (std::vector<int>{2, 3, 4, 5}));
+  EXPECT_EQ(history->history.at("loss").size(), 4u);
+  EXPECT_EQ(history->history.at("val_loss").size(), 2u);  // after epochs 3 and 6
+  EXPECT_FALSE(model.Fit(train.x, train.y, {.verbose = 0, .validation_freq = 0}).ok());
+  EXPECT_FALSE(model.Fit(train.x, train.y, {.verbose = 0, .initial_epoch = -1}).ok());
+}
+
 TEST(SequentialTest, SummaryListsLayersShapesAndParamCounts) {
   nn::Sequential model = BlobModel();
   ASSERT_TRUE(model.Compile(BlobCompileOptions()).ok());

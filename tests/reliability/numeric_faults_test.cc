@@ -95,6 +95,17 @@ TEST(NumericFaultsTest, CheckNumericsNamesTheFirstNodeThatOverflowed) {
   std::printf("check_numerics: %s\n", msg.c_str());
 }
 
+TEST(NumericFaultsTest, KeepTrainingThroughNanIsAnExplicitOption) {
+  Data d = MakeData();
+  nn::Sequential model = Model(kDivergingRate);
+  auto history = model.Fit(d.x, d.y, {.epochs = 3, .batch_size = kBatch, .verbose = 0,
+                                      .keep_training_through_nan = true});
+  ASSERT_TRUE(history.ok()) << history.status();  // as Keras without TerminateOnNaN
+  const std::vector<double>& loss = history->history.at("loss");
+  ASSERT_EQ(loss.size(), 3u);  // every epoch ran, and History shows the NaN
+  EXPECT_FALSE(std::isfinite(loss.back()));
+}
+
 TEST(NumericFaultsTest, TerminateOnNaNCallbackReportsFirstWhenGiven) {
   Data d = MakeData();
   nn::Sequential model = Model(kDivergingRate);

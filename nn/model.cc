@@ -1018,6 +1018,16 @@ absl::StatusOr<double> Model::learning_rate() const {
   return lr.data<float>()[0];
 }
 
+absl::StatusOr<double> Model::CurrentLearningRate() const {
+  auto serialized = Serialize();
+  GF_RETURN_IF_ERROR(CheckCompiled());
+  if (!options_.learning_rate_schedule) return learning_rate();
+  // The schedule's own node, evaluated on the step counter alone.
+  GF_ASSIGN_OR_RETURN(Plan plan, session_->Compile({optimizers::kScheduledLearningRateName}, {}, Phase::kInfer));
+  GF_ASSIGN_OR_RETURN(std::vector<Tensor> rate, plan.Run({}));
+  return rate[0].data<float>()[0];
+}
+
 absl::Status Model::SetLearningRate(double rate) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());

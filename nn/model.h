@@ -224,6 +224,10 @@ class Model {
   // The optimizer's learning-rate variable (callbacks and schedules change it).
   absl::StatusOr<double> learning_rate() const;
   absl::Status SetLearningRate(double rate);
+  // The rate the next training step uses, readable under a step schedule
+  // too (Keras's optimizer.learning_rate): the schedule at the step counter,
+  // else learning_rate().
+  absl::StatusOr<double> CurrentLearningRate() const;
   // Copies of the layers' variables by name ("dense/kernel"), and back.
   // Before Compile, GetWeights returns what the layers hold (e.g. layers
   // reused from a trained model) and SetWeights hands the values to the named

@@ -205,6 +205,16 @@ TEST(LrCallbacksTest, StepScheduleAndRateCallbacksDoNotMix) {
   EXPECT_FALSE(model.session()->variables().Has(optimizers::kLearningRateName));
   // Training with the schedule alone works.
   EXPECT_TRUE(model.Fit(x, y, {.epochs = 1, .verbose = 0}).ok());
+  // The scheduled rate is readable: the schedule at the step counter.
+  const int64_t steps = *model.session()->variables().Get(optimizers::kStepName)->data<int64_t>();
+  ASSERT_GT(steps, 0);
+  auto want = optimizers::ScheduleValues(optimizers::ExponentialDecay{.initial_learning_rate = 0.1, .decay_steps = 10},
+                                         steps + 1);
+  ASSERT_TRUE(want.ok()) << want.status();
+  absl::StatusOr<double> current = model.CurrentLearningRate();
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(*current, want->back());
+  EXPECT_LT(*current, 0.1);
 }
 
 }  // namespace

@@ -803,6 +803,10 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
       threads.ForCaller();
       Logs logs(shown.begin(), shown.end());
       for (const CallbackPtr& c : *callbacks) GF_RETURN_IF_ERROR(c->OnTrainBatchEnd(*this, step, logs));
+      // A callback may end training after this batch (Keras checks
+      // stop_training after every batch), e.g. a learning-rate finder that
+      // saw the loss explode: Fit then returns its History normally.
+      if (stop_training) break;
     }
     // Training never continues silently past a NaN/Inf loss (Keras does,
     // unless TerminateOnNaN is given; that callback, above, reports first).

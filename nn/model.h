@@ -254,7 +254,8 @@ class Model {
   // the optimizer's update nodes (Graph::ToDot).
   absl::StatusOr<std::string> ToDot() const;
   // A callback sets this to end Fit after the current epoch (Keras's
-  // model.stop_training); Fit clears it when it starts.
+  // model.stop_training) — or, set by a batch hook, after the current batch;
+  // Fit clears it when it starts.
   bool stop_training = false;
 
   // Per layer, the variables a Compile would create, in creation order

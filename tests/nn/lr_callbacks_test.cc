@@ -6,12 +6,14 @@
 
 #include "nn/lr_callbacks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "core/status.h"
 #include "nn/model.h"
 #include "tests/nn/callback_test_model.h"
 
@@ -215,6 +217,54 @@ TEST(LrCallbacksTest, StepScheduleAndRateCallbacksDoNotMix) {
   ASSERT_TRUE(current.ok()) << current.status();
   EXPECT_EQ(*current, want->back());
   EXPECT_LT(*current, 0.1);
+}
+
+// nn/README.md's learning-rate finder (Géron's ExponentialLearningRate),
+// word for word: the rate grows by `factor` after every batch; each batch's
+// loss and rate are recorded; training stops once the loss explodes.
+class ExponentialLearningRate : public nn::Callback {
+ public:
+  explicit ExponentialLearningRate(double factor) : factor_(factor) {}
+  absl::Status OnEpochBegin(nn::Model&, int) override {
+    sum_of_epoch_losses_ = 0;
+    return absl::OkStatus();
+  }
+  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, const nn::Logs& logs) override {
+    const double sum = logs.at("loss") * (batch + 1);  // logs hold the epoch's mean so far
+    const double batch_loss = sum - sum_of_epoch_losses_;
+    sum_of_epoch_losses_ = sum;
+    GF_ASSIGN_OR_RETURN(const double rate, model.learning_rate());
+    rates.push_back(rate);
+    losses.push_back(batch_loss);
+    if (!std::isfinite(batch_loss) || batch_loss > 4 * *std::min_element(losses.begin(), losses.end())) {
+      model.stop_training = true;  // the loss exploded: Fit ends after this batch
+      return absl::OkStatus();
+    }
+    return model.SetLearningRate(rate * factor_);
+  }
+  std::vector<double> rates, losses;
+
+ private:
+  double factor_;
+  double sum_of_epoch_losses_ = 0;
+};
+
+TEST(LrFinderTest, TheReadmesFinderGrowsTheRateStopsOnExplosionAndReturnsTheHistory) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(1e-4);
+  // From 1e-4 to 1e4 over about 64 batches of 1 (at most 3 epochs).
+  auto finder = std::make_shared<ExponentialLearningRate>(std::exp(std::log(1e8) / 64));
+  absl::StatusOr<History> history = model.Fit(x, y, {.epochs = 3, .batch_size = 1, .verbose = 0, .callbacks = {finder}});
+  ASSERT_TRUE(history.ok()) << history.status();  // no Aborted, even if the last loss was NaN
+  ASSERT_FALSE(finder->rates.empty());
+  EXPECT_EQ(finder->rates.size(), finder->losses.size());
+  for (size_t i = 1; i < finder->rates.size(); ++i) EXPECT_GT(finder->rates[i], finder->rates[i - 1]);
+  // It stopped because the loss exploded, before the rate reached its end.
+  const double last = finder->losses.back();
+  EXPECT_TRUE(!std::isfinite(last) || last > 4 * *std::min_element(finder->losses.begin(), finder->losses.end()));
+  EXPECT_LT(finder->rates.size(), 3u * 64u);
+  EXPECT_GE(history->history.at("loss").size(), 1u);
 }
 
 }  // namespace

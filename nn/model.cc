@@ -216,7 +216,10 @@ absl::Status CheckLayerGraph(const LayerGraph& lg, size_t layer_count) {
     if (!used_layer[l]) return error("layer ", l, " is never called");
   }
   for (size_t i = 0; i < n_inputs; ++i) {
-    if (!read[i]) return error("input '", lg.input_names[i], "' is used by no layer");
+    if (!read[i]) {
+      return error("inputs[", i, "] (shape ", lg.input_types[i].shape.ToString(),
+                   ") is used by no layer; remove it or connect it");
+    }
   }
   return absl::OkStatus();
 }
@@ -287,14 +290,12 @@ absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, cons
     lg.input_names.push_back(input.input_name);
     lg.input_types.push_back(input.type);
   }
-  std::set<int> used_inputs;
   for (const LayerCall* call : CallsInOrder(outputs)) {
     if (call->layer == nullptr) {
       if (!index.count(call)) {
         return absl::InvalidArgumentError(absl::StrCat("Model::Create: an output needs ", Describe(*call),
                                                        ", which is not among the model's inputs; add it to them"));
       }
-      used_inputs.insert(index[call]);
       continue;
     }
     auto known = std::find(model.layers_.begin(), model.layers_.end(), call->layer);
@@ -303,12 +304,6 @@ absl::StatusOr<Model> Model::Create(const std::vector<KerasTensor>& inputs, cons
     LayerGraph::Call& added = lg.calls.emplace_back(LayerGraph::Call{layer, {}});
     for (const KerasTensor& in : call->inputs) added.inputs.push_back(index.at(in.call()));
     index[call] = static_cast<int>(lg.calls.size()) - 1;
-  }
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!used_inputs.count(static_cast<int>(i))) {
-      return absl::InvalidArgumentError(absl::StrCat("Model::Create: inputs[", i, "] (", Describe(*inputs[i].call()),
-                                                     ") is used by no output; remove it or connect it"));
-    }
   }
   for (size_t k = 0; k < outputs.size(); ++k) {
     const LayerCall& out = *outputs[k].call();
@@ -457,7 +452,7 @@ absl::Status Model::BuildLossAndMetrics(Compiled& c) const {
     GF_ASSIGN_OR_RETURN(const OutputCompileOptions out, OutputOptions(c.options, k));
     GF_ASSIGN_OR_RETURN(const losses::Loss config, CompiledLoss(out));
     const LossInfo* loss = &LossInfoOf(config);
-    const std::string target = sequential_ || n == 1 ? "y" : absl::StrCat("y_", OutputName(k));
+    const std::string target = n == 1 ? "y" : absl::StrCat("y_", OutputName(k));
     Output y = loss->class_index_targets ? ops::Placeholder(g, target, DType::kI32, {-1})
                                          : ops::Placeholder(g, target, DType::kF32, c.outputs[k].shape());
     if (y.valid() && y.node->name != target) {
@@ -606,7 +601,6 @@ void Model::Commit(Compiled c) {
   inputs_ = std::move(c.inputs);
   targets_ = std::move(c.targets);
   outputs_ = std::move(c.outputs);
-  output_losses_ = std::move(c.output_losses);
   loss_ = c.loss;
   train_ = c.train;
   metrics_ = std::move(c.metrics);
@@ -771,8 +765,14 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
   // The plan's own feed buffers (inputs, then targets): gathering is the only copy.
   std::vector<Feed> feeds;
   std::vector<const Tensor*> sources;
-  for (size_t i = 0; i < inputs_.size(); ++i) feeds.push_back({inputs_[i], Tensor()}), sources.push_back(&x[i]);
-  for (size_t i = 0; i < targets_.size(); ++i) feeds.push_back({targets_[i], Tensor()}), sources.push_back(&y[i]);
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    feeds.push_back({inputs_[i], Tensor()});
+    sources.push_back(&x[i]);
+  }
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    feeds.push_back({targets_[i], Tensor()});
+    sources.push_back(&y[i]);
+  }
   std::vector<Tensor> fetched;
   const size_t losses = outputs_.size() > 1 ? 1 + outputs_.size() : 1;
   std::vector<double> loss_sums(losses, 0.0);  // batch mean x rows

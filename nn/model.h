@@ -393,7 +393,7 @@ class Model {
   CompileOptions options_;
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<Session> session_;
-  std::vector<Output> inputs_, targets_, outputs_, output_losses_;
+  std::vector<Output> inputs_, targets_, outputs_;
   Output loss_, train_;
   std::vector<CompiledMetric> metrics_;  // their statistics are fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;

@@ -114,7 +114,7 @@ class RssReport : public nn::Callback {
     epoch_ = epoch;
     return absl::OkStatus();
   }
-  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, const nn::Logs& logs) override {
+  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, nn::Logs& logs) override {
     const int64_t step = epoch_ * steps_per_epoch_ + batch + 1;
     if (step % every_ != 0) return absl::OkStatus();
     GF_RETURN_IF_ERROR(model.Evaluate(x_, y_, 64).status());

@@ -190,7 +190,7 @@ absl::StatusOr<std::string> ModelCheckpoint::FormatPath(int epoch, const Logs& l
   return path;
 }
 
-absl::Status ModelCheckpoint::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
+absl::Status ModelCheckpoint::OnEpochEnd(Model& model, int epoch, Logs& logs) {
   GF_ASSIGN_OR_RETURN(std::string path, FormatPath(epoch, logs));
   if (options_.save_best_only) {
     // A direct caller may skip OnTrainBegin; Fit never does.
@@ -244,7 +244,7 @@ absl::Status CSVLogger::OnTrainBegin(Model&) {
   return absl::OkStatus();
 }
 
-absl::Status CSVLogger::OnEpochEnd(Model&, int epoch, const Logs& logs) {
+absl::Status CSVLogger::OnEpochEnd(Model&, int epoch, Logs& logs) {
   const std::string separator(1, options_.separator);
   if (keys_.empty()) {
     for (const auto& [name, value] : logs) keys_.push_back(name);  // std::map: sorted, as Keras
@@ -270,7 +270,7 @@ absl::Status TerminateOnNaN::OnEpochBegin(Model&, int epoch) {
   return absl::OkStatus();
 }
 
-absl::Status TerminateOnNaN::OnTrainBatchEnd(Model& model, int64_t batch, const Logs& logs) {
+absl::Status TerminateOnNaN::OnTrainBatchEnd(Model& model, int64_t batch, Logs& logs) {
   auto it = logs.find("loss");
   if (it == logs.end() || std::isfinite(it->second)) return absl::OkStatus();
   model.stop_training = true;

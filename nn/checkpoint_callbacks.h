@@ -52,7 +52,7 @@ class ModelCheckpoint : public Callback {
                                                                  ModelCheckpointOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
-  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, Logs& logs) override;
 
   // The best monitored value so far (+-inf before the first; +inf before
   // training), and the paths saved, in order.
@@ -89,7 +89,7 @@ class CSVLogger : public Callback {
   static absl::StatusOr<std::shared_ptr<CSVLogger>> Create(std::string path, CSVLoggerOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
-  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, Logs& logs) override;
 
  private:
   CSVLogger(std::string path, CSVLoggerOptions options) : path_(std::move(path)), options_(options) {}
@@ -112,7 +112,7 @@ class TerminateOnNaN : public Callback {
   static std::shared_ptr<TerminateOnNaN> Create() { return std::shared_ptr<TerminateOnNaN>(new TerminateOnNaN); }
 
   absl::Status OnEpochBegin(Model& model, int epoch) override;
-  absl::Status OnTrainBatchEnd(Model& model, int64_t batch, const Logs& logs) override;
+  absl::Status OnTrainBatchEnd(Model& model, int64_t batch, Logs& logs) override;
 
  private:
   TerminateOnNaN() = default;

@@ -41,7 +41,7 @@ absl::Status EarlyStopping::OnTrainBegin(Model& model) {
   return absl::OkStatus();
 }
 
-absl::Status EarlyStopping::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
+absl::Status EarlyStopping::OnEpochEnd(Model& model, int epoch, Logs& logs) {
   GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("EarlyStopping", options_.monitor, logs));
   // Keras keeps the first epoch's weights, so there is something to restore
   // even if nothing ever improves.

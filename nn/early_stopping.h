@@ -46,7 +46,7 @@ class EarlyStopping : public Callback {
   static absl::StatusOr<std::shared_ptr<EarlyStopping>> Create(EarlyStoppingOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
-  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, Logs& logs) override;
   absl::Status OnTrainEnd(Model& model) override;
 
   // The epoch (0-based, as Keras) at which training was stopped; 0 if it was not.

@@ -64,7 +64,8 @@ absl::Status ReduceLROnPlateau::OnTrainBegin(Model& model) {
   return absl::OkStatus();
 }
 
-absl::Status ReduceLROnPlateau::OnEpochEnd(Model& model, int epoch, const Logs& logs) {
+absl::Status ReduceLROnPlateau::OnEpochEnd(Model& model, int epoch, Logs& logs) {
+  GF_ASSIGN_OR_RETURN(logs[options_.log_key], model.learning_rate());
   GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ReduceLROnPlateau", options_.monitor, logs));
   if (cooldown_counter_ > 0) {
     --cooldown_counter_;
@@ -95,9 +96,11 @@ absl::Status ReduceLROnPlateau::OnEpochEnd(Model& model, int epoch, const Logs& 
 // ---------------------------------------------------------------- LearningRateScheduler
 
 absl::StatusOr<std::shared_ptr<LearningRateScheduler>> LearningRateScheduler::Create(EpochSchedule schedule,
-                                                                                     int verbose) {
+                                                                                     int verbose,
+                                                                                     std::string log_key) {
   if (!schedule) return absl::InvalidArgumentError("LearningRateScheduler: the schedule function is empty");
-  return std::shared_ptr<LearningRateScheduler>(new LearningRateScheduler(std::move(schedule), verbose));
+  return std::shared_ptr<LearningRateScheduler>(
+      new LearningRateScheduler(std::move(schedule), verbose, std::move(log_key)));
 }
 
 absl::Status LearningRateScheduler::OnTrainBegin(Model& model) {
@@ -113,6 +116,11 @@ absl::Status LearningRateScheduler::OnEpochBegin(Model& model, int epoch) {
   }
   GF_RETURN_IF_ERROR(model.SetLearningRate(rate));
   if (verbose_ > 0) std::printf("\nEpoch %d: LearningRateScheduler setting learning rate to %g.\n", epoch + 1, rate);
+  return absl::OkStatus();
+}
+
+absl::Status LearningRateScheduler::OnEpochEnd(Model& model, int, Logs& logs) {
+  GF_ASSIGN_OR_RETURN(logs[log_key_], model.learning_rate());
   return absl::OkStatus();
 }
 

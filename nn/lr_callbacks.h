@@ -1,13 +1,17 @@
 #ifndef GRADFLOW_NN_LR_CALLBACKS_H_
 #define GRADFLOW_NN_LR_CALLBACKS_H_
 
-// Keras's learning-rate callbacks (tf.keras 2.x semantics): performance
+// Keras's learning-rate callbacks: performance
 // scheduling (ReduceLROnPlateau) and an epoch-based scheduler
 // (LearningRateScheduler). Both write the optimizer's learning-rate variable
 // ("optimizer/learning_rate") between epochs, so they need a constant-rate
 // optimizer: with CompileOptions.learning_rate_schedule the rate is computed
 // from the step counter and there is no variable to change, and both fail at
 // the start of Fit with FailedPrecondition (Keras raises a TypeError there).
+//
+// At every epoch end both write the rate into the logs under
+// kLearningRateLog (Keras 3's "learning_rate"; tf.keras 2.x wrote "lr":
+// their log_key option), so the History records it.
 //
 //   auto plateau = nn::ReduceLROnPlateau::Create({.factor = 0.5, .patience = 5});
 //   model.Fit(x, y, {.epochs = 50, .validation_data = ..., .callbacks = {*plateau}});
@@ -22,7 +26,9 @@
 
 namespace gradflow::nn {
 
-// Keras 2.x ReduceLROnPlateau defaults.
+inline constexpr const char* kLearningRateLog = "learning_rate";
+
+// Keras's ReduceLROnPlateau defaults.
 struct ReduceLROnPlateauOptions {
   std::string monitor = "val_loss";
   double factor = 0.1;  // new rate = rate * factor, in (0, 1)
@@ -37,9 +43,11 @@ struct ReduceLROnPlateauOptions {
   int cooldown = 0;         // epochs after a reduction during which waiting is suspended
   double min_lr = 0;        // the rate never goes below this
   int verbose = 0;          // 1: print a line at each reduction
+  std::string log_key = kLearningRateLog;  // "lr": tf.keras 2.x's logs
 };
 
 // At each epoch end (Keras's on_epoch_end, in this order):
+//   logs[log_key] = the rate the epoch trained with
 //   in cooldown: cooldown_counter -= 1, wait = 0
 //   improved (min: current < best - min_delta; max: current > best + min_delta):
 //     best = current, wait = 0
@@ -56,7 +64,7 @@ class ReduceLROnPlateau : public Callback {
   static absl::StatusOr<std::shared_ptr<ReduceLROnPlateau>> Create(ReduceLROnPlateauOptions options = {});
 
   absl::Status OnTrainBegin(Model& model) override;
-  absl::Status OnEpochEnd(Model& model, int epoch, const Logs& logs) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, Logs& logs) override;
 
   double best() const { return best_; }
   int wait() const { return wait_; }
@@ -81,20 +89,24 @@ class ReduceLROnPlateau : public Callback {
 using EpochSchedule = std::function<double(int epoch, double learning_rate)>;
 
 // Keras LearningRateScheduler: at the beginning of every epoch sets the rate
-// to schedule(epoch, current rate). A rate that is not > 0 is an error.
+// to schedule(epoch, current rate), and at its end writes the rate into
+// logs[log_key]. A rate that is not > 0 is an error.
 class LearningRateScheduler : public Callback {
  public:
-  static absl::StatusOr<std::shared_ptr<LearningRateScheduler>> Create(EpochSchedule schedule,
-                                                                       int verbose = 0);
+  static absl::StatusOr<std::shared_ptr<LearningRateScheduler>> Create(EpochSchedule schedule, int verbose = 0,
+                                                                       std::string log_key = kLearningRateLog);
 
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochBegin(Model& model, int epoch) override;
+  absl::Status OnEpochEnd(Model& model, int epoch, Logs& logs) override;
 
  private:
-  LearningRateScheduler(EpochSchedule schedule, int verbose) : schedule_(std::move(schedule)), verbose_(verbose) {}
+  LearningRateScheduler(EpochSchedule schedule, int verbose, std::string log_key)
+      : schedule_(std::move(schedule)), verbose_(verbose), log_key_(std::move(log_key)) {}
 
   EpochSchedule schedule_;
   int verbose_;
+  std::string log_key_;
 };
 
 }  // namespace gradflow::nn

@@ -19,6 +19,7 @@
 #include "nn/validation.h"
 #include "ops/array.h"
 #include "ops/math.h"
+#include "ops/reduce.h"
 #include "nn/losses.h"
 #include "nn/metrics.h"
 #include "optimizers/regularizers.h"
@@ -399,6 +400,16 @@ absl::Status Model::BuildForward(Compiled& c) const {
 
 namespace {
 
+// A placeholder Fit feeds (targets, weights), under exactly `name`.
+absl::StatusOr<Output> FeedPlaceholder(Graph& g, const std::string& name, DType dtype, const Shape& shape) {
+  Output feed = ops::Placeholder(g, name, dtype, shape);
+  if (feed.valid() && feed.node->name != name) {
+    return absl::InvalidArgumentError(absl::StrCat("Compile: the placeholder name '", name,
+                                                   "' is taken by an input or layer of that name; rename it"));
+  }
+  return feed;
+}
+
 // The loss Compile builds for an output: its loss_config, else the loss its
 // name names; it must reduce to a scalar (Fit minimizes and reports it).
 absl::StatusOr<losses::Loss> CompiledLoss(const OutputCompileOptions& options) {
@@ -444,6 +455,24 @@ absl::StatusOr<OutputCompileOptions> Model::OutputOptions(const CompileOptions& 
   return out;
 }
 
+absl::StatusOr<Output> Model::OutputLoss(Compiled& c, size_t k, losses::Loss config, Output y) const {
+  Graph& g = *c.graph;
+  if (!c.options.sample_weights) return BuildLoss(g, config, y, c.outputs[k], c.output_logits[k]);
+  if (c.outputs[k].shape().rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Compile: sample_weights needs outputs of rank 2 (one loss per sample), but output '", OutputName(k),
+        "' is ", c.outputs[k].type().ToString(), "; compile without sample_weights"));
+  }
+  if (!c.sample_weight.valid()) {
+    GF_ASSIGN_OR_RETURN(c.sample_weight, FeedPlaceholder(g, "sample_weight", DType::kF32, Shape{-1}));
+  }
+  // Keras: the per-sample losses times the weights, then the loss's reduction.
+  const losses::Reduction reduction = std::visit([](auto& l) { return l.reduction; }, config);
+  std::visit([](auto& l) { l.reduction = losses::Reduction::kNone; }, config);
+  Output weighted = ops::Mul(g, BuildLoss(g, config, y, c.outputs[k], c.output_logits[k]), c.sample_weight);
+  return reduction == losses::Reduction::kSum ? ops::ReduceSum(g, weighted) : ops::ReduceMean(g, weighted);
+}
+
 absl::Status Model::BuildLossAndMetrics(Compiled& c) const {
   Graph& g = *c.graph;
   const size_t n = c.outputs.size();
@@ -453,14 +482,11 @@ absl::Status Model::BuildLossAndMetrics(Compiled& c) const {
     GF_ASSIGN_OR_RETURN(const losses::Loss config, CompiledLoss(out));
     const LossInfo* loss = &LossInfoOf(config);
     const std::string target = n == 1 ? "y" : absl::StrCat("y_", OutputName(k));
-    Output y = loss->class_index_targets ? ops::Placeholder(g, target, DType::kI32, {-1})
-                                         : ops::Placeholder(g, target, DType::kF32, c.outputs[k].shape());
-    if (y.valid() && y.node->name != target) {
-      return absl::InvalidArgumentError(absl::StrCat("Compile: the target placeholder name '", target,
-                                                     "' is taken by an input or layer of that name; rename it"));
-    }
+    GF_ASSIGN_OR_RETURN(Output y, loss->class_index_targets
+                                      ? FeedPlaceholder(g, target, DType::kI32, Shape{-1})
+                                      : FeedPlaceholder(g, target, DType::kF32, c.outputs[k].shape()));
     c.targets.push_back(y);
-    Output output_loss = BuildLoss(g, config, y, c.outputs[k], c.output_logits[k]);
+    GF_ASSIGN_OR_RETURN(Output output_loss, OutputLoss(c, k, config, y));
     c.output_losses.push_back(output_loss);
     weighted.push_back(out.loss_weight == 1 ? output_loss : ops::Mul(g, output_loss, static_cast<float>(out.loss_weight)));
     GF_ASSIGN_OR_RETURN(std::vector<CompiledMetric> metrics, BuildMetrics(*out.metrics, {g, y, c.outputs[k], *loss}));
@@ -603,6 +629,7 @@ void Model::Commit(Compiled c) {
   outputs_ = std::move(c.outputs);
   loss_ = c.loss;
   train_ = c.train;
+  sample_weight_ = c.sample_weight;
   metrics_ = std::move(c.metrics);
   layer_variables_ = std::move(c.layer_variables);
   layer_outputs_ = std::move(c.layer_outputs);
@@ -756,10 +783,11 @@ std::string Model::OutputName(size_t k) const {
   return layers_[functional_graph_.calls[functional_graph_.outputs[k]].layer]->name();
 }
 
-absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
-    Plan& plan, const TensorList& x, const TensorList& y, int64_t batch_size,
-    const std::vector<int64_t>* order, ProgressBar* bar, const std::string& prefix,
-    const std::vector<CallbackPtr>* callbacks) {
+absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const TensorList& y,
+                                      const Tensor& sample_weight, int64_t batch_size,
+                                      const std::vector<int64_t>* order, ProgressBar* bar,
+                                      const std::vector<CallbackPtr>& callbacks) {
+  const bool training = &plan == &*train_plan_;  // else the test hooks
   const int64_t n = x[0].shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
   // The plan's own feed buffers (inputs, then targets): gathering is the only copy.
@@ -772,6 +800,10 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
   for (size_t i = 0; i < targets_.size(); ++i) {
     feeds.push_back({targets_[i], Tensor()});
     sources.push_back(&y[i]);
+  }
+  if (sample_weight_.valid()) {
+    feeds.push_back({sample_weight_, Tensor()});
+    sources.push_back(&sample_weight);
   }
   std::vector<Tensor> fetched;
   const size_t losses = outputs_.size() > 1 ? 1 + outputs_.size() : 1;
@@ -788,6 +820,12 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
       }
     }
     for (size_t i = 0; i < feeds.size(); ++i) GatherRows(*sources[i], order, begin, end, feeds[i].value);
+    if (!callbacks.empty()) {
+      threads.ForCaller();
+      GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) {
+        return training ? c.OnTrainBatchBegin(*this, step) : c.OnTestBatchBegin(*this, step);
+      }));
+    }
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
     for (size_t k = 0; k < losses; ++k) {
@@ -799,10 +837,12 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
       shown[losses + k].second = sums[k].Result(metrics_[k], end);  // over the batches so far
     }
     if (bar) bar->Update(step + 1, shown);
-    if (callbacks && !callbacks->empty()) {
+    if (!callbacks.empty()) {
       threads.ForCaller();
       Logs logs(shown.begin(), shown.end());
-      for (const CallbackPtr& c : *callbacks) GF_RETURN_IF_ERROR(c->OnTrainBatchEnd(*this, step, logs));
+      GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) {
+        return training ? c.OnTrainBatchEnd(*this, step, logs) : c.OnTestBatchEnd(*this, step, logs);
+      }));
       // A callback may end training after this batch (Keras checks
       // stop_training after every batch), e.g. a learning-rate finder that
       // saw the loss explode: Fit then returns its History normally.
@@ -810,13 +850,19 @@ absl::StatusOr<std::map<std::string, double>> Model::RunEpoch(
     }
     // Training never continues silently past a NaN/Inf loss (Keras does,
     // unless TerminateOnNaN is given; that callback, above, reports first).
-    if (&plan == &*train_plan_ && !keep_training_through_nan_ && !std::isfinite(fetched[0].data<float>()[0])) {
+    if (training && !keep_training_through_nan_ && !std::isfinite(fetched[0].data<float>()[0])) {
       return DivergedError(fetched[0].data<float>()[0], step, steps);
     }
   }
-  std::map<std::string, double> result;
-  for (const auto& [name, value] : shown) result[prefix + name] = value;
-  return result;
+  return Logs(shown.begin(), shown.end());
+}
+
+absl::StatusOr<Logs> Model::RunTest(const TensorList& x, const TensorList& y, const Tensor& sample_weight,
+                                    int64_t batch_size, ProgressBar* bar, const std::vector<CallbackPtr>& callbacks) {
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTestBegin(*this); }));
+  GF_ASSIGN_OR_RETURN(Logs logs, RunEpoch(*eval_plan_, x, y, sample_weight, batch_size, nullptr, bar, callbacks));
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTestEnd(*this, logs); }));
+  return logs;
 }
 
 absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, const TensorList& y_all,
@@ -833,8 +879,9 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
     return absl::InvalidArgumentError(absl::StrCat(
         "Fit: validation_split must be in [0, 1), got ", options.validation_split));
   }
-  FitData data{x_all, y_all, options.validation_data};
   const int64_t n = x_all[0].shape()[0];
+  FitData data{x_all, y_all, Tensor(), options.validation_data};
+  GF_ASSIGN_OR_RETURN(data.sample_weight, FitSampleWeights(options, y_all));
   if (options.validation_split > 0 && !data.validation) {  // Keras: last samples, before shuffling
     int64_t split = n - static_cast<int64_t>(n * options.validation_split);
     GF_ASSIGN_OR_RETURN(TensorList x_valid, SliceAll(x_all, split, n));
@@ -842,6 +889,10 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
     data.validation = ValidationData{x_valid, y_valid};
     GF_ASSIGN_OR_RETURN(data.x, SliceAll(x_all, 0, split));
     GF_ASSIGN_OR_RETURN(data.y, SliceAll(y_all, 0, split));
+    if (!data.sample_weight.empty()) {
+      GF_ASSIGN_OR_RETURN(data.validation->sample_weight, data.sample_weight.Slice(split, n));
+      GF_ASSIGN_OR_RETURN(data.sample_weight, data.sample_weight.Slice(0, split));
+    }
   }
   if (data.x[0].shape()[0] == 0) {
     return absl::InvalidArgumentError("Fit: no training samples (x has 0 rows); pass at least one sample");
@@ -849,6 +900,9 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
   if (const std::optional<ValidationData>& validation = data.validation) {
     GF_RETURN_IF_ERROR(CheckFeeds("validation ", validation->x, &validation->y));
     // Keras refuses a split that leaves no validation sample, too.
+    GF_ASSIGN_OR_RETURN(Tensor weights, SampleWeights("Fit: the validation sample_weight", validation->sample_weight,
+                                                      validation->x[0].shape()[0]));
+    if (!weights.empty()) data.validation->sample_weight = weights;
     if (validation->x[0].shape()[0] == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Fit: the validation data has no samples",
@@ -858,6 +912,79 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
     }
   }
   return data;
+}
+
+namespace {
+
+absl::Status NoWeightFeedError(const char* what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, ": the model was compiled without sample weights (its loss has no weight feed); compile with "
+            "CompileOptions::sample_weights = true"));
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Model::FitSampleWeights(const FitOptions& options, const TensorList& y) const {
+  if (options.class_weight.empty()) {
+    return SampleWeights("Fit: sample_weight", options.sample_weight, y[0].shape()[0]);
+  }
+  if (options.sample_weight) {
+    return absl::InvalidArgumentError("Fit: give sample_weight or class_weight, not both (Keras refuses both too)");
+  }
+  if (!sample_weight_.valid()) return NoWeightFeedError("Fit: class_weight");
+  if (y.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("Fit: class_weight is for a model with one output, this one has ",
+                                                   y.size(), "; give sample_weight instead"));
+  }
+  return ClassWeights(options.class_weight, y[0]);
+}
+
+absl::StatusOr<Tensor> Model::ClassWeights(const std::map<int64_t, double>& class_weight, const Tensor& y) const {
+  for (const auto& [label, weight] : class_weight) {
+    if (!std::isfinite(weight)) {
+      return absl::InvalidArgumentError(absl::StrCat("Fit: class_weight of class ", label, " is ", weight,
+                                                     "; give finite weights"));
+    }
+  }
+  const int64_t rows = y.shape()[0];
+  const int64_t depth = y.shape().rank() == 2 ? y.shape()[1] : 1;
+  Tensor weights(DType::kF32, Shape{rows});
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t label;  // Keras: the class index, a one-hot row's argmax, or the rounded binary label
+    if (y.dtype() == DType::kI32) {
+      label = y.data<int32_t>()[r];
+    } else {
+      const float* row = y.data<float>() + r * depth;
+      label = depth > 1 ? std::max_element(row, row + depth) - row : std::llround(row[0]);
+    }
+    auto it = class_weight.find(label);
+    weights.data<float>()[r] = it == class_weight.end() ? 1.0f : static_cast<float>(it->second);
+  }
+  return weights;
+}
+
+absl::StatusOr<Tensor> Model::SampleWeights(const char* what, const std::optional<Tensor>& given, int64_t rows) const {
+  if (!sample_weight_.valid()) {
+    if (given) return NoWeightFeedError(what);
+    return Tensor();
+  }
+  if (!given) {
+    Tensor ones(DType::kF32, Shape{rows});
+    std::fill_n(ones.data<float>(), rows, 1.0f);
+    return ones;
+  }
+  if (given->dtype() != DType::kF32 || given->shape() != Shape{rows}) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", TensorType{given->dtype(), given->shape()}.ToString(),
+                                                   " but the data has ", rows, " samples; give f32[", rows,
+                                                   "], one weight per sample"));
+  }
+  const float* w = given->data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!std::isfinite(w[r])) {
+      return absl::InvalidArgumentError(absl::StrCat(what, "[", r, "] is ", w[r], "; give finite weights"));
+    }
+  }
+  return *given;
 }
 
 absl::Status Model::ResumeStepStream() {
@@ -881,31 +1008,40 @@ void Model::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
   }
 }
 
-absl::StatusOr<std::map<std::string, double>> Model::FitEpoch(const FitData& data, const FitOptions& options,
-                                                               std::vector<int64_t>& order, History& history) {
+absl::Status Model::FitEpoch(const FitData& data, const FitOptions& options, std::vector<int64_t>& order,
+                             History& history) {
   NextEpochOrder(options.shuffle, order);
   const int64_t steps = (data.x[0].shape()[0] + options.batch_size - 1) / options.batch_size;
   ProgressBar bar(steps, options.verbose);
-  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*train_plan_, data.x, data.y, options.batch_size, &order, &bar,
-                                             "", &options.callbacks));
+  GF_ASSIGN_OR_RETURN(Logs logs, RunEpoch(*train_plan_, data.x, data.y, data.sample_weight, options.batch_size,
+                                          &order, &bar, options.callbacks));
   history.seconds_per_epoch.push_back(bar.elapsed_seconds());
   if (data.validation && (epoch_ + 1) % options.validation_freq == 0) {
-    GF_ASSIGN_OR_RETURN(auto val, RunEpoch(*eval_plan_, data.validation->x, data.validation->y,
-                                           options.batch_size, nullptr, nullptr, "val_", nullptr));
-    metrics.insert(val.begin(), val.end());
+    const ValidationData& v = *data.validation;
+    GF_ASSIGN_OR_RETURN(Logs val, RunTest(v.x, v.y, v.sample_weight.value_or(Tensor()), options.batch_size, nullptr,
+                                          options.callbacks));
+    for (const auto& [name, value] : val) logs["val_" + name] = value;
   }
-  // Keras's order: loss, metrics, val_loss, val_metrics.
-  NamedValues shown;
+  // As Keras's History and progress bar, which run after the user's
+  // callbacks, these show what the callbacks changed or added.
+  GF_RETURN_IF_ERROR(CallEach(options.callbacks, [&](Callback& c) { return c.OnEpochEnd(*this, epoch_, logs); }));
+  for (const auto& [name, value] : logs) history.history[name].push_back(value);
+  bar.Finish(InReportedOrder(logs));
+  return absl::OkStatus();
+}
+
+NamedValues Model::InReportedOrder(Logs logs) const {
+  NamedValues ordered;  // Keras's order: loss, metrics, val_loss, val_metrics, then what callbacks added
   for (const char* prefix : {"", "val_"}) {
     for (const std::string& name : ReportedNames()) {
-      auto it = metrics.find(prefix + name);
-      if (it == metrics.end()) continue;
-      shown.push_back(*it);
-      history.history[it->first].push_back(it->second);
+      auto it = logs.find(prefix + name);
+      if (it == logs.end()) continue;
+      ordered.push_back(*it);
+      logs.erase(it);
     }
   }
-  bar.Finish(shown);
-  return metrics;
+  ordered.insert(ordered.end(), logs.begin(), logs.end());
+  return ordered;
 }
 
 absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_all, FitOptions options) {
@@ -920,51 +1056,50 @@ absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_
   stop_training = false;
   keep_training_through_nan_ = options.keep_training_through_nan;
   GF_RETURN_IF_ERROR(ResumeStepStream());
-  for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainBegin(*this));
+  const std::vector<CallbackPtr>& callbacks = options.callbacks;
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTrainBegin(*this); }));
   for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
     epoch_ = epoch;
-    for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnEpochBegin(*this, epoch));
+    GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnEpochBegin(*this, epoch); }));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
-    GF_ASSIGN_OR_RETURN(auto metrics, FitEpoch(data, options, order, history));
-    for (const CallbackPtr& c : options.callbacks) {
-      GF_RETURN_IF_ERROR(c->OnEpochEnd(*this, epoch, metrics));
-    }
+    GF_RETURN_IF_ERROR(FitEpoch(data, options, order, history));
   }
-  for (const CallbackPtr& c : options.callbacks) GF_RETURN_IF_ERROR(c->OnTrainEnd(*this));
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTrainEnd(*this); }));
   return history;
 }
 
-absl::StatusOr<std::map<std::string, double>> Model::Evaluate(const TensorList& x, const TensorList& y,
-                                                              int64_t batch_size, int verbose) {
+absl::StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, EvaluateOptions options) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_RETURN_IF_ERROR(CheckFeeds("", x, &y));
   const int64_t n = x[0].shape()[0];
-  if (batch_size <= 0 || n == 0) {
+  if (options.batch_size <= 0 || n == 0) {
     return absl::InvalidArgumentError(absl::StrCat("Evaluate: needs batch_size > 0 and at least one sample, got batch_size ",
-                                                   batch_size, " and ", n, " samples"));
+                                                   options.batch_size, " and ", n, " samples"));
   }
-  batch_size = std::min(batch_size, n);  // as Keras; keeps the step count from overflowing
-  ProgressBar bar((n + batch_size - 1) / batch_size, verbose);
-  GF_ASSIGN_OR_RETURN(auto metrics, RunEpoch(*eval_plan_, x, y, batch_size, nullptr, &bar, "", nullptr));
-  NamedValues shown(metrics.begin(), metrics.end());
-  bar.Finish(shown);
-  return metrics;
+  GF_ASSIGN_OR_RETURN(Tensor weights, SampleWeights("Evaluate: sample_weight", options.sample_weight, n));
+  const int64_t batch_size = std::min(options.batch_size, n);  // as Keras; keeps the step count from overflowing
+  ProgressBar bar((n + batch_size - 1) / batch_size, options.verbose);
+  GF_ASSIGN_OR_RETURN(Logs logs, RunTest(x, y, weights, batch_size, &bar, options.callbacks));
+  bar.Finish(InReportedOrder(logs));
+  return logs;
 }
 
-absl::StatusOr<Tensor> Model::Predict(const TensorList& x, int64_t batch_size) {
+absl::StatusOr<Tensor> Model::Predict(const TensorList& x, PredictOptions options) {
   if (outputs_count() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("Predict: the model has ", outputs_count(),
                                                    " outputs; PredictOutputs returns them all"));
   }
-  GF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, PredictOutputs(x, batch_size));
+  GF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, PredictOutputs(x, std::move(options)));
   return std::move(outputs[0]);
 }
 
-absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, int64_t batch_size) {
+absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, PredictOptions options) {
   auto serialized = Serialize();
   GF_RETURN_IF_ERROR(CheckCompiled());
   GF_RETURN_IF_ERROR(CheckFeeds("", x, nullptr));
+  const int64_t batch_size = options.batch_size;
+  const std::vector<CallbackPtr>& callbacks = options.callbacks;
   if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
   const int64_t n = x[0].shape()[0];
   std::vector<Tensor> results;
@@ -973,6 +1108,7 @@ absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, i
   std::vector<Feed> feeds;  // the plan's feed buffers: gathering is the only copy
   for (const Output& input : inputs_) feeds.push_back({input, Tensor()});
   StepThreadPolicy threads(macs_per_sample_);
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnPredictBegin(*this); }));
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
     if (feeds[0].value.empty() || feeds[0].value.shape()[0] != end - begin) {  // only the last batch differs
@@ -981,6 +1117,9 @@ absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, i
       }
     }
     for (size_t i = 0; i < feeds.size(); ++i) GatherRows(x[i], nullptr, begin, end, feeds[i].value);
+    const int64_t batch = begin / batch_size;
+    if (!callbacks.empty()) threads.ForCaller();
+    GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnPredictBatchBegin(*this, batch); }));
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(predict_plan_->Run(feeds, &fetched));
     for (size_t k = 0; k < results.size(); ++k) {
@@ -988,7 +1127,10 @@ absl::StatusOr<std::vector<Tensor>> Model::PredictOutputs(const TensorList& x, i
       std::memcpy(static_cast<uint8_t*>(results[k].raw()) + begin * row_bytes, fetched[k].raw(),
                   fetched[k].num_bytes());
     }
+    if (!callbacks.empty()) threads.ForCaller();
+    GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnPredictBatchEnd(*this, batch, fetched); }));
   }
+  GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnPredictEnd(*this); }));
   return results;
 }
 

@@ -79,6 +79,12 @@ struct CompileOptions {
   // Plan-time fusions (SessionOptions::fuse_ops), e.g. batch norm folded into
   // the preceding Dense for Predict/Evaluate. Off only to compare.
   bool fuse_ops = true;
+  // Builds the loss with a per-sample weight feed, so that Fit and Evaluate
+  // take sample_weight and class_weight (a static graph fixes its loss at
+  // Compile; tf.keras 1's compile built that placeholder always). Each
+  // output's loss becomes sum_i w_i l_i / batch (sum_over_batch_size) or
+  // sum_i w_i l_i (sum), as Keras; a pass without weights weighs 1.
+  bool sample_weights = false;
 };
 
 // One tensor per model input (or output): `model.Fit(x, y)` for one, `{x_wide,
@@ -100,6 +106,7 @@ struct CallOptions {
 
 struct ValidationData {
   TensorList x, y;
+  std::optional<Tensor> sample_weight;  // f32 [rows], as FitOptions::sample_weight
 };
 
 struct FitOptions {
@@ -121,6 +128,27 @@ struct FitOptions {
   // Keras does: the loss and History show the NaN, and the weights are
   // whatever the updates made of it.
   bool keep_training_through_nan = false;
+  // Keras's sample_weight: f32 [rows of x], each sample's weight in the loss
+  // (the metrics stay unweighted, as Keras 3's `metrics`); validation_split
+  // splits it with x. Needs CompileOptions::sample_weights.
+  std::optional<Tensor> sample_weight;
+  // Keras's class_weight: a weight per class index, for one output; a
+  // sample's weight is its class's (the label, the argmax of a one-hot row,
+  // or the rounded binary label), 1 for a class not listed. Not with
+  // sample_weight. Needs CompileOptions::sample_weights.
+  std::map<int64_t, double> class_weight;
+};
+
+struct EvaluateOptions {
+  int64_t batch_size = 32;
+  int verbose = 0;  // 1: a progress bar
+  std::vector<CallbackPtr> callbacks;  // their test hooks
+  std::optional<Tensor> sample_weight;  // as FitOptions::sample_weight
+};
+
+struct PredictOptions {
+  int64_t batch_size = 32;
+  std::vector<CallbackPtr> callbacks;  // their predict hooks
 };
 
 // Per-epoch metrics by name: "loss", "accuracy", "val_loss", ...
@@ -211,11 +239,19 @@ class Model {
   // x: one tensor per input, y one per output (a Tensor for one).
   absl::StatusOr<History> Fit(const TensorList& x, const TensorList& y, FitOptions options = {});
   // Loss and metrics over (x, y), by name.
-  absl::StatusOr<std::map<std::string, double>> Evaluate(const TensorList& x, const TensorList& y,
-                                                         int64_t batch_size = 32, int verbose = 0);
+  absl::StatusOr<Logs> Evaluate(const TensorList& x, const TensorList& y, EvaluateOptions options);
+  absl::StatusOr<Logs> Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size = 32, int verbose = 0) {
+    return Evaluate(x, y, EvaluateOptions{.batch_size = batch_size, .verbose = verbose});
+  }
   // The output of a single-output model; PredictOutputs gives every output.
-  absl::StatusOr<Tensor> Predict(const TensorList& x, int64_t batch_size = 32);
-  absl::StatusOr<std::vector<Tensor>> PredictOutputs(const TensorList& x, int64_t batch_size = 32);
+  absl::StatusOr<Tensor> Predict(const TensorList& x, PredictOptions options);
+  absl::StatusOr<Tensor> Predict(const TensorList& x, int64_t batch_size = 32) {
+    return Predict(x, PredictOptions{.batch_size = batch_size});
+  }
+  absl::StatusOr<std::vector<Tensor>> PredictOutputs(const TensorList& x, PredictOptions options);
+  absl::StatusOr<std::vector<Tensor>> PredictOutputs(const TensorList& x, int64_t batch_size = 32) {
+    return PredictOutputs(x, PredictOptions{.batch_size = batch_size});
+  }
   // Keras's model(x) / model(x, training=True): one pass over all of x as one
   // batch, every output. With training, the masks come from a random stream
   // of their own (never the training steps'), fresh for every call.
@@ -321,6 +357,7 @@ class Model {
     std::vector<Node*> updates;         // every call's (batch norm's moving statistics)
     std::vector<Output> call_outputs;   // per call of the layer graph
     Output loss, train;
+    Output sample_weight;
     std::vector<CompiledMetric> metrics;
     std::optional<Plan> train_plan, eval_plan, predict_plan;
     std::vector<std::vector<Output>> layer_variables;
@@ -348,6 +385,8 @@ class Model {
   absl::StatusOr<Compiled> BuildCompiled(CompileOptions options) const;
   absl::Status BuildForward(Compiled& c) const;
   absl::Status BuildLossAndMetrics(Compiled& c) const;
+  // Output k's loss node against targets y (weighted with sample_weights).
+  absl::StatusOr<Output> OutputLoss(Compiled& c, size_t k, losses::Loss config, Output y) const;
   absl::Status BuildTrainStep(Compiled& c) const;
   absl::Status CheckHeldWeight(const Layer& layer, const Output& v, const Tensor* held) const;
   absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> HeldWeightBindings(const Compiled& c) const;
@@ -358,6 +397,7 @@ class Model {
   // Fit's steps.
   struct FitData {
     TensorList x, y;  // the training samples
+    Tensor sample_weight;  // f32 [rows] when compiled with sample_weights, else empty
     std::optional<ValidationData> validation;
   };
   absl::Status CheckFeeds(const char* what, const TensorList& x, const TensorList* y) const;
@@ -365,19 +405,30 @@ class Model {
                                        const FitOptions& options) const;
   absl::Status ResumeStepStream();
   void NextEpochOrder(bool shuffle, std::vector<int64_t>& order);
-  absl::StatusOr<std::map<std::string, double>> FitEpoch(const FitData& data, const FitOptions& options,
-                                                         std::vector<int64_t>& order, History& history);
+  absl::Status FitEpoch(const FitData& data, const FitOptions& options, std::vector<int64_t>& order,
+                        History& history);
+  // The per-sample weights a pass over `rows` samples feeds (empty when the
+  // model was compiled without sample_weights): `given`, or 1 each; errors
+  // name `what`.
+  absl::StatusOr<Tensor> SampleWeights(const char* what, const std::optional<Tensor>& given, int64_t rows) const;
+  absl::StatusOr<Tensor> FitSampleWeights(const FitOptions& options, const TensorList& y) const;
+  absl::StatusOr<Tensor> ClassWeights(const std::map<int64_t, double>& class_weight, const Tensor& y) const;
+  // What Fit and Evaluate report, in Keras's order, then what callbacks added.
+  NamedValues InReportedOrder(Logs logs) const;
 
   absl::Status CheckCompiled() const;
   // Holds off the model's other callers until the returned lock goes.
   std::unique_lock<std::recursive_mutex> Serialize() const { return std::unique_lock(*calls_); }
   // Fit's error for a NaN/Inf training loss at batch `step` of `steps` of epoch_.
   absl::Status DivergedError(float loss, int64_t step, int64_t steps) const;
-  absl::StatusOr<std::map<std::string, double>> RunEpoch(Plan& plan, const TensorList& x,
-                                                         const TensorList& y, int64_t batch_size,
-                                                         const std::vector<int64_t>* order,
-                                                         ProgressBar* bar, const std::string& prefix,
-                                                         const std::vector<CallbackPtr>* callbacks);
+  // One pass of `plan` (the train plan: the train hooks, else the test
+  // hooks) over the batches, in `order` or as given.
+  absl::StatusOr<Logs> RunEpoch(Plan& plan, const TensorList& x, const TensorList& y, const Tensor& sample_weight,
+                                int64_t batch_size, const std::vector<int64_t>* order, ProgressBar* bar,
+                                const std::vector<CallbackPtr>& callbacks);
+  // Evaluate's pass, and Fit's validation: the test hooks around RunEpoch.
+  absl::StatusOr<Logs> RunTest(const TensorList& x, const TensorList& y, const Tensor& sample_weight,
+                               int64_t batch_size, ProgressBar* bar, const std::vector<CallbackPtr>& callbacks);
 
   // The names of what Fit and Evaluate report, in Keras's order: "loss",
   // each output's loss (several outputs), the metrics.
@@ -395,6 +446,7 @@ class Model {
   std::unique_ptr<Session> session_;
   std::vector<Output> inputs_, targets_, outputs_;
   Output loss_, train_;
+  Output sample_weight_;  // the f32 [batch] feed, with CompileOptions::sample_weights
   std::vector<CompiledMetric> metrics_;  // their statistics are fetched after the loss
   std::optional<Plan> train_plan_, eval_plan_, predict_plan_;
   std::optional<Plan> call_plan_;  // Call(training): made at the first such call

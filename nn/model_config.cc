@@ -119,6 +119,7 @@ CompileOptions ReadCompileOptions(Reader& r) {
   ReadMetricList(r, o.metrics);
   ReadOutputOptions(r, o);
   o.seed = r.Unsigned("seed", o.seed);
+  o.sample_weights = r.Bool("sample_weights", o.sample_weights);
   // Ranges are checked below, with the clip and schedule (ValidateOptimizer).
   if (auto optimizer = ReadDescribed<optimizers::Optimizer>(r, "optimizer", {})) {
     o.optimizer = *optimizer;
@@ -302,6 +303,7 @@ Json CompileOptionsToJson(const CompileOptions& options) {
                   {"loss_config", nullptr}};
   if (options.loss_config) compile["loss_config"] = DescribedToJson(*options.loss_config, "keras.losses");
   if (!options.outputs.empty()) compile["outputs"] = OutputOptionsJson(options.outputs);
+  if (options.sample_weights) compile["sample_weights"] = true;
   if (options.clip) {
     compile["clip"] = {{"kind", ClipKindName(options.clip->kind)}, {"threshold", options.clip->threshold}};
   }

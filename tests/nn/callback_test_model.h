@@ -2,8 +2,9 @@
 #define GRADFLOW_TESTS_NN_CALLBACK_TEST_MODEL_H_
 
 // The problem and model the callback tests (callbacks_test, lr_callbacks_test)
-// train: small enough that a Fit of a few epochs takes milliseconds, so the
-// tests can look at what a callback saw or changed epoch by epoch.
+// train, small enough that a Fit of a few epochs takes milliseconds, so the
+// tests can look at what a callback saw or changed epoch by epoch; and Fresh,
+// for the tests that call a hook themselves.
 
 #include <optional>
 
@@ -34,6 +35,10 @@ inline Sequential CompiledModel(double lr = 0.1, std::optional<optimizers::Sched
                   .ok());
   return model;
 }
+
+// Logs for one direct call of a hook, which takes them mutable as Fit passes
+// them: cb->OnEpochEnd(model, 0, Fresh({{"val_loss", 1.0}})).
+inline Logs& Fresh(Logs&& logs) { return logs; }
 
 }  // namespace gradflow::nn
 

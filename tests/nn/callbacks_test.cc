@@ -1,8 +1,10 @@
 #include "nn/callbacks.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
@@ -14,19 +16,39 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+// Records every hook, checking each sees the logs Keras gives it.
 class Recorder : public Callback {
  public:
   absl::Status OnTrainBegin(Model&) override { return Add("train_begin"); }
   absl::Status OnEpochBegin(Model&, int e) override { return Add("epoch_begin " + std::to_string(e)); }
-  absl::Status OnTrainBatchEnd(Model&, int64_t b, const Logs& logs) override {
+  absl::Status OnTrainBatchBegin(Model&, int64_t b) override { return Add("train_batch_begin " + std::to_string(b)); }
+  absl::Status OnTrainBatchEnd(Model&, int64_t b, Logs& logs) override {
     if (!logs.count("loss") || !logs.count("accuracy")) return absl::InternalError("batch logs");
-    return Add("batch " + std::to_string(b));
+    return Add("train_batch_end " + std::to_string(b));
   }
-  absl::Status OnEpochEnd(Model&, int e, const Logs& logs) override {
+  absl::Status OnEpochEnd(Model&, int e, Logs& logs) override {
     if (!logs.count("val_loss")) return absl::InternalError("epoch logs lack val_loss");
     return Add("epoch_end " + std::to_string(e));
   }
   absl::Status OnTrainEnd(Model&) override { return Add("train_end"); }
+  absl::Status OnTestBegin(Model&) override { return Add("test_begin"); }
+  absl::Status OnTestBatchBegin(Model&, int64_t b) override { return Add("test_batch_begin " + std::to_string(b)); }
+  absl::Status OnTestBatchEnd(Model&, int64_t b, Logs& logs) override {
+    if (!logs.count("loss") || logs.count("val_loss")) return absl::InternalError("test logs are unprefixed");
+    return Add("test_batch_end " + std::to_string(b));
+  }
+  absl::Status OnTestEnd(Model&, Logs& logs) override {
+    if (!logs.count("accuracy")) return absl::InternalError("test logs");
+    return Add("test_end");
+  }
+  absl::Status OnPredictBegin(Model&) override { return Add("predict_begin"); }
+  absl::Status OnPredictBatchBegin(Model&, int64_t b) override {
+    return Add("predict_batch_begin " + std::to_string(b));
+  }
+  absl::Status OnPredictBatchEnd(Model&, int64_t b, const std::vector<Tensor>& outputs) override {
+    return Add(absl::StrCat("predict_batch_end ", b, " ", outputs.at(0).shape().ToString()));
+  }
+  absl::Status OnPredictEnd(Model&) override { return Add("predict_end"); }
   std::vector<std::string> events;
 
  private:
@@ -44,15 +66,91 @@ TEST(CallbacksTest, HooksRunInKerasOrder) {
   auto history = model.Fit(x, y, {.epochs = 2, .batch_size = 32, .validation_split = 0.5,
                                   .verbose = 0, .callbacks = {recorder}});
   ASSERT_TRUE(history.ok()) << history.status();
+  const std::vector<std::string> validation = {"test_begin", "test_batch_begin 0", "test_batch_end 0", "test_end"};
+  std::vector<std::string> expected = {"train_begin"};
+  for (int e = 0; e < 2; ++e) {
+    std::vector<std::string> epoch = {absl::StrCat("epoch_begin ", e), "train_batch_begin 0", "train_batch_end 0"};
+    epoch.insert(epoch.end(), validation.begin(), validation.end());
+    epoch.push_back(absl::StrCat("epoch_end ", e));
+    expected.insert(expected.end(), epoch.begin(), epoch.end());
+  }
+  expected.push_back("train_end");
+  EXPECT_EQ(recorder->events, expected);
+}
+
+TEST(CallbacksTest, EvaluateAndPredictCallTheirHooks) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel();
+  auto recorder = std::make_shared<Recorder>();
+  ASSERT_TRUE(model.Evaluate(x, y, {.batch_size = 40, .callbacks = {recorder}}).ok());
+  ASSERT_TRUE(model.Predict(x, {.batch_size = 40, .callbacks = {recorder}}).ok());
   EXPECT_THAT(recorder->events,
-              ElementsAre("train_begin", "epoch_begin 0", "batch 0", "epoch_end 0", "epoch_begin 1",
-                          "batch 0", "epoch_end 1", "train_end"));
+              ElementsAre("test_begin", "test_batch_begin 0", "test_batch_end 0", "test_batch_begin 1",
+                          "test_batch_end 1", "test_end", "predict_begin", "predict_batch_begin 0",
+                          "predict_batch_end 0 [40, 2]", "predict_batch_begin 1", "predict_batch_end 1 [24, 2]",
+                          "predict_end"));
+}
+
+// The chapter's exponential decay as a callback: the rate shrinks before
+// every batch (on_batch_begin) and each epoch logs it (logs["lr"] = ...).
+class ExponentialDecay : public Callback {
+ public:
+  explicit ExponentialDecay(double s) : s_(s) {}
+  absl::Status OnTrainBatchBegin(Model& model, int64_t) override {
+    absl::StatusOr<double> lr = model.learning_rate();
+    if (!lr.ok()) return lr.status();
+    return model.SetLearningRate(*lr * std::pow(0.1, 1 / s_));
+  }
+  absl::Status OnEpochEnd(Model& model, int, Logs& logs) override {
+    absl::StatusOr<double> lr = model.learning_rate();
+    if (!lr.ok()) return lr.status();
+    logs["lr"] = *lr;
+    return absl::OkStatus();
+  }
+
+ private:
+  double s_;
+};
+
+// Sees what the callbacks before it added.
+class LogReader : public Callback {
+ public:
+  absl::Status OnEpochEnd(Model&, int, Logs& logs) override {
+    seen.push_back(logs.count("lr") ? logs.at("lr") : -1);
+    return absl::OkStatus();
+  }
+  absl::Status OnTestEnd(Model&, Logs& logs) override {
+    logs["loss"] = 123;  // Evaluate returns what OnTestEnd leaves
+    return absl::OkStatus();
+  }
+  std::vector<double> seen;
+};
+
+TEST(CallbacksTest, LogsAreMutableAndTheHistoryRecordsWhatCallbacksAdd) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto reader = std::make_shared<LogReader>();
+  auto history = model.Fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0,
+                                  .callbacks = {std::make_shared<ExponentialDecay>(8), reader}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  const std::vector<double>& lr = history->history.at("lr");
+  ASSERT_EQ(lr.size(), 3u);
+  for (int e = 0; e < 3; ++e) {  // 4 batches an epoch, each decays by 0.1^(1/8)
+    EXPECT_NEAR(lr[e], 0.1 * std::pow(0.1, 4.0 * (e + 1) / 8), 1e-7) << e;
+    EXPECT_EQ(reader->seen[e], lr[e]);
+  }
+  EXPECT_EQ(history->history.at("loss").size(), 3u);
+  auto evaluated = model.Evaluate(x, y, {.callbacks = {reader}});
+  ASSERT_TRUE(evaluated.ok());
+  EXPECT_EQ(evaluated->at("loss"), 123);
 }
 
 class StopAfter : public Callback {
  public:
   explicit StopAfter(int epoch) : epoch_(epoch) {}
-  absl::Status OnEpochEnd(Model& model, int e, const Logs&) override {
+  absl::Status OnEpochEnd(Model& model, int e, Logs&) override {
     if (e == epoch_) model.stop_training = true;
     return absl::OkStatus();
   }

@@ -20,6 +20,7 @@
 #include "core/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/nn/callback_test_model.h"
 #include "tests/util/files.h"
 #include "nn/layers.h"
 #include "nn/model.h"
@@ -28,6 +29,7 @@
 namespace gradflow {
 namespace {
 
+using nn::Fresh;
 using testing_util::TempDir;
 
 namespace fs = std::filesystem;
@@ -89,7 +91,7 @@ TEST(ModelCheckpointTest, SaveBestOnlyKeepsTheBestEpoch) {
   const std::vector<double> val_losses = {0.9, 0.7, 0.8, 0.5, 0.5, 0.6};
   for (int epoch = 0; epoch < static_cast<int>(val_losses.size()); ++epoch) {
     MarkWeights(model, static_cast<float>(epoch));
-    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"loss", 1.0}, {"val_loss", val_losses[epoch]}}).ok());
+    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, Fresh({{"loss", 1.0}, {"val_loss", val_losses[epoch]}})).ok());
   }
   EXPECT_EQ((*checkpoint)->saved().size(), 3u) << "epochs 0, 1 and 3 improve (0.5 again does not)";
   EXPECT_EQ((*checkpoint)->best(), 0.5);
@@ -108,7 +110,7 @@ TEST(ModelCheckpointTest, AccuracyIsMaximizedAndPathFieldsAreFilledIn) {
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   const std::vector<double> accuracies = {0.5, 0.75, 0.625, 0.875};
   for (int epoch = 0; epoch < 4; ++epoch) {
-    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"val_accuracy", accuracies[epoch]}}).ok());
+    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, Fresh({{"val_accuracy", accuracies[epoch]}})).ok());
   }
   EXPECT_EQ((*checkpoint)->saved(),
             (std::vector<std::string>{dir + "/model-01-0.500.safetensors", dir + "/model-02-0.750.safetensors",
@@ -135,7 +137,7 @@ TEST(ModelCheckpointTest, AutoModeMaximizesPrecisionAndAuc) {
     const std::vector<double> values = {0.6, 0.8, 0.7, 0.9, 0.85};
     for (int epoch = 0; epoch < static_cast<int>(values.size()); ++epoch) {
       MarkWeights(model, static_cast<float>(epoch));
-      ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"loss", 1.0}, {monitor, values[epoch]}}).ok());
+      ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, Fresh({{"loss", 1.0}, {monitor, values[epoch]}})).ok());
     }
     EXPECT_EQ((*checkpoint)->saved().size(), 3u) << "epochs 0, 1 and 3 improve";
     EXPECT_EQ((*checkpoint)->best(), 0.9);
@@ -194,15 +196,15 @@ TEST(ModelCheckpointTest, Errors) {
   nn::Sequential model = CompiledModel();
   const std::string dir = TempDir("errors");
   auto best = nn::ModelCheckpoint::Create(dir + "/m.safetensors", {.save_best_only = true});
-  absl::Status missing = (*best)->OnEpochEnd(model, 0, {{"loss", 1.0}});
+  absl::Status missing = (*best)->OnEpochEnd(model, 0, Fresh({{"loss", 1.0}}));
   EXPECT_THAT(missing.message(), HasSubstr("the logs have no 'val_loss' (available: loss)"));
   auto field = nn::ModelCheckpoint::Create(dir + "/m{val_auc}.safetensors");
-  EXPECT_THAT((*field)->OnEpochEnd(model, 0, {{"loss", 1.0}}).message(), HasSubstr("'{val_auc}' is not in the logs"));
+  EXPECT_THAT((*field)->OnEpochEnd(model, 0, Fresh({{"loss", 1.0}})).message(), HasSubstr("'{val_auc}' is not in the logs"));
   auto nowhere = nn::ModelCheckpoint::Create(dir + "/no/such/dir/m.safetensors");
-  EXPECT_FALSE((*nowhere)->OnEpochEnd(model, 0, {{"loss", 1.0}}).ok());
+  EXPECT_FALSE((*nowhere)->OnEpochEnd(model, 0, Fresh({{"loss", 1.0}})).ok());
   nn::Sequential uncompiled({nn::Dense(2, {.input_shape = Shape{4}})});
   auto any = nn::ModelCheckpoint::Create(dir + "/u.safetensors");
-  EXPECT_THAT((*any)->OnEpochEnd(uncompiled, 0, {}).message(), HasSubstr("compile the model first"));
+  EXPECT_THAT((*any)->OnEpochEnd(uncompiled, 0, Fresh({})).message(), HasSubstr("compile the model first"));
 }
 
 // Issue 13 item 25: "{epoch:0200d}" was cut to 127 characters by a fixed
@@ -219,7 +221,7 @@ TEST(ModelCheckpointTest, WideFieldsAreNotCutAndImpossibleNamesAreRefused) {
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   nn::Sequential model = CompiledModel();
   for (int epoch = 0; epoch < 2; ++epoch) {
-    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, {{"loss", 0.5}}).ok());
+    ASSERT_TRUE((*checkpoint)->OnEpochEnd(model, epoch, Fresh({{"loss", 0.5}})).ok());
   }
   const std::vector<std::string>& saved = (*checkpoint)->saved();
   ASSERT_EQ(saved.size(), 2u);
@@ -246,12 +248,12 @@ TEST(CSVLoggerTest, FileModeFollowsTheUmaskAndKeepsAnExistingMode) {
   ASSERT_TRUE(logger.ok());
   const mode_t old_mask = ::umask(022);
   ASSERT_TRUE((*logger)->OnTrainBegin(model).ok());
-  absl::Status first = (*logger)->OnEpochEnd(model, 0, {{"loss", 1.0}});
+  absl::Status first = (*logger)->OnEpochEnd(model, 0, Fresh({{"loss", 1.0}}));
   ::umask(old_mask);
   ASSERT_TRUE(first.ok()) << first;
   EXPECT_EQ(ModeOf(path), 0644u);
   ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
-  ASSERT_TRUE((*logger)->OnEpochEnd(model, 1, {{"loss", 0.5}}).ok());
+  ASSERT_TRUE((*logger)->OnEpochEnd(model, 1, Fresh({{"loss", 0.5}})).ok());
   EXPECT_EQ(ModeOf(path), 0640u);
 }
 
@@ -284,18 +286,18 @@ TEST(CSVLoggerTest, AppendSeparatorAndMissingValues) {
   nn::Sequential model = CompiledModel();
   auto logger = nn::CSVLogger::Create(path, {.separator = ';'});
   ASSERT_TRUE((*logger)->OnTrainBegin(model).ok());
-  ASSERT_TRUE((*logger)->OnEpochEnd(model, 0, {{"loss", 0.5}, {"lr", 0.01}}).ok());
-  ASSERT_TRUE((*logger)->OnEpochEnd(model, 1, {{"loss", 0.25}}).ok());
+  ASSERT_TRUE((*logger)->OnEpochEnd(model, 0, Fresh({{"loss", 0.5}, {"lr", 0.01}})).ok());
+  ASSERT_TRUE((*logger)->OnEpochEnd(model, 1, Fresh({{"loss", 0.25}})).ok());
   EXPECT_EQ(ReadText(path), "epoch;loss;lr\n0;0.5;0.01\n1;0.25;NA\n");
 
   auto appender = nn::CSVLogger::Create(path, {.separator = ';', .append = true});
   ASSERT_TRUE((*appender)->OnTrainBegin(model).ok());
-  ASSERT_TRUE((*appender)->OnEpochEnd(model, 0, {{"loss", 0.125}, {"lr", 1e-05}}).ok());
+  ASSERT_TRUE((*appender)->OnEpochEnd(model, 0, Fresh({{"loss", 0.125}, {"lr", 1e-05}})).ok());
   EXPECT_EQ(ReadText(path), "epoch;loss;lr\n0;0.5;0.01\n1;0.25;NA\n0;0.125;1e-05\n");
 
   auto overwriter = nn::CSVLogger::Create(path);
   ASSERT_TRUE((*overwriter)->OnTrainBegin(model).ok());
-  ASSERT_TRUE((*overwriter)->OnEpochEnd(model, 0, {{"loss", std::numeric_limits<double>::quiet_NaN()}}).ok());
+  ASSERT_TRUE((*overwriter)->OnEpochEnd(model, 0, Fresh({{"loss", std::numeric_limits<double>::quiet_NaN()}})).ok());
   EXPECT_EQ(ReadText(path), "epoch,loss\n0,nan\n");
   EXPECT_FALSE(nn::CSVLogger::Create(path, {.separator = '\n'}).ok());
 }
@@ -321,7 +323,7 @@ TEST(TerminateOnNaNTest, StopsFitAtTheFirstNonFiniteBatchLoss) {
   EXPECT_TRUE(healthy.Fit(clean.x, clean.y, {.epochs = 2, .verbose = 0, .callbacks = {nn::TerminateOnNaN::Create()}}).ok());
   auto terminate = nn::TerminateOnNaN::Create();
   ASSERT_TRUE(terminate->OnEpochBegin(healthy, 4).ok());
-  EXPECT_THAT(terminate->OnTrainBatchEnd(healthy, 0, {{"loss", INFINITY}}).message(),
+  EXPECT_THAT(terminate->OnTrainBatchEnd(healthy, 0, Fresh({{"loss", INFINITY}})).message(),
               HasSubstr("epoch 5, batch 1: invalid loss inf"));
 }
 

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nn/model.h"
+#include "tests/nn/callback_test_model.h"
 
 namespace gradflow::nn {
 namespace {
@@ -68,7 +69,7 @@ Outcome Play(EarlyStoppingOptions options, const std::vector<double>& values, st
   model.stop_training = false;
   for (int epoch = 0; epoch < static_cast<int>(values.size()) && !model.stop_training; ++epoch) {
     EXPECT_TRUE(model.SetWeights(Marked(model, static_cast<float>(epoch))).ok());
-    EXPECT_TRUE((*es)->OnEpochEnd(model, epoch, {{options.monitor, values[epoch]}, {"loss", 1.0}}).ok());
+    EXPECT_TRUE((*es)->OnEpochEnd(model, epoch, Fresh({{options.monitor, values[epoch]}, {"loss", 1.0}})).ok());
     out.epochs_run = epoch + 1;
   }
   EXPECT_TRUE((*es)->OnTrainEnd(model).ok());
@@ -199,7 +200,7 @@ TEST(EarlyStoppingTest, Errors) {
   Sequential model = CompiledModel();
   auto es = EarlyStopping::Create({});
   ASSERT_TRUE((*es)->OnTrainBegin(model).ok());
-  absl::Status s = (*es)->OnEpochEnd(model, 0, {{"loss", 1.0}});
+  absl::Status s = (*es)->OnEpochEnd(model, 0, Fresh({{"loss", 1.0}}));
   EXPECT_THAT(std::string(s.message()), HasSubstr("no 'val_loss' (available: loss)"));
 }
 
@@ -210,7 +211,7 @@ class ScriptedMonitor : public Callback {
   ScriptedMonitor(std::shared_ptr<EarlyStopping> es, std::vector<double> values)
       : es_(std::move(es)), values_(std::move(values)) {}
   absl::Status OnTrainBegin(Model& m) override { return es_->OnTrainBegin(m); }
-  absl::Status OnEpochEnd(Model& m, int epoch, const Logs& logs) override {
+  absl::Status OnEpochEnd(Model& m, int epoch, Logs& logs) override {
     Logs scripted = logs;
     scripted["val_loss"] = values_[epoch];
     return es_->OnEpochEnd(m, epoch, scripted);
@@ -224,7 +225,7 @@ class ScriptedMonitor : public Callback {
 
 class WeightRecorder : public Callback {
  public:
-  absl::Status OnEpochEnd(Model& m, int, const Logs&) override {
+  absl::Status OnEpochEnd(Model& m, int, Logs&) override {
     weights.push_back(*m.GetWeights());
     return absl::OkStatus();
   }

@@ -20,6 +20,7 @@
 namespace gradflow::nn {
 namespace {
 
+using ::testing::DoubleNear;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -50,7 +51,7 @@ TEST(ReduceLROnPlateauTest, ScriptedValidationLossesReduceAtTheRightEpochs) {
   ASSERT_TRUE(plateau.ok()) << plateau.status();
   ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
   for (size_t e = 0; e < val_loss.size(); ++e) {
-    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"loss", 9.0}, {"val_loss", val_loss[e]}}).ok());
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), Fresh({{"loss", 9.0}, {"val_loss", val_loss[e]}})).ok());
     EXPECT_NEAR(*model.learning_rate(), expected_rate[e], kRateTolerance) << "after epoch " << e;
   }
   EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 5, 7, 9));
@@ -67,7 +68,7 @@ TEST(ReduceLROnPlateauTest, AccuracyIsMaximizedAndPatienceZeroReducesAtOnce) {
   ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
   const std::vector<double> accuracy = {0.5, 0.6, 0.6, 0.55, 0.7};
   for (size_t e = 0; e < accuracy.size(); ++e) {
-    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"val_accuracy", accuracy[e]}}).ok());
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), Fresh({{"val_accuracy", accuracy[e]}})).ok());
   }
   EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 3));
   EXPECT_NEAR(*model.learning_rate(), 0.2, kRateTolerance);
@@ -85,7 +86,7 @@ TEST(ReduceLROnPlateauTest, AutoModeMaximizesRecall) {
   ASSERT_TRUE((*plateau)->OnTrainBegin(model).ok());
   const std::vector<double> recall = {0.5, 0.6, 0.6, 0.55, 0.7};
   for (size_t e = 0; e < recall.size(); ++e) {
-    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), {{"val_recall", recall[e]}}).ok());
+    ASSERT_TRUE((*plateau)->OnEpochEnd(model, static_cast<int>(e), Fresh({{"val_recall", recall[e]}})).ok());
   }
   EXPECT_THAT((*plateau)->reductions(), ElementsAre(2, 3));  // minimizing: 1, 2, 3, 4
   EXPECT_EQ((*plateau)->best(), 0.7);
@@ -128,7 +129,7 @@ TEST(ReduceLROnPlateauTest, MissingMonitorIsAnErrorThatNamesTheLogs) {
   ASSERT_TRUE(plateau.ok());
   auto history = model.Fit(x, y, {.epochs = 2, .verbose = 0, .callbacks = {*plateau}});
   ASSERT_FALSE(history.ok());
-  EXPECT_THAT(history.status().message(), HasSubstr("no 'val_loss' (available: accuracy, loss)"));
+  EXPECT_THAT(history.status().message(), HasSubstr("no 'val_loss' (available: accuracy, learning_rate, loss)"));
   EXPECT_THAT(history.status().message(), HasSubstr("validation_data"));
 }
 
@@ -164,6 +165,23 @@ TEST(LearningRateSchedulerTest, SetsEachEpochsRateBeforeItTrains) {
   ASSERT_EQ(recorder->rates.size(), 3u);
   const double expected[] = {0.01, 0.01 * std::pow(0.1, 0.5), 0.001};
   for (int e = 0; e < 3; ++e) EXPECT_NEAR(recorder->rates[e], expected[e], kRateTolerance) << e;
+  // Keras 3 logs the rate as "learning_rate", so the History has it.
+  const std::vector<double>& logged = history->history.at("learning_rate");
+  ASSERT_EQ(logged.size(), 3u);
+  for (int e = 0; e < 3; ++e) EXPECT_NEAR(logged[e], expected[e], kRateTolerance) << e;
+}
+
+TEST(LearningRateSchedulerTest, Tfkeras2sLogKeyIsAnOption) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel(0.1);
+  auto scheduler = LearningRateScheduler::Create([](int, double) { return 0.05; }, 0, "lr");
+  auto plateau = ReduceLROnPlateau::Create({.monitor = "loss", .log_key = "lr"});
+  ASSERT_TRUE(scheduler.ok() && plateau.ok());
+  auto history = model.Fit(x, y, {.epochs = 2, .verbose = 0, .callbacks = {*scheduler, *plateau}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->history.count("learning_rate"), 0u);
+  EXPECT_THAT(history->history.at("lr"), ElementsAre(DoubleNear(0.05, kRateTolerance), DoubleNear(0.05, kRateTolerance)));
 }
 
 TEST(LearningRateSchedulerTest, ScheduleSeesTheCurrentRate) {
@@ -229,7 +247,7 @@ class ExponentialLearningRate : public nn::Callback {
     sum_of_epoch_losses_ = 0;
     return absl::OkStatus();
   }
-  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, const nn::Logs& logs) override {
+  absl::Status OnTrainBatchEnd(nn::Model& model, int64_t batch, nn::Logs& logs) override {
     const double sum = logs.at("loss") * (batch + 1);  // logs hold the epoch's mean so far
     const double batch_loss = sum - sum_of_epoch_losses_;
     sum_of_epoch_losses_ = sum;

@@ -178,7 +178,7 @@ void ExpectNear(double got, double want, const std::string& what) {
 // Records the logs of every training batch.
 class BatchLogs : public nn::Callback {
  public:
-  absl::Status OnTrainBatchEnd(nn::Model&, int64_t, const nn::Logs& logs) override {
+  absl::Status OnTrainBatchEnd(nn::Model&, int64_t, nn::Logs& logs) override {
     batches.push_back(logs);
     return absl::OkStatus();
   }

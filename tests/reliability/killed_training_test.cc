@@ -81,7 +81,7 @@ const nn::FitOptions kFit{.batch_size = kBatch, .shuffle = false, .verbose = 0};
 class Snapshots : public nn::Callback {
  public:
   explicit Snapshots(std::set<int> wanted) : wanted_(std::move(wanted)) {}
-  absl::Status OnEpochEnd(nn::Model& model, int epoch, const nn::Logs&) override {
+  absl::Status OnEpochEnd(nn::Model& model, int epoch, nn::Logs&) override {
     if (wanted_.count(epoch + 1)) {
       auto weights = model.GetWeights();
       if (!weights.ok()) return weights.status();

@@ -148,10 +148,16 @@ Output Graph::FindOutput(std::string_view name) const {
   return Output{node, index};
 }
 
+std::string DotQuoted(std::initializer_list<std::string_view> lines) {
+  std::string dot = "\"";
+  for (const std::string_view* line = lines.begin(); line != lines.end(); ++line) {
+    if (line != lines.begin()) dot += "\\n";  // DOT's line break
+    dot += absl::StrReplaceAll(std::string(*line), {{"\\", "\\\\"}, {"\"", "\\\""}});
+  }
+  return dot + "\"";
+}
+
 std::string Graph::ToDot() const {
-  auto quote = [](const std::string& s) {
-    return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\\\""}}), "\"");
-  };
   std::string dot = "digraph gradflow {\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n";
   for (const Node& n : nodes_) {
     std::string shape = "box";
@@ -165,11 +171,11 @@ std::string Graph::ToDot() const {
         else if (n.name.starts_with("gradients/")) style = ", style=filled, fillcolor=lightblue";
         break;
     }
-    absl::StrAppend(&dot, "  n", n.id, " [label=", quote(absl::StrCat(n.name, "\\n", n.op->name)),
+    absl::StrAppend(&dot, "  n", n.id, " [label=", DotQuoted({n.name, n.op->name}),
                     ", shape=", shape, style, "];\n");
     for (const Output& in : n.inputs) {
       absl::StrAppend(&dot, "  n", in.node->id, " -> n", n.id, " [label=",
-                      quote(in.type().shape.ToString()), "];\n");
+                      DotQuoted({in.type().shape.ToString()}), "];\n");
     }
     for (const Node* c : n.control_inputs) {
       absl::StrAppend(&dot, "  n", c->id, " -> n", n.id, " [style=dashed];\n");

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -163,6 +164,10 @@ class Graph {
   absl::flat_hash_map<std::string, int> next_suffix_;  // base name -> last suffix used
   absl::Status status_;
 };
+
+// A Graphviz DOT string of `lines` (a label's lines): quotes and
+// backslashes escaped, as names come from users.
+std::string DotQuoted(std::initializer_list<std::string_view> lines);
 
 }  // namespace gradflow
 

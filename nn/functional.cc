@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "core/describe.h"
 #include "core/status.h"
+#include "nn/model.h"
 #include "ops/array.h"
 
 namespace gradflow::nn {
@@ -99,6 +100,51 @@ std::vector<const LayerCall*> CallsInOrder(const std::vector<KerasTensor>& outpu
     }
   }
   return order;
+}
+
+std::vector<KerasTensor> Model::operator()(const std::vector<KerasTensor>& inputs) const {
+  absl::StatusOr<LayerGraph> graph = layer_graph();
+  auto failed = [&](absl::Status status) {
+    const size_t outputs = graph.ok() ? graph->outputs.size() : 1;
+    return std::vector<KerasTensor>(outputs, KerasTensor(Failed(nullptr, inputs, std::move(status))));
+  };
+  if (!graph.ok()) return failed(graph.status());
+  const std::string model = absl::StrCat("model ", QuoteUserText(name_));
+  if (inputs.size() != graph->input_types.size()) {
+    return failed(absl::InvalidArgumentError(absl::StrCat(model, " takes ", graph->input_types.size(),
+                                                          " inputs but was called on ", inputs.size())));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].ok()) return failed(inputs[i].status());
+    const TensorType& wanted = graph->input_types[i];
+    if (inputs[i].dtype() != wanted.dtype || inputs[i].shape() != wanted.shape) {
+      return failed(absl::InvalidArgumentError(absl::StrCat(
+          model, ": input ", i, " ('", graph->input_names[i], "') is ", wanted.ToString(), " but was called on ",
+          TensorType{inputs[i].dtype(), inputs[i].shape()}.ToString())));
+    }
+  }
+  std::vector<KerasTensor> values(graph->calls.size());
+  for (size_t i = 0, next_input = 0; i < graph->calls.size(); ++i) {
+    const LayerGraph::Call& call = graph->calls[i];
+    if (call.layer < 0) {
+      values[i] = inputs[next_input++];
+      continue;
+    }
+    std::vector<KerasTensor> args;
+    for (int input : call.inputs) args.push_back(values[input]);
+    values[i] = layers_[call.layer](args);
+  }
+  std::vector<KerasTensor> outputs;
+  for (int output : graph->outputs) outputs.push_back(values[output]);
+  return outputs;
+}
+
+KerasTensor Model::operator()(const KerasTensor& x) const {
+  std::vector<KerasTensor> outputs = (*this)(std::vector<KerasTensor>{x});
+  if (outputs.size() == 1) return outputs[0];
+  return KerasTensor(Failed(nullptr, {x}, absl::InvalidArgumentError(absl::StrCat(
+                                              "model ", QuoteUserText(name_), " has ", outputs.size(),
+                                              " outputs; call it on a list to get them all"))));
 }
 
 }  // namespace gradflow::nn

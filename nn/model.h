@@ -256,6 +256,15 @@ class Model {
   // batch, every output. With training, the masks come from a random stream
   // of their own (never the training steps'), fresh for every call.
   absl::StatusOr<std::vector<Tensor>> Call(const TensorList& x, CallOptions options = {});
+  // Keras's model(x) on symbolic tensors, a model used as a layer of another
+  // (nn/functional.h): this model's layer calls applied to `inputs` (one per
+  // input, of its input types), one tensor per output. The calls use this
+  // model's layer objects, so a model created from them trains these very
+  // weights (freeze them with this model's layers). Keras nests the model as
+  // one layer; here its layers join the new model's, in Summary and in the
+  // saved configuration. Errors travel in the tensors to Model::Create.
+  std::vector<KerasTensor> operator()(const std::vector<KerasTensor>& inputs) const;
+  KerasTensor operator()(const KerasTensor& x) const;  // one input, one output
 
   // The optimizer's learning-rate variable (callbacks and schedules change it).
   absl::StatusOr<double> learning_rate() const;
@@ -289,6 +298,10 @@ class Model {
   // Graphviz DOT of the compiled model's graph: layers, loss, gradients and
   // the optimizer's update nodes (Graph::ToDot).
   absl::StatusOr<std::string> ToDot() const;
+  // Graphviz DOT of the layer graph, as Keras's plot_model(show_shapes=True):
+  // a node per input and per layer call (name, class, output shape) and an
+  // edge from each call's inputs. Also before Compile.
+  absl::StatusOr<std::string> LayersToDot() const;
   // A callback sets this to end Fit after the current epoch (Keras's
   // model.stop_training) — or, set by a batch hook, after the current batch;
   // Fit clears it when it starts.

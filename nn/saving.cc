@@ -321,6 +321,28 @@ absl::StatusOr<std::string> Model::ToDot() const {
   return graph_->ToDot();
 }
 
+absl::StatusOr<std::string> Model::LayersToDot() const {
+  GF_ASSIGN_OR_RETURN(const LayerGraph graph, layer_graph());
+  GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, CallTypes());
+  std::vector<int> calls_made(layers_.size(), 0);
+  std::string dot = absl::StrCat("digraph ", DotQuoted({name_}), " {\n  node [shape=box, fontname=\"Helvetica\"];\n");
+  for (size_t i = 0, next_input = 0; i < graph.calls.size(); ++i) {
+    const LayerGraph::Call& call = graph.calls[i];
+    const std::string shape = (call.layer < 0 ? graph.input_types[next_input] : types[i]).ToString();
+    std::string name, type = "InputLayer";
+    if (call.layer < 0) {
+      name = graph.input_names[next_input++];
+    } else {
+      const int k = calls_made[call.layer]++;  // a shared layer's later calls: "(call k)"
+      name = k == 0 ? layers_[call.layer]->name() : absl::StrCat(layers_[call.layer]->name(), " (call ", k, ")");
+      type = layers_[call.layer]->type();
+    }
+    absl::StrAppend(&dot, "  c", i, " [label=", DotQuoted({name, type, shape}), "];\n");
+    for (int input : call.inputs) absl::StrAppend(&dot, "  c", input, " -> c", i, ";\n");
+  }
+  return dot + "}\n";
+}
+
 absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions options) {
   if (absl::StatusOr<ModelFormat> format = DetectModelFormat(path); format.ok() && *format != ModelFormat::kGradflow) {
     return LoadKerasModel(path, options);

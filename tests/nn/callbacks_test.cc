@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "core/status.h"
 #include "nn/model.h"
 #include "tests/nn/callback_test_model.h"
 
@@ -94,18 +95,15 @@ TEST(CallbacksTest, EvaluateAndPredictCallTheirHooks) {
 
 // The chapter's exponential decay as a callback: the rate shrinks before
 // every batch (on_batch_begin) and each epoch logs it (logs["lr"] = ...).
-class ExponentialDecay : public Callback {
+class ExponentialDecay : public nn::Callback {
  public:
   explicit ExponentialDecay(double s) : s_(s) {}
-  absl::Status OnTrainBatchBegin(Model& model, int64_t) override {
-    absl::StatusOr<double> lr = model.learning_rate();
-    if (!lr.ok()) return lr.status();
-    return model.SetLearningRate(*lr * std::pow(0.1, 1 / s_));
+  absl::Status OnTrainBatchBegin(nn::Model& model, int64_t) override {
+    GF_ASSIGN_OR_RETURN(const double lr, model.learning_rate());
+    return model.SetLearningRate(lr * std::pow(0.1, 1 / s_));
   }
-  absl::Status OnEpochEnd(Model& model, int, Logs& logs) override {
-    absl::StatusOr<double> lr = model.learning_rate();
-    if (!lr.ok()) return lr.status();
-    logs["lr"] = *lr;
+  absl::Status OnEpochEnd(nn::Model& model, int, nn::Logs& logs) override {
+    GF_ASSIGN_OR_RETURN(logs["lr"], model.learning_rate());  // history.history["lr"]
     return absl::OkStatus();
   }
 

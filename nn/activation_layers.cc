@@ -25,6 +25,13 @@ bool CheckFinite(const Scope& scope, const char* layer, const char* field, doubl
   return false;
 }
 
+// A relu with that negative slope as Dense's post-op; the post-op's
+// derivative (from the output) needs a slope >= 0.
+std::optional<ops::FusedActivation> FusedRelu(double slope) {
+  if (!(slope >= 0 && std::isfinite(slope))) return std::nullopt;
+  return ops::FusedActivation{.name = "relu", .alpha = slope};
+}
+
 class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
  public:
   static constexpr char kClassName[] = "LeakyReLU";
@@ -38,6 +45,7 @@ class LeakyReLULayer : public BuiltinLayer<LeakyReLULayer> {
     const double alpha = r.Number(key, kLeakyReLULayerDefaultAlpha);
     return r.ok() ? LeakyReLU(alpha) : nullptr;
   }
+  std::optional<ops::FusedActivation> AsFusedActivation() const override { return FusedRelu(alpha_); }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -58,6 +66,10 @@ class ELULayer : public BuiltinLayer<ELULayer> {
   static LayerPtr FromConfig(ConfigReader& r) {
     const double alpha = r.Number("alpha", kELULayerDefaultAlpha);
     return r.ok() ? ELU(alpha) : nullptr;
+  }
+  std::optional<ops::FusedActivation> AsFusedActivation() const override {
+    if (!(alpha_ >= 0 && std::isfinite(alpha_))) return std::nullopt;  // the post-op's derivative needs it
+    return ops::FusedActivation{.name = "elu", .alpha = alpha_};
   }
 
  protected:
@@ -166,6 +178,7 @@ class ReLULayer : public BuiltinLayer<ReLULayer> {
     const double slope = r.NumberIn("negative_slope", 0.0, 0, 1e30);
     return r.ok() ? ReLU(slope) : nullptr;
   }
+  std::optional<ops::FusedActivation> AsFusedActivation() const override { return FusedRelu(negative_slope_); }
 
  protected:
   Output Build(const Scope& scope, Output x) override {
@@ -233,6 +246,14 @@ Output ActivationOption::Apply(const Scope& scope, Output y, const std::string& 
   }
   if (layer_->softmax_logits().valid()) *softmax_logits = layer_->softmax_logits();
   return out;
+}
+
+std::optional<ops::FusedActivation> ActivationOption::Fused() const {
+  if (!has_layer_) {
+    if (!ops::IsFusableActivation(name_)) return std::nullopt;
+    return ops::FusedActivation{.name = name_};
+  }
+  return layer_ ? layer_->AsFusedActivation() : std::nullopt;
 }
 
 absl::StatusOr<nlohmann::json> ActivationOption::ToJson() const {

@@ -229,9 +229,7 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     // over the output instead of two, forward and backward. The unfused pair
     // computes the same values (tests/nn/dense_fusion_test.cc).
     const ActivationOption& act = options_.activation;
-    if (act.layer() == nullptr && ops::IsFusableActivation(act.name())) {
-      return ops::Dense(scope, x, kernel, bias, {.name = act.name()});
-    }
+    if (std::optional<ops::FusedActivation> fused = act.Fused()) return ops::Dense(scope, x, kernel, bias, *fused);
     Output logits;
     Output y = act.Apply(scope, ops::Dense(scope, x, kernel, bias),
                          absl::StrCat("Dense layer '", scope.prefix(), "'"), &logits);

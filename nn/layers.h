@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "core/initializers.h"
 #include "graph/graph.h"
+#include "ops/dense.h"
 #include "optimizers/constraints.h"
 #include "optimizers/regularizers.h"
 
@@ -81,6 +82,11 @@ class Layer {
   // more stable, same value). Invalid otherwise.
   Output softmax_logits() const { return softmax_logits_; }
   bool trainable = true;
+  // An activation layer used as another layer's activation (Dense's
+  // activation = nn::LeakyReLU(0.2)): the same function as a post-op that
+  // layer can fuse into its primitive, or nullopt (the default) to apply the
+  // object as it is.
+  virtual std::optional<ops::FusedActivation> AsFusedActivation() const { return std::nullopt; }
 
   // What the most recent Build left in the layer (above). A model whose
   // re-Compile fails puts back what its own graph built, so the layer never
@@ -188,7 +194,8 @@ class InitializerOption {
 // ("relu", "leaky_relu", ...; "" or "linear" for none) or an activation layer
 // object (nn::LeakyReLU(0.2), nn::ELU(0.5), nn::ReLU(), nn::Softmax(): see
 // nn/activation_layers.h), which the layer applies to its output with that
-// object's own Build. The object must be weightless: one with weights
+// object's own Build (or fuses, when the object has a fused form:
+// Layer::AsFusedActivation). The object must be weightless: one with weights
 // (nn::PReLU()) would need them saved under the owning layer, so it is refused
 // when the layer is built; add it as a layer of its own instead. Written to
 // configs as Keras 3 writes it: a name as "relu", an object as
@@ -207,6 +214,9 @@ class ActivationOption {
   const std::shared_ptr<Layer>& layer() const { return layer_; }
   // No activation: "", "linear", and no object.
   bool is_linear() const { return !has_layer_ && (name_.empty() || name_ == "linear"); }
+  // The activation as a post-op a Dense can fuse (a fusable name, or an
+  // object's Layer::AsFusedActivation), or nullopt.
+  std::optional<ops::FusedActivation> Fused() const;
   // Adds the activation of `y` under `scope`. When it ends in a softmax,
   // `*softmax_logits` is set to its input. A bad setting (an unknown name, a
   // null object, an object with weights) records an error starting with

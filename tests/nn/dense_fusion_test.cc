@@ -1,13 +1,16 @@
-// nn::Dense runs relu/elu/tanh/sigmoid as a post-op of its inner
-// product (nn/layers.cc). The reference is the unfused pair Dense ->
-// Activation layer: same predictions and, after training steps, the same
-// weights (so the same gradients), up to float rounding.
+// nn::Dense runs relu/elu/tanh/sigmoid, and the activation objects
+// LeakyReLU, ReLU and ELU, as a post-op of its inner product (nn/layers.cc).
+// The reference is the unfused pair Dense -> Activation layer: same
+// predictions and, after training steps, the same weights (so the same
+// gradients), up to float rounding.
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nn/activation_layers.h"
 #include "nn/model.h"
 
 namespace gradflow::nn {
@@ -26,14 +29,23 @@ void MakeData(Tensor& x, Tensor& y) {
   }
 }
 
-Sequential Build(const std::string& activation, bool fused) {
-  DenseOptions hidden{.activation = fused ? activation : "", .kernel_initializer = "he_normal",
+// An activation setting and the post-op Dense should fuse it as.
+struct Case {
+  std::string label;
+  std::function<ActivationOption()> activation;
+  std::string fused_as;
+};
+
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.label; }
+
+Sequential Build(const Case& c, bool fused) {
+  DenseOptions hidden{.activation = fused ? c.activation() : ActivationOption(), .kernel_initializer = "he_normal",
                       .input_shape = Shape{6}};
   Sequential m({Dense(16, hidden)});
-  if (!fused) m.Add(Activation(activation));
+  if (!fused) m.Add(Activation(c.activation()));
   hidden.input_shape.reset();
   m.Add(Dense(8, hidden));
-  if (!fused) m.Add(Activation(activation));
+  if (!fused) m.Add(Activation(c.activation()));
   m.Add(Dense(3, {.activation = "softmax"}));
   return m;
 }
@@ -53,20 +65,21 @@ double MaxRelDiff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
-class DenseFusionTest : public ::testing::TestWithParam<std::string> {};
+class DenseFusionTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(DenseFusionTest, FusedMatchesUnfusedForwardAndTraining) {
-  const std::string act = GetParam();
+  const Case& c = GetParam();
+  const std::string& act = c.label;
   Tensor x, y;
   MakeData(x, y);
-  Sequential fused = Build(act, true), unfused = Build(act, false);
+  Sequential fused = Build(c, true), unfused = Build(c, false);
   const CompileOptions options{.optimizer = optimizers::SGD{.learning_rate = 0.05, .momentum = 0.9}};
   ASSERT_TRUE(fused.Compile(options).ok());
   ASSERT_TRUE(unfused.Compile(options).ok());
   // The fused graph has no separate activation node and fuses into 2 Dense nodes.
   int fused_dense = 0;
   for (const Node& node : fused.graph()->nodes()) {
-    fused_dense += node.op_name() == "Dense" && node.attr_or<std::string>("activation", "") == act;
+    fused_dense += node.op_name() == "Dense" && node.attr_or<std::string>("activation", "") == c.fused_as;
   }
   EXPECT_EQ(fused_dense, 2);
   EXPECT_EQ(CountOps(*fused.graph(), "DenseActivationGrad"), 2);
@@ -92,8 +105,15 @@ TEST_P(DenseFusionTest, FusedMatchesUnfusedForwardAndTraining) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Activations, DenseFusionTest,
-                         ::testing::Values("relu", "elu", "tanh", "sigmoid"));
+Case Named(const std::string& name) { return {name, [name] { return ActivationOption(name); }, name}; }
+
+INSTANTIATE_TEST_SUITE_P(
+    Activations, DenseFusionTest,
+    ::testing::Values(Named("relu"), Named("elu"), Named("tanh"), Named("sigmoid"),
+                      Case{"LeakyReLU", [] { return ActivationOption(LeakyReLU(0.2)); }, "relu"},
+                      Case{"ReLU", [] { return ActivationOption(ReLU(0.1)); }, "relu"},
+                      Case{"ELU", [] { return ActivationOption(ELU(0.5)); }, "elu"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.label; });
 
 }  // namespace
 }  // namespace gradflow::nn

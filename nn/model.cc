@@ -783,16 +783,35 @@ std::string Model::OutputName(size_t k) const {
   return layers_[functional_graph_.calls[functional_graph_.outputs[k]].layer]->name();
 }
 
-absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const TensorList& y,
-                                      const Tensor& sample_weight, int64_t batch_size,
-                                      const std::vector<int64_t>* order, ProgressBar* bar,
-                                      const std::vector<CallbackPtr>& callbacks) {
-  const bool training = &plan == &*train_plan_;  // else the test hooks
-  const int64_t n = x[0].shape()[0];
-  const int64_t steps = (n + batch_size - 1) / batch_size;
-  // The plan's own feed buffers (inputs, then targets): gathering is the only copy.
+namespace {
+
+// What a pass has summed over its batches: each loss (batch mean x rows) and
+// each metric's statistics.
+struct PassSums {
+  std::vector<double> losses;
+  std::vector<MetricSums> metrics;
+};
+
+// Adds one batch of `rows` (the plan's fetches: the losses, then the metric
+// statistics) and sets `shown` to the values over the `seen` samples so far.
+void AddBatch(const std::vector<Tensor>& fetched, int64_t rows, int64_t seen,
+              const std::vector<CompiledMetric>& metrics, PassSums& sums, NamedValues& shown) {
+  const size_t losses = sums.losses.size();
+  for (size_t k = 0; k < losses; ++k) {
+    sums.losses[k] += double(fetched[k].data<float>()[0]) * rows;
+    shown[k].second = sums.losses[k] / seen;
+  }
+  for (size_t k = 0, next = losses; k < metrics.size(); ++k) {
+    next = sums.metrics[k].Add(metrics[k], fetched, next);
+    shown[losses + k].second = sums.metrics[k].Result(metrics[k], seen);
+  }
+}
+
+}  // namespace
+
+std::vector<Feed> Model::PassFeeds(const TensorList& x, const TensorList& y, const Tensor& sample_weight,
+                                   std::vector<const Tensor*>& sources) const {
   std::vector<Feed> feeds;
-  std::vector<const Tensor*> sources;
   for (size_t i = 0; i < inputs_.size(); ++i) {
     feeds.push_back({inputs_[i], Tensor()});
     sources.push_back(&x[i]);
@@ -805,10 +824,22 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
     feeds.push_back({sample_weight_, Tensor()});
     sources.push_back(&sample_weight);
   }
+  return feeds;
+}
+
+absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const TensorList& y,
+                                      const Tensor& sample_weight, int64_t batch_size,
+                                      const std::vector<int64_t>* order, ProgressBar* bar,
+                                      const std::vector<CallbackPtr>& callbacks) {
+  const bool training = &plan == &*train_plan_;  // else the test hooks
+  const int64_t n = x[0].shape()[0];
+  const int64_t steps = (n + batch_size - 1) / batch_size;
+  // The plan's own feed buffers: gathering is the only copy.
+  std::vector<const Tensor*> sources;
+  std::vector<Feed> feeds = PassFeeds(x, y, sample_weight, sources);
   std::vector<Tensor> fetched;
-  const size_t losses = outputs_.size() > 1 ? 1 + outputs_.size() : 1;
-  std::vector<double> loss_sums(losses, 0.0);  // batch mean x rows
-  std::vector<MetricSums> sums(metrics_.size());  // each metric's statistics, summed over the batches
+  PassSums sums{std::vector<double>(outputs_.size() > 1 ? 1 + outputs_.size() : 1, 0.0),
+                std::vector<MetricSums>(metrics_.size())};
   NamedValues shown;  // named once; each step updates the values
   for (const std::string& name : ReportedNames()) shown.push_back({name, 0.0});
   StepThreadPolicy threads(macs_per_sample_);
@@ -828,14 +859,7 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
     }
     threads.ForStep(end - begin);
     GF_RETURN_IF_ERROR(plan.Run(feeds, &fetched));
-    for (size_t k = 0; k < losses; ++k) {
-      loss_sums[k] += double(fetched[k].data<float>()[0]) * (end - begin);
-      shown[k].second = loss_sums[k] / end;
-    }
-    for (size_t k = 0, next = losses; k < metrics_.size(); ++k) {
-      next = sums[k].Add(metrics_[k], fetched, next);
-      shown[losses + k].second = sums[k].Result(metrics_[k], end);  // over the batches so far
-    }
+    AddBatch(fetched, end - begin, end, metrics_, sums, shown);
     if (bar) bar->Update(step + 1, shown);
     if (!callbacks.empty()) {
       threads.ForCaller();
@@ -846,7 +870,7 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
       // A callback may end training after this batch (Keras checks
       // stop_training after every batch), e.g. a learning-rate finder that
       // saw the loss explode: Fit then returns its History normally.
-      if (stop_training) break;
+      if (training && stop_training) break;
     }
     // Training never continues silently past a NaN/Inf loss (Keras does,
     // unless TerminateOnNaN is given; that callback, above, reports first).
@@ -900,9 +924,6 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
   if (const std::optional<ValidationData>& validation = data.validation) {
     GF_RETURN_IF_ERROR(CheckFeeds("validation ", validation->x, &validation->y));
     // Keras refuses a split that leaves no validation sample, too.
-    GF_ASSIGN_OR_RETURN(Tensor weights, SampleWeights("Fit: the validation sample_weight", validation->sample_weight,
-                                                      validation->x[0].shape()[0]));
-    if (!weights.empty()) data.validation->sample_weight = weights;
     if (validation->x[0].shape()[0] == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Fit: the validation data has no samples",
@@ -910,6 +931,9 @@ absl::StatusOr<Model::FitData> Model::SplitFitData(const TensorList& x_all, cons
                                   : absl::StrCat(" (validation_split ", options.validation_split, " of ", n, " samples)"),
           "; give more data or no validation"));
     }
+    GF_ASSIGN_OR_RETURN(Tensor weights, SampleWeights("Fit: the validation sample_weight", validation->sample_weight,
+                                                      validation->x[0].shape()[0]));
+    if (!weights.empty()) data.validation->sample_weight = weights;
   }
   return data;
 }
@@ -945,6 +969,10 @@ absl::StatusOr<Tensor> Model::ClassWeights(const std::map<int64_t, double>& clas
       return absl::InvalidArgumentError(absl::StrCat("Fit: class_weight of class ", label, " is ", weight,
                                                      "; give finite weights"));
     }
+  }
+  if (y.shape().rank() > 2) {
+    return absl::InvalidArgumentError(absl::StrCat("Fit: class_weight needs targets of rank 1 or 2, got ",
+                                                   y.shape().ToString(), " (Keras refuses them too); give sample_weight"));
   }
   const int64_t rows = y.shape()[0];
   const int64_t depth = y.shape().rank() == 2 ? y.shape()[1] : 1;

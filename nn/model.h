@@ -434,6 +434,10 @@ class Model {
   std::unique_lock<std::recursive_mutex> Serialize() const { return std::unique_lock(*calls_); }
   // Fit's error for a NaN/Inf training loss at batch `step` of `steps` of epoch_.
   absl::Status DivergedError(float loss, int64_t step, int64_t steps) const;
+  // A pass's feeds (inputs, targets, the sample weights) and the tensor each
+  // gathers its rows from.
+  std::vector<Feed> PassFeeds(const TensorList& x, const TensorList& y, const Tensor& sample_weight,
+                              std::vector<const Tensor*>& sources) const;
   // One pass of `plan` (the train plan: the train hooks, else the test
   // hooks) over the batches, in `order` or as given.
   absl::StatusOr<Logs> RunEpoch(Plan& plan, const TensorList& x, const TensorList& y, const Tensor& sample_weight,

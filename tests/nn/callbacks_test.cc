@@ -167,6 +167,35 @@ TEST(CallbacksTest, StopTrainingEndsFitAfterTheEpoch) {
   EXPECT_EQ(history->history.at("loss").size(), 3u);
 }
 
+// Stops training at the first batch and counts the validation's batches.
+class StopAtFirstBatch : public Callback {
+ public:
+  absl::Status OnTrainBatchEnd(Model& model, int64_t, Logs&) override {
+    model.stop_training = true;
+    return absl::OkStatus();
+  }
+  absl::Status OnTestBatchEnd(Model&, int64_t, Logs&) override {
+    ++test_batches;
+    return absl::OkStatus();
+  }
+  int test_batches = 0;
+};
+
+TEST(CallbacksTest, StopTrainingInABatchStillValidatesOnEveryValidationBatch) {
+  Tensor x, y;
+  MakeData(x, y);
+  Sequential model = CompiledModel();
+  auto stop = std::make_shared<StopAtFirstBatch>();
+  auto history = model.Fit(x, y, {.epochs = 3, .batch_size = 16, .validation_data = ValidationData{x, y},
+                                  .verbose = 0, .callbacks = {stop}});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->history.at("val_loss").size(), 1u);
+  EXPECT_EQ(stop->test_batches, 4);  // all 64 validation samples, not only the first batch
+  auto evaluated = model.Evaluate(x, y, 64);
+  ASSERT_TRUE(evaluated.ok());
+  EXPECT_NEAR(history->history.at("val_loss")[0], evaluated->at("loss"), 1e-6);
+}
+
 class Failing : public Callback {
  public:
   absl::Status OnEpochBegin(Model&, int) override {

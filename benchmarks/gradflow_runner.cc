@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "benchmarks/runner_flags.h"
 #include "benchmarks/workloads.h"
+#include "graph/autotune.h"
 #include <cstdlib>
 #include <map>
 
@@ -25,10 +26,11 @@ int main(int argc, char** argv) {
   benchmarks::RunnerFlags flags = benchmarks::DefaultRunnerFlags();
   flags["print_plan"] = "0";  // 1: the ops one step runs, on stderr
   flags["fuse"] = "1";        // 0: plans without fusions (SessionOptions::fuse_ops)
+  flags["autotune"] = "first";  // or fastest, inner_product, matmul (SessionOptions::autotune)
   if (!benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const auto [workload, mode, batch, samples, repeats] = benchmarks::RunnerSettingsOf(flags);
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
-  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0");
+  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0", flags["autotune"]);
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
     return 1;
@@ -49,6 +51,9 @@ int main(int argc, char** argv) {
     for (const Node& node : model->graph()->nodes()) op_of[node.name] = node.op_name();
     for (const std::string& name : plan->NodeNames()) {
       std::fprintf(stderr, "%s (%s)\n", name.c_str(), op_of[name].c_str());
+    }
+    for (const auto& [key, implementation] : AutotuneChoices()) {  // what "fastest" chose, per shape
+      std::fprintf(stderr, "autotune: %s: %s\n", key.c_str(), implementation.c_str());
     }
   }
   std::vector<double> sorted = seconds;

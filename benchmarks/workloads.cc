@@ -56,7 +56,7 @@ TrainingData LoadTrainingData() {
   return d;
 }
 
-absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops) {
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops, const std::string& autotune) {
   nn::Sequential model({nn::Flatten(Shape{28, 28})});
   optimizers::Optimizer optimizer = optimizers::SGD{.learning_rate = 0.01, .momentum = 0.9};
   if (workload == "W1") {
@@ -85,7 +85,8 @@ absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_o
   absl::Status s = model.Compile({.loss = "sparse_categorical_crossentropy",
                                   .optimizer = optimizer,
                                   .seed = kSeed,
-                                  .fuse_ops = fuse_ops});
+                                  .fuse_ops = fuse_ops,
+                                  .autotune = autotune});
   if (!s.ok()) return s;
   return model;
 }

@@ -61,6 +61,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual absl::Status Run(const RunContext& ctx) = 0;
+  // Which of its op's implementations this kernel is, for ops with several
+  // (graph/autotune.h); empty for the others.
+  virtual std::string implementation() const { return {}; }
 };
 
 // Everything a kernel factory needs: concrete types and fixed buffer pointers.
@@ -71,6 +74,9 @@ struct KernelContext {
   std::vector<TensorType> output_types;
   std::vector<void*> inputs;
   std::vector<void*> outputs;
+  // SessionOptions::autotune: how an op with several implementations picks
+  // one (graph/autotune.h).
+  std::string autotune = "first";
 
   template <typename T> T* in(int i) const { return static_cast<T*>(inputs[i]); }
   template <typename T> T* out(int i) const { return static_cast<T*>(outputs[i]); }

@@ -463,7 +463,7 @@ class ExecutableBuilder {
       const Node& node = *order_[p];
       if (IsPlaceholder(p)) exe_->feeds.push_back({Pointer(first_value_[p]), values_[first_value_[p]].type});
       if (!node.op->kernel) continue;
-      KernelContext ctx{node, plan_.phase_, {}, {}, {}, {}};
+      KernelContext ctx{node, plan_.phase_, {}, {}, {}, {}, plan_.session_->autotune()};
       for (const Output& in : node.inputs) {
         ctx.input_types.push_back(values_[ValueOf(in)].type);
         ctx.inputs.push_back(Pointer(ValueOf(in)));
@@ -690,7 +690,8 @@ Session::Session(Graph& graph, SessionOptions options)
     : graph_(graph), seed_(options.seed ? options.seed : graph.seed()),
       check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops),
       fold_constants_(options.fold_constants),
-      max_cached_batch_sizes_(std::max<size_t>(options.max_cached_batch_sizes, 1)) {}
+      max_cached_batch_sizes_(std::max<size_t>(options.max_cached_batch_sizes, 1)),
+      autotune_(std::move(options.autotune)) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {
@@ -891,7 +892,7 @@ void Session::FoldConstants(Plan& plan) {
     std::vector<const Tensor*> values;
     for (const Output& in : node->inputs) values.push_back(value_of(in));
     if (std::find(values.begin(), values.end(), nullptr) != values.end()) continue;
-    KernelContext k{*node, plan.phase_, {}, {}, {}, {}};
+    KernelContext k{*node, plan.phase_, {}, {}, {}, {}, "first"};  // computed once: not worth timing
     for (const Tensor* v : values) {
       k.input_types.push_back({v->dtype(), v->shape()});
       k.inputs.push_back(const_cast<void*>(v->raw()));

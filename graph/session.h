@@ -171,6 +171,17 @@ struct SessionOptions {
   // this many batch sizes, dropping the least recently used: a Predict over
   // many different sizes does not keep one arena per size. At least 1.
   size_t max_cached_batch_sizes = 8;
+  // Ops with several implementations (Dense and its backward ops: oneDNN's
+  // inner product or matmul) pick one when their kernel is made for a batch
+  // size (graph/autotune.h): "first" (the default) takes each op's first
+  // (Dense: "inner_product"); an implementation's name takes that one;
+  // "fastest" times each a few times on the plan's own buffers and keeps the
+  // fastest, remembered for the process per shape and thread count (cuDNN's
+  // benchmark mode). Timing can choose differently in another process, and
+  // the implementations round differently, so "fastest" gives up
+  // bit-identical results across processes (a resumed checkpoint, a rerun):
+  // it is opt-in, as PyTorch's cudnn.benchmark is.
+  std::string autotune = "first";
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -192,6 +203,7 @@ class Session {
   uint64_t seed() const { return seed_; }
   bool check_numerics() const { return check_numerics_; }
   size_t max_cached_batch_sizes() const { return max_cached_batch_sizes_; }
+  const std::string& autotune() const { return autotune_; }
 
  private:
   friend class Plan;
@@ -210,6 +222,7 @@ class Session {
   bool fuse_ops_;
   bool fold_constants_;
   size_t max_cached_batch_sizes_;
+  std::string autotune_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
   // Held by every Run, FeedBuffer, ArenaBytes and Compile: the plans of one

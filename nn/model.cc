@@ -567,7 +567,8 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Model::HeldWeightBin
 absl::Status Model::CompilePlans(Compiled& c,
                                       const std::vector<std::pair<std::string, Tensor>>& bindings) const {
   c.session = std::make_unique<Session>(*c.graph, SessionOptions{.check_numerics = c.options.check_numerics,
-                                                                 .fuse_ops = c.options.fuse_ops});
+                                                                 .fuse_ops = c.options.fuse_ops,
+                                                                 .autotune = c.options.autotune});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(c.session->variables().Bind(name, value));
   // The loss, each output's loss (several outputs), the metrics' statistics:
   // ReportedNames' order.

@@ -85,6 +85,11 @@ struct CompileOptions {
   // output's loss becomes sum_i w_i l_i / batch (sum_over_batch_size) or
   // sum_i w_i l_i (sum), as Keras; a pass without weights weighs 1.
   bool sample_weights = false;
+  // How Dense picks oneDNN's inner product or matmul for each shape
+  // (SessionOptions::autotune): "first" (the inner product), "matmul", or
+  // "fastest" (timed when a plan first runs a batch size; results may then
+  // differ in the last bits between processes). Not saved.
+  std::string autotune = "first";
 };
 
 // One tensor per model input (or output): `model.Fit(x, y)` for one, `{x_wide,

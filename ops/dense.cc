@@ -1,6 +1,7 @@
 #include "ops/dense.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status.h"
+#include "graph/autotune.h"
 #include "ops/activations.h"
 #include "ops/op_util.h"
 
@@ -324,30 +326,64 @@ absl::Status InferDense(InferContext& ctx) {
   return absl::OkStatus();
 }
 
+// The fused activation's post-op, or no attributes.
+dnnl::primitive_attr DensePostOp(const Node& node) {
+  const std::optional<FusedEltwise> act = FusedOf(node);
+  if (!act) return {};
+  return EltwisePostOp(act->forward, static_cast<float>(ActivationAlpha(node)),
+                       static_cast<float>(ActivationBeta(node)));
+}
+
+// A bias [out] as the [1, out] row oneDNN's matmul adds to every row.
+memory::desc BiasRowDesc(int64_t out) { return memory::desc({1, out}, memory::data_type::f32, memory::dims{out, 1}); }
+
+std::unique_ptr<Kernel> DenseInnerProduct(const KernelContext& k) {
+  const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
+  const bool has_bias = k.inputs.size() == 3;
+  memory::desc src = PlainDesc(k.in_shape(0));
+  memory::desc weights = DenseKernelDesc(in, out);
+  memory::desc dst = PlainDesc(k.out_shape(0));
+  const prop_kind prop = k.phase == Phase::kTrain ? prop_kind::forward_training : prop_kind::forward_inference;
+  inner_product_forward::desc desc =
+      has_bias ? inner_product_forward::desc(prop, src, weights, PlainDesc(k.in_shape(2)), dst)
+               : inner_product_forward::desc(prop, src, weights, dst);
+  inner_product_forward::primitive_desc pd(desc, DensePostOp(k.node), CpuEngine());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+                                          {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                          {DNNL_ARG_DST, MemoryAt(dst, k.outputs[0])}};
+  if (has_bias) args[DNNL_ARG_BIAS] = MemoryAt(PlainDesc(k.in_shape(2)), k.inputs[2]);
+  return std::make_unique<PrimitiveKernel>(inner_product_forward(pd), std::move(args));
+}
+
+// x [N, in] · W [in, out] as oneDNN's matmul reads W: row-major, in place.
+std::unique_ptr<Kernel> DenseMatMul(const KernelContext& k) {
+  const int64_t out = k.in_shape(1)[1];
+  const bool has_bias = k.inputs.size() == 3;
+  memory::desc src = PlainDesc(k.in_shape(0));
+  memory::desc weights = PlainDesc(k.in_shape(1));
+  memory::desc dst = PlainDesc(k.out_shape(0));
+  dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(src, weights, BiasRowDesc(out), dst)
+                                     : dnnl::matmul::desc(src, weights, dst);
+  dnnl::matmul::primitive_desc pd(desc, DensePostOp(k.node), CpuEngine());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+                                          {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                          {DNNL_ARG_DST, MemoryAt(dst, k.outputs[0])}};
+  if (has_bias) args[DNNL_ARG_BIAS] = MemoryAt(BiasRowDesc(out), k.inputs[2]);
+  return std::make_unique<PrimitiveKernel>(dnnl::matmul(pd), std::move(args));
+}
+
+// The inner product first: it is the default (autotune "first").
+absl::StatusOr<std::unique_ptr<Kernel>> Implementations(const KernelContext& k,
+                                                        std::function<std::unique_ptr<Kernel>()> inner_product,
+                                                        std::function<std::unique_ptr<Kernel>()> matmul) {
+  auto wrap = [&k](std::function<std::unique_ptr<Kernel>()> make) {
+    return [&k, make = std::move(make)]() { return WithDnnl(k.node, make); };
+  };
+  return ChooseKernel(k, {{"inner_product", wrap(std::move(inner_product))}, {"matmul", wrap(std::move(matmul))}});
+}
+
 absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
-  return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
-    const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
-    const bool has_bias = k.inputs.size() == 3;
-    memory::desc src = PlainDesc(k.in_shape(0));
-    memory::desc weights = DenseKernelDesc(in, out);
-    memory::desc dst = PlainDesc(k.out_shape(0));
-    const prop_kind prop =
-        k.phase == Phase::kTrain ? prop_kind::forward_training : prop_kind::forward_inference;
-    inner_product_forward::desc desc =
-        has_bias ? inner_product_forward::desc(prop, src, weights, PlainDesc(k.in_shape(2)), dst)
-                 : inner_product_forward::desc(prop, src, weights, dst);
-    dnnl::primitive_attr attr;
-    if (const std::optional<FusedEltwise> act = FusedOf(k.node)) {
-      attr = EltwisePostOp(act->forward, static_cast<float>(ActivationAlpha(k.node)),
-                           static_cast<float>(ActivationBeta(k.node)));
-    }
-    inner_product_forward::primitive_desc pd(desc, attr, CpuEngine());
-    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
-                                            {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
-                                            {DNNL_ARG_DST, MemoryAt(dst, k.outputs[0])}};
-    if (has_bias) args[DNNL_ARG_BIAS] = MemoryAt(PlainDesc(k.in_shape(2)), k.inputs[2]);
-    return std::make_unique<PrimitiveKernel>(inner_product_forward(pd), std::move(args));
-  });
+  return Implementations(k, [&k] { return DenseInnerProduct(k); }, [&k] { return DenseMatMul(k); });
 }
 
 // y = act(z), z = x·W + b with W [in, out]:
@@ -401,6 +437,94 @@ inner_product_forward::primitive_desc DenseForwardHint(const memory::desc& src,
   return inner_product_forward::primitive_desc(desc, CpuEngine());
 }
 
+std::unique_ptr<Kernel> BackwardDataInnerProduct(const KernelContext& k) {
+  const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
+  memory::desc diff_src = PlainDesc(k.out_shape(0));
+  memory::desc weights = DenseKernelDesc(in, out);
+  memory::desc diff_dst = PlainDesc(k.in_shape(0));
+  auto hint = DenseForwardHint(diff_src, weights, std::nullopt, diff_dst);
+  inner_product_backward_data::primitive_desc pd(inner_product_backward_data::desc(diff_src, weights, diff_dst),
+                                                 CpuEngine(), hint);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[0])},
+                                          {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
+                                          {DNNL_ARG_DIFF_SRC, MemoryAt(diff_src, k.outputs[0])}};
+  return std::make_unique<PrimitiveKernel>(inner_product_backward_data(pd), std::move(args));
+}
+
+// dx = dy · Wᵀ, Wᵀ read in place through transposed strides.
+std::unique_ptr<Kernel> BackwardDataMatMul(const KernelContext& k) {
+  const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
+  memory::desc dy = PlainDesc(k.in_shape(0));
+  memory::desc weights_t = MatrixDesc(out, in, /*transposed=*/true);
+  memory::desc dx = PlainDesc(k.out_shape(0));
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(dy, weights_t, dx), CpuEngine());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(dy, k.inputs[0])},
+                                          {DNNL_ARG_WEIGHTS, MemoryAt(weights_t, k.inputs[1])},
+                                          {DNNL_ARG_DST, MemoryAt(dx, k.outputs[0])}};
+  return std::make_unique<PrimitiveKernel>(dnnl::matmul(pd), std::move(args));
+}
+
+std::unique_ptr<Kernel> BackwardWeightsInnerProduct(const KernelContext& k) {
+  const int64_t in = k.in_shape(0)[1], out = k.in_shape(1)[1];
+  const bool with_bias = k.outputs.size() == 2;
+  memory::desc src = PlainDesc(k.in_shape(0));
+  memory::desc diff_weights = DenseKernelDesc(in, out);
+  memory::desc diff_dst = PlainDesc(k.in_shape(1));
+  std::optional<memory::desc> diff_bias;
+  if (with_bias) diff_bias = PlainDesc(Shape{out});
+  auto hint = DenseForwardHint(src, diff_weights, diff_bias, diff_dst);
+  inner_product_backward_weights::desc desc =
+      with_bias ? inner_product_backward_weights::desc(src, diff_weights, *diff_bias, diff_dst)
+                : inner_product_backward_weights::desc(src, diff_weights, diff_dst);
+  inner_product_backward_weights::primitive_desc pd(desc, CpuEngine(), hint);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
+                                          {DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[1])},
+                                          {DNNL_ARG_DIFF_WEIGHTS, MemoryAt(diff_weights, k.outputs[0])}};
+  if (with_bias) args[DNNL_ARG_DIFF_BIAS] = MemoryAt(*diff_bias, k.outputs[1]);
+  return std::make_unique<PrimitiveKernel>(inner_product_backward_weights(pd), std::move(args));
+}
+
+// Several primitives run in order, and the buffers they share.
+class PrimitivesKernel : public Kernel {
+ public:
+  void Add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
+    steps_.push_back({std::move(primitive), std::move(args)});
+  }
+  std::vector<float>& ones() { return ones_; }
+  absl::Status Run(const RunContext&) override {
+    for (auto& [primitive, args] : steps_) primitive.execute(CpuStream(), args);
+    CpuStream().wait();
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, memory>>> steps_;
+  std::vector<float> ones_;
+};
+
+// dW = xᵀ · dy (xᵀ read in place through transposed strides) and db = 1ᵀ · dy.
+std::unique_ptr<Kernel> BackwardWeightsMatMul(const KernelContext& k) {
+  const int64_t rows = k.in_shape(0)[0], in = k.in_shape(0)[1], out = k.in_shape(1)[1];
+  auto kernel = std::make_unique<PrimitivesKernel>();
+  memory::desc x_t = MatrixDesc(in, rows, /*transposed=*/true);
+  memory::desc dy = PlainDesc(k.in_shape(1));
+  memory::desc dw = PlainDesc(Shape{in, out});
+  kernel->Add(dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(x_t, dy, dw), CpuEngine())),
+              {{DNNL_ARG_SRC, MemoryAt(x_t, k.inputs[0])},
+               {DNNL_ARG_WEIGHTS, MemoryAt(dy, k.inputs[1])},
+               {DNNL_ARG_DST, MemoryAt(dw, k.outputs[0])}});
+  if (k.outputs.size() == 2) {
+    kernel->ones().assign(rows, 1.0f);
+    memory::desc ones = PlainDesc(Shape{1, rows});
+    memory::desc db = BiasRowDesc(out);
+    kernel->Add(dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(ones, dy, db), CpuEngine())),
+                {{DNNL_ARG_SRC, MemoryAt(ones, kernel->ones().data())},
+                 {DNNL_ARG_WEIGHTS, MemoryAt(dy, k.inputs[1])},
+                 {DNNL_ARG_DST, MemoryAt(db, k.outputs[1])}});
+  }
+  return kernel;
+}
+
 // dx [N, in] = dy [N, out] · Wᵀ, W [in, out].
 GF_REGISTER_OP(OpDef{
     .name = "DenseBackwardData",
@@ -418,19 +542,8 @@ GF_REGISTER_OP(OpDef{
       return absl::OkStatus();
     },
     .kernel = [](const KernelContext& k) {
-      return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
-        const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
-        memory::desc diff_src = PlainDesc(k.out_shape(0));
-        memory::desc weights = DenseKernelDesc(in, out);
-        memory::desc diff_dst = PlainDesc(k.in_shape(0));
-        auto hint = DenseForwardHint(diff_src, weights, std::nullopt, diff_dst);
-        inner_product_backward_data::primitive_desc pd(
-            inner_product_backward_data::desc(diff_src, weights, diff_dst), CpuEngine(), hint);
-        std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[0])},
-                                                {DNNL_ARG_WEIGHTS, MemoryAt(weights, k.inputs[1])},
-                                                {DNNL_ARG_DIFF_SRC, MemoryAt(diff_src, k.outputs[0])}};
-        return std::make_unique<PrimitiveKernel>(inner_product_backward_data(pd), std::move(args));
-      });
+      return Implementations(k, [&k] { return BackwardDataInnerProduct(k); },
+                             [&k] { return BackwardDataMatMul(k); });
     },
     .no_gradient_reason = kBackwardOpReason,
 });
@@ -454,26 +567,8 @@ GF_REGISTER_OP(OpDef{
       return absl::OkStatus();
     },
     .kernel = [](const KernelContext& k) {
-      return WithDnnl(k.node, [&]() -> std::unique_ptr<Kernel> {
-        const int64_t in = k.in_shape(0)[1], out = k.in_shape(1)[1];
-        const bool with_bias = k.outputs.size() == 2;
-        memory::desc src = PlainDesc(k.in_shape(0));
-        memory::desc diff_weights = DenseKernelDesc(in, out);
-        memory::desc diff_dst = PlainDesc(k.in_shape(1));
-        std::optional<memory::desc> diff_bias;
-        if (with_bias) diff_bias = PlainDesc(Shape{out});
-        auto hint = DenseForwardHint(src, diff_weights, diff_bias, diff_dst);
-        inner_product_backward_weights::desc desc =
-            with_bias ? inner_product_backward_weights::desc(src, diff_weights, *diff_bias, diff_dst)
-                      : inner_product_backward_weights::desc(src, diff_weights, diff_dst);
-        inner_product_backward_weights::primitive_desc pd(desc, CpuEngine(), hint);
-        std::unordered_map<int, memory> args = {
-            {DNNL_ARG_SRC, MemoryAt(src, k.inputs[0])},
-            {DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[1])},
-            {DNNL_ARG_DIFF_WEIGHTS, MemoryAt(diff_weights, k.outputs[0])}};
-        if (with_bias) args[DNNL_ARG_DIFF_BIAS] = MemoryAt(*diff_bias, k.outputs[1]);
-        return std::make_unique<PrimitiveKernel>(inner_product_backward_weights(pd), std::move(args));
-      });
+      return Implementations(k, [&k] { return BackwardWeightsInnerProduct(k); },
+                             [&k] { return BackwardWeightsMatMul(k); });
     },
     .no_gradient_reason = kBackwardOpReason,
 });

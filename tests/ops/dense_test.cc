@@ -299,10 +299,25 @@ DenseRef ReferenceDense(const Tensor& x, const Tensor& w, const Tensor* b, const
   return r;
 }
 
+// Dense and its backward ops have two implementations (graph/autotune.h);
+// each is checked against the reference.
+constexpr const char* kImplementations[] = {"inner_product", "matmul"};
+
+void CheckDenseWith(const std::string& implementation, bool with_bias, const ops::FusedActivation& act,
+                    double ref_alpha);
+
 // Runs Dense forward and its gradients (AddGradients of an MSE loss against
 // random targets) and checks them against the reference, for several batch
-// sizes of one plan built with batch -1.
+// sizes of one plan built with batch -1, with each implementation.
 void CheckDense(bool with_bias, const ops::FusedActivation& act, double ref_alpha) {
+  for (const char* implementation : kImplementations) {
+    SCOPED_TRACE(implementation);
+    CheckDenseWith(implementation, with_bias, act, ref_alpha);
+  }
+}
+
+void CheckDenseWith(const std::string& implementation, bool with_bias, const ops::FusedActivation& act,
+                    double ref_alpha) {
   const int64_t in = 19, out = 7;
   Graph g;
   auto x = ops::Placeholder(g, "x", DType::kF32, {-1, in});
@@ -320,7 +335,7 @@ void CheckDense(bool with_bias, const ops::FusedActivation& act, double ref_alph
   auto grads = AddGradients(g, loss, xs);
   ASSERT_TRUE(grads.ok()) << grads.status();
 
-  Session s(g);
+  Session s(g, {.autotune = implementation});
   std::vector<ValueRef> fetches = {y};
   for (const Output& gr : *grads) fetches.push_back(gr);
   auto plan = s.Compile(fetches, {}, Phase::kTrain);
@@ -372,17 +387,20 @@ TEST(DenseTest, BackwardOpsMatchReferenceForAFedGradient) {
   ASSERT_EQ(dw_only.size(), 1u);
   EXPECT_EQ(dx.shape(), (Shape{-1, in}));
   EXPECT_EQ(dwb[0].shape(), (Shape{in, out}));
-  Session s(g);
-  auto plan = s.Compile({dx, dwb[0], dwb[1], dw_only[0]});
-  ASSERT_TRUE(plan.ok()) << plan.status();
   Tensor xv = RandomTensor({n, in}, 1), wv = RandomTensor({in, out}, 2), dyv = RandomTensor({n, out}, 3);
-  auto got = plan->Run({{x, xv}, {w, wv}, {dy, dyv}});
-  ASSERT_TRUE(got.ok()) << got.status();
   DenseRef ref = ReferenceDense(xv, wv, nullptr, dyv);
-  ExpectNear((*got)[0], ref.dx, "dx");
-  ExpectNear((*got)[1], ref.dw, "dW");
-  ExpectNear((*got)[2], ref.db, "db");
-  ExpectNear((*got)[3], ref.dw, "dW (no bias)");
+  for (const char* implementation : kImplementations) {
+    SCOPED_TRACE(implementation);
+    Session s(g, {.autotune = implementation});
+    auto plan = s.Compile({dx, dwb[0], dwb[1], dw_only[0]});
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto got = plan->Run({{x, xv}, {w, wv}, {dy, dyv}});
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectNear((*got)[0], ref.dx, "dx");
+    ExpectNear((*got)[1], ref.dw, "dW");
+    ExpectNear((*got)[2], ref.db, "db");
+    ExpectNear((*got)[3], ref.dw, "dW (no bias)");
+  }
 }
 
 TEST(DenseTest, Rank3InputAsksToFlattenFirst) {

@@ -455,7 +455,8 @@ absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& op
   std::optional<CompileOptions> compile;
   if (!source.compile_config.is_null()) {
     GF_ASSIGN_OR_RETURN(compile, keras_config::ReadCompile(source.compile_config, source.keras_version,
-                                                           "compile config", &report.notes));
+                                                           keras_config::OutputLayerNames(config), "compile config",
+                                                           &report.notes));
   }
   GF_ASSIGN_OR_RETURN(Model model, ModelFromConfig(config));
   GF_ASSIGN_OR_RETURN(std::vector<std::vector<WeightSpec>> specs, model.WeightSpecs());
@@ -574,8 +575,10 @@ absl::StatusOr<std::string> H5Bytes(Model& model, const Json& config, const Json
 // Save's promise: never a file the loader would refuse. The configs are
 // read back by the loader's own rules before anything is written.
 absl::Status CheckReadsBack(const Json& config, const Json& compile) {
-  GF_RETURN_IF_ERROR(keras_config::ReadModel(config, "model config", nullptr).status());
-  return keras_config::ReadCompile(compile, keras_config::kWrittenKerasVersion, "compile config", nullptr).status();
+  GF_ASSIGN_OR_RETURN(const ModelConfig read, keras_config::ReadModel(config, "model config", nullptr));
+  return keras_config::ReadCompile(compile, keras_config::kWrittenKerasVersion, keras_config::OutputLayerNames(read),
+                                   "compile config", nullptr)
+      .status();
 }
 
 }  // namespace

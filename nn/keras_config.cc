@@ -664,6 +664,8 @@ namespace {
 absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
   // Keras builds each layer from its build_config: the shapes are needed.
   GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, model.CallTypes());
+  GF_ASSIGN_OR_RETURN(const LayerGraph layer_graph, model.layer_graph());
+  const std::vector<int> order = KerasLayerOrder(layer_graph, model.layers().size());
   GF_ASSIGN_OR_RETURN(FunctionalJson graph,
                       WriteLayerGraph(model, &types, [&](const Layer& layer, const std::vector<TensorType>& inputs) {
                         absl::StatusOr<Json> json = WriteLayer(layer, inputs[0].shape, legacy_h5);
@@ -673,7 +675,7 @@ absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
                           (*json)["build_config"]["input_shape"] = std::move(shapes);
                         }
                         return json;
-                      }, !legacy_h5));
+                      }, !legacy_h5, &order));
   Json out = {{"class_name", "Functional"},
               {"config", {{"name", model.name()}, {"trainable", true}, {"layers", std::move(graph.layers)},
                           {"input_layers", std::move(graph.input_layers)},

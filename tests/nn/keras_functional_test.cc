@@ -2,7 +2,11 @@
 // per-output compile forms (loss, loss_weights and metrics as lists in
 // output order or dicts keyed by output name) written, read back and
 // trained on identically; the forms Keras 3 and tf.keras 2 write, and the
-// errors for a wrong count, an unknown output name or a wrong type.
+// errors for a wrong count, an unknown output name or a wrong type. Then
+// what real Keras-saved functional files hold, in files gradflow writes
+// (or, for tf.keras 2's layout, builds here with libhdf5): InputLayer weight
+// groups, Keras's layer order, recorded call kwargs, tf.keras 2.13's
+// optimizer weight names, a wholly frozen model.
 
 #include <cmath>
 #include <map>
@@ -14,6 +18,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
+#include "core/hdf5.h"
+#include "core/status.h"
+#include "core/zip_archive.h"
+#include "nn/dropout_layers.h"
 #include "nn/functional.h"
 #include "nn/keras.h"
 #include "nn/keras_config.h"
@@ -187,6 +195,194 @@ TEST(KerasFunctionalTest, WrongPerOutputFormsAreErrorsNamingTheKey) {
     for (const std::string& part : wanted) EXPECT_THAT(std::string(o.status().message()), HasSubstr(part)) << keys;
     EXPECT_THAT(std::string(o.status().message()), HasSubstr("compile config")) << keys;
   }
+}
+
+// x -> a (an output); x -> b -> c (an output). Keras 3 lists the layers by
+// depth: b before a, so b's weights are the file's "dense" group.
+absl::StatusOr<nn::Model> BranchesOfTwoDepths() {
+  nn::KerasTensor x = nn::Input({4}, {.name = "x"});
+  nn::KerasTensor a = nn::Dense(2, {.name = "a"})(x);
+  nn::KerasTensor c = nn::Dense(1, {.name = "c"})(nn::Dense(3, {.name = "b"})(x));
+  return nn::Model::Create({x}, {a, c}, "branches");
+}
+
+absl::StatusOr<std::string> ZipEntryOf(const std::string& path, const std::string& entry) {
+  absl::StatusOr<ZipReader> zip = ZipReader::Open(path);
+  if (!zip.ok()) return zip.status();
+  return zip->Read(entry, 1 << 24);
+}
+
+TEST(KerasFunctionalTest, LayersAndWeightGroupsAreWrittenInKerasOrder) {
+  absl::StatusOr<nn::Model> model = BranchesOfTwoDepths();
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE(model->Compile({.loss = "mse", .optimizer = "adam"}).ok());
+  const Tensor x = Filled({kRows, 4}, 0.5);
+  const std::vector<Tensor> want = *model->PredictOutputs({x});
+  const std::string dir = testing_util::TempDir("keras_functional");
+  ASSERT_TRUE(model->Save(dir + "/branches.keras").ok());
+  absl::StatusOr<std::string> config = ZipEntryOf(dir + "/branches.keras", "config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::vector<std::string> order;
+  const Json written = Json::parse(*config);
+  for (const Json& layer : written["config"]["layers"]) order.push_back(layer["name"]);
+  EXPECT_EQ(order, (std::vector<std::string>{"x", "b", "a", "c"}));
+  absl::StatusOr<std::string> image = ZipEntryOf(dir + "/branches.keras", "model.weights.h5");
+  ASSERT_TRUE(image.ok()) << image.status();
+  absl::StatusOr<h5::File> weights = h5::File::OpenImage(*image, "model.weights.h5");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<h5::Group> dense = weights->Root().OpenGroup("layers/dense/vars");
+  ASSERT_TRUE(dense.ok()) << dense.status();
+  EXPECT_EQ(dense->ReadStringAttribute("name").value_or(""), "b");
+  EXPECT_TRUE(dense->ReadFloat("0", Shape{4, 3}).ok());
+  // Keras 3 saves the InputLayer too, as a group without weights; the loader takes it.
+  EXPECT_TRUE(weights->Root().Has("layers/input_layer/vars"));
+  for (const char* file : {"branches.keras", "branches.h5"}) {
+    ASSERT_TRUE(model->Save(dir + "/" + file).ok()) << file;
+    absl::StatusOr<nn::Model> loaded = nn::LoadKerasModel(dir + "/" + file);
+    ASSERT_TRUE(loaded.ok()) << file << ": " << loaded.status();
+    const std::vector<Tensor> got = *loaded->PredictOutputs({x});
+    for (size_t k = 0; k < want.size(); ++k) {
+      for (int64_t i = 0; i < want[k].num_elements(); ++i) {
+        ASSERT_EQ(got[k].data<float>()[i], want[k].data<float>()[i]) << file << " output " << k;
+      }
+    }
+  }
+  absl::StatusOr<h5::File> h5 = h5::File::Open(dir + "/branches.h5");
+  ASSERT_TRUE(h5.ok()) << h5.status();
+  absl::StatusOr<h5::Group> model_weights = h5->Root().OpenGroup("model_weights");
+  ASSERT_TRUE(model_weights.ok());
+  EXPECT_EQ(model_weights->ReadStringListAttribute("layer_names").value_or(std::vector<std::string>{}),
+            (std::vector<std::string>{"x", "b", "a", "c"}));
+}
+
+// Keras 3 records Dropout's training (false, its default) and
+// BatchNormalization's mask (null) in each call of a functional config.
+TEST(KerasFunctionalTest, RecordedCallKwargsOfKeras3AreRead) {
+  nn::KerasTensor x = nn::Input({4}, {.name = "x"});
+  nn::LayerPtr drop = nn::Dropout(0.5);
+  drop->set_name("drop");
+  nn::KerasTensor y = nn::Dense(1, {.name = "out"})(drop(nn::Dense(3, {.name = "d"})(x)));
+  absl::StatusOr<nn::Model> model = nn::Model::Create({x}, {y});
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE(model->Compile({.loss = "mse"}).ok());
+  absl::StatusOr<Json> written = nn::keras_config::WriteModel(*model, /*legacy_h5=*/false);
+  ASSERT_TRUE(written.ok()) << written.status();
+  Json& layers = (*written)["config"]["layers"];
+  auto node_of = [&](const std::string& name) -> Json& {
+    for (Json& layer : layers) {
+      if (layer["name"] == name) return layer["inbound_nodes"][0];
+    }
+    ADD_FAILURE() << name;
+    return layers;
+  };
+  node_of("drop")["kwargs"] = {{"training", false}};
+  node_of("d")["kwargs"] = {{"mask", nullptr}};
+  absl::StatusOr<nn::ModelConfig> read = nn::keras_config::ReadModel(*written, "model config", nullptr);
+  EXPECT_TRUE(read.ok()) << read.status();
+  node_of("d")["kwargs"] = {{"scale", 2}};
+  read = nn::keras_config::ReadModel(*written, "model config", nullptr);
+  ASSERT_FALSE(read.ok());
+  EXPECT_THAT(std::string(read.status().message()), HasSubstr("inbound_nodes[0].kwargs"));
+  EXPECT_THAT(std::string(read.status().message()), HasSubstr("'scale'"));
+  // tf.keras 2 keeps a training the code passed (it pins the layer's mode): refused.
+  node_of("d") = Json::parse(R"([["drop", 0, 0, {"training": true}]])");
+  read = nn::keras_config::ReadModel(*written, "model config", nullptr);
+  ASSERT_FALSE(read.ok());
+  EXPECT_THAT(std::string(read.status().message()), HasSubstr("'training'"));
+}
+
+Tensor Values(Shape shape, float start) {
+  Tensor t(DType::kF32, shape);
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = start + 0.01f * static_cast<float>(i);
+  return t;
+}
+
+// A tf.keras 2.13 functional .h5, as that version lays it out (InputLayer in
+// layer_names with no weights, tf.keras 2's inbound nodes, the optimizer's
+// weights under its name scope: "Adam/m/dense/kernel:0").
+absl::Status WriteTfKeras213File(const std::string& path) {
+  GF_ASSIGN_OR_RETURN(h5::File file, h5::File::CreateInMemory("tf213.h5"));
+  h5::Group root = file.Root();
+  const Json model = Json::parse(R"({"class_name": "Functional", "config": {"name": "model", "trainable": true,
+      "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 3], "dtype": "float32",
+                  "sparse": false, "ragged": false, "name": "input_1"}, "name": "input_1", "inbound_nodes": []},
+                 {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32",
+                  "units": 2, "activation": "linear", "use_bias": true}, "name": "dense",
+                  "inbound_nodes": [[["input_1", 0, 0, {}]]]}],
+      "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}})");
+  const Json training = Json::parse(R"({"loss": "mse", "metrics": null, "weighted_metrics": null, "loss_weights": null,
+      "optimizer_config": {"class_name": "Custom>Adam", "config": {"name": "Adam", "is_legacy_optimizer": false,
+                           "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07}}})");
+  for (auto [key, value] : {std::pair{"keras_version", "2.13.1"}, std::pair{"backend", "tensorflow"}}) {
+    GF_RETURN_IF_ERROR(root.WriteStringAttribute(key, value));
+  }
+  GF_RETURN_IF_ERROR(root.WriteStringAttribute("model_config", model.dump()));
+  GF_RETURN_IF_ERROR(root.WriteStringAttribute("training_config", training.dump()));
+  GF_ASSIGN_OR_RETURN(h5::Group weights, root.CreateGroup("model_weights"));
+  GF_RETURN_IF_ERROR(weights.WriteStringListAttribute("layer_names", {"input_1", "dense"}));
+  GF_ASSIGN_OR_RETURN(h5::Group input, weights.CreateGroup("input_1"));
+  GF_RETURN_IF_ERROR(input.WriteStringListAttribute("weight_names", {}));
+  GF_ASSIGN_OR_RETURN(h5::Group dense, weights.CreateGroup("dense"));
+  GF_RETURN_IF_ERROR(dense.WriteStringListAttribute("weight_names", {"dense/kernel:0", "dense/bias:0"}));
+  GF_ASSIGN_OR_RETURN(h5::Group vars, dense.CreateGroup("dense"));
+  GF_RETURN_IF_ERROR(vars.WriteFloat("kernel:0", Values({3, 2}, 0.1f)));
+  GF_RETURN_IF_ERROR(vars.WriteFloat("bias:0", Values({2}, 0.2f)));
+  GF_ASSIGN_OR_RETURN(h5::Group optimizer, root.CreateGroup("optimizer_weights"));
+  GF_RETURN_IF_ERROR(optimizer.WriteStringListAttribute(
+      "weight_names", {"iteration:0", "Adam/m/dense/kernel:0", "Adam/v/dense/kernel:0", "Adam/m/dense/bias:0",
+                       "Adam/v/dense/bias:0"}));
+  GF_RETURN_IF_ERROR(optimizer.WriteIntegerScalar("iteration:0", 5));
+  GF_ASSIGN_OR_RETURN(h5::Group adam, optimizer.CreateGroup("Adam"));
+  for (const char* slot : {"m", "v"}) {
+    GF_ASSIGN_OR_RETURN(h5::Group s, adam.CreateGroup(slot));
+    GF_ASSIGN_OR_RETURN(h5::Group d, s.CreateGroup("dense"));
+    GF_RETURN_IF_ERROR(d.WriteFloat("kernel:0", Values({3, 2}, slot[0] == 'm' ? 0.3f : 0.4f)));
+    GF_RETURN_IF_ERROR(d.WriteFloat("bias:0", Values({2}, 0.5f)));
+  }
+  GF_ASSIGN_OR_RETURN(std::string bytes, file.Image());
+  testing_util::WriteBytes(path, bytes);
+  return absl::OkStatus();
+}
+
+TEST(KerasFunctionalTest, ReadsTfKeras213OptimizerWeightNames) {
+  const std::string path = testing_util::TempDir("keras_functional") + "/tf213.h5";
+  ASSERT_TRUE(WriteTfKeras213File(path).ok());
+  nn::KerasLoadReport report;
+  absl::StatusOr<nn::Model> model = nn::LoadKerasModel(path, {}, &report);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(report.optimizer_state_loaded);
+  absl::StatusOr<Tensor> m = model->session()->variables().Get("dense/kernel/m");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FLOAT_EQ(m->data<float>()[1], 0.31f);
+}
+
+TEST(KerasFunctionalTest, AWhollyFrozenCompiledModelSaysHowToLoadIt) {
+  absl::StatusOr<nn::Model> model = BranchesOfTwoDepths();
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE(model->Compile({.loss = "mse", .optimizer = "adam"}).ok());
+  const std::string path = testing_util::TempDir("keras_functional") + "/frozen.keras";
+  ASSERT_TRUE(model->Save(path).ok());
+  // As Keras saves a model after `model.trainable = False`.
+  std::vector<ZipEntry> entries;
+  for (const char* name : {"metadata.json", "config.json", "model.weights.h5"}) {
+    absl::StatusOr<std::string> data = ZipEntryOf(path, name);
+    ASSERT_TRUE(data.ok()) << data.status();
+    entries.push_back({name, *data});
+  }
+  Json config = Json::parse(entries[1].data);
+  config["config"]["trainable"] = false;
+  entries[1].data = config.dump();
+  absl::StatusOr<std::string> bytes = ZipBytes(entries);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  testing_util::WriteBytes(path, *bytes);
+  absl::StatusOr<nn::Model> loaded = nn::LoadKerasModel(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("every layer is frozen"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(".compile = false"));
+  loaded = nn::LoadKerasModel(path, {.compile = false});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (const nn::LayerPtr& layer : loaded->layers()) layer->trainable = true;
+  EXPECT_TRUE(loaded->Compile({.loss = "mse"}).ok());
 }
 
 }  // namespace

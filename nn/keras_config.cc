@@ -692,7 +692,7 @@ absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
 absl::StatusOr<Json> WriteModel(const Model& model, bool legacy_h5) {
   if (!model.sequential()) return WriteFunctional(model, legacy_h5);
   const Shape input = model.input().shape();
-  Json layers = Json::array({InputLayerJson("input_layer", input, !legacy_h5)});
+  Json layers = Json::array({InputLayerJson("input_layer", model.input().type(), !legacy_h5)});
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const Shape layer_input = i == 0 ? input : model.layer_output(i - 1).shape();
     GF_ASSIGN_OR_RETURN(Json layer, WriteLayer(*model.layers()[i], layer_input, legacy_h5));

@@ -20,7 +20,7 @@ Json KerasTensorJson(const TensorType* type, const std::string& layer, int node)
   Json shape = nullptr, dtype = nullptr;
   if (type != nullptr) {
     shape = BatchShapeJson(type->shape);
-    dtype = type->dtype == DType::kI32 ? "int32" : "float32";
+    dtype = KerasDTypeName(type->dtype);
   }
   return {{"class_name", "__keras_tensor__"},
           {"config", {{"shape", std::move(shape)}, {"dtype", std::move(dtype)}, {"keras_history", {layer, node, 0}}}}};
@@ -38,9 +38,18 @@ bool IsInputLayerEntry(const Json& entry) {
   return entry.is_object() && entry.contains("class_name") && entry["class_name"] == "InputLayer";
 }
 
-Json InputLayerJson(const std::string& name, const Shape& batch_shape, bool keras_module) {
+std::string KerasDTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kI32: return "int32";
+    case DType::kI64: return "int64";
+  }
+  return "float32";
+}
+
+Json InputLayerJson(const std::string& name, const TensorType& type, bool keras_module) {
   Json input = {{"class_name", "InputLayer"},
-                {"config", {{"batch_shape", BatchShapeJson(batch_shape)}, {"dtype", "float32"}, {"sparse", false},
+                {"config", {{"batch_shape", BatchShapeJson(type.shape)}, {"dtype", KerasDTypeName(type.dtype)}, {"sparse", false},
                             {"ragged", false}, {"name", name}}}};
   if (keras_module) {
     input["module"] = "keras.layers";
@@ -49,12 +58,18 @@ Json InputLayerJson(const std::string& name, const Shape& batch_shape, bool kera
   return input;
 }
 
-std::optional<Shape> ReadInputLayer(ConfigReader& layer) {
+std::optional<Shape> ReadInputLayer(ConfigReader& layer, DType* dtype) {
   layer.Accept({"class_name", "module", "registered_name", "name", "inbound_nodes"});
   ConfigReader config = layer.Sub("config");
   std::optional<Shape> shape = config.InputShape();
   if (config.ok() && !shape) config.Fail("an InputLayer needs 'batch_shape' (or 'batch_input_shape')");
-  config.KerasDType();
+  const Json* given = config.Find("dtype");
+  const std::string name = given != nullptr && given->is_string() ? given->get<std::string>() : "";
+  if (dtype != nullptr && (name == "int32" || name == "int64")) {
+    *dtype = name == "int32" ? DType::kI32 : DType::kI64;
+  } else {
+    config.KerasDType();
+  }
   config.Unsupported("sparse", false, "gradflow's inputs are dense");
   config.Unsupported("ragged", false, "gradflow's inputs are dense");
   config.Unsupported("optional", false, "gradflow's inputs are always given");
@@ -80,7 +95,7 @@ absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::ve
     const LayerGraph::Call& call = lg.calls[i];
     if (call.layer < 0) {
       source[i] = {lg.input_names[i], 0};
-      Json input = InputLayerJson(lg.input_names[i], lg.input_types[i].shape, keras_module);
+      Json input = InputLayerJson(lg.input_names[i], lg.input_types[i], keras_module);
       input["name"] = lg.input_names[i];
       input["inbound_nodes"] = Json::array();
       out.layers.push_back(std::move(input));
@@ -323,11 +338,12 @@ class LayerGraphReader {
     if (IsInputLayerEntry(entry)) {
       absl::Status status;
       ConfigReader r(entry, absl::StrCat(where_, place, " (InputLayer)"), status, notes_);
-      std::optional<Shape> shape = ReadInputLayer(r);
+      DType dtype = DType::kF32;
+      std::optional<Shape> shape = ReadInputLayer(r, &dtype);
       GF_RETURN_IF_ERROR(status);
       std::vector<int64_t> dims = {-1};
       for (int64_t d : shape->dims()) dims.push_back(d);
-      input_types_[name] = TensorType{DType::kF32, Shape(dims)};
+      input_types_[name] = TensorType{dtype, Shape(dims)};
       calls_[name].push_back({-1, {}, place});
       return absl::OkStatus();
     }

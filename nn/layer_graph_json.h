@@ -76,12 +76,16 @@ absl::StatusOr<FunctionalParts> ReadLayerGraph(const nlohmann::json& config, con
 
 // Keras's InputLayer entry ({"class_name": "InputLayer", "config":
 // {"batch_shape": [null, ...], "dtype": "float32", ...}}), and back: the
-// shape of one sample.
+// shape of one sample and, given `dtype`, the input's dtype ("int32" and
+// "int64" too; without `dtype` only "float32" is read).
 bool IsInputLayerEntry(const nlohmann::json& entry);
 // [null, d1, d2, ...]: a Keras batch shape (dimension 0 is the batch).
 nlohmann::json BatchShapeJson(const Shape& shape);
-nlohmann::json InputLayerJson(const std::string& name, const Shape& batch_shape, bool keras_module);
-std::optional<Shape> ReadInputLayer(ConfigReader& entry);
+// "float32", "int32", "int64".
+std::string KerasDTypeName(DType dtype);
+// `type`: the batch shape and the dtype.
+nlohmann::json InputLayerJson(const std::string& name, const TensorType& type, bool keras_module);
+std::optional<Shape> ReadInputLayer(ConfigReader& entry, DType* dtype = nullptr);
 
 }  // namespace gradflow::nn
 

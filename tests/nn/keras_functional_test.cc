@@ -25,7 +25,9 @@
 #include "nn/functional.h"
 #include "nn/keras.h"
 #include "nn/keras_config.h"
+#include "nn/layer_graph_json.h"
 #include "nn/layers.h"
+#include "nn/model_config.h"
 #include "nn/merge_layers.h"
 #include "nn/model.h"
 #include "tests/util/files.h"
@@ -383,6 +385,72 @@ TEST(KerasFunctionalTest, AWhollyFrozenCompiledModelSaysHowToLoadIt) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   for (const nn::LayerPtr& layer : loaded->layers()) layer->trainable = true;
   EXPECT_TRUE(loaded->Compile({.loss = "mse"}).ok());
+}
+
+// ------------------------------------------------------------ small gaps
+
+TEST(KerasFunctionalTest, AnIntegerInputKeepsItsDtype) {
+  nn::KerasTensor ids = nn::Input({3}, {.name = "ids", .dtype = DType::kI32});
+  nn::KerasTensor x = nn::Input({2}, {.name = "x"});
+  nn::KerasTensor y = nn::Dense(1, {.name = "out"})(x);
+  absl::StatusOr<nn::Model> model = nn::Model::Create({x}, {y});
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE(model->Compile({.loss = "mse"}).ok());
+  // The dtype travels in each writer's InputLayer entry and back.
+  for (const TensorType& type : {TensorType{DType::kI32, Shape{-1, 3}}, TensorType{DType::kF32, Shape{-1, 2}}}) {
+    const Json entry = nn::InputLayerJson("ids", type, true);
+    EXPECT_EQ(entry["config"]["dtype"], type.dtype == DType::kI32 ? "int32" : "float32");
+    absl::Status status;
+    nn::ConfigReader r(entry, "entry", status);
+    DType read = DType::kF32;
+    EXPECT_EQ(nn::ReadInputLayer(r, &read), std::optional<Shape>(Shape{type.shape[1]}));
+    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_EQ(read, type.dtype);
+  }
+  absl::StatusOr<Json> written = nn::keras_config::WriteModel(*model, false);
+  ASSERT_TRUE(written.ok()) << written.status();
+  (*written)["config"]["layers"][0]["config"]["dtype"] = "int32";  // x as Keras writes an int32 Input
+  absl::StatusOr<nn::ModelConfig> read = nn::keras_config::ReadModel(*written, "model config", nullptr);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->graph->input_types[0].dtype, DType::kI32);
+  static_cast<void>(ids);
+}
+
+absl::StatusOr<nn::LayerPtr> DenseWithActivation(const Json& activation) {
+  return nn::LayerFromJson({{"class_name", "Dense"}, {"config", {{"units", 2}, {"activation", activation}}}}, "layer");
+}
+
+TEST(KerasFunctionalTest, ANullActivationIsLinear) {
+  absl::StatusOr<nn::LayerPtr> dense = DenseWithActivation(nullptr);
+  ASSERT_TRUE(dense.ok()) << dense.status();
+  EXPECT_EQ((*dense)->Config()["activation"], "linear");
+}
+
+TEST(KerasFunctionalTest, ActivationObjectsOfGradflowsLayerClassesAreRead) {
+  absl::StatusOr<nn::LayerPtr> leaky = DenseWithActivation(Json::parse(
+      R"({"module": "keras.layers", "class_name": "LeakyReLU", "config": {"negative_slope": 0.2}, "registered_name": null})"));
+  ASSERT_TRUE(leaky.ok()) << leaky.status();
+  EXPECT_EQ((*leaky)->Config()["activation"]["class_name"], "LeakyReLU");
+  EXPECT_TRUE(DenseWithActivation(Json::parse(R"({"class_name": "PReLU", "config": {}})")).ok());
+  absl::StatusOr<nn::LayerPtr> unknown = DenseWithActivation(Json::parse(R"({"class_name": "Swoosh", "config": {}})"));
+  ASSERT_FALSE(unknown.ok());
+  for (const char* part : {"'activation' is a 'Swoosh' object", "an activation name (", "relu", "LeakyReLU, PReLU"}) {
+    EXPECT_THAT(std::string(unknown.status().message()), HasSubstr(part));
+  }
+}
+
+// A user layer that describes no settings.
+class Opaque : public nn::Layer {
+ public:
+  std::string type() const override { return "Opaque"; }
+};
+
+TEST(KerasFunctionalTest, ALayerWithoutConfigSaysWhatToDo) {
+  absl::StatusOr<Json> json = nn::LayerToJson(Opaque());
+  ASSERT_FALSE(json.ok());
+  for (const char* part : {"Config() returns null", "override Layer::Config()", "nn::RegisterLayerType", "SaveWeights"}) {
+    EXPECT_THAT(std::string(json.status().message()), HasSubstr(part));
+  }
 }
 
 }  // namespace

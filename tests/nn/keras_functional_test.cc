@@ -426,19 +426,6 @@ TEST(KerasFunctionalTest, ANullActivationIsLinear) {
   EXPECT_EQ((*dense)->Config()["activation"], "linear");
 }
 
-TEST(KerasFunctionalTest, ActivationObjectsOfGradflowsLayerClassesAreRead) {
-  absl::StatusOr<nn::LayerPtr> leaky = DenseWithActivation(Json::parse(
-      R"({"module": "keras.layers", "class_name": "LeakyReLU", "config": {"negative_slope": 0.2}, "registered_name": null})"));
-  ASSERT_TRUE(leaky.ok()) << leaky.status();
-  EXPECT_EQ((*leaky)->Config()["activation"]["class_name"], "LeakyReLU");
-  EXPECT_TRUE(DenseWithActivation(Json::parse(R"({"class_name": "PReLU", "config": {}})")).ok());
-  absl::StatusOr<nn::LayerPtr> unknown = DenseWithActivation(Json::parse(R"({"class_name": "Swoosh", "config": {}})"));
-  ASSERT_FALSE(unknown.ok());
-  for (const char* part : {"'activation' is a 'Swoosh' object", "an activation name (", "relu", "LeakyReLU, PReLU"}) {
-    EXPECT_THAT(std::string(unknown.status().message()), HasSubstr(part));
-  }
-}
-
 // A user layer that describes no settings.
 class Opaque : public nn::Layer {
  public:

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "core/initializers.h"
 #include "core/status.h"
+#include "nn/layer_registry.h"
 #include "nn/model_config.h"
 #include "ops/activations.h"
 
@@ -200,7 +201,19 @@ std::string UnknownNameMessage(std::string_view name, const std::vector<std::str
 }
 
 ActivationOption ConfigReader::Activation(std::string_view key, std::optional<std::string> fallback) {
-  if (const Json* object = Find(key); object != nullptr && object->is_object()) {
+  const Json* given = Find(key);
+  if (given != nullptr && given->is_null()) return std::string("linear");  // Keras's activations.get(None)
+  if (given != nullptr && given->is_object()) {
+    const Json* object = given;
+    const std::string class_name = object->contains("class_name") && (*object)["class_name"].is_string()
+                                       ? (*object)["class_name"].get<std::string>() : "";
+    if (FindLayerType(class_name) == nullptr) {
+      FailField(key, absl::StrCat("is a ", QuoteUserText(class_name), " object, a class gradflow does not have; give ",
+                                  "an activation name (", absl::StrJoin(ops::ActivationNames(), ", "), ") or an ",
+                                  "object of a gradflow layer class such as LeakyReLU, PReLU, ELU or ReLU (",
+                                  absl::StrJoin(LayerTypeNames(), ", "), ")"));
+      return ActivationOption();
+    }
     absl::StatusOr<LayerPtr> layer = LayerFromJson(*object, absl::StrCat(where_, ".", std::string(key)), notes_);
     if (!layer.ok() && status_.ok()) status_ = layer.status();  // its message names the place
     return layer.ok() ? ActivationOption(*std::move(layer)) : ActivationOption();

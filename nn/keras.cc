@@ -24,6 +24,7 @@
 #include "core/status.h"
 #include "core/zip_archive.h"
 #include "nn/keras_config.h"
+#include "nn/layer_graph_json.h"
 #include "nn/model_config.h"
 #include "nn/model_file.h"
 
@@ -58,9 +59,12 @@ struct StateVariable {
   std::optional<optimizers::KerasSlot> slot;  // names of string literals
 };
 
+// In Keras's order of the layers (KerasLayerOrder): its optimizer's.
 std::vector<Output> TrainableVariables(const Model& model) {
   std::vector<Output> out;
-  for (size_t i = 0; i < model.layers().size(); ++i) {
+  absl::StatusOr<LayerGraph> graph = model.layer_graph();
+  if (!graph.ok()) return out;  // a compiled model has one
+  for (int i : KerasLayerOrder(*graph, model.layers().size())) {
     for (const Output& v : model.layer_variables(i)) {
       if (v.node->attr<bool>("trainable")) out.push_back(v);
     }
@@ -127,8 +131,9 @@ absl::Status WriteTyped(h5::Group& group, const std::string& dataset, const Tens
 }
 
 // tf.keras 2.x names each optimizer weight: OptimizerV2's
-// "Adam/dense/kernel/m:0" and "Adam/iter:0", or 2.11+'s "m/dense/kernel:0"
-// and "iteration:0". Which state variable is it?
+// "Adam/dense/kernel/m:0" and "Adam/iter:0", 2.11+'s "m/dense/kernel:0"
+// and "iteration:0", or 2.13+'s "Adam/m/dense/kernel:0" (under the
+// optimizer's name scope). Which state variable is it?
 const StateVariable* MatchTfKerasName(std::string name, const std::vector<StateVariable>& state) {
   if (absl::EndsWith(name, ":0")) name.resize(name.size() - 2);
   const bool is_count = name == "iteration" || absl::EndsWith(name, "/iter") || name == "iter";
@@ -138,7 +143,11 @@ const StateVariable* MatchTfKerasName(std::string name, const std::vector<StateV
     for (const char* slot_name : {v.slot->tf_keras, v.slot->keras, v.slot->slot}) {
       const std::string legacy = absl::StrCat("/", v.variable, "/", slot_name);  // after "Adam"
       const std::string v2 = absl::StrCat(slot_name, "/", v.variable);
-      if (name == v2 || (absl::EndsWith(name, legacy) && name.find('/') == name.size() - legacy.size())) return &v;
+      const std::string scoped_v2 = absl::StrCat("/", v2);  // after "Adam"
+      for (const std::string& after_scope : {legacy, scoped_v2}) {
+        if (absl::EndsWith(name, after_scope) && name.find('/') == name.size() - after_scope.size()) return &v;
+      }
+      if (name == v2) return &v;
     }
   }
   return nullptr;
@@ -159,7 +168,8 @@ class KerasSource {
                                                            const std::vector<WeightSpec>& specs) = 0;
   // Tells the source what the model is before weights are read (the
   // .keras archive sizes its weights entry by it).
-  virtual absl::Status Prepare(const std::vector<LayerPtr>&, const std::vector<std::vector<WeightSpec>>&) {
+  virtual absl::Status Prepare(const std::vector<LayerPtr>&, const std::vector<std::vector<WeightSpec>>&,
+                               size_t /*inputs*/) {
     return absl::OkStatus();
   }
   // The optimizer state by gradflow name; empty if the file has none.
@@ -209,7 +219,8 @@ class H5Source : public KerasSource {
     return source;
   }
 
-  absl::Status Prepare(const std::vector<LayerPtr>& layers, const std::vector<std::vector<WeightSpec>>& specs) override {
+  absl::Status Prepare(const std::vector<LayerPtr>& layers, const std::vector<std::vector<WeightSpec>>& specs,
+                       size_t) override {
     // Weights go to layers in order: the file's layers with weights against the model's.
     std::vector<size_t> weighted;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -312,6 +323,24 @@ std::vector<std::string> LayerGroupNames(const std::vector<LayerPtr>& layers) {
   return names;
 }
 
+// Keras 3 saves a functional model's InputLayers too (Functional.layers
+// holds them), as groups without weights: "input_layer", "input_layer_1", ...
+std::vector<std::string> InputLayerGroupNames(size_t inputs) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < inputs; ++i) names.push_back(i == 0 ? "input_layer" : absl::StrCat("input_layer_", i));
+  return names;
+}
+
+absl::Status CheckEmptyVars(const h5::Group& layers, const std::string& group) {
+  const std::string vars = group + "/vars";
+  if (!layers.Has(vars)) return absl::OkStatus();
+  GF_ASSIGN_OR_RETURN(h5::Group g, layers.OpenGroup(vars));
+  GF_ASSIGN_OR_RETURN(std::vector<std::string> children, g.ChildNames());
+  if (children.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(g.path(), " holds ", children.size(),
+                                                 " datasets, but an InputLayer has no weights"));
+}
+
 // Datasets "0" ... "n-1" of a vars group, checked to be exactly those.
 absl::StatusOr<size_t> VarCount(const h5::Group& vars) {
   GF_ASSIGN_OR_RETURN(std::vector<std::string> children, vars.ChildNames());
@@ -333,7 +362,8 @@ class ArchiveSource : public KerasSource {
     return source;
   }
 
-  absl::Status Prepare(const std::vector<LayerPtr>& layers, const std::vector<std::vector<WeightSpec>>& specs) override {
+  absl::Status Prepare(const std::vector<LayerPtr>& layers, const std::vector<std::vector<WeightSpec>>& specs,
+                       size_t inputs) override {
     // The weights entry may hold the layer weights, an optimizer's slots (at
     // most three per weight) and HDF5's bookkeeping: anything beyond is a bomb.
     uint64_t bytes = uint64_t{16} << 20;
@@ -346,7 +376,7 @@ class ArchiveSource : public KerasSource {
     GF_ASSIGN_OR_RETURN(h5::File file, h5::File::OpenImage(image, kWeightsEntry));
     weights_.emplace(std::move(file));
     group_names_ = LayerGroupNames(layers);
-    return CheckNoStrayGroups();
+    return CheckNoStrayGroups(inputs);
   }
 
   absl::StatusOr<std::vector<Tensor>> LayerWeights(size_t i, const std::string& class_name,
@@ -411,13 +441,19 @@ class ArchiveSource : public KerasSource {
     return absl::OkStatus();
   }
 
-  absl::Status CheckNoStrayGroups() const {
+  // Every group under /layers is a layer's, or an InputLayer's without weights.
+  absl::Status CheckNoStrayGroups(size_t inputs) const {
     const h5::Group root = weights_->Root();
     if (!root.Has("layers")) return absl::OkStatus();
     GF_ASSIGN_OR_RETURN(h5::Group layers, root.OpenGroup("layers"));
     GF_ASSIGN_OR_RETURN(std::vector<std::string> children, layers.ChildNames());
     const std::set<std::string> known(group_names_.begin(), group_names_.end());
+    const std::vector<std::string> input_groups = InputLayerGroupNames(inputs);
     for (const std::string& child : children) {
+      if (std::count(input_groups.begin(), input_groups.end(), child)) {
+        GF_RETURN_IF_ERROR(CheckEmptyVars(layers, child));
+        continue;
+      }
       if (!known.count(child)) {
         return absl::InvalidArgumentError(absl::StrCat(kWeightsEntry, " holds /layers/", QuoteUserText(child),
                                                        ", which no layer of config.json has"));
@@ -455,11 +491,13 @@ absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& op
   std::optional<CompileOptions> compile;
   if (!source.compile_config.is_null()) {
     GF_ASSIGN_OR_RETURN(compile, keras_config::ReadCompile(source.compile_config, source.keras_version,
-                                                           "compile config", &report.notes));
+                                                           keras_config::OutputLayerNames(config), "compile config",
+                                                           &report.notes));
   }
   GF_ASSIGN_OR_RETURN(Model model, ModelFromConfig(config));
   GF_ASSIGN_OR_RETURN(std::vector<std::vector<WeightSpec>> specs, model.WeightSpecs());
-  GF_RETURN_IF_ERROR(source.Prepare(model.layers(), specs));
+  GF_ASSIGN_OR_RETURN(const LayerGraph graph, model.layer_graph());
+  GF_RETURN_IF_ERROR(source.Prepare(model.layers(), specs, graph.input_names.size()));
   for (size_t i = 0; i < specs.size(); ++i) {
     Layer& layer = *model.layers()[i];
     GF_ASSIGN_OR_RETURN(std::vector<Tensor> weights, source.LayerWeights(i, layer.type(), specs[i]));
@@ -467,7 +505,14 @@ absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& op
   }
   ModelFile::RequireHeldWeights(model);
   if (!options.compile || !compile) return model;
-  GF_RETURN_IF_ERROR(model.Compile(*compile));
+  if (absl::Status compiled = model.Compile(*compile); !compiled.ok()) {
+    if (model.CountParams(/*trainable=*/true) > 0) return compiled;
+    // Keras compiles (and fits, training nothing) a model whose layers are all frozen.
+    return absl::Status(compiled.code(), absl::StrCat(
+        "the file's model is compiled but every layer is frozen (trainable false), and gradflow compiles only a ",
+        "model with something to train (", compiled.message(), "); load it with LoadModelOptions{.compile = false}, ",
+        "set trainable = true on the layers to train, and Compile"));
+  }
   GF_RETURN_IF_ERROR(LoadOptimizerState(model, source, report));
   return model;
 }
@@ -478,15 +523,43 @@ absl::StatusOr<Tensor> Variable(Model& model, const std::string& name) {
   return model.session()->variables().Get(name);
 }
 
+// The layers as Keras 3 lists them when it rebuilds the model
+// (KerasLayerOrder), and the InputLayers it lists beside them (a
+// functional model's; a Sequential's layers leave its InputLayer out).
+struct KerasLayers {
+  std::vector<size_t> order;  // into model.layers()
+  std::vector<LayerPtr> layers;
+  std::vector<std::string> input_names;
+};
+
+absl::StatusOr<KerasLayers> KerasLayersOf(const Model& model) {
+  GF_ASSIGN_OR_RETURN(const LayerGraph graph, model.layer_graph());
+  KerasLayers out;
+  for (int i : KerasLayerOrder(graph, model.layers().size())) {
+    out.order.push_back(static_cast<size_t>(i));
+    out.layers.push_back(model.layers()[i]);
+  }
+  if (!model.sequential()) out.input_names = graph.input_names;
+  return out;
+}
+
 absl::StatusOr<std::string> ArchiveWeights(Model& model, const std::vector<StateVariable>* state) {
   GF_ASSIGN_OR_RETURN(h5::File file, h5::File::CreateInMemory(kWeightsEntry));
   h5::Group root = file.Root();
   GF_ASSIGN_OR_RETURN(h5::Group model_vars, root.CreateGroup("vars"));
   GF_RETURN_IF_ERROR(model_vars.WriteStringAttribute("name", model.name()));
   GF_ASSIGN_OR_RETURN(h5::Group layers, root.CreateGroup("layers"));
-  const std::vector<std::string> groups = LayerGroupNames(model.layers());
-  for (size_t i = 0; i < groups.size(); ++i) {
-    GF_ASSIGN_OR_RETURN(h5::Group layer, layers.CreateGroup(groups[i]));
+  GF_ASSIGN_OR_RETURN(const KerasLayers written, KerasLayersOf(model));
+  const std::vector<std::string> groups = LayerGroupNames(written.layers);
+  const std::vector<std::string> input_groups = InputLayerGroupNames(written.input_names.size());
+  for (size_t k = 0; k < input_groups.size(); ++k) {
+    GF_ASSIGN_OR_RETURN(h5::Group input, layers.CreateGroup(input_groups[k]));
+    GF_ASSIGN_OR_RETURN(h5::Group vars, input.CreateGroup("vars"));
+    GF_RETURN_IF_ERROR(vars.WriteStringAttribute("name", written.input_names[k]));
+  }
+  for (size_t k = 0; k < groups.size(); ++k) {
+    const size_t i = written.order[k];
+    GF_ASSIGN_OR_RETURN(h5::Group layer, layers.CreateGroup(groups[k]));
     GF_ASSIGN_OR_RETURN(h5::Group vars, layer.CreateGroup("vars"));
     GF_RETURN_IF_ERROR(vars.WriteStringAttribute("name", model.layers()[i]->name()));
     const std::vector<Output>& variables = model.layer_variables(i);
@@ -530,11 +603,16 @@ absl::Status WriteH5Versions(h5::Group& group) {
 }
 
 absl::Status H5LayerWeights(Model& model, h5::Group& weights) {
-  std::vector<std::string> layer_names;
-  for (const LayerPtr& layer : model.layers()) layer_names.push_back(layer->name());
+  GF_ASSIGN_OR_RETURN(const KerasLayers written, KerasLayersOf(model));
+  std::vector<std::string> layer_names = written.input_names;
+  for (const LayerPtr& layer : written.layers) layer_names.push_back(layer->name());
   GF_RETURN_IF_ERROR(weights.WriteStringListAttribute("layer_names", layer_names));
-  for (size_t i = 0; i < layer_names.size(); ++i) {
-    GF_ASSIGN_OR_RETURN(h5::Group layer, weights.CreateGroup(layer_names[i]));
+  for (const std::string& input : written.input_names) {
+    GF_ASSIGN_OR_RETURN(h5::Group group, weights.CreateGroup(input));
+    GF_RETURN_IF_ERROR(group.WriteStringListAttribute("weight_names", {}));
+  }
+  for (size_t i : written.order) {
+    GF_ASSIGN_OR_RETURN(h5::Group layer, weights.CreateGroup(model.layers()[i]->name()));
     std::vector<std::string> names;
     for (const Output& v : model.layer_variables(i)) {
       names.push_back(absl::StrCat(model.name(), "/", v.node->name));  // Keras 3's variable.path
@@ -574,8 +652,10 @@ absl::StatusOr<std::string> H5Bytes(Model& model, const Json& config, const Json
 // Save's promise: never a file the loader would refuse. The configs are
 // read back by the loader's own rules before anything is written.
 absl::Status CheckReadsBack(const Json& config, const Json& compile) {
-  GF_RETURN_IF_ERROR(keras_config::ReadModel(config, "model config", nullptr).status());
-  return keras_config::ReadCompile(compile, keras_config::kWrittenKerasVersion, "compile config", nullptr).status();
+  GF_ASSIGN_OR_RETURN(const ModelConfig read, keras_config::ReadModel(config, "model config", nullptr));
+  return keras_config::ReadCompile(compile, keras_config::kWrittenKerasVersion, keras_config::OutputLayerNames(read),
+                                   "compile config", nullptr)
+      .status();
 }
 
 }  // namespace

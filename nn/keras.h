@@ -11,7 +11,7 @@
 //
 //   model.Save("my_model.keras");  // Keras 3's layout; ".h5" the legacy one
 //
-// What is read: the model config (Sequential; Keras's InputLayer becomes
+// What is read: the model config (Sequential, or Functional; an InputLayer becomes
 // the first layer's input shape), every layer weight, and, when the file is
 // compiled, the loss, metrics and optimizer (Keras 3 and tf.keras 2.x keys,
 // `lr` and `decay` included) with the optimizer's state, so Fit continues

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/describe.h"
 #include "core/status.h"
 #include "nn/config_reader.h"
@@ -200,21 +201,163 @@ absl::Status ReadMetricEntry(const Json& metric, const std::string& where, std::
                                                                     MetricNames()), ")"));
 }
 
-// The loss: a name, or a Keras loss object (its description: from_logits,
-// label_smoothing, reduction, delta, ...).
-void ReadLoss(ConfigReader& r, CompileOptions& o) {
-  const Json* loss = r.Required("loss");
+// One loss, r's field `key`: a name, or a Keras loss object (its
+// description: from_logits, label_smoothing, reduction, delta, ...).
+void ReadLossValue(ConfigReader& r, const std::string& key, std::optional<std::string>& name,
+                   std::optional<losses::Loss>& config) {
+  const Json* loss = r.Required(key);
   if (loss == nullptr) return;
-  if (loss->is_string()) {
-    o.loss = loss->get<std::string>();
+  if (loss->is_null()) {
+    r.FailField(key, "is null (no loss for this output): gradflow trains every output with a loss; give it one "
+                     "and a loss weight of 0 to leave it out of the total");
     return;
   }
-  ConfigReader keras = KerasConfigOf(r, *loss, "loss");
-  keras.Unsupported("axis", -1, "gradflow's losses reduce the last axis");
-  keras.Unsupported("ignore_class", nullptr, "gradflow's losses count every class");
-  keras.Unsupported("dtype", nullptr, "gradflow's losses compute in float32");
-  o.loss_config = ReadKerasObject<losses::Loss>(r, "loss", *loss, {"name", "axis", "ignore_class", "dtype", "fn"});
-  if (o.loss_config) o.loss = VariantName(*o.loss_config);
+  if (loss->is_string()) {
+    name = loss->get<std::string>();
+  } else {
+    ConfigReader keras = KerasConfigOf(r, *loss, key);
+    keras.Unsupported("axis", -1, "gradflow's losses reduce the last axis");
+    keras.Unsupported("ignore_class", nullptr, "gradflow's losses count every class");
+    keras.Unsupported("dtype", nullptr, "gradflow's losses compute in float32");
+    config = ReadKerasObject<losses::Loss>(r, key, *loss, {"name", "axis", "ignore_class", "dtype", "fn"});
+    if (config) name = VariantName(*config);
+  }
+  if (r.ok() && name) {
+    absl::StatusOr<const LossInfo*> info = FindLoss(*name);
+    if (!info.ok()) r.FailField(key, std::string(info.status().message()));
+  }
+}
+
+// ------------------------------------------------------------ per-output settings
+// A model with several outputs is compiled with Keras's per-output forms of
+// loss, loss_weights and metrics: a list in output order, or a dict keyed
+// by output layer name. They are read into CompileOptions::outputs.
+
+bool IsKerasObject(const Json& j) { return j.is_object() && j.contains("class_name"); }
+bool IsPerOutputForm(const Json& j) { return j.is_array() || (j.is_object() && !IsKerasObject(j)); }
+
+struct OutputEntry {
+  size_t output;
+  std::string key;  // for messages: "loss[1]", "loss.aux"
+  const Json* value;
+};
+
+// The entries of the per-output form `value` (r's field `key`), checked
+// against the model's output names. `every_output`: each output needs one.
+std::vector<OutputEntry> PerOutputEntries(ConfigReader& r, const std::string& key, const Json& value,
+                                          const std::vector<std::string>& names, bool every_output) {
+  const std::string outputs = absl::StrCat(names.size(), " output", names.size() == 1 ? "" : "s", " (",
+                                           absl::StrJoin(names, ", "), ")");
+  std::vector<OutputEntry> entries;
+  if (value.is_array()) {
+    if (value.size() != names.size()) {
+      r.FailField(key, absl::StrCat("lists ", value.size(), " entries, but the model has ", outputs,
+                                    "; give one per output, in output order, or a dict keyed by output name"));
+      return {};
+    }
+    for (size_t k = 0; k < value.size(); ++k) entries.push_back({k, absl::StrCat(key, "[", k, "]"), &value[k]});
+    return entries;
+  }
+  std::vector<bool> given(names.size(), false);
+  for (const auto& [name, v] : value.items()) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      r.FailField(key, absl::StrCat("names output ", QuoteUserText(name), ", which the model does not have; it has ",
+                                    outputs));
+      return {};
+    }
+    const size_t k = static_cast<size_t>(it - names.begin());
+    given[k] = true;
+    entries.push_back({k, absl::StrCat(key, ".", name), &v});
+  }
+  for (size_t k = 0; k < names.size() && every_output; ++k) {
+    if (!given[k]) {
+      r.FailField(key, absl::StrCat("has no entry for output '", names[k], "'; Keras 3 needs one for each of the ",
+                                    outputs));
+      return {};
+    }
+  }
+  return entries;
+}
+
+// Output k's options, making one per output at the first per-output setting.
+OutputCompileOptions& OutputOptionsOf(CompileOptions& o, size_t k, size_t outputs) {
+  if (o.outputs.empty()) o.outputs.resize(outputs);
+  return o.outputs[k];
+}
+
+// Reads each entry of r's per-output field `key` through a reader holding
+// just that entry under its own key, so messages name the place.
+template <typename ReadEntry>
+void ReadEachOutput(ConfigReader& r, const std::string& key, const Json& value, const std::vector<std::string>& names,
+                    bool every_output, ReadEntry read_entry) {
+  for (const OutputEntry& e : PerOutputEntries(r, key, value, names, every_output)) {
+    const Json holder = {{e.key, *e.value}};
+    ConfigReader entry = r.Over(holder, r.where());
+    read_entry(e.output, entry, e.key);
+    if (!r.ok()) return;
+  }
+}
+
+// "loss": one loss for every output, or one per output.
+void ReadLosses(ConfigReader& r, const std::vector<std::string>& names, CompileOptions& o) {
+  const Json* loss = r.Required("loss");
+  if (loss == nullptr) return;
+  if (!IsPerOutputForm(*loss)) {
+    std::optional<std::string> name;
+    ReadLossValue(r, "loss", name, o.loss_config);
+    if (name) o.loss = *name;
+    return;
+  }
+  ReadEachOutput(r, "loss", *loss, names, /*every_output=*/true, [&](size_t k, ConfigReader& entry, const std::string& key) {
+    OutputCompileOptions& out = OutputOptionsOf(o, k, names.size());
+    ReadLossValue(entry, key, out.loss, out.loss_config);
+  });
+}
+
+// "loss_weights": per output (an output a dict leaves out weighs 1, as in tf.keras 2).
+void ReadLossWeights(ConfigReader& r, const std::vector<std::string>& names, CompileOptions& o) {
+  if (r.IsNull("loss_weights")) return;
+  const Json& weights = *r.Find("loss_weights");
+  if (!IsPerOutputForm(weights)) {
+    r.FailField("loss_weights", absl::StrCat("is ", DescribeJson(weights), "; it must be a list (a weight per ",
+                                             "output, in output order) or a dict keyed by output name"));
+    return;
+  }
+  ReadEachOutput(r, "loss_weights", weights, names, /*every_output=*/false,
+                 [&](size_t k, ConfigReader& entry, const std::string& key) {
+                   const double weight = entry.Number(key, std::nullopt);
+                   if (entry.ok() && !(weight >= 0)) entry.FailField(key, absl::StrCat("is ", weight, "; it must be >= 0"));
+                   OutputOptionsOf(o, k, names.size()).loss_weight = weight;
+                 });
+}
+
+// Whether "metrics" is in a per-output form. A dict is; Keras 3 reads a list
+// of a model with several outputs as one entry per output, tf.keras 2 only
+// a list holding lists (a flat list goes to every output).
+bool MetricsPerOutput(const Json& metrics, bool tf_keras_2, size_t outputs) {
+  if (metrics.is_object()) return !IsKerasObject(metrics);
+  if (!metrics.is_array() || metrics.empty() || outputs == 1) return false;
+  if (!tf_keras_2) return true;
+  return std::any_of(metrics.begin(), metrics.end(), [](const Json& m) { return IsPerOutputForm(m); });
+}
+
+// "metrics": for every output, or per output (an entry one metric, a list
+// or null; an output a dict leaves out has none, as in Keras).
+absl::Status ReadCompileMetrics(ConfigReader& r, bool tf_keras_2, const std::vector<std::string>& names,
+                                std::vector<std::string>* notes, CompileOptions& o) {
+  if (r.IsNull("metrics")) return absl::OkStatus();
+  const Json& metrics = *r.Find("metrics");
+  if (!MetricsPerOutput(metrics, tf_keras_2, names.size())) return ReadMetrics(metrics, r.where(), notes, o.metrics);
+  if (metrics.is_object()) {
+    for (size_t k = 0; k < names.size(); ++k) OutputOptionsOf(o, k, names.size()).metrics.emplace();
+  }
+  absl::Status read;
+  for (const OutputEntry& e : PerOutputEntries(r, "metrics", metrics, names, /*every_output=*/false)) {
+    std::vector<Metric>& out = OutputOptionsOf(o, e.output, names.size()).metrics.emplace();
+    if (!e.value->is_null()) read.Update(ReadMetrics(*e.value, absl::StrCat(r.where(), ".", e.key), notes, out));
+  }
+  return read;
 }
 
 // Keras's base optimizer keys (not fields of a gradflow optimizer).
@@ -341,23 +484,32 @@ absl::StatusOr<ModelConfig> ReadModel(const Json& model, const std::string& wher
   return out;
 }
 
+std::vector<std::string> OutputLayerNames(const ModelConfig& config) {
+  const auto layer_name = [&](int i) {
+    const bool known = i >= 0 && static_cast<size_t>(i) < config.layers.size() && config.layers[i] != nullptr;
+    return known ? config.layers[i]->name() : std::string();
+  };
+  if (!config.graph) return {layer_name(static_cast<int>(config.layers.size()) - 1)};
+  std::vector<std::string> names;
+  for (int call : config.graph->outputs) {
+    const bool known = call >= 0 && static_cast<size_t>(call) < config.graph->calls.size();
+    names.push_back(known ? layer_name(config.graph->calls[call].layer) : std::string());  // an input: refused later
+  }
+  return names;
+}
+
 absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, const std::string& keras_version,
-                                           const std::string& where, std::vector<std::string>* notes) {
+                                           const std::vector<std::string>& output_names, const std::string& where,
+                                           std::vector<std::string>* notes) {
   absl::Status status;
   ConfigReader r(compile, where, status, notes);
   CompileOptions o;
-  ReadLoss(r, o);
-  if (r.ok()) {
-    absl::StatusOr<const LossInfo*> loss = FindLoss(o.loss);
-    if (!loss.ok()) r.FailField("loss", std::string(loss.status().message()));
-  }
-  if (const Json* metrics = r.Find("metrics"); metrics != nullptr && !metrics->is_null() && r.ok()) {
-    GF_RETURN_IF_ERROR(ReadMetrics(*metrics, where, notes, o.metrics));
-  }
+  ReadLosses(r, output_names, o);
+  ReadLossWeights(r, output_names, o);
+  if (r.ok()) GF_RETURN_IF_ERROR(ReadCompileMetrics(r, !absl::StartsWith(keras_version, "3"), output_names, notes, o));
   ReadOptimizer(r, r.IsNull("optimizer_config") ? "optimizer" : "optimizer_config", keras_version, o);
-  r.Unsupported("loss_weights", nullptr, "gradflow models have one output");
-  r.Unsupported("weighted_metrics", nullptr, "gradflow has no sample weights yet");
-  r.Unsupported("sample_weight_mode", nullptr, "gradflow has no sample weights yet");
+  r.Unsupported("weighted_metrics", nullptr, "gradflow's metrics weigh every sample alike");
+  r.Unsupported("sample_weight_mode", nullptr, "gradflow weighs whole samples (no temporal sample weights)");
   r.Ignored("run_eagerly", false, "gradflow always runs its compiled plan");
   r.Ignored("steps_per_execution", 1, "gradflow runs one step per batch; the results are the same");
   r.Ignored("jit_compile", false, "gradflow always compiles its plans");
@@ -453,15 +605,41 @@ absl::StatusOr<Json> WriteKerasObject(const Variant& value, const char* module) 
   }, value);
 }
 
-// The loss: its name, or the configured loss object.
-absl::StatusOr<Json> WriteLoss(const CompileOptions& options) {
-  if (!options.loss_config) {
-    GF_ASSIGN_OR_RETURN(const LossInfo* loss, FindLoss(options.loss));
+// A loss: its name, or the configured loss object.
+absl::StatusOr<Json> WriteLoss(const std::string& name, const std::optional<losses::Loss>& config) {
+  if (!config) {
+    GF_ASSIGN_OR_RETURN(const LossInfo* loss, FindLoss(name));
     return Json(loss->names[0]);
   }
-  GF_ASSIGN_OR_RETURN(Json loss, WriteKerasObject(*options.loss_config, "keras.losses"));
+  GF_ASSIGN_OR_RETURN(Json loss, WriteKerasObject(*config, "keras.losses"));
   loss["config"]["name"] = KerasSnakeCase(loss["class_name"].get<std::string>());
   return loss;
+}
+
+// "loss", "loss_weights" and "metrics" in the forms both Keras versions read
+// the same way: one loss for all outputs, or (with CompileOptions::outputs
+// and several outputs) a list of losses and of weights in output order; a
+// list of metrics per output whenever there are several outputs (Keras 3
+// reads a flat list as one entry per output).
+absl::Status WriteLossesAndMetrics(const CompileOptions& options, size_t outputs, bool legacy_h5, Json& compile) {
+  Json losses = Json::array(), weights = Json::array(), metrics = Json::array();
+  for (size_t k = 0; k < outputs; ++k) {
+    const OutputCompileOptions* out = options.outputs.empty() ? nullptr : &options.outputs[k];
+    const bool own_loss = out != nullptr && (out->loss || out->loss_config);
+    GF_ASSIGN_OR_RETURN(Json loss, own_loss ? WriteLoss(out->loss.value_or(""), out->loss_config)
+                                            : WriteLoss(options.loss, options.loss_config));
+    losses.push_back(std::move(loss));
+    weights.push_back(out != nullptr ? out->loss_weight : 1.0);
+    GF_ASSIGN_OR_RETURN(Json list, WriteMetrics(out != nullptr && out->metrics ? *out->metrics : options.metrics,
+                                                legacy_h5));
+    metrics.push_back(std::move(list));
+  }
+  const bool several = outputs > 1;
+  compile["loss"] = several && !options.outputs.empty() ? losses : losses[0];
+  const bool weighted = !options.outputs.empty() && (several || weights[0] != 1.0);
+  compile["loss_weights"] = weighted ? weights : Json(nullptr);
+  compile["metrics"] = several ? metrics : metrics[0];
+  return absl::OkStatus();
 }
 
 // Keras's base optimizer keys, as Keras 3 writes them.
@@ -486,6 +664,8 @@ namespace {
 absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
   // Keras builds each layer from its build_config: the shapes are needed.
   GF_ASSIGN_OR_RETURN(const std::vector<TensorType> types, model.CallTypes());
+  GF_ASSIGN_OR_RETURN(const LayerGraph layer_graph, model.layer_graph());
+  const std::vector<int> order = KerasLayerOrder(layer_graph, model.layers().size());
   GF_ASSIGN_OR_RETURN(FunctionalJson graph,
                       WriteLayerGraph(model, &types, [&](const Layer& layer, const std::vector<TensorType>& inputs) {
                         absl::StatusOr<Json> json = WriteLayer(layer, inputs[0].shape, legacy_h5);
@@ -495,7 +675,7 @@ absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
                           (*json)["build_config"]["input_shape"] = std::move(shapes);
                         }
                         return json;
-                      }, !legacy_h5));
+                      }, !legacy_h5, &order));
   Json out = {{"class_name", "Functional"},
               {"config", {{"name", model.name()}, {"trainable", true}, {"layers", std::move(graph.layers)},
                           {"input_layers", std::move(graph.input_layers)},
@@ -512,7 +692,7 @@ absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
 absl::StatusOr<Json> WriteModel(const Model& model, bool legacy_h5) {
   if (!model.sequential()) return WriteFunctional(model, legacy_h5);
   const Shape input = model.input().shape();
-  Json layers = Json::array({InputLayerJson("input_layer", input, !legacy_h5)});
+  Json layers = Json::array({InputLayerJson("input_layer", model.input().type(), !legacy_h5)});
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const Shape layer_input = i == 0 ? input : model.layer_output(i - 1).shape();
     GF_ASSIGN_OR_RETURN(Json layer, WriteLayer(*model.layers()[i], layer_input, legacy_h5));
@@ -552,13 +732,6 @@ absl::StatusOr<Json> WriteMetrics(const std::vector<Metric>& metrics, bool legac
 absl::StatusOr<Json> WriteCompile(const Model& model, bool legacy_h5) {
   const CompileOptions* options = model.compile_options();
   if (options == nullptr) return absl::FailedPreconditionError("the model is not compiled");
-  if (!options->outputs.empty()) {
-    // Keras's per-output form (loss and metric lists or dicts, loss_weights)
-    // is not written yet; dropping the options would change the training.
-    return absl::UnimplementedError(
-        "per-output compile options (CompileOptions::outputs) are not written to Keras files yet; save in "
-        "gradflow's format (.safetensors), or compile with one loss and metric list for all outputs");
-  }
   GF_ASSIGN_OR_RETURN(Json optimizer, WriteKerasObject(options->optimizer, legacy_h5 ? nullptr : "keras.optimizers"));
   Json& config = optimizer["config"];
   config["name"] = absl::AsciiStrToLower(optimizer["class_name"].get<std::string>());
@@ -570,11 +743,9 @@ absl::StatusOr<Json> WriteCompile(const Model& model, bool legacy_h5) {
     config["learning_rate"] = *rate;  // Keras saves the current rate (callbacks may have changed it)
   }
   WriteOptimizerBase(*options, config);
-  GF_ASSIGN_OR_RETURN(Json loss, WriteLoss(*options));
-  GF_ASSIGN_OR_RETURN(Json metrics, WriteMetrics(options->metrics, legacy_h5));
-  Json compile = {{"loss", std::move(loss)}, {"loss_weights", nullptr}, {"metrics", std::move(metrics)},
-                  {"weighted_metrics", nullptr}, {"run_eagerly", false}, {"steps_per_execution", 1},
+  Json compile = {{"weighted_metrics", nullptr}, {"run_eagerly", false}, {"steps_per_execution", 1},
                   {"jit_compile", false}};
+  GF_RETURN_IF_ERROR(WriteLossesAndMetrics(*options, OutputLayerNames(ConfigOf(model)).size(), legacy_h5, compile));
   compile[legacy_h5 ? "optimizer_config" : "optimizer"] = std::move(optimizer);
   return compile;
 }

@@ -29,17 +29,28 @@ inline constexpr char kWrittenKerasVersion[] = "3.10.0";
 absl::StatusOr<ModelConfig> ReadModel(const nlohmann::json& model, const std::string& where,
                                       std::vector<std::string>* notes);
 
+// The layer names of the model's outputs, in output order: what Keras keys
+// per-output compile settings by (its model.output_names).
+std::vector<std::string> OutputLayerNames(const ModelConfig& config);
+
 // Keras 3's compile_config, or a legacy .h5 training_config (with
 // "optimizer_config"). `keras_version` is the file's: tf.keras before 2.11
-// follows Nadam's 2.x momentum schedule.
+// follows Nadam's 2.x momentum schedule, and gives a flat metrics list to
+// every output (Keras 3 reads it as one entry per output). `loss`,
+// `loss_weights` and `metrics` may be per output, as lists in the order of
+// `output_names` (OutputLayerNames) or dicts keyed by them; they become
+// CompileOptions::outputs.
 absl::StatusOr<CompileOptions> ReadCompile(const nlohmann::json& compile, const std::string& keras_version,
-                                           const std::string& where, std::vector<std::string>* notes);
+                                           const std::vector<std::string>& output_names, const std::string& where,
+                                           std::vector<std::string>* notes);
 
 // The model's Keras 3 config (`legacy_h5`: the legacy .h5 form, without
 // module / registered_name / build_config on the layers). `model` is compiled.
 absl::StatusOr<nlohmann::json> WriteModel(const Model& model, bool legacy_h5);
 // Keras 3's compile_config (`legacy_h5`: training_config, with
-// "optimizer_config"), at the model's current learning rate.
+// "optimizer_config"), at the model's current learning rate. A model with
+// several outputs gets its metrics as a list per output, and with
+// CompileOptions::outputs its loss and loss_weights as lists too.
 absl::StatusOr<nlohmann::json> WriteCompile(const Model& model, bool legacy_h5);
 
 // A compile config's metrics: a list of names ("accuracy", "mae") and Keras

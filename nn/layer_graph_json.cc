@@ -1,6 +1,8 @@
 #include "nn/layer_graph_json.h"
 
+#include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -18,7 +20,7 @@ Json KerasTensorJson(const TensorType* type, const std::string& layer, int node)
   Json shape = nullptr, dtype = nullptr;
   if (type != nullptr) {
     shape = BatchShapeJson(type->shape);
-    dtype = type->dtype == DType::kI32 ? "int32" : "float32";
+    dtype = KerasDTypeName(type->dtype);
   }
   return {{"class_name", "__keras_tensor__"},
           {"config", {{"shape", std::move(shape)}, {"dtype", std::move(dtype)}, {"keras_history", {layer, node, 0}}}}};
@@ -36,9 +38,18 @@ bool IsInputLayerEntry(const Json& entry) {
   return entry.is_object() && entry.contains("class_name") && entry["class_name"] == "InputLayer";
 }
 
-Json InputLayerJson(const std::string& name, const Shape& batch_shape, bool keras_module) {
+std::string KerasDTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kI32: return "int32";
+    case DType::kI64: return "int64";
+  }
+  return "float32";
+}
+
+Json InputLayerJson(const std::string& name, const TensorType& type, bool keras_module) {
   Json input = {{"class_name", "InputLayer"},
-                {"config", {{"batch_shape", BatchShapeJson(batch_shape)}, {"dtype", "float32"}, {"sparse", false},
+                {"config", {{"batch_shape", BatchShapeJson(type.shape)}, {"dtype", KerasDTypeName(type.dtype)}, {"sparse", false},
                             {"ragged", false}, {"name", name}}}};
   if (keras_module) {
     input["module"] = "keras.layers";
@@ -47,12 +58,18 @@ Json InputLayerJson(const std::string& name, const Shape& batch_shape, bool kera
   return input;
 }
 
-std::optional<Shape> ReadInputLayer(ConfigReader& layer) {
+std::optional<Shape> ReadInputLayer(ConfigReader& layer, DType* dtype) {
   layer.Accept({"class_name", "module", "registered_name", "name", "inbound_nodes"});
   ConfigReader config = layer.Sub("config");
   std::optional<Shape> shape = config.InputShape();
   if (config.ok() && !shape) config.Fail("an InputLayer needs 'batch_shape' (or 'batch_input_shape')");
-  config.KerasDType();
+  const Json* given = config.Find("dtype");
+  const std::string name = given != nullptr && given->is_string() ? given->get<std::string>() : "";
+  if (dtype != nullptr && (name == "int32" || name == "int64")) {
+    *dtype = name == "int32" ? DType::kI32 : DType::kI64;
+  } else {
+    config.KerasDType();
+  }
   config.Unsupported("sparse", false, "gradflow's inputs are dense");
   config.Unsupported("ragged", false, "gradflow's inputs are dense");
   config.Unsupported("optional", false, "gradflow's inputs are always given");
@@ -63,7 +80,8 @@ std::optional<Shape> ReadInputLayer(ConfigReader& layer) {
 }
 
 absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::vector<TensorType>* call_types,
-                                               const LayerJsonWriter& write_layer, bool keras_module) {
+                                               const LayerJsonWriter& write_layer, bool keras_module,
+                                               const std::vector<int>* layer_order) {
   GF_ASSIGN_OR_RETURN(const LayerGraph lg, model.layer_graph());
   if (call_types != nullptr && call_types->size() != lg.calls.size()) {
     return absl::InternalError("WriteLayerGraph: call_types has a type per call of another graph");
@@ -77,7 +95,7 @@ absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::ve
     const LayerGraph::Call& call = lg.calls[i];
     if (call.layer < 0) {
       source[i] = {lg.input_names[i], 0};
-      Json input = InputLayerJson(lg.input_names[i], lg.input_types[i].shape, keras_module);
+      Json input = InputLayerJson(lg.input_names[i], lg.input_types[i], keras_module);
       input["name"] = lg.input_names[i];
       input["inbound_nodes"] = Json::array();
       out.layers.push_back(std::move(input));
@@ -102,9 +120,63 @@ absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::ve
     Json first_arg = call.inputs.size() == 1 ? args[0] : args;
     entries[call.layer]["inbound_nodes"].push_back({{"args", Json::array({first_arg})}, {"kwargs", Json::object()}});
   }
-  for (Json& entry : entries) out.layers.push_back(std::move(entry));
+  if (layer_order != nullptr && layer_order->size() != entries.size()) {
+    return absl::InternalError("WriteLayerGraph: layer_order is not a permutation of the layers");
+  }
+  for (size_t k = 0; k < entries.size(); ++k) {
+    const size_t i = layer_order != nullptr ? static_cast<size_t>((*layer_order)[k]) : k;
+    if (i >= entries.size() || entries[i].is_null()) {
+      return absl::InternalError("WriteLayerGraph: layer_order is not a permutation of the layers");
+    }
+    out.layers.push_back(std::move(entries[i]));
+  }
   for (int o : lg.outputs) out.output_layers.push_back({source[o].first, source[o].second, 0});
   return out;
+}
+
+std::vector<int> KerasLayerOrder(const LayerGraph& graph, size_t layers) {
+  const size_t calls = graph.calls.size();
+  // Keras's operations: a layer (its index), or an input (layers + its call).
+  const auto operation = [&](size_t c) {
+    return graph.calls[c].layer >= 0 ? static_cast<size_t>(graph.calls[c].layer) : layers + c;
+  };
+  std::vector<int> first_met(layers + calls, std::numeric_limits<int>::max());
+  int met = 0;
+  std::vector<size_t> post_order;  // inputs before the calls reading them
+  std::vector<char> opened(calls, 0);
+  for (int output : graph.outputs) {  // the depth-first walk, without recursion
+    std::vector<std::pair<size_t, size_t>> stack;  // a call and its next input
+    const auto open = [&](size_t c) {
+      if (opened[c]) return;
+      opened[c] = 1;
+      first_met[operation(c)] = std::min(first_met[operation(c)], met++);
+      stack.push_back({c, 0});
+    };
+    open(static_cast<size_t>(output));
+    while (!stack.empty()) {
+      const size_t c = stack.back().first;
+      if (stack.back().second < graph.calls[c].inputs.size()) {
+        open(static_cast<size_t>(graph.calls[c].inputs[stack.back().second++]));
+        continue;
+      }
+      post_order.push_back(c);
+      stack.pop_back();
+    }
+  }
+  // A call's depth is one more than the deepest reader's; a layer's, its
+  // deepest call's, which in turn deepens the calls it reads.
+  std::vector<int> call_depth(calls, 0), depth(layers + calls, 0);
+  for (auto it = post_order.rbegin(); it != post_order.rend(); ++it) {
+    const size_t op = operation(*it);
+    depth[op] = call_depth[*it] = std::max(call_depth[*it], depth[op]);
+    for (int in : graph.calls[*it].inputs) call_depth[in] = std::max(call_depth[in], call_depth[*it] + 1);
+  }
+  std::vector<int> order(layers);
+  for (size_t i = 0; i < layers; ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return depth[a] != depth[b] ? depth[a] > depth[b] : first_met[a] < first_met[b];
+  });
+  return order;
 }
 
 namespace {
@@ -123,6 +195,24 @@ class GraphReader {
     return absl::InvalidArgumentError(absl::StrCat(where_, place, ": ", problem));
   }
 
+  // A call's keyword arguments. Keras 3 records Dropout's `training` (its
+  // signature's default, false) and BatchNormalization's `mask` (null) in
+  // every functional config; its fit, evaluate and predict pass their own
+  // `training` over the recorded one, as gradflow does. tf.keras 2 records
+  // only what the code passed, and keeps it: a `training` there would pin
+  // the layer's mode, which gradflow does not do.
+  absl::Status CheckKwargs(const Json& kwargs, const std::string& place, bool keras_3) const {
+    if (!kwargs.is_object()) return Error(place, absl::StrCat("must be an object, got ", DescribeJson(kwargs)));
+    for (const auto& [key, value] : kwargs.items()) {
+      if (key == "mask" && value.is_null()) continue;
+      if (key == "training" && (value.is_null() || (keras_3 && value.is_boolean()))) continue;
+      return Error(place, absl::StrCat("has the call argument ", QuoteUserText(key), " = ", DescribeJson(value),
+                                       ", which gradflow's layer calls do not take (they take Keras 3's recorded "
+                                       "training and a null mask); rebuild the model without it"));
+    }
+    return absl::OkStatus();
+  }
+
   // [name, node, tensor] or tf.keras 2's [name, node, tensor, kwargs].
   absl::StatusOr<TensorRef> Triple(const Json& j, const std::string& place) const {
     if (!j.is_array() || j.size() < 3 || j.size() > 4 || !j[0].is_string() || !j[1].is_number_integer() ||
@@ -133,6 +223,7 @@ class GraphReader {
     if (node < 0 || node > kMaxModelConfigLayers || tensor != 0) {
       return Error(place, absl::StrCat("node ", node, ", tensor ", tensor, ": gradflow layers have one output (tensor 0)"));
     }
+    if (j.size() == 4) GF_RETURN_IF_ERROR(CheckKwargs(j[3], place + "[3]", /*keras_3=*/false));
     return TensorRef{j[0].get<std::string>(), static_cast<int>(node)};
   }
 
@@ -165,9 +256,7 @@ class GraphReader {
         GF_ASSIGN_OR_RETURN(TensorRef ref, KerasTensor(arg, arg_place));
         refs.push_back(std::move(ref));
       }
-      if (node.contains("kwargs") && !(node["kwargs"].is_object() && node["kwargs"].empty())) {
-        return Error(place, "has call arguments (kwargs) gradflow does not take");
-      }
+      if (node.contains("kwargs")) GF_RETURN_IF_ERROR(CheckKwargs(node["kwargs"], place + ".kwargs", /*keras_3=*/true));
     } else {
       return Error(place, "must be {\"args\": [tensor or list of tensors], \"kwargs\": {}}");
     }
@@ -249,11 +338,12 @@ class LayerGraphReader {
     if (IsInputLayerEntry(entry)) {
       absl::Status status;
       ConfigReader r(entry, absl::StrCat(where_, place, " (InputLayer)"), status, notes_);
-      std::optional<Shape> shape = ReadInputLayer(r);
+      DType dtype = DType::kF32;
+      std::optional<Shape> shape = ReadInputLayer(r, &dtype);
       GF_RETURN_IF_ERROR(status);
       std::vector<int64_t> dims = {-1};
       for (int64_t d : shape->dims()) dims.push_back(d);
-      input_types_[name] = TensorType{DType::kF32, Shape(dims)};
+      input_types_[name] = TensorType{dtype, Shape(dims)};
       calls_[name].push_back({-1, {}, place});
       return absl::OkStatus();
     }

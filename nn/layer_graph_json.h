@@ -49,9 +49,20 @@ using LayerJsonWriter =
 // `call_types` (Model::CallTypes(), or null): each call's output type, for
 // the tensors' "shape" (null without; the readers go by keras_history, and a
 // config that is only read and written needs no build). `keras_module`: the
-// InputLayers get Keras 3's "module" and "registered_name".
+// InputLayers get Keras 3's "module" and "registered_name". `layer_order`
+// (null: model.layers()'s): the order of the layer entries, as indices into
+// model.layers().
 absl::StatusOr<FunctionalJson> WriteLayerGraph(const Model& model, const std::vector<TensorType>* call_types,
-                                               const LayerJsonWriter& write_layer, bool keras_module);
+                                               const LayerJsonWriter& write_layer, bool keras_module,
+                                               const std::vector<int>* layer_order = nullptr);
+
+// The order Keras 3 gives a model's layers when it builds the model from
+// its graph (Function's map_graph): by decreasing depth (the longest path to
+// an output), ties in the order a depth-first walk from the outputs first
+// meets them. Keras numbers a .keras file's weight groups ("dense",
+// "dense_1") and matches a legacy .h5 file's weights in this order, so the
+// Keras writers list the layers in it. Indices into the `layers` layers.
+std::vector<int> KerasLayerOrder(const LayerGraph& graph, size_t layers);
 
 // Reads one layer entry (not an InputLayer) / one InputLayer entry.
 using LayerJsonReader = std::function<absl::StatusOr<LayerPtr>(const nlohmann::json& entry, const std::string& where)>;
@@ -65,12 +76,16 @@ absl::StatusOr<FunctionalParts> ReadLayerGraph(const nlohmann::json& config, con
 
 // Keras's InputLayer entry ({"class_name": "InputLayer", "config":
 // {"batch_shape": [null, ...], "dtype": "float32", ...}}), and back: the
-// shape of one sample.
+// shape of one sample and, given `dtype`, the input's dtype ("int32" and
+// "int64" too; without `dtype` only "float32" is read).
 bool IsInputLayerEntry(const nlohmann::json& entry);
 // [null, d1, d2, ...]: a Keras batch shape (dimension 0 is the batch).
 nlohmann::json BatchShapeJson(const Shape& shape);
-nlohmann::json InputLayerJson(const std::string& name, const Shape& batch_shape, bool keras_module);
-std::optional<Shape> ReadInputLayer(ConfigReader& entry);
+// "float32", "int32", "int64".
+std::string KerasDTypeName(DType dtype);
+// `type`: the batch shape and the dtype.
+nlohmann::json InputLayerJson(const std::string& name, const TensorType& type, bool keras_module);
+std::optional<Shape> ReadInputLayer(ConfigReader& entry, DType* dtype = nullptr);
 
 }  // namespace gradflow::nn
 

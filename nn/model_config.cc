@@ -264,7 +264,10 @@ absl::StatusOr<Json> LayerToJson(const Layer& layer) {
   Json config = layer.Config();
   if (config.is_null()) {
     return absl::UnimplementedError(absl::StrCat(
-        "layer '", layer.name(), "' (", layer.type(), ") has no Config(), so it cannot be saved"));
+        "layer '", layer.name(), "' (", layer.type(), ") does not describe its settings (its Config() returns null), so ",
+        "the model cannot be saved, cloned or written for Keras; override Layer::Config() to return its settings as a ",
+        "JSON object and register a reader for them with nn::RegisterLayerType (nn/model_config.h), or save the ",
+        "weights only (Model::SaveWeights)"));
   }
   if (!config.is_object()) {
     return absl::InternalError(absl::StrCat("layer '", layer.name(), "' (", layer.type(),

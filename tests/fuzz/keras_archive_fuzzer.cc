@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,9 +32,15 @@ void ReadConfig(const std::string& text) {
       text, "config", {.max_bytes = gradflow::nn::kMaxModelConfigBytes, .max_depth = gradflow::nn::kMaxModelConfigDepth,
                        .max_list_length = gradflow::nn::kMaxConfigListLength});
   if (!json.ok()) return;
-  static_cast<void>(gradflow::nn::keras_config::ReadModel(*json, "config", nullptr));
+  namespace keras_config = gradflow::nn::keras_config;
+  absl::StatusOr<gradflow::nn::ModelConfig> model = keras_config::ReadModel(*json, "config", nullptr);
   if (json->is_object() && json->contains("compile_config")) {
-    static_cast<void>(gradflow::nn::keras_config::ReadCompile((*json)["compile_config"], "3.10.0", "compile", nullptr));
+    // The per-output forms are checked against the model's outputs (two, when the model is refused).
+    const std::vector<std::string> outputs =
+        model.ok() ? keras_config::OutputLayerNames(*model) : std::vector<std::string>{"main", "aux"};
+    for (const char* version : {"3.10.0", "2.12.0"}) {
+      static_cast<void>(keras_config::ReadCompile((*json)["compile_config"], version, outputs, "compile", nullptr));
+    }
   }
 }
 

@@ -246,9 +246,7 @@ TEST(FunctionalModelTest, PerOutputOptionsRoundTripThroughGradflowsFormat) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_EQ(loaded->compile_options()->outputs.size(), 2u);
   EXPECT_EQ(loaded->compile_options()->outputs[1].loss_weight, 0.1);
-  // Keras files cannot hold them yet: an error, not a file that trains differently.
-  EXPECT_THAT(std::string(model->Save(testing_util::TempDir("functional_outputs") + "/model.keras").message()),
-              HasSubstr("per-output"));
+  // Keras files hold them too: tests/nn/keras_functional_test.cc.
 }
 
 TEST(FunctionalModelTest, ClonesWithFreshLayersAndFreezesALayer) {

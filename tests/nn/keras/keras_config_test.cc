@@ -21,7 +21,7 @@ using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
 absl::StatusOr<CompileOptions> Read(const std::string& text, const std::string& version = "3.10.0") {
-  return keras_config::ReadCompile(Json::parse(text), version, "compile", nullptr);
+  return keras_config::ReadCompile(Json::parse(text), version, {"dense"}, "compile", nullptr);
 }
 
 TEST(KerasCompileConfigTest, LossObjectsKeepTheirSettings) {
@@ -103,7 +103,7 @@ TEST(KerasCompileConfigTest, WritesWhatItReads) {
   EXPECT_EQ((*json)["optimizer"]["config"]["learning_rate"]["class_name"], "PolynomialDecay");
   EXPECT_EQ((*json)["loss"]["config"]["name"], "binary_crossentropy");
   EXPECT_FALSE((*json)["loss"]["config"].contains("keras2_log_epsilon"));
-  auto back = keras_config::ReadCompile(*json, "3.10.0", "compile", nullptr);
+  auto back = keras_config::ReadCompile(*json, "3.10.0", {"dense"}, "compile", nullptr);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_DOUBLE_EQ(std::get<losses::BinaryCrossentropy>(*back->loss_config).label_smoothing, 0.2);
   EXPECT_TRUE(std::get<optimizers::PolynomialDecay>(*back->learning_rate_schedule).cycle);

@@ -24,9 +24,10 @@
 // Weights use gradflow's (Keras's) [in, out] row-major layout.
 //
 //   bazel run -c opt //benchmarks:onednn_limit -- --workload=W1 --mode=train --batch=32 --route=matmul
-//   bazel run -c opt //benchmarks:onednn_limit -- --workload=W2 --batch=32 --check=300
+//   bazel run -c opt //benchmarks:onednn_limit -- --workload=W1 --batch=32 --check=300
 //     (trains both routes side by side from the same weights on the same batches
-//     and compares their losses and weights; exits 1 if they disagree)
+//     and compares their first gradients and their losses; exits 1 if they
+//     disagree; W2 only over --check=3 steps, see CheckRoutes)
 //   bazel run -c opt //benchmarks:onednn_limit -- --info=1
 //     (one JSON line: oneDNN's version, its effective CPU ISA and the routes)
 //
@@ -182,7 +183,8 @@ class Net {
     }
   }
 
-  const std::vector<float>& params() const { return params_; }
+  // The last step's gradients, all parameters in one buffer.
+  const std::vector<float>& grads() const { return grads_; }
 
  private:
   void BuildInnerProduct(Layer& L, const dnnl::primitive_attr& attr) {
@@ -419,15 +421,30 @@ std::vector<int64_t> Order(int64_t n, gradflow::Rng& rng) {
   return order;
 }
 
-// The two routes sum in different orders (and the matmul route sums db as a
-// product), so they agree to f32 rounding, amplified a little by training:
-// measured on W1/W2 at batch 32 and 256 over 300 steps, below 1e-5 (loss,
-// relative) and ... (weights).
-constexpr double kLossTolerance = 1e-4;    // relative, at every step
-constexpr double kWeightTolerance = 1e-4;  // largest |w_ip - w_matmul| after the last step
+// The routes sum in different orders, so they agree to f32 rounding: the
+// first step's gradients, measured, within 4e-7 (W1) and 2e-6 (W2, 22
+// layers) of the largest gradient. Training then amplifies the differences,
+// W2's far more: W1's losses agree within 6e-7 over 300 steps, W2's (Adam,
+// whose first update is lr * sign(g)) drift from 1e-6 at step 3 to 5e-5 at
+// step 5 (batch 256) and 6e-3 by step 30 (batch 32). That is W2's training,
+// not the matmul route: the inner-product route against itself with its
+// initial weights moved by one ulp drifts as fast (1e-4 at step 5, 3e-2 by
+// step 30). So check W1 over hundreds of steps, W2 over 3.
+constexpr double kGradientTolerance = 1e-5;  // of the largest |gradient|, first step
+constexpr double kLossTolerance = 1e-4;      // relative, every step
+
+// The largest |a_i - b_i| relative to the largest |a_i|.
+double RelativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::abs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(a[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
 
 // Trains an inner-product and a matmul net side by side from the same initial
-// weights on the same batches; 0 if their losses and weights agree.
+// weights on the same batches; 0 if their first gradients and their losses agree.
 int CheckRoutes(const Setup& s, int64_t steps, const gradflow::Tensor& x, const gradflow::Tensor& y) {
   const int64_t rows = y.num_elements();
   if (steps * s.batch > rows) {
@@ -437,22 +454,19 @@ int CheckRoutes(const Setup& s, int64_t steps, const gradflow::Tensor& x, const 
   Net ip(s.widths, s.batch, true, s.adam, Route::kInnerProduct), mm(s.widths, s.batch, true, s.adam, Route::kMatmul);
   gradflow::Rng rng(42);
   const std::vector<int64_t> order = Order(rows, rng);
-  double worst_loss = 0;
+  double gradient_diff = 0, loss_diff = 0;
   float loss_ip = 0, loss_mm = 0;
   for (int64_t step = 0; step < steps; ++step) {
     loss_ip = ip.TrainStep(x.data<float>(), y.data<int32_t>(), &order[step * s.batch]);
     loss_mm = mm.TrainStep(x.data<float>(), y.data<int32_t>(), &order[step * s.batch]);
-    worst_loss = std::max(worst_loss, std::abs(static_cast<double>(loss_mm) - loss_ip) / std::abs(loss_ip));
+    if (step == 0) gradient_diff = RelativeDifference(ip.grads(), mm.grads());
+    loss_diff = std::max(loss_diff, std::abs(static_cast<double>(loss_mm) - loss_ip) / std::abs(loss_ip));
   }
-  double worst_weight = 0;
-  for (size_t i = 0; i < ip.params().size(); ++i) {
-    worst_weight = std::max(worst_weight, static_cast<double>(std::abs(ip.params()[i] - mm.params()[i])));
-  }
-  const bool ok = worst_loss <= kLossTolerance && worst_weight <= kWeightTolerance;
-  std::printf("%lld steps of batch %lld: loss inner_product %.6f, matmul %.6f; largest relative loss difference "
-              "%.2e (tolerance %.0e), largest weight difference %.2e (tolerance %.0e): %s\n",
-              static_cast<long long>(steps), static_cast<long long>(s.batch), loss_ip, loss_mm, worst_loss,
-              kLossTolerance, worst_weight, kWeightTolerance, ok ? "agree" : "DISAGREE");
+  const bool ok = gradient_diff <= kGradientTolerance && loss_diff <= kLossTolerance;
+  std::printf("%lld steps of batch %lld: first-step gradients differ by %.1e of the largest (tolerance %.0e); "
+              "losses by up to %.1e relative (tolerance %.0e), last inner_product %.6f, matmul %.6f: %s\n",
+              static_cast<long long>(steps), static_cast<long long>(s.batch), gradient_diff, kGradientTolerance,
+              loss_diff, kLossTolerance, loss_ip, loss_mm, ok ? "agree" : "DISAGREE");
   return ok ? 0 : 1;
 }
 

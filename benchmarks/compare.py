@@ -6,9 +6,13 @@ alternating: each repetition visits every workload and, within it, every
 runner in an order rotated by the repetition number. One process per
 measurement, so its peak RSS (from wait4) is that workload's.
 
-Prints per-run lines, then a table of median samples/s, the ratios
-gradflow / best PyTorch and gradflow / limit (ratios of medians), and the
-median peak RSS of each runner.
+The limit runs each of its routes (onednn_limit --route=...) as a runner of
+its own; gradflow is measured against the faster route per workload.
+
+Prints the CPU model and oneDNN's effective ISA, per-run lines, then a table
+of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
+(ratios of medians), the route of that limit, and the median peak RSS of
+each runner.
 """
 import argparse
 import json
@@ -20,6 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+LIMIT = "onednn_limit"  # its runners are named onednn_limit_<route>
 
 # (label, workload, mode, batch, threads, samples)
 WORKLOADS = [
@@ -40,15 +45,30 @@ WORKLOADS = [
 ]
 
 
-def runners(libtorch_bin, baseline_bin):
+def bench_bin(name):
     bin_dir = os.environ.get("GRADFLOW_BENCH_BIN") or os.path.join(ROOT, "bazel-bin/benchmarks")
-    gf = os.path.join(bin_dir, "gradflow_runner")
-    limit = os.path.join(bin_dir, "onednn_limit")
+    return os.path.join(bin_dir, name)
+
+
+def machine_info():
+    """The CPU model and onednn_limit's --info line (oneDNN version, effective ISA, routes)."""
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    p = subprocess.run([bench_bin(LIMIT), "--info=1"], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{bench_bin(LIMIT)} --info=1 failed: {p.stderr.strip()}")
+    info = json.loads(p.stdout)
+    info["cpu"] = models[0] if models else "unknown"
+    return info
+
+
+def runners(libtorch_bin, baseline_bin, limit_routes):
     py = ["/usr/bin/python3", os.path.join(ROOT, "benchmarks/compare_pytorch.py")]
-    r = [("gradflow", [gf], {}, lambda w: True),
-         ("onednn_limit", [limit], {}, lambda w: w[1] in ("W1", "W2") and (w[2] == "train" or w[1] == "W1")),
-         ("torch_py_omp", py, {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True),
-         ("torch_py_pthread", py, {}, lambda w: True)]
+    limit_covers = lambda w: w[1] in ("W1", "W2") and (w[2] == "train" or w[1] == "W1")
+    r = [("gradflow", [bench_bin("gradflow_runner")], {}, lambda w: True)]
+    r += [(f"{LIMIT}_{route}", [bench_bin(LIMIT), f"--route={route}"], {}, limit_covers) for route in limit_routes]
+    r += [("torch_py_omp", py, {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True),
+          ("torch_py_pthread", py, {}, lambda w: True)]
     if libtorch_bin:
         r.append(("libtorch_omp", [libtorch_bin], {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True))
     if baseline_bin:  # gradflow_runner built from an earlier commit: before/after in one run
@@ -87,18 +107,23 @@ def run_one(cmd, extra_env, w):
 
 
 def speed_table(ws, names, value):
-    """Samples/s per workload and runner (value(key)) and gradflow's ratios."""
+    """Samples/s per workload and runner (value(key)) and gradflow's ratios;
+    the limit is the faster of its routes, named in the "limit route" column."""
     before = "gradflow_before" in names
-    print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit |"
+    print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit | limit route |"
           + (" after / before |" if before else ""))
-    print("|" + "---|" * (len(names) + 3 + before))
+    print("|" + "---|" * (len(names) + 4 + before))
     for w in ws:
         cells = [value((w[0], n)) for n in names]
         torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
-        gf, lim = cells[0], cells[1]
+        limits = [(c, n) for n, c in zip(names, cells) if n.startswith(LIMIT) and c]
+        lim, lim_name = max(limits) if limits else (None, None)
+        gf = cells[0]
         ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
         ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
-        row = f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + f" | {ratio_t} | {ratio_l} |"
+        route = lim_name[len(LIMIT) + 1:] if lim_name else "-"
+        row = (f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells)
+               + f" | {ratio_t} | {ratio_l} | {route} |")
         if before:
             old = cells[names.index("gradflow_before")]
             row += f" {gf / old:.3f}x |" if gf and old else " - |"
@@ -114,7 +139,11 @@ def main():
     p.add_argument("--filter", default="", help="substring of the workload labels to run")
     a = p.parse_args()
     ws = [w for w in WORKLOADS if a.filter in w[0]]
-    rs = runners(a.libtorch, a.baseline)
+    info = machine_info()
+    machine = f"cpu: {info['cpu']}; oneDNN {info['onednn']}, effective ISA {info['isa']}"
+    print(machine, flush=True)
+    rs = runners(a.libtorch, a.baseline, info["routes"])
+    width = max(len(r[0]) for r in rs)
     results = {}  # (label, runner) -> list of dicts
     start = time.time()
     for rep in range(a.reps):
@@ -125,12 +154,12 @@ def main():
                 res = run_one(cmd, env, w)
                 if res:
                     results.setdefault((w[0], name), []).append(res)
-                    print(f"rep {rep + 1} {w[0]:<18} {name:<17} {res['samples_per_s']:>10.0f} samples/s "
+                    print(f"rep {rep + 1} {w[0]:<18} {name:<{width}} {res['samples_per_s']:>10.0f} samples/s "
                           f"rss {res['rss_mib']:.0f} MiB", flush=True)
     names = [r[0] for r in rs]
     med = lambda k: statistics.median(x["samples_per_s"] for x in results[k]) if k in results else None
     rss = lambda k: statistics.median(x["rss_mib"] for x in results[k]) if k in results else None
-    print(f"\n{a.reps} repetitions, {time.time() - start:.0f} s; load average at the end: "
+    print(f"\n{machine}\n{a.reps} repetitions, {time.time() - start:.0f} s; load average at the end: "
           f"{os.getloadavg()[0]:.2f}; medians of samples/s (higher is better)\n")
     speed_table(ws, names, med)
     # On a shared machine a co-runner's burst slows one repetition by up to

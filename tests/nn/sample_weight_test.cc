@@ -34,6 +34,15 @@ std::vector<float> RampWeights(int64_t n) {
   return w;
 }
 
+void ExpectSameWeights(const Model& a, const Model& b, double tolerance) {
+  auto wa = a.GetWeights(), wb = b.GetWeights();
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  for (const auto& [name, value] : *wa) {
+    const std::vector<float> u = value.ToVector<float>(), v = wb->at(name).ToVector<float>();
+    for (size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], v[i], tolerance) << name;
+  }
+}
+
 TEST(SampleWeightTest, TheLossIsTheWeightedSumOverTheBatchSizeAndMetricsStayUnweighted) {
   Tensor x, y;
   MakeData(x, y);
@@ -58,11 +67,7 @@ TEST(SampleWeightTest, WithoutWeightsEachSampleWeighsOne) {
   Sequential weighted = WeightedModel(), plain = WeightedModel(0.1, false);
   ASSERT_TRUE(weighted.Fit(x, y, {.epochs = 2, .verbose = 0}).ok());
   ASSERT_TRUE(plain.Fit(x, y, {.epochs = 2, .verbose = 0}).ok());
-  auto a = weighted.GetWeights(), b = plain.GetWeights();
-  for (const auto& [name, value] : *a) {
-    const std::vector<float> u = value.ToVector<float>(), v = b->at(name).ToVector<float>();
-    for (size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], v[i], 1e-6) << name;
-  }
+  ExpectSameWeights(weighted, plain, 1e-6);
 }
 
 TEST(SampleWeightTest, WeightingEverySampleByTwoIsSgdAtTwiceTheRate) {
@@ -71,11 +76,7 @@ TEST(SampleWeightTest, WeightingEverySampleByTwoIsSgdAtTwiceTheRate) {
   Sequential twice = WeightedModel(0.05), faster = WeightedModel(0.1);
   ASSERT_TRUE(twice.Fit(x, y, {.epochs = 2, .verbose = 0, .sample_weight = Weights(std::vector<float>(64, 2))}).ok());
   ASSERT_TRUE(faster.Fit(x, y, {.epochs = 2, .verbose = 0}).ok());
-  auto a = twice.GetWeights(), b = faster.GetWeights();
-  for (const auto& [name, value] : *a) {
-    const std::vector<float> u = value.ToVector<float>(), v = b->at(name).ToVector<float>();
-    for (size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], v[i], 1e-5) << name;
-  }
+  ExpectSameWeights(twice, faster, 1e-5);
 }
 
 TEST(SampleWeightTest, ClassWeightIsTheWeightOfEachSamplesClass) {

@@ -26,12 +26,15 @@ inline void MakeData(Tensor& x, Tensor& y) {
 }
 
 // Dense(4, relu) -> Dense(2, softmax) on the 2 features, compiled with SGD
-// at `lr` (optionally following `schedule`) and the accuracy metric.
-inline Sequential CompiledModel(double lr = 0.1, std::optional<optimizers::Schedule> schedule = std::nullopt) {
+// at `lr` (optionally following `schedule`) and the accuracy metric
+// (and, with `sample_weights`, a per-sample weight feed).
+inline Sequential CompiledModel(double lr = 0.1, std::optional<optimizers::Schedule> schedule = std::nullopt,
+                                bool sample_weights = false) {
   Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}), Dense(2, {.activation = "softmax"})});
   EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = lr},
                              .metrics = {"accuracy"},
-                             .learning_rate_schedule = schedule})
+                             .learning_rate_schedule = schedule,
+                             .sample_weights = sample_weights})
                   .ok());
   return model;
 }

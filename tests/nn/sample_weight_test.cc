@@ -16,12 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 Sequential WeightedModel(double lr = 0.1, bool sample_weights = true) {
-  Sequential model({Dense(4, {.activation = "relu", .input_shape = Shape{2}}), Dense(2, {.activation = "softmax"})});
-  EXPECT_TRUE(model.Compile({.optimizer = optimizers::SGD{.learning_rate = lr},
-                             .metrics = {"accuracy"},
-                             .sample_weights = sample_weights})
-                  .ok());
-  return model;
+  return CompiledModel(lr, std::nullopt, sample_weights);
 }
 
 Tensor Weights(const std::vector<float>& values) {

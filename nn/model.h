@@ -90,6 +90,12 @@ struct CompileOptions {
   // "fastest" (timed when a plan first runs a batch size; results may then
   // differ in the last bits between processes). Not saved.
   std::string autotune = "first";
+  // Keras's dtype policy for every layer that does not set its own
+  // (Layer::dtype_policy): "float32", or "mixed_bfloat16": Dense layers
+  // multiply in bf16 with f32 accumulation while variables, optimizer slots,
+  // updates, the loss, softmax, batch norm and metrics stay f32 (master
+  // weights). Needs a CPU with bf16 (oneDNN ISA avx512_core_bf16 or AMX).
+  std::string dtype_policy = "float32";
 };
 
 // One tensor per model input (or output): `model.Fit(x, y)` for one, `{x_wide,

@@ -46,9 +46,9 @@ constexpr size_t kMaxRank = 64;
 // The safetensors dtypes gradflow has no DType for: valid files, but
 // unsupported here (Unimplemented rather than InvalidArgument).
 constexpr std::string_view kOtherSafetensorsDTypes[] = {
-    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "U32", "F64", "U64",
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "U32", "F64", "U64",
 };
-constexpr char kSupportedDTypes[] = "F32, I32, I64";
+constexpr char kSupportedDTypes[] = "F32, I32, I64, BF16";
 
 // A name or key for an error message (see QuoteUserText).
 std::string Quote(std::string_view s) { return QuoteUserText(s); }
@@ -61,6 +61,8 @@ std::string SafetensorsName(DType dtype) {
       return "I32";
     case DType::kI64:
       return "I64";
+    case DType::kBF16:
+      return "BF16";
   }
   return "?";
 }
@@ -367,6 +369,7 @@ absl::StatusOr<DType> ParseDType(const HeaderEntry& e) {
   if (e.dtype == "F32") return DType::kF32;
   if (e.dtype == "I32") return DType::kI32;
   if (e.dtype == "I64") return DType::kI64;
+  if (e.dtype == "BF16") return DType::kBF16;
   for (std::string_view other : kOtherSafetensorsDTypes) {
     if (e.dtype == other) {
       return absl::UnimplementedError(absl::StrCat("tensor ", Quote(e.name), " has dtype ",

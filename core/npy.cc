@@ -349,6 +349,7 @@ std::string Descr(DType dtype) {
     case DType::kF32: return "<f4";
     case DType::kI32: return "<i4";
     case DType::kI64: return "<i8";
+    case DType::kBF16: break;  // refused by WriteNpy
   }
   return "?";
 }
@@ -401,6 +402,10 @@ absl::StatusOr<Tensor> ReadNpy(const std::string& path) {
 }
 
 absl::Status WriteNpy(const std::string& path, const Tensor& tensor) {
+  if (tensor.dtype() == DType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot write .npy file ", QuoteUserText(path, 4096),
+                                                   ": NumPy has no bf16; cast the tensor to f32 first (Cast)"));
+  }
   const std::string preamble = Preamble(tensor);
   const FilePiece pieces[] = {{preamble.data(), preamble.size()}, {tensor.raw(), tensor.num_bytes()}};
   absl::Status written = WriteFileAtomically(path, pieces);

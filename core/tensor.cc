@@ -122,6 +122,7 @@ std::string Tensor::DebugString(int max_elements) const {
       case DType::kF32: absl::StrAppend(&s, data<float>()[i]); break;
       case DType::kI32: absl::StrAppend(&s, data<int32_t>()[i]); break;
       case DType::kI64: absl::StrAppend(&s, data<int64_t>()[i]); break;
+      case DType::kBF16: absl::StrAppend(&s, BFloat16ToFloat(data<uint16_t>()[i])); break;
     }
   }
   if (n < num_elements_) s += ", ...";

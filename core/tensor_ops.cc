@@ -28,9 +28,15 @@ absl::Status Invalid(const char* fn, const std::string& message) {
 // storage.
 absl::Status CheckHasData(const char* fn, const Tensor& t, const char* what = "the tensor") {
   const Shape& s = t.shape();
-  if (!t.empty() && s.IsFullyKnown() && s.NumElements() == t.num_elements()) return absl::OkStatus();
-  return Invalid(fn, absl::StrCat(what, " (", Describe(t), ") holds no data of its shape; ",
-                                  "make it with Tensor::Create or Tensor::FromVector"));
+  if (t.empty() || !s.IsFullyKnown() || s.NumElements() != t.num_elements()) {
+    return Invalid(fn, absl::StrCat(what, " (", Describe(t), ") holds no data of its shape; ",
+                                    "make it with Tensor::Create or Tensor::FromVector"));
+  }
+  // bf16 is storage only (core/dtype.h): these functions compute.
+  if (!IsArithmetic(t.dtype()) && std::string_view(fn) != "Cast") {
+    return Invalid(fn, absl::StrCat(what, " (", Describe(t), ") is bf16; Cast it to f32 first"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckHasRows(const char* fn, const Tensor& t) {
@@ -430,9 +436,27 @@ absl::StatusOr<Tensor> OneHot(const Tensor& labels, int64_t classes) {
   return out;
 }
 
+// f32 <-> bf16, rounding to nearest even; bf16 and integers do not mix.
+absl::StatusOr<Tensor> CastBFloat16(const Tensor& t, DType to) {
+  const bool to_bf16 = to == DType::kBF16;
+  if ((to_bf16 ? t.dtype() : to) != DType::kF32) {
+    return Invalid("Cast", absl::StrCat(Describe(t), " cannot become ", Name(to), ": bf16 casts only to and from f32"));
+  }
+  GF_ASSIGN_OR_RETURN(Tensor out, NewTensor("Cast", to, t.shape()));
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    if (to_bf16) {
+      out.data<uint16_t>()[i] = FloatToBFloat16(t.data<float>()[i]);
+    } else {
+      out.data<float>()[i] = BFloat16ToFloat(t.data<uint16_t>()[i]);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<Tensor> Cast(const Tensor& t, DType to) {
   GF_RETURN_IF_ERROR(CheckHasData("Cast", t));
   if (t.dtype() == to) return t.Clone();
+  if (t.dtype() == DType::kBF16 || to == DType::kBF16) return CastBFloat16(t, to);
   if (to != DType::kF32 && !(t.dtype() == DType::kI32 && to == DType::kI64)) GF_RETURN_IF_ERROR(CheckCastable(t, to));
   GF_ASSIGN_OR_RETURN(Tensor out, NewTensor("Cast", to, t.shape()));
   VisitDType(t.dtype(), [&](auto from) {

@@ -95,7 +95,8 @@ absl::StatusOr<Tensor> OneHot(const Tensor& labels, int64_t classes);
 // t.astype(to). f32 to an integer type truncates toward zero; NaN, infinity
 // and values outside the target's range are errors (NumPy's result is
 // undefined for them), and so is i64 to i32 outside the i32 range (NumPy
-// wraps).
+// wraps). f32 <-> bf16 rounds to nearest even; bf16 casts only to and from
+// f32, and the other functions here refuse bf16 (storage only).
 absl::StatusOr<Tensor> Cast(const Tensor& t, DType to);
 
 }  // namespace gradflow

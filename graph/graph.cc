@@ -60,6 +60,24 @@ std::vector<Output> Graph::AddNode(const ::gradflow::Scope& scope, std::string_v
   return outs;
 }
 
+namespace {
+
+// bf16 is storage for the few ops that say they take it (OpDef::takes_bf16):
+// every other kernel reads its inputs as C++ arithmetic types.
+absl::Status CheckBFloat16Inputs(const OpDef& op, const std::string& node_name,
+                                 const std::vector<Output>& inputs) {
+  if (op.takes_bf16) return absl::OkStatus();
+  for (const Output& in : inputs) {
+    if (in.dtype() != DType::kBF16) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node '", node_name, "' (", op.name, "): input '", in.name(),
+        "' is bf16, which only the matrix-product ops and Cast take; cast it to f32 first (ops::Cast)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Node* Graph::NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
                      std::vector<Output> inputs, Attrs attrs, std::string_view name,
                      std::vector<Node*> control_inputs) {
@@ -85,6 +103,10 @@ Node* Graph::NewNode(const ::gradflow::Scope& scope, std::string_view op_name,
     return nullptr;
   }
   if (absl::Status s = CheckAttrs(*op, full_name, attrs); !s.ok()) {
+    RecordError(std::move(s));
+    return nullptr;
+  }
+  if (absl::Status s = CheckBFloat16Inputs(*op, full_name, inputs); !s.ok()) {
     RecordError(std::move(s));
     return nullptr;
   }

@@ -215,6 +215,9 @@ struct OpDef {
   // The kernel draws from RunContext::step_seed (dropout masks, RReLU slopes):
   // a plan never folds it into a constant, even when its inputs are constants.
   bool random = false;
+  // The op's inputs may be bf16 (its infer function says which). Graph::AddNode
+  // refuses a bf16 input to any other op, so their kernels need not know bf16.
+  bool takes_bf16 = false;
 };
 
 // The declaration of attr `name` of `op`, or nullptr.

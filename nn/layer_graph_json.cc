@@ -43,6 +43,7 @@ std::string KerasDTypeName(DType dtype) {
     case DType::kF32: return "float32";
     case DType::kI32: return "int32";
     case DType::kI64: return "int64";
+    case DType::kBF16: return "bfloat16";
   }
   return "float32";
 }

@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "graph/autotune.h"
 #include "ops/activations.h"
+#include "ops/array.h"
 #include "ops/op_util.h"
 
 namespace gradflow::ops {
@@ -32,10 +33,22 @@ constexpr char kBackwardOpReason[] = "backward op; second derivatives are not su
 // A [rows, cols] f32 matrix stored row-major, or (transposed) a [cols, rows]
 // row-major buffer read as its transpose: only the strides differ, so oneDNN
 // reads the buffer in place.
-memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed) {
-  return memory::desc({rows, cols}, memory::data_type::f32,
-                      transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
+memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed,
+                        memory::data_type dt = memory::data_type::f32) {
+  return memory::desc({rows, cols}, dt, transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
 }
+
+// The two operands of a Dense op's product (x and kernel, dy and kernel, x
+// and dy): both f32, or both bf16 (a mixed-precision policy; the product
+// accumulates in f32 and its result is f32).
+absl::Status CheckProductOperands(const InferContext& ctx, int a, int b) {
+  if (ctx.dtype(a) != DType::kF32 && ctx.dtype(a) != DType::kBF16) return ctx.ExpectDType(a, DType::kF32);
+  return ctx.ExpectDType(b, ctx.dtype(a));
+}
+
+// The product's operand type, and the CPU check bf16 needs.
+memory::data_type OperandType(const KernelContext& k) { return DnnlType(k.input_types[0].dtype); }
+bool InBFloat16(const KernelContext& k) { return k.input_types[0].dtype == DType::kBF16; }
 
 // ---------------------------------------------------------------- MatMul
 
@@ -302,7 +315,8 @@ absl::Status InferDense(InferContext& ctx) {
     return ctx.Error(absl::StrCat("takes x, kernel and an optional bias, got ", ctx.num_inputs(),
                                   " inputs"));
   }
-  for (int i = 0; i < ctx.num_inputs(); ++i) GF_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kF32));
+  GF_RETURN_IF_ERROR(CheckProductOperands(ctx, 0, 1));
+  if (ctx.num_inputs() == 3) GF_RETURN_IF_ERROR(ctx.ExpectDType(2, DType::kF32));
   const Shape& x = ctx.shape(0);
   const Shape& w = ctx.shape(1);
   if (x.rank() != 2) {
@@ -340,8 +354,8 @@ memory::desc BiasRowDesc(int64_t out) { return memory::desc({1, out}, memory::da
 std::unique_ptr<Kernel> DenseInnerProduct(const KernelContext& k) {
   const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
   const bool has_bias = k.inputs.size() == 3;
-  memory::desc src = PlainDesc(k.in_shape(0));
-  memory::desc weights = DenseKernelDesc(in, out);
+  memory::desc src = PlainDesc(k.in_shape(0), OperandType(k));
+  memory::desc weights = DenseKernelDesc(in, out, OperandType(k));
   memory::desc dst = PlainDesc(k.out_shape(0));
   const prop_kind prop = k.phase == Phase::kTrain ? prop_kind::forward_training : prop_kind::forward_inference;
   inner_product_forward::desc desc =
@@ -359,8 +373,8 @@ std::unique_ptr<Kernel> DenseInnerProduct(const KernelContext& k) {
 std::unique_ptr<Kernel> DenseMatMul(const KernelContext& k) {
   const int64_t out = k.in_shape(1)[1];
   const bool has_bias = k.inputs.size() == 3;
-  memory::desc src = PlainDesc(k.in_shape(0));
-  memory::desc weights = PlainDesc(k.in_shape(1));
+  memory::desc src = PlainDesc(k.in_shape(0), OperandType(k));
+  memory::desc weights = PlainDesc(k.in_shape(1), OperandType(k));
   memory::desc dst = PlainDesc(k.out_shape(0));
   dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(src, weights, BiasRowDesc(out), dst)
                                      : dnnl::matmul::desc(src, weights, dst);
@@ -376,6 +390,7 @@ std::unique_ptr<Kernel> DenseMatMul(const KernelContext& k) {
 absl::StatusOr<std::unique_ptr<Kernel>> Implementations(const KernelContext& k,
                                                         std::function<std::unique_ptr<Kernel>()> inner_product,
                                                         std::function<std::unique_ptr<Kernel>()> matmul) {
+  if (InBFloat16(k)) GF_RETURN_IF_ERROR(CheckBFloat16Support(absl::StrCat("node '", k.node.name, "'")));
   auto wrap = [&k](std::function<std::unique_ptr<Kernel>()> make) {
     return [&k, make = std::move(make)]() { return WithDnnl(k.node, make); };
   };
@@ -390,12 +405,15 @@ absl::StatusOr<std::unique_ptr<Kernel>> DenseKernel(const KernelContext& k) {
 //   dz = dy · act'(z), from y (DenseActivationGrad), or dz = dy without activation;
 //   dx = dz·Wᵀ                    (DenseBackwardData: inner_product_backward_data);
 //   dW = xᵀ·dz, db = Σ_rows dz    (DenseBackwardWeights: inner_product_backward_weights).
+// In bf16 (x and W bf16 casts) dz is cast to bf16 once for both products,
+// which return f32: dx and dW leave in f32, as the casts' gradients pass them.
 std::vector<Output> DenseGrad(GradContext& g) {
   Graph& graph = g.scope.graph();
   Output dz = g.dy[0];
   if (!ActivationName(g.node).empty()) {
     dz = graph.AddNode1(g.scope, "DenseActivationGrad", {dz, g.y()}, ActivationAttrs(g.node));
   }
+  if (g.x(1).dtype() == DType::kBF16) dz = Cast(g.scope, dz, DType::kBF16);
   const bool has_bias = g.node.inputs.size() == 3;
   Output dx = graph.AddNode1(g.scope, "DenseBackwardData", {dz, g.x(1)});
   std::vector<Output> dw = graph.AddNode(g.scope, "DenseBackwardWeights", {g.x(0), dz},
@@ -423,6 +441,7 @@ GF_REGISTER_OP(OpDef{
                      .attrs = ActivationCase("tanh")},
                     {.inputs = {{.shape = {2, 3}}, {.shape = {3, 2}}, {.shape = {2}}},
                      .attrs = ActivationCase("sigmoid")}},
+    .takes_bf16 = true,
 });
 
 // The forward primitive descriptor oneDNN's backward inner products take as a
@@ -440,9 +459,9 @@ inner_product_forward::primitive_desc DenseForwardHint(const memory::desc& src,
 std::unique_ptr<Kernel> BackwardDataInnerProduct(const KernelContext& k) {
   const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
   memory::desc diff_src = PlainDesc(k.out_shape(0));
-  memory::desc weights = DenseKernelDesc(in, out);
-  memory::desc diff_dst = PlainDesc(k.in_shape(0));
-  auto hint = DenseForwardHint(diff_src, weights, std::nullopt, diff_dst);
+  memory::desc weights = DenseKernelDesc(in, out, OperandType(k));
+  memory::desc diff_dst = PlainDesc(k.in_shape(0), OperandType(k));
+  auto hint = DenseForwardHint(PlainDesc(k.out_shape(0), OperandType(k)), weights, std::nullopt, diff_dst);
   inner_product_backward_data::primitive_desc pd(inner_product_backward_data::desc(diff_src, weights, diff_dst),
                                                  CpuEngine(), hint);
   std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, MemoryAt(diff_dst, k.inputs[0])},
@@ -454,8 +473,8 @@ std::unique_ptr<Kernel> BackwardDataInnerProduct(const KernelContext& k) {
 // dx = dy · Wᵀ, Wᵀ read in place through transposed strides.
 std::unique_ptr<Kernel> BackwardDataMatMul(const KernelContext& k) {
   const int64_t in = k.in_shape(1)[0], out = k.in_shape(1)[1];
-  memory::desc dy = PlainDesc(k.in_shape(0));
-  memory::desc weights_t = MatrixDesc(out, in, /*transposed=*/true);
+  memory::desc dy = PlainDesc(k.in_shape(0), OperandType(k));
+  memory::desc weights_t = MatrixDesc(out, in, /*transposed=*/true, OperandType(k));
   memory::desc dx = PlainDesc(k.out_shape(0));
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(dy, weights_t, dx), CpuEngine());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, MemoryAt(dy, k.inputs[0])},
@@ -467,12 +486,12 @@ std::unique_ptr<Kernel> BackwardDataMatMul(const KernelContext& k) {
 std::unique_ptr<Kernel> BackwardWeightsInnerProduct(const KernelContext& k) {
   const int64_t in = k.in_shape(0)[1], out = k.in_shape(1)[1];
   const bool with_bias = k.outputs.size() == 2;
-  memory::desc src = PlainDesc(k.in_shape(0));
+  memory::desc src = PlainDesc(k.in_shape(0), OperandType(k));
   memory::desc diff_weights = DenseKernelDesc(in, out);
-  memory::desc diff_dst = PlainDesc(k.in_shape(1));
+  memory::desc diff_dst = PlainDesc(k.in_shape(1), OperandType(k));
   std::optional<memory::desc> diff_bias;
   if (with_bias) diff_bias = PlainDesc(Shape{out});
-  auto hint = DenseForwardHint(src, diff_weights, diff_bias, diff_dst);
+  auto hint = DenseForwardHint(src, DenseKernelDesc(in, out, OperandType(k)), diff_bias, diff_dst);
   inner_product_backward_weights::desc desc =
       with_bias ? inner_product_backward_weights::desc(src, diff_weights, *diff_bias, diff_dst)
                 : inner_product_backward_weights::desc(src, diff_weights, diff_dst);
@@ -490,7 +509,16 @@ class PrimitivesKernel : public Kernel {
   void Add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
     steps_.push_back({std::move(primitive), std::move(args)});
   }
-  std::vector<float>& ones() { return ones_; }
+  // A row of ones in the operands' type (1ᵀ·dy sums the rows).
+  void* Ones(int64_t n, DType dtype) {
+    ones_.resize(n * SizeOf(dtype));
+    if (dtype == DType::kBF16) {
+      std::fill_n(reinterpret_cast<uint16_t*>(ones_.data()), n, FloatToBFloat16(1.0f));
+    } else {
+      std::fill_n(reinterpret_cast<float*>(ones_.data()), n, 1.0f);
+    }
+    return ones_.data();
+  }
   absl::Status Run(const RunContext&) override {
     for (auto& [primitive, args] : steps_) primitive.execute(CpuStream(), args);
     CpuStream().wait();
@@ -499,26 +527,26 @@ class PrimitivesKernel : public Kernel {
 
  private:
   std::vector<std::pair<dnnl::primitive, std::unordered_map<int, memory>>> steps_;
-  std::vector<float> ones_;
+  std::vector<char> ones_;
 };
 
 // dW = xᵀ · dy (xᵀ read in place through transposed strides) and db = 1ᵀ · dy.
 std::unique_ptr<Kernel> BackwardWeightsMatMul(const KernelContext& k) {
   const int64_t rows = k.in_shape(0)[0], in = k.in_shape(0)[1], out = k.in_shape(1)[1];
   auto kernel = std::make_unique<PrimitivesKernel>();
-  memory::desc x_t = MatrixDesc(in, rows, /*transposed=*/true);
-  memory::desc dy = PlainDesc(k.in_shape(1));
+  memory::desc x_t = MatrixDesc(in, rows, /*transposed=*/true, OperandType(k));
+  memory::desc dy = PlainDesc(k.in_shape(1), OperandType(k));
   memory::desc dw = PlainDesc(Shape{in, out});
   kernel->Add(dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(x_t, dy, dw), CpuEngine())),
               {{DNNL_ARG_SRC, MemoryAt(x_t, k.inputs[0])},
                {DNNL_ARG_WEIGHTS, MemoryAt(dy, k.inputs[1])},
                {DNNL_ARG_DST, MemoryAt(dw, k.outputs[0])}});
   if (k.outputs.size() == 2) {
-    kernel->ones().assign(rows, 1.0f);
-    memory::desc ones = PlainDesc(Shape{1, rows});
+    void* ones_data = kernel->Ones(rows, k.input_types[0].dtype);
+    memory::desc ones = PlainDesc(Shape{1, rows}, OperandType(k));
     memory::desc db = BiasRowDesc(out);
     kernel->Add(dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(ones, dy, db), CpuEngine())),
-                {{DNNL_ARG_SRC, MemoryAt(ones, kernel->ones().data())},
+                {{DNNL_ARG_SRC, MemoryAt(ones, ones_data)},
                  {DNNL_ARG_WEIGHTS, MemoryAt(dy, k.inputs[1])},
                  {DNNL_ARG_DST, MemoryAt(db, k.outputs[1])}});
   }
@@ -530,8 +558,7 @@ GF_REGISTER_OP(OpDef{
     .name = "DenseBackwardData",
     .num_inputs = 2,  // dy, kernel
     .infer = [](InferContext& ctx) {
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      GF_RETURN_IF_ERROR(CheckProductOperands(ctx, 0, 1));
       const Shape& dy = ctx.shape(0);
       const Shape& w = ctx.shape(1);
       if (dy.rank() != 2 || w.rank() != 2 || dy[1] != w[1]) {
@@ -546,6 +573,7 @@ GF_REGISTER_OP(OpDef{
                              [&k] { return BackwardDataMatMul(k); });
     },
     .no_gradient_reason = kBackwardOpReason,
+    .takes_bf16 = true,
 });
 
 // dW [in, out] = xᵀ·dy and, with attr with_bias, db [out] = Σ_rows dy.
@@ -554,8 +582,7 @@ GF_REGISTER_OP(OpDef{
     .num_inputs = 2,  // x, dy
     .attrs = {OptionalAttr("with_bias", false)},
     .infer = [](InferContext& ctx) {
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kF32));
-      GF_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kF32));
+      GF_RETURN_IF_ERROR(CheckProductOperands(ctx, 0, 1));
       const Shape& x = ctx.shape(0);
       const Shape& dy = ctx.shape(1);
       if (x.rank() != 2 || dy.rank() != 2 || (x[0] >= 0 && dy[0] >= 0 && x[0] != dy[0])) {
@@ -571,6 +598,7 @@ GF_REGISTER_OP(OpDef{
                              [&k] { return BackwardWeightsMatMul(k); });
     },
     .no_gradient_reason = kBackwardOpReason,
+    .takes_bf16 = true,
 });
 
 }  // namespace
@@ -586,7 +614,11 @@ Output BiasAdd(const Scope& scope, Output x, Output bias) {
 }
 
 Output Dense(const Scope& scope, Output x, Output kernel, Output bias,
-             const FusedActivation& activation) {
+             const FusedActivation& activation, DType compute_dtype) {
+  if (compute_dtype == DType::kBF16 && x.valid() && kernel.valid()) {
+    if (x.dtype() != DType::kBF16) x = Cast(scope, x, DType::kBF16);
+    if (kernel.dtype() != DType::kBF16) kernel = Cast(scope, kernel, DType::kBF16);
+  }
   std::vector<Output> inputs = {x, kernel};
   if (bias.valid()) inputs.push_back(bias);
   Attrs attrs;

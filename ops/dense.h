@@ -37,8 +37,15 @@ struct FusedActivation {
 // [in, out] (Keras's layout) and bias [out]; pass an invalid Output as `bias`
 // for none. Creates no variables: nn::Dense owns those. x must be rank 2
 // (flatten first).
+//
+// compute_dtype kBF16 (Keras's mixed_bfloat16) casts x and kernel to bf16
+// (ops::Cast; a bf16 input is used as it is) and multiplies them in bf16
+// with f32 accumulation: y stays f32, and so do the gradients of x and
+// kernel. Pass a kernel already cast once (ops::Cast) when several Dense
+// nodes share it, so the step makes one bf16 copy. Needs a CPU with bf16
+// (the plan's error names the ISA).
 Output Dense(const Scope& scope, Output x, Output kernel, Output bias = Output{},
-             const FusedActivation& activation = {});
+             const FusedActivation& activation = {}, DType compute_dtype = DType::kF32);
 
 }  // namespace gradflow::ops
 

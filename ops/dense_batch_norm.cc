@@ -58,8 +58,10 @@ std::optional<Fusion> FoldIntoDense(Node& node, const FusionContext& ctx) {
   }
   const bool inference_form = ctx.phase == Phase::kInfer || bn->attr<bool>("frozen");
   Node* dense = bn->inputs[0].node;
+  // A bf16 Dense (mixed precision) keeps its batch norm: the fold would
+  // need the f32 kernel behind the cast.
   if (!inference_form || dense->op_name() != "Dense" || ctx.uses(dense->output(0)) != 1 ||
-      !dense->attr<std::string>("activation").empty()) {
+      !dense->attr<std::string>("activation").empty() || dense->inputs[1].dtype() != DType::kF32) {
     return std::nullopt;
   }
   Fusion f;

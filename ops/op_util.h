@@ -43,6 +43,11 @@ inline RowsAndDepth Rows(const Shape& shape) {
 // label inputs, fills): one invalid Output per input is implied.
 inline std::vector<Output> NoGradient(GradContext&) { return {}; }
 
+// oneDNN's data type of the float dtypes (f32, bf16) that primitives read.
+inline dnnl::memory::data_type DnnlType(DType dtype) {
+  return dtype == DType::kBF16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
 // Plain row-major f32 descriptor of `shape` (a scalar is a 1-element vector).
 inline dnnl::memory::desc PlainDesc(const Shape& shape,
                                     dnnl::memory::data_type dt = dnnl::memory::data_type::f32) {
@@ -58,8 +63,9 @@ inline dnnl::memory::desc PlainDesc(const Shape& shape,
 // lives at i * out + o, i.e. strides {1, out} (format tag `io`), so the
 // variable is used without a reorder. The backward-weights primitive writes
 // diff_weights with the same descriptor, so dW lands as [in, out] as well.
-inline dnnl::memory::desc DenseKernelDesc(int64_t in, int64_t out) {
-  return dnnl::memory::desc({out, in}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, out});
+inline dnnl::memory::desc DenseKernelDesc(int64_t in, int64_t out,
+                                          dnnl::memory::data_type dt = dnnl::memory::data_type::f32) {
+  return dnnl::memory::desc({out, in}, dt, dnnl::memory::dims{1, out});
 }
 
 // A dnnl::error thrown while creating a kernel (an unsupported shape or

@@ -36,6 +36,7 @@ Tensor RandomInput(const InputSpec& spec, Rng& rng) {
       case DType::kF32: t.data<float>()[i] = static_cast<float>(v); break;
       case DType::kI32: t.data<int32_t>()[i] = static_cast<int32_t>(std::floor(v)); break;
       case DType::kI64: t.data<int64_t>()[i] = static_cast<int64_t>(std::floor(v)); break;
+      case DType::kBF16: t.data<uint16_t>()[i] = FloatToBFloat16(static_cast<float>(v)); break;
     }
   }
   return t;

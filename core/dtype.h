@@ -54,12 +54,14 @@ void VisitDType(DType dtype, F&& f) {
   }
 }
 
-// bf16 <-> f32, rounding to nearest even (as oneDNN's reorder does); a NaN
-// stays a NaN (quiet).
+// bf16 <-> f32, rounding to nearest even, as the CPU's conversion
+// instruction (AVX512-BF16's vcvtneps2bf16, used by oneDNN's reorder) does:
+// an f32 denormal becomes a zero of its sign, and a NaN stays a (quiet) NaN.
 inline uint16_t FloatToBFloat16(float f) {
   uint32_t bits;
   __builtin_memcpy(&bits, &f, sizeof bits);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  if ((bits & 0x7f800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>(bits >> 16);
 }

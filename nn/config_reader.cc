@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "core/initializers.h"
 #include "core/status.h"
+#include "nn/dtype_policy.h"
 #include "nn/layer_registry.h"
 #include "nn/model_config.h"
 #include "ops/activations.h"
@@ -77,19 +78,39 @@ std::optional<Shape> ConfigReader::InputShape() {
   return Shape(dims);
 }
 
-// Keras's "dtype": "float32", or a DTypePolicy object naming it; gradflow's
-// layers compute in float32.
+namespace {
+
+// The policy name of Keras's "dtype": a string, or an object whose
+// config.name is one (Keras 3's DTypePolicy, FloatDTypePolicy); "" if neither.
+std::string PolicyName(const Json& dtype) {
+  if (dtype.is_string()) return dtype.get<std::string>();
+  if (dtype.is_object() && dtype.contains("config") && dtype["config"].is_object() &&
+      dtype["config"].contains("name") && dtype["config"]["name"].is_string()) {
+    return dtype["config"]["name"].get<std::string>();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ConfigReader::KerasDTypePolicy() {
+  const Json* dtype = Find("dtype");
+  if (dtype == nullptr || dtype->is_null()) return "";
+  const std::string name = PolicyName(*dtype);
+  absl::StatusOr<DTypePolicyInfo> policy = FindDTypePolicy(name, absl::StrCat("is ", DescribeJson(*dtype)));
+  if (!policy.ok()) {
+    FailField("dtype", std::string(policy.status().message()));
+    return "";
+  }
+  return name == DTypePolicies()[0].name ? "" : name;
+}
+
 void ConfigReader::KerasDType() {
   const Json* dtype = Find("dtype");
   if (dtype == nullptr || dtype->is_null()) return;
-  std::string name = dtype->is_string() ? dtype->get<std::string>() : "";
-  if (dtype->is_object() && dtype->contains("config") && (*dtype)["config"].is_object() &&
-      (*dtype)["config"].contains("name") && (*dtype)["config"]["name"].is_string()) {
-    name = (*dtype)["config"]["name"].get<std::string>();
-  }
-  if (name != "float32") {
-    FailField("dtype", absl::StrCat("is ", DescribeJson(*dtype), "; gradflow layers compute in float32, ",
-                                           "so only \"float32\" (Keras's default policy) can be loaded"));
+  if (PolicyName(*dtype) != "float32") {
+    FailField("dtype", absl::StrCat("is ", DescribeJson(*dtype), "; gradflow computes this in float32, ",
+                                    "so only \"float32\" (Keras's default policy) can be loaded"));
   }
 }
 

@@ -120,8 +120,12 @@ class ConfigReader {
   // "batch_shape" / "batch_input_shape" whose first (batch) entry is null;
   // bounded by nn/model_config.h's limits. nullopt when absent.
   std::optional<Shape> InputShape();
-  // Keras's "dtype" ("float32" or a DTypePolicy naming it): anything else
-  // fails, as gradflow's layers compute in float32.
+  // Keras's "dtype" of a layer or model: a policy name or a DTypePolicy
+  // object naming one (nn/dtype_policy.h). Returns "" when absent or
+  // "float32" (a layer then follows its model's policy), else the name.
+  std::string KerasDTypePolicy();
+  // Keras's "dtype" where gradflow computes in float32 only (metrics,
+  // inputs): "float32" or a DTypePolicy naming it; anything else fails.
   void KerasDType();
 
   // Marks keys read elsewhere (e.g. by LayerFromJson) as known.

@@ -453,7 +453,7 @@ absl::StatusOr<ModelConfig> ReadModel(const Json& model, const std::string& wher
   ModelConfig out;
   out.name = c.String("name", out.name);
   const bool trainable = c.Bool("trainable", true);
-  c.KerasDType();
+  c.KerasDTypePolicy();  // the model's own; its layers carry theirs
   std::optional<Shape> build_shape;
   if (!c.IsNull("build_input_shape")) {
     Json holder = {{"batch_shape", *c.Find("build_input_shape")}};
@@ -523,9 +523,15 @@ absl::StatusOr<CompileOptions> ReadCompile(const Json& compile, const std::strin
 
 namespace {
 
-Json DTypePolicy() {
-  return {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}},
+Json DTypePolicy(const std::string& name = "float32") {
+  return {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", name}}},
           {"registered_name", nullptr}};
+}
+
+// The policy a layer computes under in `model`: its own, else the model's.
+std::string PolicyOf(const Model& model, const Layer& layer) {
+  if (!layer.dtype_policy.empty()) return layer.dtype_policy;
+  return model.compile_options() != nullptr ? model.compile_options()->dtype_policy : "float32";
 }
 
 // A layer object inside a layer's config (an activation object: nn/layers.h
@@ -548,7 +554,7 @@ absl::Status CheckNestedLayers(const Layer& layer, Json& config, bool legacy_h5)
   return absl::OkStatus();
 }
 
-absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, bool legacy_h5) {
+absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, const std::string& policy, bool legacy_h5) {
   const LayerTypeInfo* type = FindLayerType(layer.type());
   if (type == nullptr || !type->in_keras) {
     return absl::FailedPreconditionError(absl::StrCat("layer '", layer.name(), "' (", layer.type(),
@@ -558,7 +564,7 @@ absl::StatusOr<Json> WriteLayer(const Layer& layer, const Shape& input, bool leg
   Json& config = json["config"];
   GF_RETURN_IF_ERROR(CheckNestedLayers(layer, config, legacy_h5));
   config.erase("input_shape");
-  config["dtype"] = DTypePolicy();
+  config["dtype"] = DTypePolicy(policy);
   if (!legacy_h5) {
     json["module"] = "keras.layers";
     json["registered_name"] = nullptr;
@@ -668,7 +674,7 @@ absl::StatusOr<Json> WriteFunctional(const Model& model, bool legacy_h5) {
   const std::vector<int> order = KerasLayerOrder(layer_graph, model.layers().size());
   GF_ASSIGN_OR_RETURN(FunctionalJson graph,
                       WriteLayerGraph(model, &types, [&](const Layer& layer, const std::vector<TensorType>& inputs) {
-                        absl::StatusOr<Json> json = WriteLayer(layer, inputs[0].shape, legacy_h5);
+                        absl::StatusOr<Json> json = WriteLayer(layer, inputs[0].shape, PolicyOf(model, layer), legacy_h5);
                         if (json.ok() && inputs.size() > 1 && json->contains("build_config")) {
                           Json shapes = Json::array();  // a merge layer is built on a list of shapes
                           for (const TensorType& in : inputs) shapes.push_back(BatchShapeJson(in.shape));
@@ -695,11 +701,12 @@ absl::StatusOr<Json> WriteModel(const Model& model, bool legacy_h5) {
   Json layers = Json::array({InputLayerJson("input_layer", model.input().type(), !legacy_h5)});
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const Shape layer_input = i == 0 ? input : model.layer_output(i - 1).shape();
-    GF_ASSIGN_OR_RETURN(Json layer, WriteLayer(*model.layers()[i], layer_input, legacy_h5));
+    GF_ASSIGN_OR_RETURN(Json layer, WriteLayer(*model.layers()[i], layer_input, PolicyOf(model, *model.layers()[i]), legacy_h5));
     layers.push_back(std::move(layer));
   }
   Json out = {{"class_name", "Sequential"},
-              {"config", {{"name", model.name()}, {"trainable", true}, {"dtype", DTypePolicy()},
+              {"config", {{"name", model.name()}, {"trainable", true},
+                          {"dtype", DTypePolicy(model.compile_options() ? model.compile_options()->dtype_policy : "float32")},
                           {"layers", std::move(layers)}, {"build_input_shape", BatchShapeJson(input)}}}};
   if (!legacy_h5) {
     out["module"] = "keras";

@@ -47,6 +47,7 @@ void Layer::RestoreBuild(BuildRecord record) {
   updates_ = std::move(record.updates);
   output_ = record.output;
   softmax_logits_ = record.softmax_logits;
+  compute_dtype_ = record.compute_dtype;
 }
 
 nlohmann::json Layer::Config() const { return nullptr; }
@@ -175,6 +176,7 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
             {"kernel_constraint", ConstraintToJson(options_.kernel_constraint)},
             {"bias_constraint", ConstraintToJson(options_.bias_constraint)}};
   }
+  bool ComputesInBFloat16() const override { return true; }
   static LayerPtr FromConfig(ConfigReader& r) {
     const DenseOptions defaults;
     const int64_t units = r.Integer("units", std::nullopt, 1, kMaxConfigUnits);
@@ -229,9 +231,11 @@ class DenseLayer : public BuiltinLayer<DenseLayer> {
     // over the output instead of two, forward and backward. The unfused pair
     // computes the same values (tests/nn/dense_fusion_test.cc).
     const ActivationOption& act = options_.activation;
-    if (std::optional<ops::FusedActivation> fused = act.Fused()) return ops::Dense(scope, x, kernel, bias, *fused);
+    if (std::optional<ops::FusedActivation> fused = act.Fused()) {
+      return ops::Dense(scope, x, kernel, bias, *fused, compute_dtype());
+    }
     Output logits;
-    Output y = act.Apply(scope, ops::Dense(scope, x, kernel, bias),
+    Output y = act.Apply(scope, ops::Dense(scope, x, kernel, bias, {}, compute_dtype()),
                          absl::StrCat("Dense layer '", scope.prefix(), "'"), &logits);
     if (logits.valid()) set_softmax_logits(logits);
     return y;

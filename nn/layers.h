@@ -82,6 +82,15 @@ class Layer {
   // more stable, same value). Invalid otherwise.
   Output softmax_logits() const { return softmax_logits_; }
   bool trainable = true;
+  // Keras's dtype= (nn/dtype_policy.h): "" follows the model's
+  // CompileOptions::dtype_policy; "float32" or "mixed_bfloat16" set this
+  // layer's own. Saved with the layer.
+  std::string dtype_policy;
+  // Whether the layer multiplies in bf16 under a mixed_bfloat16 policy
+  // (Dense); the others compute in f32 under every policy, as Keras's batch
+  // normalization does. compute_dtype() is what its most recent build used.
+  virtual bool ComputesInBFloat16() const { return false; }
+  DType compute_dtype() const { return compute_dtype_; }
   // An activation layer used as another layer's activation (Dense's
   // activation = nn::LeakyReLU(0.2)): the same function as a post-op that
   // layer can fuse into its primitive, or nullopt (the default) to apply the
@@ -95,8 +104,9 @@ class Layer {
     std::vector<Output> variables;
     std::vector<Node*> updates;
     Output output, softmax_logits;
+    DType compute_dtype = DType::kF32;
   };
-  BuildRecord build_record() const { return {variables_, updates_, output_, softmax_logits_}; }
+  BuildRecord build_record() const { return {variables_, updates_, output_, softmax_logits_, compute_dtype_}; }
   void RestoreBuild(BuildRecord record);
 
  protected:
@@ -130,6 +140,7 @@ class Layer {
   std::string name_;
   Output softmax_logits_;
   bool reuse_variables_ = false;  // during a later call of a shared layer
+  DType compute_dtype_ = DType::kF32;  // set by Model before it builds the layer
   std::vector<Output> variables_;
   std::vector<Node*> updates_;
   Output output_;

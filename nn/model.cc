@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/describe.h"
+#include "core/dnnl_context.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/random.h"
@@ -20,6 +21,8 @@
 #include "ops/array.h"
 #include "ops/math.h"
 #include "ops/reduce.h"
+#include "nn/dtype_policy.h"
+#include "nn/layer_graph_json.h"
 #include "nn/losses.h"
 #include "nn/metrics.h"
 #include "optimizers/regularizers.h"
@@ -348,7 +351,22 @@ absl::Status Model::AssignDefaultNames() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Model::SetComputeDTypes(const std::string& model_policy) const {
+  GF_ASSIGN_OR_RETURN(const DTypePolicyInfo fallback, FindDTypePolicy(model_policy, "CompileOptions::dtype_policy"));
+  bool any_bf16 = false;
+  for (const LayerPtr& layer : layers_) {
+    DTypePolicyInfo policy = fallback;
+    if (!layer->dtype_policy.empty()) {
+      GF_ASSIGN_OR_RETURN(policy, FindDTypePolicy(layer->dtype_policy, absl::StrCat("layer '", layer->name(), "'")));
+    }
+    layer->compute_dtype_ = layer->ComputesInBFloat16() ? policy.compute : DType::kF32;
+    any_bf16 |= layer->compute_dtype_ == DType::kBF16;
+  }
+  return any_bf16;
+}
+
 absl::Status Model::BuildForward(Compiled& c) const {
+  GF_RETURN_IF_ERROR(SetComputeDTypes(c.options.dtype_policy).status());
   GF_ASSIGN_OR_RETURN(const LayerGraph lg, layer_graph());
   Graph& g = *c.graph;
   std::vector<Output> values(lg.calls.size());
@@ -592,6 +610,11 @@ absl::StatusOr<Model::Compiled> Model::BuildCompiled(CompileOptions options) con
   // (saved files, inspect_model's choice of label format).
   if (c.options.loss_config) c.options.loss = LossInfoOf(*c.options.loss_config).names[0];
   c.graph = std::make_unique<Graph>(c.options.seed);
+  // Before anything is built: a bf16 model on a CPU without bf16 fails here.
+  GF_ASSIGN_OR_RETURN(const bool any_bf16, SetComputeDTypes(c.options.dtype_policy));
+  if (any_bf16) {
+    GF_RETURN_IF_ERROR(CheckBFloat16Support(absl::StrCat("model '", name_, "' (dtype policy mixed_bfloat16)")));
+  }
   GF_RETURN_IF_ERROR(BuildForward(c));
   GF_RETURN_IF_ERROR(BuildLossAndMetrics(c));
   GF_RETURN_IF_ERROR(BuildTrainStep(c));
@@ -1284,6 +1307,7 @@ absl::StatusOr<Model::Compiled> Model::BuildAside() const {
   std::vector<Layer::BuildRecord> previous;
   for (const LayerPtr& layer : layers_) previous.push_back(layer->build_record());
   Compiled c;
+  c.options = options_;  // its seed and dtype policy
   c.graph = std::make_unique<Graph>(options_.seed);
   absl::Status built = BuildForward(c);
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->RestoreBuild(std::move(previous[i]));
@@ -1305,7 +1329,7 @@ absl::StatusOr<LayerPtr> Model::GetLayer(const std::string& name) const {
 namespace {
 
 struct SummaryRow {
-  std::string label, shape, params, connected;
+  std::string label, shape, params, connected, compute_dtype;
 };
 
 // Keras's "Connected to" entries: per call, its inputs as "name[node][0]"
@@ -1328,22 +1352,26 @@ std::vector<std::string> ConnectedTo(const LayerGraph& lg, const std::vector<Lay
   return per_layer;
 }
 
+// `compute_dtype`: a column of each layer's compute dtype (a mixed policy).
 std::string SummaryTable(const std::string& model_name, const std::vector<SummaryRow>& rows, bool connected,
-                         int64_t trainable, int64_t frozen) {
+                         bool compute_dtype, int64_t trainable, int64_t frozen) {
   // Keras's column widths, widened for labels or shapes that do not fit.
   int label_width = 27, shape_width = 25;
   for (const SummaryRow& row : rows) {
     label_width = std::max(label_width, static_cast<int>(row.label.size()) + 1);
     shape_width = std::max(shape_width, static_cast<int>(row.shape.size()) + 1);
   }
-  const std::string rule(label_width + shape_width + 13 + (connected ? 30 : 0), '_'), double_rule(rule.size(), '=');
+  const int params_end = label_width + shape_width + 13, dtype_end = params_end + (compute_dtype ? 12 : 0);
+  const std::string rule(dtype_end + (connected ? 30 : 0), '_'), double_rule(rule.size(), '=');
   auto line = [&](const SummaryRow& row) {
     std::string s = absl::StrFormat(" %-*s %-*s %s", label_width, row.label, shape_width, row.shape, row.params);
-    if (connected) s = absl::StrFormat("%-*s %s", label_width + shape_width + 13, s, row.connected);
+    if (compute_dtype) s = absl::StrFormat("%-*s %s", params_end, s, row.compute_dtype);
+    if (connected) s = absl::StrFormat("%-*s %s", dtype_end, s, row.connected);
     return s + "\n";
   };
   std::string s = absl::StrCat("Model: \"", model_name, "\"\n", rule, "\n",
-                               line({"Layer (type)", "Output Shape", "Param #", "Connected to"}), double_rule, "\n");
+                               line({"Layer (type)", "Output Shape", "Param #", "Connected to", "Compute"}), double_rule,
+                               "\n");
   for (size_t i = 0; i < rows.size(); ++i) absl::StrAppend(&s, line(rows[i]), i + 1 < rows.size() ? "\n" : "");
   absl::StrAppend(&s, double_rule, "\nTotal params: ", WithThousands(trainable + frozen),
                   "\nTrainable params: ", WithThousands(trainable),
@@ -1364,11 +1392,13 @@ std::string Model::Summary() const {
   const auto& layer_outputs = compiled() ? layer_outputs_ : built_aside.layer_outputs;
   std::vector<SummaryRow> rows;
   std::vector<std::string> connected;
+  bool any_bf16 = false;  // then a column shows each layer's compute dtype
   if (!sequential_) {  // Keras lists a functional model's inputs as InputLayers
     const LayerGraph& lg = functional_graph_;
     connected = ConnectedTo(lg, layers_);
     for (size_t i = 0; i < lg.input_names.size(); ++i) {
-      rows.push_back({absl::StrCat(lg.input_names[i], " (InputLayer)"), ShapeWithNone(lg.input_types[i].shape), "0", "-"});
+      rows.push_back({absl::StrCat(lg.input_names[i], " (InputLayer)"), ShapeWithNone(lg.input_types[i].shape), "0", "-",
+                      KerasDTypeName(lg.input_types[i].dtype)});
     }
   }
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -1380,9 +1410,10 @@ std::string Model::Summary() const {
     }
     rows.push_back({absl::StrCat(layer->name(), " (", layer->type(), ")"),
                     built ? ShapeWithNone(layer_outputs[i].shape()) : "?", WithThousands(params),
-                    connected.empty() ? "" : connected[i]});
+                    connected.empty() ? "" : connected[i], KerasDTypeName(layer->compute_dtype())});
+    any_bf16 |= layer->compute_dtype() == DType::kBF16;
   }
-  return SummaryTable(name_, rows, !sequential_, CountVariables(layer_variables, true),
+  return SummaryTable(name_, rows, !sequential_, any_bf16, CountVariables(layer_variables, true),
                       CountVariables(layer_variables, false));
 }
 

@@ -407,6 +407,9 @@ class Model {
   // without a Compile.
   absl::StatusOr<Compiled> BuildAside() const;
   absl::StatusOr<Compiled> BuildCompiled(CompileOptions options) const;
+  // Sets each layer's compute dtype from its own policy or `model_policy`;
+  // true when some layer computes in bf16.
+  absl::StatusOr<bool> SetComputeDTypes(const std::string& model_policy) const;
   absl::Status BuildForward(Compiled& c) const;
   absl::Status BuildLossAndMetrics(Compiled& c) const;
   // Output k's loss node against targets y (weighted with sample_weights).

@@ -20,6 +20,7 @@
 #include "nn/config_reader.h"
 #include "nn/keras_config.h"
 #include "nn/layer_graph_json.h"
+#include "nn/dtype_policy.h"
 #include "nn/layer_registry.h"
 
 namespace gradflow::nn {
@@ -120,6 +121,10 @@ CompileOptions ReadCompileOptions(Reader& r) {
   ReadOutputOptions(r, o);
   o.seed = r.Unsigned("seed", o.seed);
   o.sample_weights = r.Bool("sample_weights", o.sample_weights);
+  o.dtype_policy = r.String("dtype_policy", o.dtype_policy);
+  if (absl::StatusOr<DTypePolicyInfo> policy = FindDTypePolicy(o.dtype_policy, "is"); r.ok() && !policy.ok()) {
+    r.FailField("dtype_policy", std::string(policy.status().message()));
+  }
   // Ranges are checked below, with the clip and schedule (ValidateOptimizer).
   if (auto optimizer = ReadDescribed<optimizers::Optimizer>(r, "optimizer", {})) {
     o.optimizer = *optimizer;
@@ -236,7 +241,7 @@ absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& whe
   const std::string name = common.String("name", "");
   const bool trainable = common.Bool("trainable", true);
   std::optional<Shape> input_shape = common.InputShape();
-  common.KerasDType();
+  std::string dtype_policy = common.KerasDTypePolicy();
   common.Unsupported("activity_regularizer", nullptr, "gradflow has no activity regularizers");
   if (common.ok()) {
     absl::Status name_ok = CheckLayerName(name);
@@ -256,6 +261,7 @@ absl::StatusOr<LayerPtr> LayerFromJson(const Json& layer, const std::string& whe
   LayerPtr result = *std::move(made);
   if (!name.empty()) result->set_name(name);
   result->trainable = trainable;
+  result->dtype_policy = std::move(dtype_policy);
   if (input_shape) result->set_input_shape(input_shape);
   return result;
 }
@@ -284,6 +290,7 @@ absl::StatusOr<Json> LayerToJson(const Layer& layer) {
   }
   config["name"] = layer.name();
   config["trainable"] = layer.trainable;
+  if (!layer.dtype_policy.empty()) config["dtype"] = layer.dtype_policy;
   config["input_shape"] = nullptr;
   if (layer.input_shape()) config["input_shape"] = layer.input_shape()->dims();
   return Json{{"class_name", layer.type()}, {"config", std::move(config)}};
@@ -307,6 +314,7 @@ Json CompileOptionsToJson(const CompileOptions& options) {
   if (options.loss_config) compile["loss_config"] = DescribedToJson(*options.loss_config, "keras.losses");
   if (!options.outputs.empty()) compile["outputs"] = OutputOptionsJson(options.outputs);
   if (options.sample_weights) compile["sample_weights"] = true;
+  if (options.dtype_policy != DTypePolicies()[0].name) compile["dtype_policy"] = options.dtype_policy;
   if (options.clip) {
     compile["clip"] = {{"kind", ClipKindName(options.clip->kind)}, {"threshold", options.clip->threshold}};
   }

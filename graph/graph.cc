@@ -179,6 +179,16 @@ std::string DotQuoted(std::initializer_list<std::string_view> lines) {
   return dot + "\"";
 }
 
+namespace {
+
+// An edge's shape, with its dtype when it is not f32 (the casts of a mixed
+// precision graph, integer labels).
+std::string EdgeLabel(const TensorType& type) {
+  return type.dtype == DType::kF32 ? type.shape.ToString() : type.ToString();
+}
+
+}  // namespace
+
 std::string Graph::ToDot() const {
   std::string dot = "digraph gradflow {\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n";
   for (const Node& n : nodes_) {
@@ -197,7 +207,7 @@ std::string Graph::ToDot() const {
                     ", shape=", shape, style, "];\n");
     for (const Output& in : n.inputs) {
       absl::StrAppend(&dot, "  n", in.node->id, " -> n", n.id, " [label=",
-                      DotQuoted({in.type().shape.ToString()}), "];\n");
+                      DotQuoted({EdgeLabel(in.type())}), "];\n");
     }
     for (const Node* c : n.control_inputs) {
       absl::StrAppend(&dot, "  n", c->id, " -> n", n.id, " [style=dashed];\n");

@@ -102,7 +102,7 @@ std::string ConfigReader::KerasDTypePolicy() {
     FailField("dtype", std::string(policy.status().message()));
     return "";
   }
-  return name == DTypePolicies()[0].name ? "" : name;
+  return name;
 }
 
 void ConfigReader::KerasDType() {

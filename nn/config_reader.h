@@ -121,8 +121,8 @@ class ConfigReader {
   // bounded by nn/model_config.h's limits. nullopt when absent.
   std::optional<Shape> InputShape();
   // Keras's "dtype" of a layer or model: a policy name or a DTypePolicy
-  // object naming one (nn/dtype_policy.h). Returns "" when absent or
-  // "float32" (a layer then follows its model's policy), else the name.
+  // object naming one (nn/dtype_policy.h). Returns the name, "" when absent
+  // (a layer then follows its model's policy; Keras writes every layer's).
   std::string KerasDTypePolicy();
   // Keras's "dtype" where gradflow computes in float32 only (metrics,
   // inputs): "float32" or a DTypePolicy naming it; anything else fails.

@@ -7,6 +7,7 @@
 //   bazel run -c opt //examples:batch_norm_mlp
 //   bazel run -c opt //examples:batch_norm_mlp -- --placement=before
 //   bazel run -c opt //examples:batch_norm_mlp -- --momentum=0 --decay_epochs=0   # plain "sgd"
+//   bazel run -c opt //examples:batch_norm_mlp -- --dtype_policy=mixed_bfloat16    # bf16 Dense products
 //
 // --placement=before is the chapter's second variant: BN between each hidden
 // Dense (no bias: BN's beta replaces it) and its activation.
@@ -52,7 +53,8 @@ int main(int argc, char** argv) {
   // --decay_epochs=0: a constant learning rate.
   examples::Flags flags(argc, argv, {{"epochs", "10"}, {"learning_rate", "0.01"}, {"decay_epochs", "20"},
                                      {"momentum", "0.9"}, {"batch_size", "32"}, {"activation", "relu"},
-                                     {"placement", "after"}, {"seed", "42"}, {"verbose", "1"}});
+                                     {"placement", "after"}, {"seed", "42"}, {"verbose", "1"},
+                                     {"dtype_policy", "float32"}});
   const std::string placement = flags.str("placement");
   if (placement != "after" && placement != "before") {
     std::fprintf(stderr, "--placement must be 'after' or 'before' (the activation)\n");
@@ -66,7 +68,8 @@ int main(int argc, char** argv) {
                              .optimizer = optimizers::SGD{.learning_rate = flags.num("learning_rate"),
                                                          .momentum = flags.num("momentum")},
                              .metrics = {"accuracy"},
-                             .seed = static_cast<uint64_t>(flags.integer("seed"))};
+                             .seed = static_cast<uint64_t>(flags.integer("seed")),
+                             .dtype_policy = flags.str("dtype_policy")};
   if (flags.num("decay_epochs") > 0) {  // the chapter's exponential scheduling lr0 * 0.1^(t / s)
     const int64_t batch_size = flags.integer("batch_size");
     const int64_t steps_per_epoch = (data->x_train.shape()[0] + batch_size - 1) / batch_size;

@@ -5,6 +5,7 @@
 //
 //   bazel run -c opt //examples:fashion_mnist_mlp -- --epochs=30 --activation=relu
 //   ... --save=my_model.safetensors   (then: inspect_model evaluate my_model.safetensors)
+//   ... --dtype_policy=mixed_bfloat16 (Keras's mixed precision: bf16 matrix products)
 
 #include <cstdio>
 
@@ -16,7 +17,8 @@ using namespace gradflow;
 int main(int argc, char** argv) {
   // --save=<path>: Save the trained model there (see inspect_model).
   examples::Flags flags(argc, argv, {{"epochs", "30"}, {"learning_rate", "0.01"}, {"batch_size", "32"},
-                                     {"activation", "relu"}, {"seed", "42"}, {"verbose", "1"}, {"save", ""}});
+                                     {"activation", "relu"}, {"seed", "42"}, {"verbose", "1"}, {"save", ""},
+                                     {"dtype_policy", "float32"}});
   auto data = examples::LoadChapterSplits();
   if (!data.ok()) return examples::Fail(data.status());
   nn::Sequential model({
@@ -29,7 +31,8 @@ int main(int argc, char** argv) {
       {.loss = "sparse_categorical_crossentropy",
        .optimizer = optimizers::SGD{.learning_rate = flags.num("learning_rate")},
        .metrics = {"accuracy"},
-       .seed = static_cast<uint64_t>(flags.integer("seed"))});
+       .seed = static_cast<uint64_t>(flags.integer("seed")),
+       .dtype_policy = flags.str("dtype_policy")});
   if (!status.ok()) return examples::Fail(status);
   std::printf("%s", model.Summary().c_str());
 

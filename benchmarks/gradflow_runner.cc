@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     for (const auto& [key, implementation] : AutotuneChoices()) {  // what "fastest" chose, per shape
       std::fprintf(stderr, "autotune: %s: %s\n", key.c_str(), implementation.c_str());
     }
+    std::fprintf(stderr, "autotune: %zu choices in %.1f ms\n", AutotuneChoices().size(), 1e3 * AutotuneSeconds());
   }
   std::vector<double> sorted = seconds;
   std::sort(sorted.begin(), sorted.end());

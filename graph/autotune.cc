@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -28,6 +29,7 @@ class ChosenKernel : public Kernel {
 struct ChoiceCache {
   std::mutex mutex;
   std::map<std::string, std::string> choices;  // key -> candidate name
+  double seconds = 0;                          // spent making and timing candidates
 };
 
 ChoiceCache& Cache() {
@@ -50,47 +52,61 @@ std::string ChoiceKey(const KernelContext& k) {
   return absl::StrCat(key, " threads=", omp_get_max_threads());
 }
 
-// The best of a few timed runs after a warm-up one (which also pays for
-// first-touch page faults); +inf if the kernel fails.
-double SecondsPerRun(Kernel& kernel) {
-  constexpr int kTimedRuns = 3;
-  const RunContext ctx;
-  if (!kernel.Run(ctx).ok()) return std::numeric_limits<double>::infinity();
-  double best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < kTimedRuns; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    if (!kernel.Run(ctx).ok()) return std::numeric_limits<double>::infinity();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
 absl::StatusOr<std::unique_ptr<Kernel>> Make(const KernelCandidate& candidate) {
   absl::StatusOr<std::unique_ptr<Kernel>> kernel = candidate.make();
   if (!kernel.ok()) return kernel.status();
   return std::unique_ptr<Kernel>(new ChosenKernel(*std::move(kernel), candidate.name));
 }
 
-// Makes every candidate, keeps the fastest; a candidate that cannot be made
-// (a shape its primitive does not support) just loses.
+// One timed run; +inf if the kernel fails.
+double TimedRun(Kernel& kernel) {
+  const RunContext ctx;
+  const auto start = std::chrono::steady_clock::now();
+  if (!kernel.Run(ctx).ok()) return std::numeric_limits<double>::infinity();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Rounds of one run per candidate, after a warm-up round (which also pays
+// for first-touch page faults). Interleaving puts a burst of load from
+// other processes on every candidate alike, and the best run of each is
+// the one least disturbed.
+constexpr int kRounds = 7;
+// Another candidate replaces the first (the default) only when its best run
+// is this much faster: a choice that noise could flip stays the default.
+constexpr double kMargin = 0.05;
+
+// Makes every candidate and keeps the fastest (above); a candidate that
+// cannot be made (a shape its primitive does not support) just loses.
 absl::StatusOr<std::unique_ptr<Kernel>> Fastest(const std::vector<KernelCandidate>& candidates) {
-  std::unique_ptr<Kernel> best;
-  double best_seconds = std::numeric_limits<double>::infinity();
+  std::vector<std::unique_ptr<Kernel>> kernels;
   absl::Status first_error;
   for (const KernelCandidate& candidate : candidates) {
     absl::StatusOr<std::unique_ptr<Kernel>> kernel = Make(candidate);
-    if (!kernel.ok()) {
-      if (first_error.ok()) first_error = kernel.status();
-      continue;
-    }
-    const double seconds = SecondsPerRun(**kernel);
-    if (!best || seconds < best_seconds) {
-      best = *std::move(kernel);
-      best_seconds = seconds;
+    if (kernel.ok()) {
+      kernels.push_back(*std::move(kernel));
+    } else if (first_error.ok()) {
+      first_error = kernel.status();
     }
   }
-  if (!best) return first_error;
-  return best;
+  if (kernels.empty()) return first_error;
+  std::vector<double> best(kernels.size(), std::numeric_limits<double>::infinity());
+  std::vector<bool> failed(kernels.size(), false);
+  for (int round = 0; round <= kRounds; ++round) {
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      const double seconds = failed[i] ? 0 : TimedRun(*kernels[i]);
+      failed[i] = failed[i] || std::isinf(seconds);
+      if (round > 0 && !failed[i]) best[i] = std::min(best[i], seconds);
+    }
+  }
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    if (failed[i]) best[i] = std::numeric_limits<double>::infinity();
+  }
+  size_t chosen = 0;
+  for (size_t i = 1; i < kernels.size(); ++i) {
+    if (best[i] < best[chosen] * (1 - kMargin)) chosen = i;
+  }
+  if (std::isinf(best[chosen])) return absl::InternalError("every implementation failed to run");
+  return std::move(kernels[chosen]);
 }
 
 }  // namespace
@@ -117,11 +133,11 @@ absl::StatusOr<std::unique_ptr<Kernel>> ChooseKernel(const KernelContext& k,
       if (it != cache.choices.end() && candidate.name == it->second) return Make(candidate);
     }
   }
+  const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<Kernel>> fastest = Fastest(candidates);
-  if (fastest.ok()) {
-    std::lock_guard<std::mutex> lock(cache.mutex);
-    cache.choices.emplace(key, (*fastest)->implementation());
-  }
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (fastest.ok()) cache.choices.emplace(key, (*fastest)->implementation());
   return fastest;
 }
 
@@ -129,6 +145,12 @@ std::vector<std::pair<std::string, std::string>> AutotuneChoices() {
   ChoiceCache& cache = Cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   return {cache.choices.begin(), cache.choices.end()};
+}
+
+double AutotuneSeconds() {
+  ChoiceCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  return cache.seconds;
 }
 
 }  // namespace gradflow

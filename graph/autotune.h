@@ -5,9 +5,10 @@
 // backward ops: oneDNN's inner product or its matmul) offer each as a
 // candidate; ChooseKernel keeps one, as SessionOptions::autotune says. Which
 // is faster depends on the CPU and the shape, so "fastest" (opt-in)
-// measures: each candidate runs a few times on the plan's own buffers, and
-// the choice is remembered for the process per op, attrs, types and thread
-// count, so later plans of that shape only make the chosen kernel.
+// measures: the candidates run in interleaved rounds on the plan's own
+// buffers, the default (the first) gives way only to a clearly faster one,
+// and the choice is remembered for the process per op, attrs, types and
+// thread count, so later plans of that shape only make the chosen kernel.
 //
 // The candidates compute the same values up to float rounding (their sums
 // run in different orders), so only a fixed choice ("first", the default, or
@@ -37,6 +38,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> ChooseKernel(const KernelContext& k,
 
 // The choices "fastest" made in this process, by key (for tests and --print_plan).
 std::vector<std::pair<std::string, std::string>> AutotuneChoices();
+// The time "fastest" has spent on them: making and timing the candidates.
+double AutotuneSeconds();
 
 }  // namespace gradflow
 

@@ -102,6 +102,43 @@ TEST(AutotuneTest, ACandidateThatCannotBeMadeLosesAndAnUnknownNameIsAnError) {
                         "implementations: broken, works"));
 }
 
+std::vector<KernelCandidate> TakingMicroseconds(int64_t first, int64_t second) {
+  auto taking = [](int64_t us) {
+    return [us]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      return std::make_unique<SlowKernel>(std::chrono::microseconds(us));
+    };
+  };
+  return {{"default", taking(first)}, {"other", taking(second)}};
+}
+
+// 2% is within what noise can flip: the default stays. 40% is not.
+TEST(AutotuneTest, OnlyAClearlyFasterCandidateReplacesTheDefault) {
+  Fixture near_tie(2345671), clear(2345672);
+  auto kept = ChooseKernel(near_tie.Context("fastest"), TakingMicroseconds(4000, 3920));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ((*kept)->implementation(), "default");
+  auto replaced = ChooseKernel(clear.Context("fastest"), TakingMicroseconds(4000, 2400));
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_EQ((*replaced)->implementation(), "other");
+  EXPECT_GT(AutotuneSeconds(), 8 * (0.004 + 0.0024));  // a warm-up and 7 timed rounds of each
+}
+
+// A kernel that fails when it runs loses, even if it fails fast.
+TEST(AutotuneTest, ACandidateThatFailsToRunLoses) {
+  class Failing : public Kernel {
+    absl::Status Run(const RunContext&) override { return absl::InternalError("no"); }
+  };
+  Fixture f(3456781);
+  std::vector<KernelCandidate> candidates = {
+      {"failing", []() -> absl::StatusOr<std::unique_ptr<Kernel>> { return std::make_unique<Failing>(); }},
+      {"slow", []() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+         return std::make_unique<SlowKernel>(std::chrono::microseconds(500));
+       }}};
+  auto chosen = ChooseKernel(f.Context("fastest"), candidates);
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_EQ((*chosen)->implementation(), "slow");
+}
+
 // The same Dense step under each implementation: equal to f32 rounding (the
 // sums run in different orders), and bit-identical between runs of one choice.
 TEST(AutotuneTest, DenseImplementationsAgreeAndEachIsReproducible) {

@@ -120,6 +120,21 @@ TEST(CheckpointTest, RoundTripKeepsEveryBitAndTheMetadata) {
   EXPECT_TRUE(TempFilesIn(fs::path(path).parent_path().string()).empty());
 }
 
+// safetensors' BF16 (the bf16 copies of a mixed-precision model): raw 16-bit
+// words, kept bit for bit, and placed after the 4-byte tensors.
+TEST(CheckpointTest, BFloat16RoundTripsBitForBit) {
+  std::string path = TempDir("bf16") + "/half.safetensors";
+  Tensor half(DType::kBF16, {3});
+  const uint16_t words[] = {0x3f80, 0xffc1, 0x0001};  // 1.0, a NaN with payload, a denormal
+  std::copy(std::begin(words), std::end(words), half.data<uint16_t>());
+  std::map<std::string, Tensor> tensors = {{"half", half}, {"full", Tensor(DType::kF32, {1})}};
+  ASSERT_TRUE(SaveCheckpoint(path, tensors).ok());
+  EXPECT_NE(ReadBytes(path).find("\"BF16\""), std::string::npos);
+  absl::StatusOr<Checkpoint> loaded = LoadCheckpoint(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ExpectSameTensors(loaded->tensors, tensors);
+}
+
 TEST(CheckpointTest, RoundTripWithoutMetadataOmitsTheMetadataKey) {
   std::string path = TempDir("no_metadata") + "/weights.safetensors";
   std::map<std::string, Tensor> tensors = SampleTensors();

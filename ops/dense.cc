@@ -30,7 +30,7 @@ using dnnl::prop_kind;
 
 constexpr char kBackwardOpReason[] = "backward op; second derivatives are not supported";
 
-// A [rows, cols] f32 matrix stored row-major, or (transposed) a [cols, rows]
+// A [rows, cols] matrix (f32, or bf16 under mixed precision) stored row-major, or (transposed) a [cols, rows]
 // row-major buffer read as its transpose: only the strides differ, so oneDNN
 // reads the buffer in place.
 memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed,
@@ -46,7 +46,7 @@ absl::Status CheckProductOperands(const InferContext& ctx, int a, int b) {
   return ctx.ExpectDType(b, ctx.dtype(a));
 }
 
-// The product's operand type, and the CPU check bf16 needs.
+// The type of a Dense op kernel's operands (its first two inputs).
 memory::data_type OperandType(const KernelContext& k) { return DnnlType(k.input_types[0].dtype); }
 bool InBFloat16(const KernelContext& k) { return k.input_types[0].dtype == DType::kBF16; }
 

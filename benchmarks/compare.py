@@ -8,6 +8,13 @@ measurement, so its peak RSS (from wait4) is that workload's.
 
 The limit runs each of its routes (onednn_limit --route=...) as a runner of
 its own; gradflow is measured against the faster route per workload.
+gradflow_fastest is gradflow_runner --autotune=fastest (W1/W2 training).
+
+The mixed-precision rows (POLICY_ROWS) also run gradflow under Keras's
+mixed_bfloat16 policy (bf16_gradflow) and PyTorch under
+torch.autocast("cpu", bfloat16) (bf16_torch_autocast, on the OpenMP
+OpenBLAS); their table compares each with gradflow's float32 and gives the
+achieved GFLOP/s against benchmarks/gemm_peak's bf16 peak.
 
 Prints the CPU model and oneDNN's effective ISA, per-run lines, then a table
 of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
@@ -45,6 +52,20 @@ WORKLOADS = [
 ]
 
 
+# Rows also run under the mixed_bfloat16 policy.
+POLICY_ROWS = ("W1 train b256", "W1 train b1024", "W2 train b256", "W3 train b256", "W1 predict b256")
+
+# Multiply-adds per sample of each workload's Dense layers (benchmarks/workloads.cc):
+# W1 and W3 784-300-100-10, W2 784-100, 19 x 100-100, 100-10.
+MACS_PER_SAMPLE = {"W1": 784 * 300 + 300 * 100 + 100 * 10, "W3": 784 * 300 + 300 * 100 + 100 * 10,
+                   "W2": 784 * 100 + 19 * 100 * 100 + 100 * 10}
+
+
+def flops_per_sample(workload, mode):
+    """Forward 2 flops per multiply-add; training about 3x (dx and dW beside y)."""
+    return 2 * MACS_PER_SAMPLE[workload] * (3 if mode == "train" else 1)
+
+
 def bench_bin(name):
     bin_dir = os.environ.get("GRADFLOW_BENCH_BIN") or os.path.join(ROOT, "bazel-bin/benchmarks")
     return os.path.join(bin_dir, name)
@@ -59,18 +80,43 @@ def machine_info():
         sys.exit(f"{bench_bin(LIMIT)} --info=1 failed: {p.stderr.strip()}")
     info = json.loads(p.stdout)
     info["cpu"] = models[0] if models else "unknown"
+    info["peaks"] = gemm_peaks()
     return info
+
+
+def gemm_peaks():
+    """benchmarks/gemm_peak's GFLOP/s by (dtype, threads); None where it fails (no bf16)."""
+    peaks = {}
+    for dtype in ("f32", "bf16"):
+        for threads in (1, 2):
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            p = subprocess.run([bench_bin("gemm_peak"), f"--dtype={dtype}"], capture_output=True, text=True, env=env)
+            peaks[(dtype, threads)] = json.loads(p.stdout)["gflops"] if p.returncode == 0 else None
+            if p.returncode != 0:
+                print(f"  gemm_peak --dtype={dtype}: {p.stderr.strip()}", file=sys.stderr)
+    return peaks
+
+
+def peaks_line(peaks):
+    cell = lambda v: f"{v:.0f}" if v else "n/a"
+    return "GEMM peak 2048^3 (GFLOP/s, 1 / 2 threads): f32 " + " / ".join(
+        cell(peaks[("f32", t)]) for t in (1, 2)) + ", bf16 " + " / ".join(cell(peaks[("bf16", t)]) for t in (1, 2))
 
 
 def runners(libtorch_bin, baseline_bin, limit_routes):
     py = ["/usr/bin/python3", os.path.join(ROOT, "benchmarks/compare_pytorch.py")]
     limit_covers = lambda w: w[1] in ("W1", "W2") and (w[2] == "train" or w[1] == "W1")
-    r = [("gradflow", [bench_bin("gradflow_runner")], {}, lambda w: True)]
+    policy = lambda w: w[0] in POLICY_ROWS
+    r = [("gradflow", [bench_bin("gradflow_runner")], {}, lambda w: True),
+         ("gradflow_fastest", [bench_bin("gradflow_runner"), "--autotune=fastest"], {},
+          lambda w: w[1] in ("W1", "W2") and w[2] == "train")]
     r += [(f"{LIMIT}_{route}", [bench_bin(LIMIT), f"--route={route}"], {}, limit_covers) for route in limit_routes]
     r += [("torch_py_omp", py, {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True),
           ("torch_py_pthread", py, {}, lambda w: True)]
     if libtorch_bin:
         r.append(("libtorch_omp", [libtorch_bin], {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True))
+    r += [("bf16_gradflow", [bench_bin("gradflow_runner"), "--dtype_policy=mixed_bfloat16"], {}, policy),
+          ("bf16_torch_autocast", py + ["--autocast=bf16"], {"LD_LIBRARY_PATH": OPENMP_BLAS}, policy)]
     if baseline_bin:  # gradflow_runner built from an earlier commit: before/after in one run
         r.append(("gradflow_before", [baseline_bin], {}, lambda w: True))
     return r
@@ -107,27 +153,48 @@ def run_one(cmd, extra_env, w):
 
 
 def speed_table(ws, names, value):
-    """Samples/s per workload and runner (value(key)) and gradflow's ratios;
-    the limit is the faster of its routes, named in the "limit route" column."""
+    """Samples/s per workload and float32 runner (value(key)) and gradflow's
+    ratios; the limit is the faster of its routes, named in the "limit route"
+    column."""
+    names = [n for n in names if not n.startswith("bf16_")]
     before = "gradflow_before" in names
     print("| workload | " + " | ".join(names) + " | gradflow / best PyTorch | gradflow / limit | limit route |"
-          + (" after / before |" if before else ""))
-    print("|" + "---|" * (len(names) + 4 + before))
+          + " fastest / limit |" + (" after / before |" if before else ""))
+    print("|" + "---|" * (len(names) + 5 + before))
     for w in ws:
         cells = [value((w[0], n)) for n in names]
-        torch_best = max([c for n, c in zip(names, cells) if n.startswith(("torch", "libtorch")) and c] or [0])
-        limits = [(c, n) for n, c in zip(names, cells) if n.startswith(LIMIT) and c]
+        cell = dict(zip(names, cells))
+        torch_best = max([c for n, c in cell.items() if n.startswith(("torch", "libtorch")) and c] or [0])
+        limits = [(c, n) for n, c in cell.items() if n.startswith(LIMIT) and c]
         lim, lim_name = max(limits) if limits else (None, None)
-        gf = cells[0]
-        ratio_t = f"{gf / torch_best:.2f}x" if gf and torch_best else "-"
-        ratio_l = f"{gf / lim:.2f}x" if gf and lim else "-"
+        ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+        gf = cell["gradflow"]
         route = lim_name[len(LIMIT) + 1:] if lim_name else "-"
         row = (f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells)
-               + f" | {ratio_t} | {ratio_l} | {route} |")
+               + f" | {ratio(gf, torch_best)} | {ratio(gf, lim)} | {route} | {ratio(cell.get('gradflow_fastest'), lim)} |")
         if before:
-            old = cells[names.index("gradflow_before")]
+            old = cell["gradflow_before"]
             row += f" {gf / old:.3f}x |" if gf and old else " - |"
         print(row)
+
+
+def bf16_table(ws, value, peaks):
+    """The mixed_bfloat16 rows: gradflow bf16 against its float32 and against
+    PyTorch's autocast, and its GFLOP/s as a share of the bf16 GEMM peak."""
+    print("| workload | gradflow f32 | bf16_gradflow | bf16 / f32 | bf16_torch_autocast | gradflow bf16 / autocast |"
+          " GFLOP/s | of bf16 peak |")
+    print("|" + "---|" * 8)
+    for w in ws:
+        if w[0] not in POLICY_ROWS:
+            continue
+        f32, bf16, torch_bf16 = (value((w[0], n)) for n in ("gradflow", "bf16_gradflow", "bf16_torch_autocast"))
+        ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+        gflops = bf16 * flops_per_sample(w[1], w[2]) / 1e9 if bf16 else None
+        peak = peaks.get(("bf16", w[4]))
+        share = f"{100 * gflops / peak:.0f}%" if gflops and peak else "-"
+        print(f"| {w[0]} | " + " | ".join(f"{c:.0f}" if c else "-" for c in (f32, bf16))
+              + f" | {ratio(bf16, f32)} | " + (f"{torch_bf16:.0f}" if torch_bf16 else "-")
+              + f" | {ratio(bf16, torch_bf16)} | " + (f"{gflops:.0f}" if gflops else "-") + f" | {share} |")
 
 
 def main():
@@ -140,7 +207,8 @@ def main():
     a = p.parse_args()
     ws = [w for w in WORKLOADS if a.filter in w[0]]
     info = machine_info()
-    machine = f"cpu: {info['cpu']}; oneDNN {info['onednn']}, effective ISA {info['isa']}"
+    machine = (f"cpu: {info['cpu']}; oneDNN {info['onednn']}, effective ISA {info['isa']}\n"
+               + peaks_line(info["peaks"]))
     print(machine, flush=True)
     rs = runners(a.libtorch, a.baseline, info["routes"])
     width = max(len(r[0]) for r in rs)
@@ -167,6 +235,10 @@ def main():
     # repetition is the least disturbed estimate of each runner's own speed.
     print("\nbest of the repetitions (samples/s), same columns\n")
     speed_table(ws, names, lambda k: max(x["samples_per_s"] for x in results[k]) if k in results else None)
+    if any(w[0] in POLICY_ROWS for w in ws):
+        print("\nmixed_bfloat16 (Keras's policy; PyTorch: torch.autocast(\"cpu\", bfloat16)), medians; "
+              "GFLOP/s from the Dense layers' multiply-adds, against the bf16 GEMM peak at the same threads\n")
+        bf16_table(ws, med, info["peaks"])
     print("\nmedian peak RSS (MiB) per process (gradflow arena = planned peak bytes of the plan)\n")
     print("| workload | " + " | ".join(names) + " | gradflow arena KiB |")
     print("|" + "---|" * (len(names) + 2))

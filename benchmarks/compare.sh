@@ -1,7 +1,7 @@
 #!/bin/bash
 # gradflow vs the raw oneDNN limit vs PyTorch (Python and libtorch C++) on the
 # issue-7 workloads, alternating, 3 repetitions, medians and ratios, peak RSS.
-#   benchmarks/compare.sh            # all workloads (about 3-4 minutes on 2 quiet cores)
+#   benchmarks/compare.sh            # all workloads
 #   benchmarks/compare.sh --reps=5 --filter=W1
 #   benchmarks/compare.sh --baseline=/tmp/gradflow_runner_before   # before/after of a change
 #     (a gradflow_runner built with -c opt from the earlier commit, e.g. in a
@@ -10,7 +10,7 @@
 # libtorch-dev and libopenblas0-openmp). Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bazel build -c opt //benchmarks:gradflow_runner //benchmarks:onednn_limit >&2
+bazel build -c opt //benchmarks:gradflow_runner //benchmarks:onednn_limit //benchmarks:gemm_peak >&2
 # bazel-bin follows whichever configuration built last; ask for the opt one.
 export GRADFLOW_BENCH_BIN="$(bazel info -c opt bazel-bin 2>/dev/null)/benchmarks"
 LIBTORCH_BIN=""

@@ -13,9 +13,13 @@ epoch, the loss read back every step as Fit does.
 Run with Debian's interpreter: /usr/bin/python3 benchmarks/compare_pytorch.py
 --workload=W1 --mode=train --batch=32. Threads: torch.set_num_threads(
 $OMP_NUM_THREADS); the BLAS build is chosen by LD_LIBRARY_PATH (compare.sh
-measures the pthread and the OpenMP OpenBLAS).
+measures the pthread and the OpenMP OpenBLAS). --autocast=bf16 runs the
+forward pass (and so the backward of its ops) under
+torch.autocast("cpu", dtype=torch.bfloat16), the peer of gradflow's
+mixed_bfloat16 policy.
 """
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -84,7 +88,14 @@ def build(workload):
     return model, opt
 
 
-def train_epoch(model, opt, x, y, batch, gen):
+def autocast(kind):
+    """torch's CPU mixed precision for --autocast=bf16, else nothing."""
+    if kind == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(model, opt, x, y, batch, gen, cast=""):
     model.train()
     n = x.shape[0]
     order = torch.randperm(n, generator=gen)
@@ -93,16 +104,18 @@ def train_epoch(model, opt, x, y, batch, gen):
         idx = order[begin:begin + batch]
         xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
+        with autocast(cast):
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), yb)
         loss.backward()
         opt.step()
         loss_sum += loss.item() * xb.shape[0]
     return loss_sum / n
 
 
-def predict(model, x, batch):
+def predict(model, x, batch, cast=""):
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(cast):
         return torch.cat([model(x[begin:begin + batch]) for begin in range(0, x.shape[0], batch)])
 
 
@@ -113,6 +126,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--samples", type=int, default=60000)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--autocast", default="", choices=["", "bf16"])
     a = p.parse_args()
     threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
     torch.set_num_threads(threads)
@@ -125,13 +139,13 @@ def main():
     seconds = []
     for _ in range(a.repeats):
         if a.mode == "train":
-            train_epoch(model, opt, x[:warm], y[:warm], a.batch, gen)
+            train_epoch(model, opt, x[:warm], y[:warm], a.batch, gen, a.autocast)
             start = time.perf_counter()
-            train_epoch(model, opt, x, y, a.batch, gen)
+            train_epoch(model, opt, x, y, a.batch, gen, a.autocast)
         else:
-            predict(model, x[:warm], a.batch)
+            predict(model, x[:warm], a.batch, a.autocast)
             start = time.perf_counter()
-            predict(model, x, a.batch)
+            predict(model, x, a.batch, a.autocast)
         seconds.append(time.perf_counter() - start)
     med = sorted(seconds)[len(seconds) // 2]
     print(json.dumps({"samples_per_s": round(a.samples / med, 1), "seconds": seconds,

@@ -27,10 +27,12 @@ int main(int argc, char** argv) {
   flags["print_plan"] = "0";  // 1: the ops one step runs, on stderr
   flags["fuse"] = "1";        // 0: plans without fusions (SessionOptions::fuse_ops)
   flags["autotune"] = "first";  // or fastest, inner_product, matmul (SessionOptions::autotune)
+  flags["dtype_policy"] = "float32";  // or mixed_bfloat16 (CompileOptions::dtype_policy)
   if (!benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const auto [workload, mode, batch, samples, repeats] = benchmarks::RunnerSettingsOf(flags);
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
-  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0", flags["autotune"]);
+  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0", flags["autotune"],
+                                            flags["dtype_policy"]);
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
     return 1;

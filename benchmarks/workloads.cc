@@ -56,7 +56,8 @@ TrainingData LoadTrainingData() {
   return d;
 }
 
-absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops, const std::string& autotune) {
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops, const std::string& autotune,
+                                        const std::string& dtype_policy) {
   nn::Sequential model({nn::Flatten(Shape{28, 28})});
   optimizers::Optimizer optimizer = optimizers::SGD{.learning_rate = 0.01, .momentum = 0.9};
   if (workload == "W1") {
@@ -86,7 +87,8 @@ absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_o
                                   .optimizer = optimizer,
                                   .seed = kSeed,
                                   .fuse_ops = fuse_ops,
-                                  .autotune = autotune});
+                                  .autotune = autotune,
+                                  .dtype_policy = dtype_policy});
   if (!s.ok()) return s;
   return model;
 }

@@ -36,7 +36,8 @@ TrainingData LoadTrainingData();
 // compiled (seed 42), so its train/predict plans exist; the executables for a
 // batch size are created on the first step at that size.
 absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops = true,
-                                        const std::string& autotune = "first");
+                                        const std::string& autotune = "first",
+                                        const std::string& dtype_policy = "float32");
 
 // Seconds for one epoch of Fit over the first `samples` rows of `data`
 // (shuffled, verbose 0), after one warm-up epoch of two batches so kernel

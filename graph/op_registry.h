@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/communicator.h"
 #include "graph/graph.h"
 
 namespace gradflow {
@@ -77,6 +78,8 @@ struct KernelContext {
   // SessionOptions::autotune: how an op with several implementations picks
   // one (graph/autotune.h).
   std::string autotune = "first";
+  // SessionOptions::communicator: the ranks collectives run over, or null.
+  Communicator* communicator = nullptr;
 
   template <typename T> T* in(int i) const { return static_cast<T*>(inputs[i]); }
   template <typename T> T* out(int i) const { return static_cast<T*>(outputs[i]); }
@@ -218,6 +221,10 @@ struct OpDef {
   // The op's inputs may be bf16 (its infer function says which). Graph::AddNode
   // refuses a bf16 input to any other op, so their kernels need not know bf16.
   bool takes_bf16 = false;
+  // Plans run the node as soon as its inputs exist, before other ready nodes
+  // (an all-reduce start), so its work overlaps the computation after it;
+  // a collective, it is never folded into a constant.
+  bool starts_early = false;
 };
 
 // The declaration of attr `name` of `op`, or nullptr.

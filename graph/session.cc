@@ -463,7 +463,8 @@ class ExecutableBuilder {
       const Node& node = *order_[p];
       if (IsPlaceholder(p)) exe_->feeds.push_back({Pointer(first_value_[p]), values_[first_value_[p]].type});
       if (!node.op->kernel) continue;
-      KernelContext ctx{node, plan_.phase_, {}, {}, {}, {}, plan_.session_->autotune()};
+      KernelContext ctx{node, plan_.phase_, {}, {}, {}, {}, plan_.session_->autotune(),
+                        plan_.session_->communicator()};
       for (const Output& in : node.inputs) {
         ctx.input_types.push_back(values_[ValueOf(in)].type);
         ctx.inputs.push_back(Pointer(ValueOf(in)));
@@ -691,7 +692,7 @@ Session::Session(Graph& graph, SessionOptions options)
       check_numerics_(options.check_numerics), fuse_ops_(options.fuse_ops),
       fold_constants_(options.fold_constants),
       max_cached_batch_sizes_(std::max<size_t>(options.max_cached_batch_sizes, 1)),
-      autotune_(std::move(options.autotune)) {}
+      autotune_(std::move(options.autotune)), communicator_(options.communicator) {}
 
 absl::StatusOr<Output> Session::Resolve(const ValueRef& ref) const {
   if (ref.output.valid()) {
@@ -726,6 +727,25 @@ absl::Status Session::InitializeVariables() {
   for (const Node& node : graph_.nodes()) {
     if (node.op->source == SourceKind::kVariable) GF_RETURN_IF_ERROR(InitializeVariable(node));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Session::BroadcastVariables(Communicator& communicator) {
+  GF_RETURN_IF_ERROR(InitializeVariables());
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  std::vector<std::string> names = variables_.Names();  // sorted: the same order on every rank
+  std::string description;
+  for (const std::string& name : names) {
+    const Tensor value = *variables_.Get(name);
+    absl::StrAppend(&description, name, " ", std::string(DTypeName(value.dtype())),
+                    value.shape().ToString(), "\n");
+  }
+  GF_RETURN_IF_ERROR(communicator.CheckSame("the variables", description));
+  for (const std::string& name : names) {
+    Tensor value = *variables_.Get(name);
+    GF_RETURN_IF_ERROR(communicator.Broadcast(value.raw(), value.num_bytes(), 0));
+  }
+  variables_.MarkWritten();
   return absl::OkStatus();
 }
 
@@ -769,7 +789,8 @@ absl::Status CycleError(const std::vector<Node*>& needed, const std::vector<int>
 
 // Prunes to what `roots` need, then orders by Kahn's algorithm taking the
 // smallest id first: creation order (always valid for graphs made by
-// builders) wherever the edges allow it. Graph::FindNode hands out mutable
+// builders) wherever the edges allow it, except that a ready node whose op
+// starts_early goes before the others. Graph::FindNode hands out mutable
 // nodes, so an edge may have been rewired into a cycle: that is an error.
 absl::StatusOr<std::vector<Node*>> Session::NeededInOrder(std::vector<Node*> roots) const {
   const int n = graph_.num_nodes();
@@ -792,18 +813,21 @@ absl::StatusOr<std::vector<Node*>> Session::NeededInOrder(std::vector<Node*> roo
       consumers[pred->id].push_back(node->id);
     });
   }
-  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  // Ready nodes by (not starts_early, id): early starters first.
+  using Key = std::pair<bool, int>;
+  std::priority_queue<Key, std::vector<Key>, std::greater<Key>> ready;
+  auto make_ready = [&](int id) { ready.push({!needed[id]->op->starts_early, id}); };
   for (Node* node : needed) {
-    if (node != nullptr && pending[node->id] == 0) ready.push(node->id);
+    if (node != nullptr && pending[node->id] == 0) make_ready(node->id);
   }
   std::vector<Node*> order;
   order.reserve(count);
   while (!ready.empty()) {
-    const int id = ready.top();
+    const int id = ready.top().second;
     ready.pop();
     order.push_back(needed[id]);
     for (int c : consumers[id]) {
-      if (--pending[c] == 0) ready.push(c);
+      if (--pending[c] == 0) make_ready(c);
     }
   }
   if (static_cast<int>(order.size()) < count) return CycleError(needed, pending);
@@ -885,7 +909,7 @@ void Session::FoldConstants(Plan& plan) {
     Node* node = plan.order_[p];
     const OpDef& op = *node->op;
     const bool alias = op.aliases_input >= 0;  // Reshape: same bytes, new shape
-    if (op.source != SourceKind::kNone || !(op.kernel || alias) || op.random || op.mutates_input >= 0 ||
+    if (op.source != SourceKind::kNone || !(op.kernel || alias) || op.random || op.starts_early || op.mutates_input >= 0 ||
         node->outputs.size() != 1 || node->inputs.empty()) {
       continue;
     }

@@ -182,6 +182,11 @@ struct SessionOptions {
   // bit-identical results across processes (a resumed checkpoint, a rerun):
   // it is opt-in, as PyTorch's cudnn.benchmark is.
   std::string autotune = "first";
+  // The ranks of a data-parallel job (core/communicator.h), for graphs with
+  // all-reduce nodes (optimizers::DataParallelOptions); not owned, and it
+  // must outlive the session's plans. Null: a plan with such nodes fails to
+  // make its kernels, saying so.
+  Communicator* communicator = nullptr;
 };
 
 // Owns the variable store of one graph and compiles plans over it.
@@ -197,6 +202,11 @@ class Session {
 
   // Creates (and initializes) every variable of the graph not yet in the store.
   absl::Status InitializeVariables();
+  // Data parallel: initializes the variables, checks that every rank of
+  // `communicator` has the same ones (names, dtypes, shapes; the error names
+  // the ranks and the first difference) and copies rank 0's values to all
+  // ranks. A collective: every rank calls it, before the first step.
+  absl::Status BroadcastVariables(Communicator& communicator);
 
   Graph& graph() { return graph_; }
   VariableStore& variables() { return variables_; }
@@ -204,6 +214,7 @@ class Session {
   bool check_numerics() const { return check_numerics_; }
   size_t max_cached_batch_sizes() const { return max_cached_batch_sizes_; }
   const std::string& autotune() const { return autotune_; }
+  Communicator* communicator() const { return communicator_; }
 
  private:
   friend class Plan;
@@ -223,6 +234,7 @@ class Session {
   bool fold_constants_;
   size_t max_cached_batch_sizes_;
   std::string autotune_;
+  Communicator* communicator_;
   uint64_t plans_compiled_ = 0;
   VariableStore variables_;
   // Held by every Run, FeedBuffer, ArenaBytes and Compile: the plans of one

@@ -79,6 +79,10 @@ Output Minimize(Graph& graph, Output loss, const Optimizer& optimizer,
     return {};
   }
   for (Output& grad : *grads) grad = ops::FusePenaltyGradient(grad);  // data + penalty gradient in one pass
+  if (options.data_parallel) {
+    *grads = AllReduceGradients(graph, *grads, *options.data_parallel);
+    if (!graph.ok()) return {};
+  }
   if (options.clip) {
     *grads = ClipGradients(graph.Scope("gradient_clipping"), *grads, *options.clip);
     if (!graph.ok()) return {};

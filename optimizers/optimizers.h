@@ -24,6 +24,7 @@
 #include "core/describe.h"
 #include "graph/graph.h"
 #include "optimizers/clipping.h"
+#include "optimizers/data_parallel.h"
 #include "optimizers/schedules.h"
 
 namespace gradflow::optimizers {
@@ -257,6 +258,11 @@ struct MinimizeOptions {
   // false: one node per variable ("dense/kernel/update/ApplyAdam"), easier to
   // read in a DOT export. Both give bit-identical results.
   bool fused_updates = true;
+  // Data parallel (optimizers/data_parallel.h): each gradient becomes its
+  // mean over the ranks of the session's Communicator, in fused buckets,
+  // before clipping and the updates. Regularization penalties are part of
+  // the gradients averaged (the same on every rank).
+  std::optional<DataParallelOptions> data_parallel;
 };
 
 // The names of the variables Minimize creates.

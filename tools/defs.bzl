@@ -1,5 +1,12 @@
 """Build macros for gradflow's library folders."""
 
+# target_compatible_with of every target that needs Open MPI: built with
+# `--config=mpi` (.bazelrc), skipped as incompatible by a plain `bazel test //...`.
+MPI_ONLY = select({
+    "//:mpi_enabled": [],
+    "//conditions:default": ["@platforms//:incompatible"],
+})
+
 def gf_registering_library(name, deps, copts = []):
     """A folder's library whose files register themselves at start-up.
 

@@ -26,6 +26,8 @@ PACKAGES=(
   libclang-rt-14-dev    # clang's libFuzzer and sanitizer runtimes
   libomp-dev            # OpenMP for clang (-fopenmp)
   lld                   # the fuzz config's linker
+  libopenmpi-dev        # data parallel (--config=mpi, tests/mpi)
+  openmpi-bin           # mpirun
 )
 
 missing=()

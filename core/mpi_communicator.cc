@@ -1,0 +1,248 @@
+#include "core/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <climits>
+#include <deque>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/status.h"
+
+namespace gradflow {
+namespace {
+
+constexpr int kArrivalTag = 7301;  // the arrival notices; collectives use no tags
+
+std::string MpiError(int error) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(error, text, &length);
+  return std::string(text, length);
+}
+
+// Holds the communicator's "busy" flag for one call; a second thread entering
+// at the same time would interleave collectives differently on each rank.
+class Exclusive {
+ public:
+  explicit Exclusive(std::atomic<bool>& busy) : busy_(busy), owned_(!busy.exchange(true)) {}
+  ~Exclusive() {
+    if (owned_) busy_.store(false);
+  }
+  absl::Status status() const {
+    return owned_ ? absl::OkStatus()
+                  : absl::FailedPreconditionError(
+                        "MpiCommunicator: used from two threads at once; every rank must call "
+                        "collectives in the same order, so run one plan at a time per communicator");
+  }
+
+ private:
+  std::atomic<bool>& busy_;
+  bool owned_;
+};
+
+}  // namespace
+
+struct MpiCommunicator::State {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int64_t started = 0;                     // collectives started by this rank
+  std::map<int64_t, MPI_Request> pending;  // by handle (= its number)
+  std::vector<int64_t> arrived;            // the latest number each peer announced
+  std::vector<int64_t> incoming;           // receive buffers of the notices
+  std::vector<MPI_Request> receives;       // one posted per peer
+  std::deque<std::pair<int64_t, std::vector<MPI_Request>>> sends;  // notices in flight
+};
+
+absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* argc, char*** argv,
+                                                                         MpiOptions options) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized || finalized) {
+    return absl::FailedPreconditionError(
+        "MpiCommunicator::Create: MPI is already initialized in this process; create one "
+        "communicator per process and pass it to every model");
+  }
+  int provided = 0;
+  if (int e = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided); e != MPI_SUCCESS) {
+    return absl::UnavailableError(absl::StrCat("MPI_Init_thread failed: ", MpiError(e)));
+  }
+  auto state = std::make_unique<State>();
+  MPI_Comm_dup(MPI_COMM_WORLD, &state->comm);
+  MPI_Comm_set_errhandler(state->comm, MPI_ERRORS_RETURN);
+  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(options, std::move(state)));
+}
+
+MpiCommunicator::MpiCommunicator(MpiOptions options, std::unique_ptr<State> state)
+    : options_(options), state_(std::move(state)) {
+  State& s = *state_;
+  MPI_Comm_rank(s.comm, &rank_);
+  MPI_Comm_size(s.comm, &size_);
+  s.arrived.assign(size_, 0);
+  s.incoming.assign(size_, 0);
+  s.receives.assign(size_, MPI_REQUEST_NULL);
+  for (int peer = 0; peer < size_; ++peer) {
+    if (peer == rank_) continue;
+    MPI_Irecv(&s.incoming[peer], 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &s.receives[peer]);
+  }
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  State& s = *state_;
+  // A pending collective may never finish (a peer is gone): leave without
+  // MPI_Finalize, and mpirun stops the other ranks.
+  if (!s.pending.empty()) return;
+  // Every rank ran as many collectives: take in the peers' last notices
+  // (briefly; a peer that ran fewer has already failed), then finalize.
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  while (absl::Now() < deadline && (!s.sends.empty() || !Missing(s.started).empty())) Progress();
+  for (MPI_Request& r : s.receives) {
+    if (r == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+  MPI_Comm_free(&s.comm);
+  MPI_Finalize();
+}
+
+void MpiCommunicator::Progress() {
+  State& s = *state_;
+  for (int peer = 0; peer < size_; ++peer) {
+    int done = 0;
+    while (s.receives[peer] != MPI_REQUEST_NULL) {
+      MPI_Test(&s.receives[peer], &done, MPI_STATUS_IGNORE);
+      if (!done) break;
+      s.arrived[peer] = s.incoming[peer];
+      MPI_Irecv(&s.incoming[peer], 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &s.receives[peer]);
+    }
+  }
+  while (!s.sends.empty()) {
+    int done = 0;
+    auto& requests = s.sends.front().second;
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done) break;
+    s.sends.pop_front();
+  }
+}
+
+// Numbers the next collective and sends that number to every peer.
+int64_t MpiCommunicator::Announce() {
+  State& s = *state_;
+  ++s.started;
+  s.sends.emplace_back(s.started, std::vector<MPI_Request>());
+  auto& [number, requests] = s.sends.back();  // deque elements stay put until popped
+  for (int peer = 0; peer < size_; ++peer) {
+    if (peer == rank_) continue;
+    requests.push_back(MPI_REQUEST_NULL);
+    MPI_Isend(&number, 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &requests.back());
+  }
+  return s.started;
+}
+
+// The status of starting collective `handle` (MPI's return code `error`).
+absl::Status MpiCommunicator::Started(int64_t handle, int error, const char* what) {
+  if (error == MPI_SUCCESS) return absl::OkStatus();
+  state_->pending.erase(handle);
+  return absl::InternalError(
+      absl::StrCat("MpiCommunicator: ", what, " on rank ", rank_, " failed: ", MpiError(error)));
+}
+
+std::vector<int> MpiCommunicator::Missing(int64_t handle) const {
+  std::vector<int> missing;
+  for (int peer = 0; peer < size_; ++peer) {
+    if (peer != rank_ && state_->arrived[peer] < handle) missing.push_back(peer);
+  }
+  return missing;
+}
+
+absl::Status MpiCommunicator::TimedOut(int64_t handle) const {
+  std::vector<int> missing = Missing(handle);
+  std::string who =
+      missing.empty() ? std::string("every rank reached it; MPI itself is stuck")
+                      : absl::StrCat("rank", missing.size() > 1 ? "s " : " ", absl::StrJoin(missing, ", "),
+                                     " never reached it (dead, hung, or running another graph)");
+  return absl::DeadlineExceededError(absl::StrCat(
+      "MpiCommunicator: collective ", handle, " on rank ", rank_, " of ", size_,
+      " did not finish within ", absl::FormatDuration(options_.timeout), ": ", who,
+      ". Raise MpiOptions::timeout for slow ranks, or stop the job"));
+}
+
+absl::Status MpiCommunicator::Complete(int64_t handle) {
+  State& s = *state_;
+  auto it = s.pending.find(handle);
+  if (it == s.pending.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MpiCommunicator::Wait: no pending collective ", handle, " (each handle is waited once)"));
+  }
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  while (true) {
+    int done = 0;
+    if (int e = MPI_Test(&it->second, &done, MPI_STATUS_IGNORE); e != MPI_SUCCESS) {
+      return absl::InternalError(absl::StrCat("MpiCommunicator: collective ", handle, " on rank ",
+                                              rank_, " failed: ", MpiError(e)));
+    }
+    if (done) break;
+    Progress();
+    if (absl::Now() > deadline) return TimedOut(handle);
+  }
+  s.pending.erase(it);
+  Progress();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> MpiCommunicator::StartAllReduceSum(float* data, size_t count) {
+  Exclusive exclusive(busy_);
+  GF_RETURN_IF_ERROR(exclusive.status());
+  if (count > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MpiCommunicator: an all-reduce of ", count, " floats is more than MPI's int count allows (",
+        INT_MAX, "); use smaller gradient buckets (DataParallelOptions::bucket_bytes)"));
+  }
+  const int64_t handle = Announce();
+  int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
+                         state_->comm, &state_->pending[handle]);
+  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
+  return handle;
+}
+
+absl::Status MpiCommunicator::Wait(int64_t handle) {
+  Exclusive exclusive(busy_);
+  GF_RETURN_IF_ERROR(exclusive.status());
+  return Complete(handle);
+}
+
+absl::Status MpiCommunicator::AllReduceSum(double* data, size_t count) {
+  Exclusive exclusive(busy_);
+  GF_RETURN_IF_ERROR(exclusive.status());
+  if (count > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat("MpiCommunicator: ", count, " doubles is too many"));
+  }
+  const int64_t handle = Announce();
+  int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
+                         state_->comm, &state_->pending[handle]);
+  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
+  return Complete(handle);
+}
+
+absl::Status MpiCommunicator::Broadcast(void* data, size_t bytes, int root) {
+  Exclusive exclusive(busy_);
+  GF_RETURN_IF_ERROR(exclusive.status());
+  if (root < 0 || root >= size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MpiCommunicator::Broadcast: root ", root, " is not a rank of 0..", size_ - 1));
+  }
+  if (bytes > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MpiCommunicator::Broadcast: ", bytes, " bytes is more than MPI's int count allows"));
+  }
+  const int64_t handle = Announce();
+  int e = MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, state_->comm,
+                     &state_->pending[handle]);
+  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Ibcast"));
+  return Complete(handle);
+}
+
+}  // namespace gradflow

@@ -1,0 +1,151 @@
+// Data parallel over Open MPI: run as `mpirun -np 2 data_parallel_mpi_test`
+// (tests/mpi/run.sh; built with --config=mpi). Two ranks at batch B train
+// like one process at batch 2B, runs are bit-identical, ranks with different
+// graphs are told so, and a rank that does not arrive is named after the
+// timeout instead of hanging the others.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "core/mpi_communicator.h"
+#include "gtest/gtest.h"
+#include "tests/optimizers/data_parallel_testing.h"
+
+namespace gradflow {
+namespace {
+
+MpiCommunicator* world = nullptr;  // main() creates it
+
+using testing::TrainClassifier;
+using testing::TrainSetup;
+using testing::Weights;
+
+// The largest |a - b| over every weight, relative to the largest |a|.
+double RelativeDifference(const Weights& a, const Weights& b) {
+  double diff = 0, scale = 1e-30;
+  for (const auto& [name, values] : a) {
+    const std::vector<float>& other = b.at(name);
+    for (size_t i = 0; i < values.size(); ++i) {
+      diff = std::max(diff, std::abs(double(values[i]) - other[i]));
+      scale = std::max(scale, std::abs(double(values[i])));
+    }
+  }
+  return diff / scale;
+}
+
+TEST(DataParallelMpiTest, TwoRanksAtBatchBTrainLikeOneProcessAtBatch2B) {
+  ASSERT_EQ(world->size(), 2);
+  for (optimizers::Optimizer optimizer :
+       {optimizers::Optimizer(optimizers::SGD{.learning_rate = 0.05, .momentum = 0.9}),
+        optimizers::Optimizer(optimizers::Adam{.learning_rate = 0.01})}) {
+    for (bool clip : {false, true}) {
+      TrainSetup one{.optimizer = optimizer, .global_batch = 32, .steps = 50};
+      if (clip) one.clip = optimizers::ClipByGlobalNorm(0.5);
+      TrainSetup two = one;
+      two.data_parallel = optimizers::DataParallelOptions{.first_bucket_bytes = 256};
+      two.communicator = world;
+      absl::StatusOr<Weights> a = TrainClassifier(one);
+      absl::StatusOr<Weights> b = TrainClassifier(two);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      ASSERT_EQ(a->size(), b->size());
+      // f32 rounding of sums taken in another order (tests/mpi/README.md has the measured values).
+      const double difference = RelativeDifference(*a, *b);
+      EXPECT_LT(difference, 1e-5) << optimizers::OptimizerName(optimizer) << " clip " << clip;
+      if (world->rank() == 0) {
+        std::printf("%s%s: largest weight difference %.2g of the largest weight\n",
+                    optimizers::OptimizerName(optimizer).c_str(), clip ? " + ClipByGlobalNorm" : "", difference);
+      }
+    }
+  }
+}
+
+std::string Hex(const Weights& w) {
+  std::string out;
+  for (const auto& [name, values] : w) {
+    absl::StrAppend(&out, name, ":");
+    for (float v : values) absl::StrAppend(&out, absl::Hex(*reinterpret_cast<const uint32_t*>(&v)), " ");
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(DataParallelMpiTest, RunsAreBitIdenticalAndEveryRankHoldsTheSameWeights) {
+  TrainSetup setup{.optimizer = optimizers::Adam{.learning_rate = 0.01},
+                   .data_parallel = optimizers::DataParallelOptions{.first_bucket_bytes = 256},
+                   .communicator = world};
+  absl::StatusOr<Weights> first = TrainClassifier(setup);
+  absl::StatusOr<Weights> second = TrainClassifier(setup);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *second);
+  EXPECT_TRUE(world->CheckSame("the trained weights", Hex(*first)).ok());
+}
+
+TEST(DataParallelMpiTest, RanksWithDifferentGraphsAreToldAtStartUp) {
+  TrainSetup setup{.data_parallel = optimizers::DataParallelOptions{}, .communicator = world,
+                   .hidden = world->rank() == 1 ? 20 : 16};
+  absl::StatusOr<Weights> trained = TrainClassifier(setup);
+  ASSERT_FALSE(trained.ok());
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(trained.status().message().find("rank 1 differs from rank 0"), std::string::npos)
+      << trained.status();
+  if (world->rank() == 1) {
+    EXPECT_NE(trained.status().message().find("rank 0 has 'dense_0/bias f32[16]', rank 1 has "
+                                              "'dense_0/bias f32[20]'"),
+              std::string::npos)
+        << trained.status();
+  }
+}
+
+TEST(DataParallelMpiTest, ARankThatDoesNotArriveIsNamedAfterTheTimeout) {
+  world->set_timeout(absl::Seconds(1));
+  float value = 1.0f + world->rank();
+  if (world->rank() == 1) sleep(3);  // late: rank 0 gives up first
+  auto begin = std::chrono::steady_clock::now();
+  absl::StatusOr<int64_t> handle = world->StartAllReduceSum(&value, 1);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  absl::Status waited = world->Wait(*handle);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  if (world->rank() == 0) {
+    EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
+    EXPECT_NE(waited.message().find("rank 1 never reached it"), std::string::npos) << waited;
+    EXPECT_LT(seconds, 2.5);
+    // The late rank arrives after all: waiting again completes the sum.
+    world->set_timeout(absl::Seconds(60));
+    waited = world->Wait(*handle);
+  }
+  world->set_timeout(absl::Seconds(60));
+  EXPECT_TRUE(waited.ok()) << waited;
+  EXPECT_EQ(value, 3.0f);
+}
+
+}  // namespace
+}  // namespace gradflow
+
+int main(int argc, char** argv) {
+  auto world = gradflow::MpiCommunicator::Create(&argc, &argv, {.timeout = absl::Seconds(60)});
+  if (!world.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(world.status().message()).c_str());
+    return 1;
+  }
+  gradflow::world = world->get();
+  // One XML report per rank (tests/mpi/run.sh counts the cases of each),
+  // set before InitGoogleTest, which opens it.
+  if (const char* prefix = std::getenv("GF_MPI_XML_PREFIX")) {
+    ::testing::GTEST_FLAG(output) =
+        std::string("xml:") + prefix + ".rank" + std::to_string(gradflow::world->rank()) + ".xml";
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  int failed = RUN_ALL_TESTS() != 0;
+  double any_failed = failed;  // the job fails if any rank does
+  if (!(*world)->AllReduceSum(&any_failed, 1).ok()) return 1;
+  world->reset();
+  return any_failed != 0 ? 1 : 0;
+}

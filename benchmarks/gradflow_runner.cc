@@ -31,8 +31,9 @@ int main(int argc, char** argv) {
   if (!benchmarks::ParseRunnerFlags(argc, argv, flags)) return 2;
   const auto [workload, mode, batch, samples, repeats] = benchmarks::RunnerSettingsOf(flags);
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
-  auto model = benchmarks::BuildWorkload(workload, flags["fuse"] != "0", flags["autotune"],
-                                            flags["dtype_policy"]);
+  auto model = benchmarks::BuildWorkload(workload, {.fuse_ops = flags["fuse"] != "0",
+                                                    .autotune = flags["autotune"],
+                                                    .dtype_policy = flags["dtype_policy"]});
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
     return 1;

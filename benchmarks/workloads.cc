@@ -56,8 +56,7 @@ TrainingData LoadTrainingData() {
   return d;
 }
 
-absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops, const std::string& autotune,
-                                        const std::string& dtype_policy) {
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, const WorkloadOptions& options) {
   nn::Sequential model({nn::Flatten(Shape{28, 28})});
   optimizers::Optimizer optimizer = optimizers::SGD{.learning_rate = 0.01, .momentum = 0.9};
   if (workload == "W1") {
@@ -86,9 +85,10 @@ absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_o
   absl::Status s = model.Compile({.loss = "sparse_categorical_crossentropy",
                                   .optimizer = optimizer,
                                   .seed = kSeed,
-                                  .fuse_ops = fuse_ops,
-                                  .autotune = autotune,
-                                  .dtype_policy = dtype_policy});
+                                  .fuse_ops = options.fuse_ops,
+                                  .autotune = options.autotune,
+                                  .dtype_policy = options.dtype_policy,
+                                  .data_parallel = options.data_parallel});
   if (!s.ok()) return s;
   return model;
 }

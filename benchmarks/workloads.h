@@ -15,6 +15,7 @@
 // Every model ends in Dense(10, softmax) trained on sparse categorical
 // cross-entropy (computed from the logits).
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -32,12 +33,18 @@ struct TrainingData {
 };
 TrainingData LoadTrainingData();
 
+// The CompileOptions a runner may change (nn/model.h says what each does).
+struct WorkloadOptions {
+  bool fuse_ops = true;
+  std::string autotune = "first";
+  std::string dtype_policy = "float32";
+  std::optional<nn::DataParallel> data_parallel;
+};
+
 // "W1".."W4"; an unknown name is an InvalidArgument error. The model is
 // compiled (seed 42), so its train/predict plans exist; the executables for a
 // batch size are created on the first step at that size.
-absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, bool fuse_ops = true,
-                                        const std::string& autotune = "first",
-                                        const std::string& dtype_policy = "float32");
+absl::StatusOr<nn::Model> BuildWorkload(const std::string& workload, const WorkloadOptions& options = {});
 
 // Seconds for one epoch of Fit over the first `samples` rows of `data`
 // (shuffled, verbose 0), after one warm-up epoch of two batches so kernel

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <climits>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <string>
@@ -65,6 +66,9 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* ar
     return absl::FailedPreconditionError(
         "MpiCommunicator::Create: MPI is already initialized in this process; create one "
         "communicator per process and pass it to every model");
+  }
+  if (options.ring_allreduce) {  // read by Open MPI's MPI_Init; the user's setting wins
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", /*overwrite=*/0);
   }
   int provided = 0;
   if (int e = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided); e != MPI_SUCCESS) {
@@ -177,7 +181,7 @@ absl::Status MpiCommunicator::Complete(int64_t handle) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MpiCommunicator::Wait: no pending collective ", handle, " (each handle is waited once)"));
   }
-  const absl::Time deadline = absl::Now() + options_.timeout;
+  const absl::Time start = absl::Now(), deadline = start + options_.timeout;
   while (true) {
     int done = 0;
     if (int e = MPI_Test(&it->second, &done, MPI_STATUS_IGNORE); e != MPI_SUCCESS) {
@@ -188,6 +192,8 @@ absl::Status MpiCommunicator::Complete(int64_t handle) {
     Progress();
     if (absl::Now() > deadline) return TimedOut(handle);
   }
+  stats_.completed += 1;
+  stats_.wait_seconds += absl::ToDoubleSeconds(absl::Now() - start);
   s.pending.erase(it);
   Progress();
   return absl::OkStatus();

@@ -17,10 +17,8 @@
 // MPI_Finalize, which makes mpirun stop every other rank.
 //
 // Results: MPI guarantees every rank the same sum, not the same sum on
-// every run; with two ranks a sum is a + b on both and bit-reproducible.
-// With more, fix Open MPI's reduction algorithm for run-to-run equality
-// (docs/data_parallel.md: OMPI_MCA_coll_tuned_use_dynamic_rules=1,
-// OMPI_MCA_coll_tuned_allreduce_algorithm=4, the ring).
+// every run; a fixed algorithm (MpiOptions::ring_allreduce) makes the order
+// of the additions, and so every run, the same.
 
 #include <atomic>
 #include <cstdint>
@@ -36,6 +34,11 @@ namespace gradflow {
 struct MpiOptions {
   // How long a collective may wait for the slowest rank before failing.
   absl::Duration timeout = absl::Minutes(5);
+  // Fixes Open MPI's nonblocking all-reduce to its ring algorithm
+  // (coll_libnbc_iallreduce_algorithm=1) unless the environment already sets
+  // it: one fixed order of additions, so runs are bit-identical at any rank
+  // count, and on 2 ranks the fastest (docs/data_parallel.md has the numbers).
+  bool ring_allreduce = true;
 };
 
 class MpiCommunicator final : public Communicator {
@@ -56,6 +59,16 @@ class MpiCommunicator final : public Communicator {
 
   void set_timeout(absl::Duration timeout) { options_.timeout = timeout; }
 
+  // Since creation (or ResetStats): collectives completed, and the seconds
+  // spent waiting for them (in Wait and the blocking calls) — the part of
+  // the communication that did not overlap computation.
+  struct Stats {
+    int64_t completed = 0;
+    double wait_seconds = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  void ResetStats() { stats_ = {}; }
+
  private:
   struct State;  // MPI handles, kept out of this header
   MpiCommunicator(MpiOptions options, std::unique_ptr<State> state);
@@ -69,6 +82,7 @@ class MpiCommunicator final : public Communicator {
   MpiOptions options_;
   std::unique_ptr<State> state_;
   int rank_ = 0, size_ = 1;
+  Stats stats_;
   std::atomic<bool> busy_{false};  // a collective from two threads at once is an error
 };
 

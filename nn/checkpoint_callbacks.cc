@@ -198,19 +198,20 @@ absl::Status ModelCheckpoint::OnEpochEnd(Model& model, int epoch, Logs& logs) {
     GF_ASSIGN_OR_RETURN(const double current, MonitoredValue("ModelCheckpoint", options_.monitor, logs));
     const bool improved = *maximize_ ? current > best_ : current < best_;
     if (!improved) {
-      if (options_.verbose > 0) {
+      if (options_.verbose > 0 && model.rank() == 0) {
         std::printf("\nEpoch %d: %s did not improve from %.5f\n", epoch + 1, options_.monitor.c_str(), best_);
       }
       return absl::OkStatus();
     }
-    if (options_.verbose > 0) {
+    if (options_.verbose > 0 && model.rank() == 0) {
       std::printf("\nEpoch %d: %s improved from %.5f to %.5f, saving model to %s\n", epoch + 1,
                   options_.monitor.c_str(), best_, current, path.c_str());
     }
     best_ = current;
-  } else if (options_.verbose > 0) {
+  } else if (options_.verbose > 0 && model.rank() == 0) {
     std::printf("\nEpoch %d: saving model to %s\n", epoch + 1, path.c_str());
   }
+  if (model.rank() != 0) return absl::OkStatus();  // data parallel: rank 0 writes, for every rank
   GF_RETURN_IF_ERROR(options_.save_weights_only
                          ? model.SaveWeights(path)
                          : model.Save(path, {.include_optimizer = options_.include_optimizer}));
@@ -244,7 +245,8 @@ absl::Status CSVLogger::OnTrainBegin(Model&) {
   return absl::OkStatus();
 }
 
-absl::Status CSVLogger::OnEpochEnd(Model&, int epoch, Logs& logs) {
+absl::Status CSVLogger::OnEpochEnd(Model& model, int epoch, Logs& logs) {
+  if (model.rank() != 0) return absl::OkStatus();  // data parallel: one file, from rank 0
   const std::string separator(1, options_.separator);
   if (keys_.empty()) {
     for (const auto& [name, value] : logs) keys_.push_back(name);  // std::map: sorted, as Keras

@@ -45,7 +45,8 @@ struct ModelCheckpointOptions {
 // fields: "{epoch}" (1-based, as Keras), "{epoch:02d}", and any metric of the
 // epoch's logs, "{val_loss}" or "{val_loss:.4f}". An unknown field or format
 // is an error at Create. A monitored metric missing from the logs is an
-// error (Keras only warns) when save_best_only needs it.
+// error (Keras only warns) when save_best_only needs it. Under data
+// parallelism only rank 0 writes (every rank holds the same weights).
 class ModelCheckpoint : public Callback {
  public:
   static absl::StatusOr<std::shared_ptr<ModelCheckpoint>> Create(std::string path,
@@ -83,7 +84,8 @@ struct CSVLoggerOptions {
 // Values are printed in the shortest form that reads back to the same
 // double (Python's repr). The columns are fixed by the first epoch; a metric
 // missing later is written "NA" (Keras). The file is rewritten atomically
-// after every epoch, so it always holds the complete rows so far.
+// after every epoch, so it always holds the complete rows so far. Under
+// data parallelism only rank 0 writes.
 class CSVLogger : public Callback {
  public:
   static absl::StatusOr<std::shared_ptr<CSVLogger>> Create(std::string path, CSVLoggerOptions options = {});

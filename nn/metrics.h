@@ -257,6 +257,9 @@ class MetricSums {
   // the index after them.
   size_t Add(const CompiledMetric& metric, const std::vector<Tensor>& fetched, size_t first);
   double Result(const CompiledMetric& metric, int64_t samples) const;
+  // The statistics' running sums (data parallel adds every rank's).
+  std::vector<double>& sums() { return sums_; }
+  const std::vector<double>& sums() const { return sums_; }
 
  private:
   std::vector<double> sums_;

@@ -523,6 +523,7 @@ absl::Status Model::BuildTrainStep(Compiled& c) const {
   GF_RETURN_IF_ERROR(c.options.optimizer.status());  // an unknown optimizer name
   optimizers::MinimizeOptions minimize_options{.clip = c.options.clip,
                                                .schedule = c.options.learning_rate_schedule};
+  if (c.options.data_parallel) minimize_options.data_parallel = c.options.data_parallel->buckets;
   minimize_options.extra_updates = c.updates;  // e.g. batch norm's moving statistics
   if (!c.options.learning_rate_schedule) {  // stored as an f32 variable
     const double rate = std::visit([](const auto& o) { return o.learning_rate; }, c.options.optimizer);
@@ -584,9 +585,11 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Model::HeldWeightBin
 
 absl::Status Model::CompilePlans(Compiled& c,
                                       const std::vector<std::pair<std::string, Tensor>>& bindings) const {
+  Communicator* communicator = c.options.data_parallel ? c.options.data_parallel->communicator : nullptr;
   c.session = std::make_unique<Session>(*c.graph, SessionOptions{.check_numerics = c.options.check_numerics,
                                                                  .fuse_ops = c.options.fuse_ops,
-                                                                 .autotune = c.options.autotune});
+                                                                 .autotune = c.options.autotune,
+                                                                 .communicator = communicator});
   for (const auto& [name, value] : bindings) GF_RETURN_IF_ERROR(c.session->variables().Bind(name, value));
   // The loss, each output's loss (several outputs), the metrics' statistics:
   // ReportedNames' order.
@@ -609,6 +612,11 @@ absl::StatusOr<Model::Compiled> Model::BuildCompiled(CompileOptions options) con
   // `loss` names the configured loss, for whoever reads compile_options()
   // (saved files, inspect_model's choice of label format).
   if (c.options.loss_config) c.options.loss = LossInfoOf(*c.options.loss_config).names[0];
+  if (c.options.data_parallel && c.options.data_parallel->communicator == nullptr) {
+    return absl::InvalidArgumentError(
+        "Compile: CompileOptions::data_parallel needs a communicator (an MpiCommunicator, "
+        "core/mpi_communicator.h, or for one process a SoloCommunicator)");
+  }
   c.graph = std::make_unique<Graph>(c.options.seed);
   // Before anything is built: a bf16 model on a CPU without bf16 fails here.
   GF_ASSIGN_OR_RETURN(const bool any_bf16, SetComputeDTypes(c.options.dtype_policy));
@@ -807,7 +815,28 @@ std::string Model::OutputName(size_t k) const {
   return layers_[functional_graph_.calls[functional_graph_.outputs[k]].layer]->name();
 }
 
+int Model::rank() const {
+  return options_.data_parallel ? options_.data_parallel->communicator->rank() : 0;
+}
+
+int Model::num_ranks() const {
+  return options_.data_parallel ? options_.data_parallel->communicator->size() : 1;
+}
+
 namespace {
+
+// Data parallel: the rows of `order` (0..n-1 if null) that rank `rank` of
+// `ranks` runs. Training shards are padded to ceil(n / ranks) rows by
+// wrapping around (as PyTorch's DistributedSampler), so every rank runs as
+// many steps, each with its all-reduce; test shards split the rows exactly
+// (a test pass has no collective per step).
+std::vector<int64_t> RankShard(const std::vector<int64_t>* order, int64_t n, int rank, int ranks, bool pad) {
+  const int64_t begin = pad ? rank * ((n + ranks - 1) / ranks) : rank * n / ranks;
+  const int64_t end = pad ? begin + (n + ranks - 1) / ranks : (rank + 1) * n / ranks;
+  std::vector<int64_t> shard;
+  for (int64_t i = begin; i < end; ++i) shard.push_back(order ? (*order)[i % n] : i % n);
+  return shard;
+}
 
 // What a pass has summed over its batches: each loss (batch mean x rows) and
 // each metric's statistics.
@@ -856,7 +885,12 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
                                       const std::vector<int64_t>* order, ProgressBar* bar,
                                       const std::vector<CallbackPtr>& callbacks) {
   const bool training = &plan == &*train_plan_;  // else the test hooks
-  const int64_t n = x[0].shape()[0];
+  std::vector<int64_t> shard;
+  if (num_ranks() > 1) {
+    shard = RankShard(order, x[0].shape()[0], rank(), num_ranks(), /*pad=*/training);
+    order = &shard;
+  }
+  const int64_t n = order ? static_cast<int64_t>(order->size()) : x[0].shape()[0];
   const int64_t steps = (n + batch_size - 1) / batch_size;
   // The plan's own feed buffers: gathering is the only copy.
   std::vector<const Tensor*> sources;
@@ -902,7 +936,36 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
       return DivergedError(fetched[0].data<float>()[0], step, steps);
     }
   }
+  if (num_ranks() > 1) {  // every rank reports the pass over all ranks' samples
+    int64_t seen = n;
+    GF_RETURN_IF_ERROR(SumOverRanks(sums.losses, sums.metrics, seen));
+    for (size_t k = 0; k < sums.losses.size(); ++k) shown[k].second = sums.losses[k] / seen;
+    for (size_t k = 0; k < metrics_.size(); ++k) {
+      shown[sums.losses.size() + k].second = sums.metrics[k].Result(metrics_[k], seen);
+    }
+  }
   return Logs(shown.begin(), shown.end());
+}
+
+absl::Status Model::SumOverRanks(std::vector<double>& losses, std::vector<MetricSums>& metrics,
+                                 int64_t& seen) const {
+  std::vector<double> all = losses;
+  for (size_t k = 0; k < metrics.size(); ++k) {
+    // A rank without samples has added nothing yet: every rank sends as many sums.
+    int64_t size = 0;
+    for (const Output& statistic : metrics_[k].statistics) size += statistic.shape().NumElements();
+    metrics[k].sums().resize(size, 0.0);
+    all.insert(all.end(), metrics[k].sums().begin(), metrics[k].sums().end());
+  }
+  all.push_back(static_cast<double>(seen));
+  GF_RETURN_IF_ERROR(options_.data_parallel->communicator->AllReduceSum(all.data(), all.size()));
+  size_t next = 0;
+  for (double& loss : losses) loss = all[next++];
+  for (MetricSums& m : metrics) {
+    for (double& sum : m.sums()) sum = all[next++];
+  }
+  seen = static_cast<int64_t>(all[next]);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Logs> Model::RunTest(const TensorList& x, const TensorList& y, const Tensor& sample_weight,
@@ -1063,7 +1126,8 @@ void Model::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
 absl::Status Model::FitEpoch(const FitData& data, const FitOptions& options, std::vector<int64_t>& order,
                              History& history) {
   NextEpochOrder(options.shuffle, order);
-  const int64_t steps = (data.x[0].shape()[0] + options.batch_size - 1) / options.batch_size;
+  const int64_t rows = (data.x[0].shape()[0] + num_ranks() - 1) / num_ranks();  // this rank's shard
+  const int64_t steps = (rows + options.batch_size - 1) / options.batch_size;
   ProgressBar bar(steps, options.verbose);
   GF_ASSIGN_OR_RETURN(Logs logs, RunEpoch(*train_plan_, data.x, data.y, data.sample_weight, options.batch_size,
                                           &order, &bar, options.callbacks));
@@ -1107,6 +1171,12 @@ absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_
   std::vector<int64_t> order(n);
   stop_training = false;
   keep_training_through_nan_ = options.keep_training_through_nan;
+  if (num_ranks() > 1) {
+    // Every rank starts from rank 0's weights and optimizer state (a
+    // checkpoint loaded on rank 0 only would do), and only rank 0 prints.
+    GF_RETURN_IF_ERROR(session_->BroadcastVariables(*options_.data_parallel->communicator));
+    if (rank() != 0) options.verbose = 0;
+  }
   GF_RETURN_IF_ERROR(ResumeStepStream());
   const std::vector<CallbackPtr>& callbacks = options.callbacks;
   GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTrainBegin(*this); }));
@@ -1131,7 +1201,8 @@ absl::StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, E
   }
   GF_ASSIGN_OR_RETURN(Tensor weights, SampleWeights("Evaluate: sample_weight", options.sample_weight, n));
   const int64_t batch_size = std::min(options.batch_size, n);  // as Keras; keeps the step count from overflowing
-  ProgressBar bar((n + batch_size - 1) / batch_size, options.verbose);
+  const int64_t rows = (n + num_ranks() - 1) / num_ranks();  // about this rank's shard
+  ProgressBar bar((rows + batch_size - 1) / batch_size, rank() == 0 ? options.verbose : 0);
   GF_ASSIGN_OR_RETURN(Logs logs, RunTest(x, y, weights, batch_size, &bar, options.callbacks));
   bar.Finish(InReportedOrder(logs));
   return logs;

@@ -38,6 +38,20 @@ struct OutputCompileOptions {
   std::optional<std::vector<Metric>> metrics;
 };
 
+// CompileOptions::data_parallel. Every rank compiles the same model and
+// calls Fit with the same data and options: each rank trains on its shard of
+// every epoch's shuffled order (the order is the same everywhere: one seed),
+// at FitOptions::batch_size rows per rank and step, so a step trains on
+// batch_size x ranks rows. Gradients are averaged over the ranks before
+// clipping and the updates; Fit starts by copying rank 0's weights and
+// optimizer state to every rank; the losses and metrics Fit and Evaluate
+// report are over every rank's samples; only rank 0 prints, and
+// ModelCheckpoint and CSVLogger write on rank 0 only.
+struct DataParallel {
+  Communicator* communicator = nullptr;  // required; not owned: it outlives the model
+  optimizers::DataParallelOptions buckets;
+};
+
 struct CompileOptions {
   // A Keras loss name (nn::LossNames(): "sparse_categorical_crossentropy",
   // "categorical_crossentropy", "binary_crossentropy", "mse", "huber", ...),
@@ -96,6 +110,9 @@ struct CompileOptions {
   // updates, the loss, softmax, batch norm and metrics stay f32 (master
   // weights). Needs a CPU with bf16 (oneDNN ISA avx512_core_bf16 or AMX).
   std::string dtype_policy = "float32";
+  // Data-parallel training over the ranks of a Communicator (an
+  // MpiCommunicator under mpirun; docs/data_parallel.md). Not saved.
+  std::optional<DataParallel> data_parallel;
 };
 
 // One tensor per model input (or output): `model.Fit(x, y)` for one, `{x_wide,
@@ -317,6 +334,10 @@ class Model {
   // model.stop_training) — or, set by a batch hook, after the current batch;
   // Fit clears it when it starts.
   bool stop_training = false;
+  // Data parallel (CompileOptions::data_parallel): this process's rank and
+  // the number of ranks; 0 and 1 otherwise.
+  int rank() const;
+  int num_ranks() const;
 
   // Per layer, the variables a Compile would create, in creation order
   // (Keras's weight order), without allocating any: the forward graph is
@@ -440,6 +461,9 @@ class Model {
   absl::StatusOr<Tensor> SampleWeights(const char* what, const std::optional<Tensor>& given, int64_t rows) const;
   absl::StatusOr<Tensor> FitSampleWeights(const FitOptions& options, const TensorList& y) const;
   absl::StatusOr<Tensor> ClassWeights(const std::map<int64_t, double>& class_weight, const Tensor& y) const;
+  // Data parallel: adds rank 0..size-1's sums into every rank's (a pass's
+  // losses and metric statistics, and its sample count).
+  absl::Status SumOverRanks(std::vector<double>& losses, std::vector<MetricSums>& metrics, int64_t& seen) const;
   // What Fit and Evaluate report, in Keras's order, then what callbacks added.
   NamedValues InReportedOrder(Logs logs) const;
 

@@ -826,15 +826,26 @@ int Model::num_ranks() const {
 namespace {
 
 // Data parallel: the rows of `order` (0..n-1 if null) that rank `rank` of
-// `ranks` runs. Training shards are padded to ceil(n / ranks) rows by
-// wrapping around (as PyTorch's DistributedSampler), so every rank runs as
-// many steps, each with its all-reduce; test shards split the rows exactly
-// (a test pass has no collective per step).
-std::vector<int64_t> RankShard(const std::vector<int64_t>* order, int64_t n, int rank, int ranks, bool pad) {
-  const int64_t begin = pad ? rank * ((n + ranks - 1) / ranks) : rank * n / ranks;
-  const int64_t end = pad ? begin + (n + ranks - 1) / ranks : (rank + 1) * n / ranks;
+// `ranks` runs. Training: global batch s is rows [s·G, (s+1)·G) of the
+// order, G = batch x ranks, as one process at batch G would take it, and
+// rank r takes its r-th part. A last, shorter global batch is split evenly,
+// padded by wrapping around to a multiple of the ranks (as PyTorch's
+// DistributedSampler), so every rank runs as many steps, each with its
+// all-reduce. Test passes (no collective per step) split the rows exactly.
+std::vector<int64_t> RankShard(const std::vector<int64_t>* order, int64_t n, int rank, int ranks,
+                               int64_t batch, bool training) {
   std::vector<int64_t> shard;
-  for (int64_t i = begin; i < end; ++i) shard.push_back(order ? (*order)[i % n] : i % n);
+  auto take = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) shard.push_back(order ? (*order)[i % n] : i % n);
+  };
+  if (!training) {
+    take(rank * n / ranks, (rank + 1) * n / ranks);
+    return shard;
+  }
+  for (int64_t start = 0; start < n; start += batch * ranks) {
+    const int64_t per_rank = (std::min(batch * ranks, n - start) + ranks - 1) / ranks;
+    take(start + rank * per_rank, start + (rank + 1) * per_rank);
+  }
   return shard;
 }
 
@@ -887,7 +898,7 @@ absl::StatusOr<Logs> Model::RunEpoch(Plan& plan, const TensorList& x, const Tens
   const bool training = &plan == &*train_plan_;  // else the test hooks
   std::vector<int64_t> shard;
   if (num_ranks() > 1) {
-    shard = RankShard(order, x[0].shape()[0], rank(), num_ranks(), /*pad=*/training);
+    shard = RankShard(order, x[0].shape()[0], rank(), num_ranks(), batch_size, training);
     order = &shard;
   }
   const int64_t n = order ? static_cast<int64_t>(order->size()) : x[0].shape()[0];
@@ -1126,8 +1137,8 @@ void Model::NextEpochOrder(bool shuffle, std::vector<int64_t>& order) {
 absl::Status Model::FitEpoch(const FitData& data, const FitOptions& options, std::vector<int64_t>& order,
                              History& history) {
   NextEpochOrder(options.shuffle, order);
-  const int64_t rows = (data.x[0].shape()[0] + num_ranks() - 1) / num_ranks();  // this rank's shard
-  const int64_t steps = (rows + options.batch_size - 1) / options.batch_size;
+  const int64_t global_batch = options.batch_size * num_ranks();  // data parallel: every rank's rows
+  const int64_t steps = (data.x[0].shape()[0] + global_batch - 1) / global_batch;
   ProgressBar bar(steps, options.verbose);
   GF_ASSIGN_OR_RETURN(Logs logs, RunEpoch(*train_plan_, data.x, data.y, data.sample_weight, options.batch_size,
                                           &order, &bar, options.callbacks));

@@ -39,10 +39,12 @@ struct OutputCompileOptions {
 };
 
 // CompileOptions::data_parallel. Every rank compiles the same model and
-// calls Fit with the same data and options: each rank trains on its shard of
-// every epoch's shuffled order (the order is the same everywhere: one seed),
-// at FitOptions::batch_size rows per rank and step, so a step trains on
-// batch_size x ranks rows. Gradients are averaged over the ranks before
+// calls Fit with the same data and options, FitOptions::batch_size being
+// the rows per rank and step: step s trains on the s-th batch of
+// batch_size x ranks rows of the epoch's order (one seed: the same order on
+// every rank), each rank on its part, so N ranks at batch B train as one
+// process at batch N·B (to rounding). A last, shorter batch is split evenly
+// over the ranks, padded by wrapping around. Gradients are averaged over the ranks before
 // clipping and the updates; Fit starts by copying rank 0's weights and
 // optimizer state to every rank; the losses and metrics Fit and Evaluate
 // report are over every rank's samples; only rank 0 prints, and

@@ -27,7 +27,8 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
             {"beta_initializer", options_.beta_initializer.ToJson()},
             {"gamma_initializer", options_.gamma_initializer.ToJson()},
             {"moving_mean_initializer", options_.moving_mean_initializer.ToJson()},
-            {"moving_variance_initializer", options_.moving_variance_initializer.ToJson()}};
+            {"moving_variance_initializer", options_.moving_variance_initializer.ToJson()},
+            {"synchronized", options_.synchronized}};
   }
   // Keras 3 writes -1; tf.keras 2.x the built layer's list ([1] for [batch, features]).
   static int ReadAxis(ConfigReader& r) {
@@ -51,7 +52,6 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
       r.Unsupported(key, nullptr, "gradflow's BatchNormalization has no regularizers or constraints");
     }
     r.Ignored("fused", nullptr, "a kernel choice; gradflow always uses oneDNN's");
-    r.Ignored("synchronized", false, "one process: the batch statistics are the same");
   }
   static LayerPtr FromConfig(ConfigReader& r) {
     BatchNormalizationOptions o;
@@ -61,6 +61,7 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
     if (r.ok() && !(o.epsilon > 0)) r.FailField("epsilon", "must be > 0");
     o.center = r.Bool("center", o.center);
     o.scale = r.Bool("scale", o.scale);
+    o.synchronized = r.Bool("synchronized", o.synchronized);
     if (auto init = r.Initializer("beta_initializer")) o.beta_initializer = *init;
     if (auto init = r.Initializer("gamma_initializer")) o.gamma_initializer = *init;
     if (auto init = r.Initializer("moving_mean_initializer")) o.moving_mean_initializer = *init;
@@ -98,7 +99,8 @@ class BatchNormalizationLayer : public BuiltinLayer<BatchNormalizationLayer> {
       if (!i->ok()) return fail(std::string(i->status().message()));
     }
     // Keras's weight order: gamma, beta, moving_mean, moving_variance.
-    ops::BatchNormParams params{.epsilon = options_.epsilon, .frozen = !trainable};
+    ops::BatchNormParams params{
+        .epsilon = options_.epsilon, .frozen = !trainable, .synchronized = options_.synchronized};
     if (options_.scale) params.gamma = AddVariable(scope, "gamma", features, *gamma_init);
     if (options_.center) params.beta = AddVariable(scope, "beta", features, *beta_init);
     params.moving_mean = AddVariable(scope, "moving_mean", features, *mean_init, /*weight_trainable=*/false);

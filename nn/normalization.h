@@ -43,6 +43,12 @@ struct BatchNormalizationOptions {
   InitializerOption moving_variance_initializer = Ones();
   std::string name;  // "" = batch_normalization, batch_normalization_1, ...
   std::optional<Shape> input_shape;
+  // Data parallel (CompileOptions::data_parallel; Keras's synchronized):
+  // true normalizes each training batch with the statistics of every rank's
+  // rows, so N ranks train as one process at the global batch; false (Keras's
+  // default) with each rank's own rows, and each rank keeps its own moving
+  // statistics (rank 0's are the ones ModelCheckpoint saves).
+  bool synchronized = false;
 };
 
 LayerPtr BatchNormalization(BatchNormalizationOptions options = {});

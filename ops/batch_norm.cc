@@ -1,6 +1,7 @@
 #include "ops/batch_norm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "core/communicator.h"
 #include "core/status.h"
 #include "graph/autodiff.h"
 #include "ops/op_util.h"
@@ -21,6 +23,9 @@ constexpr char kScaleAttr[] = "scale";    // has gamma (Keras scale=True)
 constexpr char kCenterAttr[] = "center";  // has beta (Keras center=True)
 constexpr char kEpsilonAttr[] = "epsilon";
 constexpr char kFrozenAttr[] = "frozen";
+// Data parallel: training statistics over every rank's rows (Keras's
+// synchronized=True; see SynchronizedForward).
+constexpr char kSynchronizedAttr[] = "synchronized";
 // BatchNormGrad: dL/dmean and dL/dvariance are inputs (some consumer of the
 // statistics outputs is differentiated), so dx gets their terms too.
 constexpr char kStatsGradsAttr[] = "stats_grads";
@@ -110,7 +115,7 @@ absl::StatusOr<int64_t> FeatureCount(InferContext& ctx, int x_index) {
   return x[x.rank() - 1];
 }
 
-// A oneDNN primitive followed by plain copies and an optional extra step.
+// An optional step, a oneDNN primitive, plain copies and an optional step.
 class BatchNormKernel : public Kernel {
  public:
   struct Copy {
@@ -118,19 +123,20 @@ class BatchNormKernel : public Kernel {
     float* dst;
     int64_t n;
   };
+  using Step = std::function<absl::Status()>;
   BatchNormKernel(std::optional<dnnl::primitive> primitive,
                   std::unordered_map<int, dnnl::memory> args, std::vector<Copy> copies,
-                  std::function<void()> after = nullptr)
+                  Step after = nullptr, Step before = nullptr)
       : primitive_(std::move(primitive)), args_(std::move(args)), copies_(std::move(copies)),
-        after_(std::move(after)) {}
+        after_(std::move(after)), before_(std::move(before)) {}
   absl::Status Run(const RunContext&) override {
+    if (before_) GF_RETURN_IF_ERROR(before_());
     if (primitive_) {
       primitive_->execute(CpuStream(), args_);
       CpuStream().wait();
     }
     for (const Copy& c : copies_) std::memcpy(c.dst, c.src, c.n * sizeof(float));
-    if (after_) after_();
-    return absl::OkStatus();
+    return after_ ? after_() : absl::OkStatus();
   }
   // Holds a buffer a bound argument points into for the kernel's lifetime.
   void KeepAlive(std::shared_ptr<std::vector<float>> buffer) { owned_ = std::move(buffer); }
@@ -139,13 +145,123 @@ class BatchNormKernel : public Kernel {
   std::optional<dnnl::primitive> primitive_;
   std::unordered_map<int, dnnl::memory> args_;
   std::vector<Copy> copies_;
-  std::function<void()> after_;
+  Step after_, before_;
   std::shared_ptr<std::vector<float>> owned_;
 };
+
+// ------------------------------------------------ synchronized statistics
+//
+// Data parallel with attr "synchronized" (Keras's synchronized=True): the
+// training form's statistics are those of every rank's rows, as one process
+// at the global batch would compute them (PyTorch's SyncBatchNorm).
+// Forward: each rank's per-feature sums of x and x^2 (in double) and its row
+// count are summed over the ranks; mean = S1 / M, var = S2 / M - mean^2;
+// oneDNN normalizes with them (use_global_stats). Backward: oneDNN's
+// use_global_stats backward gives gamma dy / sigma and this rank's dgamma
+// and dbeta; the sums of dy and dy xhat over every rank complete
+//   dx = gamma / sigma * (dy - (sum dy + xhat sum dy xhat) / M).
+// dgamma and dbeta stay this rank's: the data-parallel mean of the
+// gradients combines the ranks' shares, as for every other weight.
+
+bool Synchronized(const KernelContext& k) {
+  return k.node.attr<bool>(kSynchronizedAttr) && UsesBatchStatistics(k.node, k.phase) &&
+         k.communicator != nullptr && k.communicator->size() > 1;
+}
+
+// The inference-form primitive (given statistics) over `rows`, forward or backward.
+dnnl::batch_normalization_forward::primitive_desc GivenStatisticsForward(const KernelContext& k,
+                                                                         const Shape& rows) {
+  return {{dnnl::prop_kind::forward_training, RowsDesc(rows),
+           static_cast<float>(k.node.attr<double>(kEpsilonAttr)), FlagsOf(k.node, false)},
+          CpuEngine()};
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> SynchronizedForwardKernel(const KernelContext& k) {
+  const ForwardInputs in(k.node);
+  const Shape rows = RowsByFeatures(k.in_shape(0));
+  const int64_t m = rows[0], c = rows[1];
+  const float* x = k.in<float>(0);
+  float* mean = k.out<float>(1);
+  float* variance = k.out<float>(2);
+  Communicator* comm = k.communicator;
+  auto sums = std::make_shared<std::vector<double>>(2 * c + 1);
+  BatchNormKernel::Step statistics = [=]() -> absl::Status {
+    std::vector<double>& s = *sums;
+    std::fill(s.begin(), s.end(), 0.0);
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t f = 0; f < c; ++f) {
+        const double v = x[r * c + f];
+        s[f] += v;
+        s[c + f] += v * v;
+      }
+    }
+    s[2 * c] = static_cast<double>(m);
+    GF_RETURN_IF_ERROR(comm->AllReduceSum(s.data(), s.size()));
+    for (int64_t f = 0; f < c; ++f) {
+      const double mu = s[f] / s[2 * c];
+      mean[f] = static_cast<float>(mu);
+      variance[f] = static_cast<float>(std::max(0.0, s[c + f] / s[2 * c] - mu * mu));
+    }
+    return absl::OkStatus();
+  };
+  if (m == 0) return std::unique_ptr<Kernel>(new BatchNormKernel(std::nullopt, {}, {}, nullptr, statistics));
+  return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+    const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, MemoryAt(data, k.inputs[0])},     {DNNL_ARG_DST, MemoryAt(data, k.outputs[0])},
+        {DNNL_ARG_MEAN, MemoryAt(stats, mean)},          {DNNL_ARG_VARIANCE, MemoryAt(stats, variance)},
+    };
+    if (in.gamma >= 0) args[DNNL_ARG_SCALE] = MemoryAt(stats, k.inputs[in.gamma]);
+    if (in.beta >= 0) args[DNNL_ARG_SHIFT] = MemoryAt(stats, k.inputs[in.beta]);
+    auto kernel = std::make_unique<BatchNormKernel>(
+        dnnl::batch_normalization_forward(GivenStatisticsForward(k, rows)), std::move(args),
+        std::vector<BatchNormKernel::Copy>{}, nullptr, statistics);
+    return std::unique_ptr<Kernel>(std::move(kernel));
+  });
+}
+
+// The step after oneDNN's given-statistics backward (dx = gamma dy / sigma):
+// the terms of the statistics over every rank.
+BatchNormKernel::Step SynchronizedBackwardTerms(const KernelContext& k, const Shape& rows) {
+  const BackwardInputs in(k.node);
+  const int64_t m = rows[0], c = rows[1];
+  const float* dy = k.in<float>(0);
+  const float* x = k.in<float>(1);
+  const float* gamma = in.gamma >= 0 ? k.in<float>(in.gamma) : nullptr;
+  const float* mean = k.in<float>(in.mean);
+  const float* variance = k.in<float>(in.variance);
+  const double epsilon = k.node.attr<double>(kEpsilonAttr);
+  float* dx = k.out<float>(0);
+  Communicator* comm = k.communicator;
+  auto sums = std::make_shared<std::vector<double>>(2 * c + 1);
+  return [=]() -> absl::Status {
+    std::vector<double>& s = *sums;
+    std::fill(s.begin(), s.end(), 0.0);
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t f = 0; f < c; ++f) {
+        const double xhat = (x[r * c + f] - mean[f]) / std::sqrt(variance[f] + epsilon);
+        s[f] += dy[r * c + f];
+        s[c + f] += dy[r * c + f] * xhat;
+      }
+    }
+    s[2 * c] = static_cast<double>(m);
+    GF_RETURN_IF_ERROR(comm->AllReduceSum(s.data(), s.size()));
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t f = 0; f < c; ++f) {
+        const double inv_sigma = 1.0 / std::sqrt(variance[f] + epsilon);
+        const double xhat = (x[r * c + f] - mean[f]) * inv_sigma;
+        const double g = gamma ? gamma[f] : 1.0;
+        dx[r * c + f] -= static_cast<float>(g * inv_sigma * (s[f] + xhat * s[c + f]) / s[2 * c]);
+      }
+    }
+    return absl::OkStatus();
+  };
+}
 
 // ---------------------------------------------------------------- forward
 
 absl::StatusOr<std::unique_ptr<Kernel>> ForwardKernel(const KernelContext& k) {
+  if (Synchronized(k)) return SynchronizedForwardKernel(k);
   const ForwardInputs in(k.node);
   const bool batch_statistics = UsesBatchStatistics(k.node, k.phase);
   const Shape rows = RowsByFeatures(k.in_shape(0));
@@ -219,7 +335,14 @@ std::vector<Output> BatchNormGradient(GradContext& g) {
 
 absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
   const BackwardInputs in(k.node);
-  const bool batch_statistics = UsesBatchStatistics(k.node, k.phase);
+  const bool synchronized = Synchronized(k);
+  if (synchronized && in.dmean >= 0) {
+    return absl::UnimplementedError(absl::StrCat(
+        "node ", QuoteUserText(k.node.name), ": a synchronized batch norm's mean and variance "
+        "outputs cannot be differentiated (they feed only the moving averages in nn)"));
+  }
+  // Synchronized: oneDNN computes the given-statistics part, the rest follows.
+  const bool batch_statistics = UsesBatchStatistics(k.node, k.phase) && !synchronized;
   const bool scale = k.node.attr<bool>(kScaleAttr), center = k.node.attr<bool>(kCenterAttr);
   const Shape rows = RowsByFeatures(k.in_shape(1));
   const int64_t m = rows[0], c = rows[1];
@@ -227,15 +350,16 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
   float* dgamma = scale ? k.out<float>(out++) : nullptr;
   float* dbeta = center ? k.out<float>(out++) : nullptr;
   if (m == 0) {  // an empty batch: zero parameter gradients
+    BatchNormKernel::Step sync = synchronized ? SynchronizedBackwardTerms(k, rows) : nullptr;
     return MakeKernel([=](const RunContext&) {
       if (dgamma) std::fill(dgamma, dgamma + c, 0.0f);
       if (dbeta) std::fill(dbeta, dbeta + c, 0.0f);
-      return absl::OkStatus();
+      return sync ? sync() : absl::OkStatus();  // the other ranks' sums still need this one's
     });
   }
   // dx += dmean / M + dvar * 2 (x - mean) / M, per row (one thread per row
   // range: each element is computed by one fixed expression).
-  std::function<void()> stats_terms;
+  BatchNormKernel::Step stats_terms;
   if (in.dmean >= 0 && batch_statistics) {
     const float* x = k.in<float>(1);
     const float* mean = k.in<float>(in.mean);
@@ -251,8 +375,10 @@ absl::StatusOr<std::unique_ptr<Kernel>> BackwardKernel(const KernelContext& k) {
           dx[i] += (dmean[f] + 2.0f * dvariance[f] * (x[i] - mean[f])) * inv_m;
         }
       }
+      return absl::OkStatus();
     };
   }
+  if (synchronized) stats_terms = SynchronizedBackwardTerms(k, rows);
   return WithDnnl(k.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
     const dnnl::memory::desc data = RowsDesc(rows), stats = PlainDesc(Shape{c});
     const float epsilon = static_cast<float>(k.node.attr<double>(kEpsilonAttr));
@@ -312,7 +438,8 @@ std::vector<InputSpec> BnCheckInputs(bool scale, bool center) {
 // even in a training plan (Keras trainable=False).
 std::vector<AttrDef> BatchNormAttrs() {
   return {RequiredAttr(kScaleAttr, AttrType::kBool), RequiredAttr(kCenterAttr, AttrType::kBool),
-          RequiredAttr(kEpsilonAttr, AttrType::kFloat).Above(0), OptionalAttr(kFrozenAttr, false)};
+          RequiredAttr(kEpsilonAttr, AttrType::kFloat).Above(0), OptionalAttr(kFrozenAttr, false),
+          OptionalAttr(kSynchronizedAttr, false)};
 }
 
 std::vector<AttrDef> BatchNormGradAttrs() {
@@ -441,7 +568,8 @@ BatchNormOutputs BatchNorm(const Scope& scope, Output x, const BatchNormParams& 
                                        {{kScaleAttr, params.gamma.valid()},
                                         {kCenterAttr, params.beta.valid()},
                                         {kEpsilonAttr, params.epsilon},
-                                        {kFrozenAttr, params.frozen}});
+                                        {kFrozenAttr, params.frozen},
+                                        {kSynchronizedAttr, params.synchronized}});
   if (outs.size() != 3) return {};
   return {outs[0], outs[1], outs[2]};
 }

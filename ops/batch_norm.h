@@ -39,6 +39,10 @@ struct BatchNormParams {
   double epsilon = kBatchNormDefaultEpsilon;
   // Normalize with the moving statistics in every phase (a frozen layer).
   bool frozen = false;
+  // Data parallel (Keras's synchronized=True): in training, the batch
+  // statistics are over every rank's rows (the session's Communicator), as
+  // one process at the global batch; false: each rank's own rows.
+  bool synchronized = false;
 };
 
 struct BatchNormOutputs {

@@ -8,12 +8,15 @@
 #include "optimizers/data_parallel.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ops/activations.h"
+#include "ops/batch_norm.h"
 #include "tests/optimizers/data_parallel_testing.h"
 
 namespace gradflow {
@@ -177,6 +180,80 @@ TEST(DataParallelTest, BroadcastVariablesCopiesRankZerosValues) {
   comm.rank0_sums = {{0.0, 0.0}};
   ASSERT_TRUE(session.BroadcastVariables(comm).ok());
   EXPECT_EQ(session.variables().Get("w")->ToVector<float>(), (std::vector<float>{1.5f, -2.0f}));
+}
+
+// Rank 0 of 2 whose peer holds exactly its data: every sum is twice its own.
+// Two identical replicas at batch B train as one process at batch B, so the
+// paths that only run with more than one rank (synchronized batch norm, the
+// means over the ranks) are checked here against a plain run.
+class MirroredPair final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  absl::StatusOr<int64_t> StartAllReduceSum(float* data, size_t count) override {
+    for (size_t i = 0; i < count; ++i) data[i] *= 2;
+    return 0;
+  }
+  absl::Status Wait(int64_t) override { return absl::OkStatus(); }
+  absl::Status AllReduceSum(double* data, size_t count) override {
+    for (size_t i = 0; i < count; ++i) data[i] *= 2;
+    return absl::OkStatus();
+  }
+  absl::Status Broadcast(void*, size_t, int) override { return absl::OkStatus(); }
+};
+
+// x -> Dense -> synchronized BatchNorm -> relu -> Dense -> loss, 5 Adam steps
+// at batch 8; every variable afterwards (with the moving statistics).
+absl::StatusOr<Weights> TrainBatchNormGraph(Communicator* communicator) {
+  Graph g(11);
+  Output x = ops::Placeholder(g, "x", DType::kF32, {-1, testing::kFeatures});
+  Output labels = ops::Placeholder(g, "labels", DType::kI32, {-1});
+  Scope s = g.Scope("bn");
+  Output h = ops::Dense(s, x, ops::Variable(s, "kernel", {testing::kFeatures, 6}, GlorotUniform()));
+  Output moving_mean = ops::Variable(s, "moving_mean", {6}, Zeros(), false);
+  Output moving_variance = ops::Variable(s, "moving_variance", {6}, Ones(), false);
+  ops::BatchNormOutputs bn = ops::BatchNorm(s, h,
+                                            {.gamma = ops::Variable(s, "gamma", {6}, Ones()),
+                                             .beta = ops::Variable(s, "beta", {6}, Zeros()),
+                                             .moving_mean = moving_mean,
+                                             .moving_variance = moving_variance,
+                                             .synchronized = true});
+  Scope o = g.Scope("out");
+  Output logits = ops::Dense(o, ops::Relu(o, bn.y), ops::Variable(o, "kernel", {6, 3}, GlorotUniform()));
+  Output loss = ops::SparseCategoricalCrossentropy(g, labels, logits, true);
+  optimizers::MinimizeOptions options{.extra_updates = {ops::AssignMovingAverage(s, moving_mean, bn.mean, 0.9),
+                                                        ops::AssignMovingAverage(s, moving_variance, bn.variance, 0.9)}};
+  if (communicator) options.data_parallel = optimizers::DataParallelOptions{};
+  Output train = optimizers::Minimize(g, loss, optimizers::Adam{.learning_rate = 0.01}, options);
+  GF_RETURN_IF_ERROR(g.status());
+  Session session(g, {.communicator = communicator});
+  GF_ASSIGN_OR_RETURN(Plan step, session.Compile({loss}, {train}, Phase::kTrain));
+  Tensor xs(DType::kF32, {8, testing::kFeatures}), ys(DType::kI32, {8});
+  for (int i = 0; i < 5; ++i) {
+    testing::FillRows(8 * i, 8, xs.data<float>(), ys.data<int32_t>());
+    GF_RETURN_IF_ERROR(step.Run({{x, xs}, {labels, ys}}).status());
+  }
+  Weights weights;
+  for (const std::string& name : session.variables().Names()) {
+    const Tensor t = *session.variables().Get(name);
+    if (t.dtype() == DType::kF32) weights[name] = t.ToVector<float>();
+  }
+  return weights;
+}
+
+TEST(DataParallelTest, SynchronizedBatchNormOnMirroredRanksTrainsAsOneProcess) {
+  MirroredPair mirror;
+  absl::StatusOr<Weights> plain = TrainBatchNormGraph(nullptr);
+  absl::StatusOr<Weights> mirrored = TrainBatchNormGraph(&mirror);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_TRUE(mirrored.ok()) << mirrored.status();
+  ASSERT_EQ(plain->size(), mirrored->size());
+  for (const auto& [name, values] : *plain) {
+    const std::vector<float>& other = mirrored->at(name);
+    for (size_t i = 0; i < values.size(); ++i) {
+      EXPECT_NEAR(values[i], other[i], 1e-5 * (1 + std::abs(values[i]))) << name << " " << i;
+    }
+  }
 }
 
 }  // namespace

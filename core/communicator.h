@@ -37,6 +37,10 @@ class Communicator {
   virtual absl::Status AllReduceSum(double* data, size_t count) = 0;
   // Copies `bytes` bytes at `data` from rank `root` to every other rank.
   virtual absl::Status Broadcast(void* data, size_t bytes, int root) = 0;
+  // Lets started collectives advance without waiting for them. MPI moves a
+  // nonblocking collective along only inside MPI calls, so a plan with
+  // collectives calls this between its kernels.
+  virtual void Progress() {}
 
   // OK when every rank passed the same `description` (say, its variables'
   // names and shapes); otherwise, on every rank, FailedPrecondition naming

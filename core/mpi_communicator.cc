@@ -102,7 +102,7 @@ MpiCommunicator::~MpiCommunicator() {
   // Every rank ran as many collectives: take in the peers' last notices
   // (briefly; a peer that ran fewer has already failed), then finalize.
   const absl::Time deadline = absl::Now() + absl::Seconds(1);
-  while (absl::Now() < deadline && (!s.sends.empty() || !Missing(s.started).empty())) Progress();
+  while (absl::Now() < deadline && (!s.sends.empty() || !Missing(s.started).empty())) MoveNotices();
   for (MPI_Request& r : s.receives) {
     if (r == MPI_REQUEST_NULL) continue;
     MPI_Cancel(&r);
@@ -112,7 +112,7 @@ MpiCommunicator::~MpiCommunicator() {
   MPI_Finalize();
 }
 
-void MpiCommunicator::Progress() {
+void MpiCommunicator::MoveNotices() {
   State& s = *state_;
   for (int peer = 0; peer < size_; ++peer) {
     int done = 0;
@@ -129,6 +129,15 @@ void MpiCommunicator::Progress() {
     MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
     if (!done) break;
     s.sends.pop_front();
+  }
+}
+
+void MpiCommunicator::Progress() {
+  Exclusive exclusive(busy_);
+  if (!exclusive.status().ok()) return;  // another thread is in a collective: it progresses
+  for (auto& [handle, request] : state_->pending) {
+    int done = 0;
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);  // a finished request becomes MPI_REQUEST_NULL
   }
 }
 
@@ -189,13 +198,13 @@ absl::Status MpiCommunicator::Complete(int64_t handle) {
                                               rank_, " failed: ", MpiError(e)));
     }
     if (done) break;
-    Progress();
+    MoveNotices();
     if (absl::Now() > deadline) return TimedOut(handle);
   }
   stats_.completed += 1;
   stats_.wait_seconds += absl::ToDoubleSeconds(absl::Now() - start);
   s.pending.erase(it);
-  Progress();
+  MoveNotices();
   return absl::OkStatus();
 }
 

@@ -9,7 +9,8 @@
 //   model.Compile({..., .data_parallel = {.communicator = world.get()}});
 //
 // Collectives are MPI's nonblocking ones (MPI_Iallreduce, MPI_Ibcast),
-// completed by polling until `timeout`. With every call each rank also sends
+// moved along by Progress (a plan calls it between kernels) and completed by
+// polling until `timeout`. With every call each rank also sends
 // its peers a small arrival notice (its collective count), so a collective
 // that times out names the ranks that never reached it: dead, hung, or
 // running a different program. Wait may be called again after a timeout
@@ -56,6 +57,7 @@ class MpiCommunicator final : public Communicator {
   absl::Status Wait(int64_t handle) override;
   absl::Status AllReduceSum(double* data, size_t count) override;
   absl::Status Broadcast(void* data, size_t bytes, int root) override;
+  void Progress() override;  // MPI_Test on every pending collective
 
   void set_timeout(absl::Duration timeout) { options_.timeout = timeout; }
 
@@ -76,7 +78,7 @@ class MpiCommunicator final : public Communicator {
   absl::Status Started(int64_t handle, int error, const char* what);
   absl::Status Complete(int64_t handle);
   absl::Status TimedOut(int64_t handle) const;
-  void Progress();  // moves the arrival notices along, both ways
+  void MoveNotices();  // moves the arrival notices along, both ways
   std::vector<int> Missing(int64_t handle) const;  // peers not yet at collective `handle`
 
   MpiOptions options_;

@@ -234,6 +234,7 @@ class Executable {
   Tensor arena;
   std::vector<std::unique_ptr<Kernel>> kernels;
   size_t num_early_kernels = 0;  // kernels before the first variable update
+  bool has_collectives = false;  // an op that starts_early: progress collectives between kernels
   std::vector<Copy> snapshots;   // fetched variables, copied before the updates
   std::vector<Slot> feeds;    // one per Plan::placeholders_
   std::vector<Slot> fetches;  // one per Plan::fetches_
@@ -477,6 +478,7 @@ class ExecutableBuilder {
       if (kernel && check_numerics) kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
       if (kernel) exe_->kernels.push_back(std::move(kernel));
       if (p < plan_.num_early_) exe_->num_early_kernels = exe_->kernels.size();
+      exe_->has_collectives |= node.op->starts_early;
     }
     return absl::OkStatus();
   }
@@ -646,7 +648,12 @@ absl::Status Plan::RunKernels(Executable& exe) {
   const uint64_t salt = random_stream_ * 0x9e3779b97f4a7c15ULL;
   VariableStore& variables = session_->variables_;
   RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
-  for (size_t i = 0; i < exe.num_early_kernels; ++i) GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
+  // Started all-reduces advance while the rest of the backward pass runs.
+  Communicator* progress = exe.has_collectives ? session_->communicator() : nullptr;
+  for (size_t i = 0; i < exe.num_early_kernels; ++i) {
+    GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
+    if (progress) progress->Progress();
+  }
   for (const Executable::Copy& c : exe.snapshots) std::memcpy(c.dst, c.src, c.bytes);
   if (num_early_ < static_cast<int>(order_.size())) variables.MarkWritten();
   for (size_t i = exe.num_early_kernels; i < exe.kernels.size(); ++i) {

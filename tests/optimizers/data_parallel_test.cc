@@ -233,12 +233,7 @@ absl::StatusOr<Weights> TrainBatchNormGraph(Communicator* communicator) {
     testing::FillRows(8 * i, 8, xs.data<float>(), ys.data<int32_t>());
     GF_RETURN_IF_ERROR(step.Run({{x, xs}, {labels, ys}}).status());
   }
-  Weights weights;
-  for (const std::string& name : session.variables().Names()) {
-    const Tensor t = *session.variables().Get(name);
-    if (t.dtype() == DType::kF32) weights[name] = t.ToVector<float>();
-  }
-  return weights;
+  return testing::VariablesOf(session);
 }
 
 TEST(DataParallelTest, SynchronizedBatchNormOnMirroredRanksTrainsAsOneProcess) {

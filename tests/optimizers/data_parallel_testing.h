@@ -52,6 +52,16 @@ inline void FillRows(int64_t first, int64_t rows, float* x, int32_t* y) {
   }
 }
 
+// The session's f32 variables (weights, slots, moving statistics).
+inline Weights VariablesOf(Session& session) {
+  Weights weights;
+  for (const std::string& name : session.variables().Names()) {
+    const Tensor t = *session.variables().Get(name);
+    if (t.dtype() == DType::kF32) weights[name] = t.ToVector<float>();
+  }
+  return weights;
+}
+
 inline absl::StatusOr<Weights> TrainClassifier(const TrainSetup& setup) {
   const int rank = setup.communicator ? setup.communicator->rank() : 0;
   const int ranks = setup.communicator ? setup.communicator->size() : 1;
@@ -80,12 +90,7 @@ inline absl::StatusOr<Weights> TrainClassifier(const TrainSetup& setup) {
     FillRows(s * setup.global_batch + rank * batch, batch, xs.data<float>(), ys.data<int32_t>());
     GF_RETURN_IF_ERROR(step.Run({{x, xs}, {labels, ys}}).status());
   }
-  Weights weights;
-  for (const std::string& name : session.variables().Names()) {
-    const Tensor t = *session.variables().Get(name);
-    if (t.dtype() == DType::kF32) weights[name] = t.ToVector<float>();
-  }
-  return weights;
+  return VariablesOf(session);
 }
 
 }  // namespace gradflow::testing

@@ -4,8 +4,6 @@
 
 #include <climits>
 #include <cstdlib>
-#include <deque>
-#include <map>
 #include <string>
 #include <utility>
 
@@ -47,14 +45,28 @@ class Exclusive {
 
 }  // namespace
 
+// A training step starts and waits a few collectives: the containers below
+// keep their capacity, so steps after the first allocate nothing.
 struct MpiCommunicator::State {
+  static constexpr int64_t kNoticeSlots = 64;  // notices in flight, a ring
   MPI_Comm comm = MPI_COMM_NULL;
-  int64_t started = 0;                     // collectives started by this rank
-  std::map<int64_t, MPI_Request> pending;  // by handle (= its number)
-  std::vector<int64_t> arrived;            // the latest number each peer announced
-  std::vector<int64_t> incoming;           // receive buffers of the notices
-  std::vector<MPI_Request> receives;       // one posted per peer
-  std::deque<std::pair<int64_t, std::vector<MPI_Request>>> sends;  // notices in flight
+  int64_t started = 0;                                    // collectives started by this rank
+  std::vector<std::pair<int64_t, MPI_Request>> pending;  // (handle = its number, request)
+  std::vector<int64_t> arrived;                           // the latest number each peer announced
+  std::vector<int64_t> incoming;                          // receive buffers of the notices
+  std::vector<MPI_Request> receives;                      // one posted per peer
+  std::vector<int64_t> notice_numbers;                    // [kNoticeSlots]: what each slot sends
+  std::vector<MPI_Request> notice_sends;                  // [kNoticeSlots x size]: its sends
+
+  MPI_Request* Pending(int64_t handle) {
+    for (auto& [h, request] : pending) {
+      if (h == handle) return &request;
+    }
+    return nullptr;
+  }
+  void Erase(int64_t handle) {
+    std::erase_if(pending, [handle](const auto& p) { return p.first == handle; });
+  }
 };
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* argc, char*** argv,
@@ -88,6 +100,8 @@ MpiCommunicator::MpiCommunicator(MpiOptions options, std::unique_ptr<State> stat
   s.arrived.assign(size_, 0);
   s.incoming.assign(size_, 0);
   s.receives.assign(size_, MPI_REQUEST_NULL);
+  s.notice_numbers.assign(State::kNoticeSlots, 0);
+  s.notice_sends.assign(State::kNoticeSlots * size_, MPI_REQUEST_NULL);
   for (int peer = 0; peer < size_; ++peer) {
     if (peer == rank_) continue;
     MPI_Irecv(&s.incoming[peer], 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &s.receives[peer]);
@@ -102,7 +116,11 @@ MpiCommunicator::~MpiCommunicator() {
   // Every rank ran as many collectives: take in the peers' last notices
   // (briefly; a peer that ran fewer has already failed), then finalize.
   const absl::Time deadline = absl::Now() + absl::Seconds(1);
-  while (absl::Now() < deadline && (!s.sends.empty() || !Missing(s.started).empty())) MoveNotices();
+  int sent = 0;
+  while (absl::Now() < deadline && (!sent || !Missing(s.started).empty())) {
+    MoveNotices();
+    MPI_Testall(static_cast<int>(s.notice_sends.size()), s.notice_sends.data(), &sent, MPI_STATUSES_IGNORE);
+  }
   for (MPI_Request& r : s.receives) {
     if (r == MPI_REQUEST_NULL) continue;
     MPI_Cancel(&r);
@@ -123,13 +141,6 @@ void MpiCommunicator::MoveNotices() {
       MPI_Irecv(&s.incoming[peer], 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &s.receives[peer]);
     }
   }
-  while (!s.sends.empty()) {
-    int done = 0;
-    auto& requests = s.sends.front().second;
-    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
-    if (!done) break;
-    s.sends.pop_front();
-  }
 }
 
 void MpiCommunicator::Progress() {
@@ -141,24 +152,27 @@ void MpiCommunicator::Progress() {
   }
 }
 
-// Numbers the next collective and sends that number to every peer.
+// Numbers the next collective, sends that number to every peer, and adds a
+// pending entry for its request.
 int64_t MpiCommunicator::Announce() {
   State& s = *state_;
   ++s.started;
-  s.sends.emplace_back(s.started, std::vector<MPI_Request>());
-  auto& [number, requests] = s.sends.back();  // deque elements stay put until popped
+  const int64_t slot = s.started % State::kNoticeSlots;
+  MPI_Request* sends = &s.notice_sends[slot * size_];
+  // The slot's sends of kNoticeSlots collectives ago (tiny, long delivered).
+  MPI_Waitall(size_, sends, MPI_STATUSES_IGNORE);
+  s.notice_numbers[slot] = s.started;
   for (int peer = 0; peer < size_; ++peer) {
-    if (peer == rank_) continue;
-    requests.push_back(MPI_REQUEST_NULL);
-    MPI_Isend(&number, 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &requests.back());
+    if (peer != rank_) MPI_Isend(&s.notice_numbers[slot], 1, MPI_INT64_T, peer, kArrivalTag, s.comm, &sends[peer]);
   }
+  s.pending.push_back({s.started, MPI_REQUEST_NULL});
   return s.started;
 }
 
 // The status of starting collective `handle` (MPI's return code `error`).
 absl::Status MpiCommunicator::Started(int64_t handle, int error, const char* what) {
   if (error == MPI_SUCCESS) return absl::OkStatus();
-  state_->pending.erase(handle);
+  state_->Erase(handle);
   return absl::InternalError(
       absl::StrCat("MpiCommunicator: ", what, " on rank ", rank_, " failed: ", MpiError(error)));
 }
@@ -185,15 +199,15 @@ absl::Status MpiCommunicator::TimedOut(int64_t handle) const {
 
 absl::Status MpiCommunicator::Complete(int64_t handle) {
   State& s = *state_;
-  auto it = s.pending.find(handle);
-  if (it == s.pending.end()) {
+  MPI_Request* request = s.Pending(handle);  // stays put: nothing is added while waiting
+  if (request == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MpiCommunicator::Wait: no pending collective ", handle, " (each handle is waited once)"));
   }
   const absl::Time start = absl::Now(), deadline = start + options_.timeout;
   while (true) {
     int done = 0;
-    if (int e = MPI_Test(&it->second, &done, MPI_STATUS_IGNORE); e != MPI_SUCCESS) {
+    if (int e = MPI_Test(request, &done, MPI_STATUS_IGNORE); e != MPI_SUCCESS) {
       return absl::InternalError(absl::StrCat("MpiCommunicator: collective ", handle, " on rank ",
                                               rank_, " failed: ", MpiError(e)));
     }
@@ -203,7 +217,7 @@ absl::Status MpiCommunicator::Complete(int64_t handle) {
   }
   stats_.completed += 1;
   stats_.wait_seconds += absl::ToDoubleSeconds(absl::Now() - start);
-  s.pending.erase(it);
+  s.Erase(handle);
   MoveNotices();
   return absl::OkStatus();
 }
@@ -218,7 +232,7 @@ absl::StatusOr<int64_t> MpiCommunicator::StartAllReduceSum(float* data, size_t c
   }
   const int64_t handle = Announce();
   int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
-                         state_->comm, &state_->pending[handle]);
+                         state_->comm, state_->Pending(handle));
   GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
   return handle;
 }
@@ -237,7 +251,7 @@ absl::Status MpiCommunicator::AllReduceSum(double* data, size_t count) {
   }
   const int64_t handle = Announce();
   int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
-                         state_->comm, &state_->pending[handle]);
+                         state_->comm, state_->Pending(handle));
   GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
   return Complete(handle);
 }
@@ -254,8 +268,7 @@ absl::Status MpiCommunicator::Broadcast(void* data, size_t bytes, int root) {
         "MpiCommunicator::Broadcast: ", bytes, " bytes is more than MPI's int count allows"));
   }
   const int64_t handle = Announce();
-  int e = MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, state_->comm,
-                     &state_->pending[handle]);
+  int e = MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, state_->comm, state_->Pending(handle));
   GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Ibcast"));
   return Complete(handle);
 }

@@ -753,6 +753,7 @@ absl::Status Session::BroadcastVariables(Communicator& communicator) {
     GF_RETURN_IF_ERROR(communicator.Broadcast(value.raw(), value.num_bytes(), 0));
   }
   variables_.MarkWritten();
+  VariableStore::MarkSharedStorageWritten();  // bound storage may be other stores' too
   return absl::OkStatus();
 }
 

@@ -505,6 +505,7 @@ absl::StatusOr<Model> BuildModel(KerasSource& source, const LoadModelOptions& op
   }
   ModelFile::RequireHeldWeights(model);
   if (!options.compile || !compile) return model;
+  compile->data_parallel = options.data_parallel;
   if (absl::Status compiled = model.Compile(*compile); !compiled.ok()) {
     if (model.CountParams(/*trainable=*/true) > 0) return compiled;
     // Keras compiles (and fits, training nothing) a model whose layers are all frozen.

@@ -386,7 +386,9 @@ absl::StatusOr<Model> LoadModel(const std::string& path, LoadModelOptions option
     }
     return built;
   }
-  GF_RETURN_IF_ERROR(WithPath(path, model.Compile(*config->compile)));
+  CompileOptions compile = *config->compile;
+  compile.data_parallel = options.data_parallel;
+  GF_RETURN_IF_ERROR(WithPath(path, model.Compile(std::move(compile))));
   for (const auto& [name, tensor] : optimizer_state) {
     if (!model.session()->variables().Has(name)) {
       return absl::InvalidArgumentError(absl::StrCat(

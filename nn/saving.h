@@ -26,6 +26,7 @@
 //                                                    clone->layers().end() - 1));
 //   model_b.Add(nn::Dense(1, {.activation = "sigmoid"}));
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -44,6 +45,11 @@ struct LoadModelOptions {
   // restore the optimizer state it holds (Keras's compile=True). Otherwise
   // the caller compiles; the weights are held by the layers until then.
   bool compile = true;
+  // With compile: compile for data-parallel training over these ranks
+  // (CompileOptions::data_parallel, which files do not hold). Every rank
+  // loads the same file, e.g. rank 0's ModelCheckpoint, and Fit resumes
+  // from it on all of them (initial_epoch as in one process).
+  std::optional<DataParallel> data_parallel;
 };
 
 // Rebuilds a model saved by Model::Save, or a Keras .keras / .h5 model

@@ -20,6 +20,7 @@
 #include "nn/activation_layers.h"
 #include "nn/layers.h"
 #include "nn/normalization.h"
+#include "nn/saving.h"
 #include "nn/model.h"
 #include "gtest/gtest.h"
 #include "tests/optimizers/data_parallel_testing.h"
@@ -209,6 +210,33 @@ TEST(DataParallelMpiTest, FitOnTwoRanksMatchesOneProcessAtTheGlobalBatch) {
       }
     }
   }
+}
+
+TEST(DataParallelMpiTest, EveryRankResumesFromRankZerosCheckpoint) {
+  Tensor x(DType::kF32, {64, testing::kFeatures}), y(DType::kI32, {64});
+  testing::FillRows(0, 64, x.data<float>(), y.data<int32_t>());
+  const nn::DataParallel data_parallel{.communicator = world};
+  // One path for both ranks: rank 0's process id names it.
+  int64_t id = getpid();
+  ASSERT_TRUE(world->Broadcast(&id, sizeof(id), 0).ok());
+  const std::string path = absl::StrCat(::testing::TempDir(), "/resume_", id, ".safetensors");
+  auto uninterrupted = Classifier(data_parallel);
+  ASSERT_TRUE(uninterrupted.ok());
+  ASSERT_TRUE(uninterrupted->Fit(x, y, {.epochs = 4, .batch_size = 8, .verbose = 0}).ok());
+
+  auto first = Classifier(data_parallel);
+  auto checkpoint = nn::ModelCheckpoint::Create(path);
+  ASSERT_TRUE(first.ok() && checkpoint.ok());
+  ASSERT_TRUE(first->Fit(x, y, {.epochs = 2, .batch_size = 8, .verbose = 0, .callbacks = {*checkpoint}}).ok());
+  double written = 0;  // a barrier: rank 0 has written the file
+  ASSERT_TRUE(world->AllReduceSum(&written, 1).ok());
+  auto resumed = nn::LoadModel(path, {.data_parallel = data_parallel});
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE(resumed->Fit(x, y, {.epochs = 4, .batch_size = 8, .verbose = 0, .initial_epoch = 2}).ok());
+  // The optimizer state, the step and the shuffles resume with the weights.
+  EXPECT_EQ(WeightsOf(*resumed), WeightsOf(*uninterrupted));
+  ASSERT_TRUE(world->AllReduceSum(&written, 1).ok());  // both have read it
+  if (world->rank() == 0) std::filesystem::remove(path);
 }
 
 TEST(DataParallelMpiTest, OnlyRankZeroWritesCheckpoints) {

@@ -1183,8 +1183,8 @@ absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_
   stop_training = false;
   keep_training_through_nan_ = options.keep_training_through_nan;
   if (num_ranks() > 1) {
-    // Every rank starts from rank 0's weights and optimizer state (a
-    // checkpoint loaded on rank 0 only would do), and only rank 0 prints.
+    // Every rank starts from rank 0's weights and optimizer state, and only
+    // rank 0 prints.
     GF_RETURN_IF_ERROR(session_->BroadcastVariables(*options_.data_parallel->communicator));
     if (rank() != 0) options.verbose = 0;
   }

@@ -1196,6 +1196,11 @@ absl::StatusOr<History> Model::Fit(const TensorList& x_all, const TensorList& y_
     GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnEpochBegin(*this, epoch); }));
     if (options.verbose) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     GF_RETURN_IF_ERROR(FitEpoch(data, options, order, history));
+    if (num_ranks() > 1) {  // a callback on one rank ends the epochs of all
+      double stop = stop_training ? 1 : 0;
+      GF_RETURN_IF_ERROR(options_.data_parallel->communicator->AllReduceSum(&stop, 1));
+      stop_training = stop > 0;
+    }
   }
   GF_RETURN_IF_ERROR(CallEach(callbacks, [&](Callback& c) { return c.OnTrainEnd(*this); }));
   return history;

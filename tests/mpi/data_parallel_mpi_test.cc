@@ -239,6 +239,27 @@ TEST(DataParallelMpiTest, EveryRankResumesFromRankZerosCheckpoint) {
   if (world->rank() == 0) std::filesystem::remove(path);
 }
 
+// Sets stop_training at the end of epoch 0 (on the rank that has it).
+class StopAfterFirstEpoch : public nn::Callback {
+ public:
+  absl::Status OnEpochEnd(nn::Model& model, int, nn::Logs&) override {
+    model.stop_training = true;
+    return absl::OkStatus();
+  }
+};
+
+TEST(DataParallelMpiTest, ACallbackStoppingOneRankStopsEveryRankAfterTheEpoch) {
+  Tensor x(DType::kF32, {32, testing::kFeatures}), y(DType::kI32, {32});
+  testing::FillRows(0, 32, x.data<float>(), y.data<int32_t>());
+  auto model = Classifier(nn::DataParallel{.communicator = world});
+  ASSERT_TRUE(model.ok());
+  std::vector<nn::CallbackPtr> callbacks;
+  if (world->rank() == 1) callbacks.push_back(std::make_shared<StopAfterFirstEpoch>());
+  auto history = model->Fit(x, y, {.epochs = 5, .batch_size = 8, .verbose = 0, .callbacks = callbacks});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->history["loss"].size(), 1u);  // on rank 0 too, which had no such callback
+}
+
 TEST(DataParallelMpiTest, OnlyRankZeroWritesCheckpoints) {
   // Each rank its own directory, so a write on rank 1 would show.
   const std::string dir = ::testing::TempDir() + "/checkpoints_rank" + std::to_string(world->rank());

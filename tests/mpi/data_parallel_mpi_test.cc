@@ -139,12 +139,15 @@ struct ClassifierSetup {
   optimizers::Optimizer optimizer = optimizers::Adam{.learning_rate = 0.01};
   std::optional<optimizers::GradientClipping> clip;
   bool batch_norm = false;  // synchronized over the ranks
+  bool regularized = false;  // an L2 kernel penalty and an exponentially decaying rate
 };
 
 absl::StatusOr<nn::Sequential> Classifier(std::optional<nn::DataParallel> data_parallel,
                                           const ClassifierSetup& setup = {}) {
   // No bias before batch norm (it cancels it): Adam would turn its rounding-noise gradient into steps.
-  nn::Sequential model({nn::Dense(16, {.use_bias = !setup.batch_norm, .input_shape = Shape{testing::kFeatures}})});
+  nn::DenseOptions first{.use_bias = !setup.batch_norm, .input_shape = Shape{testing::kFeatures}};
+  if (setup.regularized) first.kernel_regularizer = optimizers::L2(0.01);
+  nn::Sequential model({nn::Dense(16, first)});
   if (setup.batch_norm) model.Add(nn::BatchNormalization({.momentum = 0.9, .synchronized = true}));
   model.Add(nn::Activation("relu"));
   model.Add(nn::Dense(3, {.activation = "softmax"}));
@@ -152,6 +155,10 @@ absl::StatusOr<nn::Sequential> Classifier(std::optional<nn::DataParallel> data_p
                                     .metrics = {"accuracy"},
                                     .seed = 3,
                                     .clip = setup.clip,
+                                    .learning_rate_schedule = setup.regularized
+                                        ? std::optional<optimizers::Schedule>(optimizers::ExponentialDecay{
+                                              .initial_learning_rate = 0.02, .decay_steps = 10, .decay_rate = 0.5})
+                                        : std::nullopt,
                                     .data_parallel = data_parallel}));
   return model;
 }
@@ -210,6 +217,9 @@ TEST(DataParallelMpiTest, FitOnTwoRanksMatchesOneProcessAtTheGlobalBatch) {
       }
     }
   }
+  // The penalty's gradient is the same on every rank, and the schedule follows the shared step.
+  ExpectFitOnTwoRanksMatchesOneProcess({.optimizer = sgd, .regularized = true}, "SGD-momentum + L2 + ExponentialDecay");
+  ExpectFitOnTwoRanksMatchesOneProcess({.optimizer = adam, .regularized = true}, "Adam + L2 + ExponentialDecay");
 }
 
 TEST(DataParallelMpiTest, EveryRankResumesFromRankZerosCheckpoint) {

@@ -5,6 +5,8 @@
 #include "ops/all_reduce.h"
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/communicator.h"

@@ -169,14 +169,6 @@ int64_t MpiCommunicator::Announce() {
   return s.started;
 }
 
-// The status of starting collective `handle` (MPI's return code `error`).
-absl::Status MpiCommunicator::Started(int64_t handle, int error, const char* what) {
-  if (error == MPI_SUCCESS) return absl::OkStatus();
-  state_->Erase(handle);
-  return absl::InternalError(
-      absl::StrCat("MpiCommunicator: ", what, " on rank ", rank_, " failed: ", MpiError(error)));
-}
-
 std::vector<int> MpiCommunicator::Missing(int64_t handle) const {
   std::vector<int> missing;
   for (int peer = 0; peer < size_; ++peer) {
@@ -222,19 +214,30 @@ absl::Status MpiCommunicator::Complete(int64_t handle) {
   return absl::OkStatus();
 }
 
+// Starts collective `what` over `count` elements (`unit`): `call(count,
+// request)` is the MPI call. Returns its handle.
+template <typename Call>
+absl::StatusOr<int64_t> MpiCommunicator::Begin(const char* what, size_t count, const char* unit, Call call) {
+  if (count > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MpiCommunicator: ", what, " of ", count, " ", unit, " is more than MPI's int count allows (",
+        INT_MAX, "); split it (for gradients: smaller DataParallelOptions::bucket_bytes)"));
+  }
+  const int64_t handle = Announce();
+  if (int e = call(static_cast<int>(count), state_->Pending(handle)); e != MPI_SUCCESS) {
+    state_->Erase(handle);
+    return absl::InternalError(
+        absl::StrCat("MpiCommunicator: ", what, " on rank ", rank_, " failed: ", MpiError(e)));
+  }
+  return handle;
+}
+
 absl::StatusOr<int64_t> MpiCommunicator::StartAllReduceSum(float* data, size_t count) {
   Exclusive exclusive(busy_);
   GF_RETURN_IF_ERROR(exclusive.status());
-  if (count > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MpiCommunicator: an all-reduce of ", count, " floats is more than MPI's int count allows (",
-        INT_MAX, "); use smaller gradient buckets (DataParallelOptions::bucket_bytes)"));
-  }
-  const int64_t handle = Announce();
-  int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
-                         state_->comm, state_->Pending(handle));
-  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
-  return handle;
+  return Begin("MPI_Iallreduce", count, "floats", [&](int n, MPI_Request* request) {
+    return MPI_Iallreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, MPI_SUM, state_->comm, request);
+  });
 }
 
 absl::Status MpiCommunicator::Wait(int64_t handle) {
@@ -246,13 +249,9 @@ absl::Status MpiCommunicator::Wait(int64_t handle) {
 absl::Status MpiCommunicator::AllReduceSum(double* data, size_t count) {
   Exclusive exclusive(busy_);
   GF_RETURN_IF_ERROR(exclusive.status());
-  if (count > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat("MpiCommunicator: ", count, " doubles is too many"));
-  }
-  const int64_t handle = Announce();
-  int e = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
-                         state_->comm, state_->Pending(handle));
-  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Iallreduce"));
+  GF_ASSIGN_OR_RETURN(const int64_t handle, Begin("MPI_Iallreduce", count, "doubles", [&](int n, MPI_Request* request) {
+    return MPI_Iallreduce(MPI_IN_PLACE, data, n, MPI_DOUBLE, MPI_SUM, state_->comm, request);
+  }));
   return Complete(handle);
 }
 
@@ -263,13 +262,9 @@ absl::Status MpiCommunicator::Broadcast(void* data, size_t bytes, int root) {
     return absl::InvalidArgumentError(
         absl::StrCat("MpiCommunicator::Broadcast: root ", root, " is not a rank of 0..", size_ - 1));
   }
-  if (bytes > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MpiCommunicator::Broadcast: ", bytes, " bytes is more than MPI's int count allows"));
-  }
-  const int64_t handle = Announce();
-  int e = MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, state_->comm, state_->Pending(handle));
-  GF_RETURN_IF_ERROR(Started(handle, e, "MPI_Ibcast"));
+  GF_ASSIGN_OR_RETURN(const int64_t handle, Begin("MPI_Ibcast", bytes, "bytes", [&](int n, MPI_Request* request) {
+    return MPI_Ibcast(data, n, MPI_BYTE, root, state_->comm, request);
+  }));
   return Complete(handle);
 }
 

@@ -75,7 +75,8 @@ class MpiCommunicator final : public Communicator {
   struct State;  // MPI handles, kept out of this header
   MpiCommunicator(MpiOptions options, std::unique_ptr<State> state);
   int64_t Announce();
-  absl::Status Started(int64_t handle, int error, const char* what);
+  template <typename Call>  // core/mpi_communicator.cc
+  absl::StatusOr<int64_t> Begin(const char* what, size_t count, const char* unit, Call call);
   absl::Status Complete(int64_t handle);
   absl::Status TimedOut(int64_t handle) const;
   void MoveNotices();  // moves the arrival notices along, both ways

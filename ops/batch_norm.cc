@@ -168,7 +168,23 @@ bool Synchronized(const KernelContext& k) {
          k.communicator != nullptr && k.communicator->size() > 1;
 }
 
-// The inference-form primitive (given statistics) over `rows`, forward or backward.
+// Sets s[f] and s[c + f] to the sums over this rank's m rows of the pair
+// term(row, f), s[2c] to m, then sums s over the ranks.
+template <typename Term>
+absl::Status SumFeaturesOverRanks(Communicator& comm, int64_t m, int64_t c, std::vector<double>& s, Term term) {
+  std::fill(s.begin(), s.end(), 0.0);
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t f = 0; f < c; ++f) {
+      const auto [a, b] = term(r, f);
+      s[f] += a;
+      s[c + f] += b;
+    }
+  }
+  s[2 * c] = static_cast<double>(m);
+  return comm.AllReduceSum(s.data(), s.size());
+}
+
+// The forward primitive normalizing `rows` with given statistics.
 dnnl::batch_normalization_forward::primitive_desc GivenStatisticsForward(const KernelContext& k,
                                                                          const Shape& rows) {
   return {{dnnl::prop_kind::forward_training, RowsDesc(rows),
@@ -187,16 +203,10 @@ absl::StatusOr<std::unique_ptr<Kernel>> SynchronizedForwardKernel(const KernelCo
   auto sums = std::make_shared<std::vector<double>>(2 * c + 1);
   BatchNormKernel::Step statistics = [=]() -> absl::Status {
     std::vector<double>& s = *sums;
-    std::fill(s.begin(), s.end(), 0.0);
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t f = 0; f < c; ++f) {
-        const double v = x[r * c + f];
-        s[f] += v;
-        s[c + f] += v * v;
-      }
-    }
-    s[2 * c] = static_cast<double>(m);
-    GF_RETURN_IF_ERROR(comm->AllReduceSum(s.data(), s.size()));
+    GF_RETURN_IF_ERROR(SumFeaturesOverRanks(*comm, m, c, s, [&](int64_t r, int64_t f) {
+      const double v = x[r * c + f];
+      return std::pair{v, v * v};
+    }));
     for (int64_t f = 0; f < c; ++f) {
       const double mu = s[f] / s[2 * c];
       mean[f] = static_cast<float>(mu);
@@ -234,24 +244,19 @@ BatchNormKernel::Step SynchronizedBackwardTerms(const KernelContext& k, const Sh
   float* dx = k.out<float>(0);
   Communicator* comm = k.communicator;
   auto sums = std::make_shared<std::vector<double>>(2 * c + 1);
+  auto inv_sigma = std::make_shared<std::vector<double>>(c);
   return [=]() -> absl::Status {
     std::vector<double>& s = *sums;
-    std::fill(s.begin(), s.end(), 0.0);
+    std::vector<double>& inv = *inv_sigma;
+    for (int64_t f = 0; f < c; ++f) inv[f] = 1.0 / std::sqrt(variance[f] + epsilon);
+    auto xhat = [&](int64_t r, int64_t f) { return (x[r * c + f] - mean[f]) * inv[f]; };
+    GF_RETURN_IF_ERROR(SumFeaturesOverRanks(*comm, m, c, s, [&](int64_t r, int64_t f) {
+      return std::pair{double(dy[r * c + f]), dy[r * c + f] * xhat(r, f)};
+    }));
     for (int64_t r = 0; r < m; ++r) {
       for (int64_t f = 0; f < c; ++f) {
-        const double xhat = (x[r * c + f] - mean[f]) / std::sqrt(variance[f] + epsilon);
-        s[f] += dy[r * c + f];
-        s[c + f] += dy[r * c + f] * xhat;
-      }
-    }
-    s[2 * c] = static_cast<double>(m);
-    GF_RETURN_IF_ERROR(comm->AllReduceSum(s.data(), s.size()));
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t f = 0; f < c; ++f) {
-        const double inv_sigma = 1.0 / std::sqrt(variance[f] + epsilon);
-        const double xhat = (x[r * c + f] - mean[f]) * inv_sigma;
         const double g = gamma ? gamma[f] : 1.0;
-        dx[r * c + f] -= static_cast<float>(g * inv_sigma * (s[f] + xhat * s[c + f]) / s[2 * c]);
+        dx[r * c + f] -= static_cast<float>(g * inv[f] * (s[f] + xhat(r, f) * s[c + f]) / s[2 * c]);
       }
     }
     return absl::OkStatus();

@@ -47,25 +47,21 @@ int main(int argc, char** argv) {
   }
   benchmarks::TrainingData data = benchmarks::LoadTrainingData();
   auto model = benchmarks::BuildWorkload(workload, options);
-  if (!model.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
+  auto fail = [](const absl::Status& status) {
+    std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
     return 1;
-  }
-  // One untimed epoch first (kernels, primitives, the first all-reduces).
-  if (auto warm = benchmarks::TimeTrainEpoch(*model, data, batch, samples); !warm.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(warm.status().message()).c_str());
-    return 1;
-  }
-  const Tensor x = *data.x.Slice(0, samples), y = *data.y.Slice(0, samples);
+  };
+  if (!model.ok()) return fail(model.status());
+  if (repeats < 1) return fail(absl::InvalidArgumentError("--repeats must be at least 1"));
+  auto x = data.x.Slice(0, samples), y = data.y.Slice(0, samples);
+  if (!x.ok() || !y.ok()) return fail(x.ok() ? y.status() : x.status());
   std::vector<double> seconds, wait_seconds;
-  for (int r = 0; r < repeats; ++r) {
+  for (int r = -1; r < repeats; ++r) {  // run -1 is untimed: kernels, primitives, the first all-reduces
     comm.ResetStats();
     const auto start = std::chrono::steady_clock::now();
-    auto history = model->Fit(x, y, {.epochs = 1, .batch_size = batch, .verbose = 0});
-    if (!history.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string(history.status().message()).c_str());
-      return 1;
-    }
+    auto history = model->Fit(*x, *y, {.epochs = 1, .batch_size = batch, .verbose = 0});
+    if (!history.ok()) return fail(history.status());
+    if (r < 0) continue;
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     wait_seconds.push_back(comm.stats().wait_seconds);
   }

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,14 +19,14 @@
 #include "benchmarks/runner_flags.h"
 #include "benchmarks/workloads.h"
 #include "graph/autotune.h"
-#include <cstdlib>
-#include <map>
+#include "graph/profile.h"
 
 using namespace gradflow;
 
 int main(int argc, char** argv) {
   benchmarks::RunnerFlags flags = benchmarks::DefaultRunnerFlags();
   flags["print_plan"] = "0";  // 1: the ops one step runs, on stderr
+  flags["profile"] = "0";     // 1: each node's share of the timed steps, on stderr (Plan::Profile)
   flags["fuse"] = "1";        // 0: plans without fusions (SessionOptions::fuse_ops)
   flags["autotune"] = "first";  // or fastest, inner_product, matmul (SessionOptions::autotune)
   flags["dtype_policy"] = "float32";  // or mixed_bfloat16 (CompileOptions::dtype_policy)
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", std::string(model.status().message()).c_str());
     return 1;
   }
+  Plan* plan = mode == "train" ? model->train_plan() : model->predict_plan();
+  plan->set_profiling(flags["profile"] == "1");
   std::vector<double> seconds;
   for (int r = 0; r < repeats; ++r) {
     auto t = mode == "train" ? benchmarks::TimeTrainEpoch(*model, data, batch, samples)
@@ -48,7 +52,7 @@ int main(int argc, char** argv) {
     }
     seconds.push_back(*t);
   }
-  Plan* plan = mode == "train" ? model->train_plan() : model->predict_plan();
+  if (flags["profile"] == "1") std::fprintf(stderr, "%s", FormatProfile(plan->Profile()).c_str());
   if (flags["print_plan"] == "1") {  // the ops one step runs, in order, on stderr
     std::map<std::string, std::string> op_of;
     for (const Node& node : model->graph()->nodes()) op_of[node.name] = node.op_name();

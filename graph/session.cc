@@ -1,6 +1,7 @@
 #include "graph/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -216,6 +217,10 @@ class NumericsCheckedKernel : public Kernel {
   std::vector<Value> outputs_, inputs_;
 };
 
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 class Executable {
@@ -238,6 +243,10 @@ class Executable {
   std::vector<Copy> snapshots;   // fetched variables, copied before the updates
   std::vector<Slot> feeds;    // one per Plan::placeholders_
   std::vector<Slot> fetches;  // one per Plan::fetches_
+  std::vector<int> kernel_positions;  // per kernel: its node's position in Plan::order_
+  // Profiling: per kernel, its row in Plan::profile_.nodes, found for Plan::profile_epoch_.
+  std::vector<int> profile_rows;
+  uint64_t profile_epoch = 0;
 };
 
 namespace {
@@ -476,7 +485,10 @@ class ExecutableBuilder {
       }
       GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node.op->kernel(ctx));
       if (kernel && check_numerics) kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
-      if (kernel) exe_->kernels.push_back(std::move(kernel));
+      if (kernel) {
+        exe_->kernels.push_back(std::move(kernel));
+        exe_->kernel_positions.push_back(p);
+      }
       if (p < plan_.num_early_) exe_->num_early_kernels = exe_->kernels.size();
       exe_->has_collectives |= node.op->starts_early;
     }
@@ -648,18 +660,63 @@ absl::Status Plan::RunKernels(Executable& exe) {
   const uint64_t salt = random_stream_ * 0x9e3779b97f4a7c15ULL;
   VariableStore& variables = session_->variables_;
   RunContext ctx{Mix64(session_->seed() ^ Mix64(salt + ++run_count_)), variables.version()};
+  if (profiling_) FindProfileRows(exe);
+  auto run = [&](size_t i) {
+    if (!profiling_) return exe.kernels[i]->Run(ctx);
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = exe.kernels[i]->Run(ctx);
+    NodeTime& row = profile_.nodes[exe.profile_rows[i]];
+    row.seconds += SecondsSince(start);
+    ++row.runs;
+    return status;
+  };
   // Started all-reduces advance while the rest of the backward pass runs.
   Communicator* progress = exe.has_collectives ? session_->communicator() : nullptr;
   for (size_t i = 0; i < exe.num_early_kernels; ++i) {
-    GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
+    GF_RETURN_IF_ERROR(run(i));
     if (progress) progress->Progress();
   }
   for (const Executable::Copy& c : exe.snapshots) std::memcpy(c.dst, c.src, c.bytes);
   if (num_early_ < static_cast<int>(order_.size())) variables.MarkWritten();
-  for (size_t i = exe.num_early_kernels; i < exe.kernels.size(); ++i) {
-    GF_RETURN_IF_ERROR(exe.kernels[i]->Run(ctx));
-  }
+  for (size_t i = exe.num_early_kernels; i < exe.kernels.size(); ++i) GF_RETURN_IF_ERROR(run(i));
   return absl::OkStatus();
+}
+
+// One row per (node, implementation): executables of different batch sizes
+// share a node's row unless autotuning chose another implementation.
+void Plan::FindProfileRows(Executable& exe) {
+  if (exe.profile_epoch == profile_epoch_) return;
+  absl::flat_hash_map<std::string, int> row_of;
+  for (size_t r = 0; r < profile_.nodes.size(); ++r) {
+    row_of[absl::StrCat(profile_.nodes[r].node, "\n", profile_.nodes[r].implementation)] = static_cast<int>(r);
+  }
+  exe.profile_rows.clear();
+  for (size_t i = 0; i < exe.kernels.size(); ++i) {
+    const Node& node = *order_[exe.kernel_positions[i]];
+    const std::string implementation = exe.kernels[i]->implementation();
+    auto [it, added] = row_of.emplace(absl::StrCat(node.name, "\n", implementation), profile_.nodes.size());
+    if (added) profile_.nodes.push_back({node.name, node.op_name(), implementation});
+    exe.profile_rows.push_back(it->second);
+  }
+  exe.profile_epoch = profile_epoch_;
+}
+
+void Plan::set_profiling(bool on) {
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
+  if (on && !profiling_) {
+    profile_ = {};
+    ++profile_epoch_;
+  }
+  profiling_ = on;
+}
+
+PlanProfile Plan::Profile() const {
+  std::lock_guard<std::mutex> lock(session_->run_mutex_);
+  PlanProfile profile = profile_;
+  std::erase_if(profile.nodes, [](const NodeTime& n) { return n.runs == 0; });
+  std::stable_sort(profile.nodes.begin(), profile.nodes.end(),
+                   [](const NodeTime& a, const NodeTime& b) { return a.seconds > b.seconds; });
+  return profile;
 }
 
 // Copies the fetches out, reusing the caller's tensors when their shapes match.
@@ -679,11 +736,18 @@ absl::Status Plan::Run(const std::vector<Feed>& feeds, std::vector<Tensor>* fetc
   // One run at a time per session: its plans share the variable store and
   // each plan its arena (see "Threads" in graph/README.md).
   std::lock_guard<std::mutex> lock(session_->run_mutex_);
+  const auto start = std::chrono::steady_clock::now();
   GF_ASSIGN_OR_RETURN(int64_t batch, MatchFeeds(feeds));
   if (session_->check_numerics_) GF_RETURN_IF_ERROR(CheckFeedNumerics());
+  const auto building = std::chrono::steady_clock::now();
   GF_ASSIGN_OR_RETURN(Executable * exe, ForBatch(batch));
+  const double build_seconds = SecondsSince(building);  // a new batch size: not a step's time
   GF_RETURN_IF_ERROR(RunKernels(*exe));
   if (fetched != nullptr) CopyFetches(*exe, *fetched);
+  if (profiling_) {
+    ++profile_.steps;
+    profile_.run_seconds += SecondsSince(start) - build_seconds;
+  }
   return absl::OkStatus();
 }
 absl::StatusOr<std::vector<Tensor>> Plan::Run(const std::vector<Feed>& feeds) {

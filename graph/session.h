@@ -13,6 +13,7 @@
 #include "core/tensor.h"
 #include "graph/graph.h"
 #include "graph/op_registry.h"
+#include "graph/profile.h"
 
 namespace gradflow {
 
@@ -112,6 +113,13 @@ class Plan {
   // How many batch sizes have an executable now (at most
   // SessionOptions::max_cached_batch_sizes).
   size_t cached_batch_sizes() const;
+  // Profiling (graph/profile.h): on, every Run times each kernel (two clock
+  // reads per kernel, about 50 ns) and the whole step, without the first
+  // run's building of a batch size's executable. Turning it on starts the
+  // counts afresh; turning it off keeps them for Profile.
+  void set_profiling(bool on);
+  // The profiled runs so far, nodes with the most time first.
+  PlanProfile Profile() const;
 
  private:
   friend class Session;
@@ -130,6 +138,7 @@ class Plan {
   absl::Status CheckFeed(const Output& placeholder, const Tensor& value) const;
   absl::Status CheckFeedNumerics() const;
   absl::Status RunKernels(Executable& exe);
+  void FindProfileRows(Executable& exe);
   void CopyFetches(const Executable& exe, std::vector<Tensor>& fetched) const;
 
   Session* session_;
@@ -149,6 +158,9 @@ class Plan {
   uint64_t random_stream_ = 0;
   uint64_t run_count_ = 0;
   std::vector<const Tensor*> fed_;  // per placeholder, during Run: its feed
+  bool profiling_ = false;
+  PlanProfile profile_;  // nodes unsorted; rows found by Executable::profile_rows
+  uint64_t profile_epoch_ = 0;  // changes when profiling restarts, so executables find their rows again
   std::vector<CachedExecutable> by_batch_;  // most recently used first
 };
 

@@ -32,22 +32,19 @@ namespace {
 
 constexpr int64_t kParallelCopyBytes = 64 << 10;
 
-// Copies rows order[begin, end) of `src` into `dst` (preallocated, same row size).
+// Copies rows order[begin, end) of `src` (rows [begin, end) without an
+// order) into `dst` (preallocated, same row size). A batch is a few hundred
+// KiB: on one thread, the step's other threads waited (7% of a bf16 W1 step).
 void GatherRows(const Tensor& src, const std::vector<int64_t>* order, int64_t begin, int64_t end,
                 Tensor& dst) {
   const size_t row_bytes = src.num_bytes() / src.shape()[0];
   const auto* from = static_cast<const uint8_t*>(src.raw());
   auto* to = static_cast<uint8_t*>(dst.raw());
-  if (order == nullptr) {
-    std::memcpy(to, from + begin * row_bytes, (end - begin) * row_bytes);
-    return;
-  }
-  // A training batch is a few hundred KiB of scattered rows: copying it on
-  // one thread left the step's other threads waiting (7% of a bf16 W1 step).
   const int64_t bytes = (end - begin) * static_cast<int64_t>(row_bytes);
 #pragma omp parallel for schedule(static) if (bytes > kParallelCopyBytes)
   for (int64_t i = begin; i < end; ++i) {
-    std::memcpy(to + (i - begin) * row_bytes, from + (*order)[i] * row_bytes, row_bytes);
+    const int64_t row = order ? (*order)[i] : i;
+    std::memcpy(to + (i - begin) * row_bytes, from + row * row_bytes, row_bytes);
   }
 }
 

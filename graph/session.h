@@ -185,8 +185,10 @@ struct SessionOptions {
   size_t max_cached_batch_sizes = 8;
   // Ops with several implementations (Dense and its backward ops: oneDNN's
   // inner product or matmul) pick one when their kernel is made for a batch
-  // size (graph/autotune.h): "first" (the default) takes each op's first
-  // (Dense: "inner_product"); an implementation's name takes that one;
+  // size (graph/autotune.h): "first" (the default) takes each op's default
+  // for the shape (Dense: the matmul for f32 products of 16+ rows on 2+
+  // threads, else the inner product; ops/dense.cc says why); an
+  // implementation's name takes that one;
   // "fastest" times each a few times on the plan's own buffers and keeps the
   // fastest, remembered for the process per shape and thread count (cuDNN's
   // benchmark mode). Timing can choose differently in another process, and

@@ -102,7 +102,9 @@ struct CompileOptions {
   // sum_i w_i l_i (sum), as Keras; a pass without weights weighs 1.
   bool sample_weights = false;
   // How Dense picks oneDNN's inner product or matmul for each shape
-  // (SessionOptions::autotune): "first" (the inner product), "matmul", or
+  // (SessionOptions::autotune): "first" (a fixed route per shape: the
+  // matmul for f32 products of 16+ rows on 2+ threads, else the inner
+  // product), "inner_product", "matmul", or
   // "fastest" (timed when a plan first runs a batch size; results may then
   // differ in the last bits between processes). Not saved.
   std::string autotune = "first";

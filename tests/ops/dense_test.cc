@@ -4,11 +4,13 @@
 
 #include "ops/dense.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "core/dnnl_context.h"
 #include "core/random.h"
 #include "graph/autodiff.h"
 #include "graph/session.h"
@@ -401,6 +403,43 @@ TEST(DenseTest, BackwardOpsMatchReferenceForAFedGradient) {
     ExpectNear((*got)[2], ref.db, "db");
     ExpectNear((*got)[3], ref.dw, "dW (no bias)");
   }
+}
+
+// The default route ("first", ops/dense.cc): the matmul for f32 products of
+// 16 or more rows on 2+ threads, else the inner product; the same for the
+// backward ops. Read back from the plan's profile, which names what ran.
+std::vector<std::string> DefaultRoutes(int64_t rows, int threads, DType dtype) {
+  Graph g;
+  auto x = ops::Placeholder(g, "x", DType::kF32, {-1, 8});
+  auto w = ops::Placeholder(g, "w", DType::kF32, {8, 4});
+  auto loss = ops::MeanSquaredError(g, ops::Placeholder(g, "t", DType::kF32, {-1, 4}),
+                                    ops::Dense(g.Scope("dense"), x, w, Output{}, {}, dtype));
+  auto grads = AddGradients(g, loss, {x, w});
+  EXPECT_TRUE(grads.ok()) << grads.status();
+  Session s(g);
+  auto plan = s.Compile({(*grads)[0], (*grads)[1]}, {}, Phase::kTrain);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  plan->set_profiling(true);
+  auto run = testing_util::WithThreads(threads, [&] {
+    return plan->Run({{"x", RandomTensor({rows, 8}, 1)}, {"w", RandomTensor({8, 4}, 2)}, {"t", RandomTensor({rows, 4}, 3)}});
+  });
+  EXPECT_TRUE(run.ok()) << run.status();
+  std::vector<std::string> routes;
+  for (const NodeTime& n : plan->Profile().nodes) {
+    if (!n.implementation.empty()) routes.push_back(n.op + "=" + n.implementation);
+  }
+  std::sort(routes.begin(), routes.end());
+  return routes;
+}
+
+TEST(DenseTest, TheDefaultRouteIsTheMatMulForF32BatchesOf16OnTwoThreads) {
+  const std::vector<std::string> matmul = {"Dense=matmul", "DenseBackwardData=matmul", "DenseBackwardWeights=matmul"};
+  const std::vector<std::string> inner = {"Dense=inner_product", "DenseBackwardData=inner_product",
+                                          "DenseBackwardWeights=inner_product"};
+  EXPECT_EQ(DefaultRoutes(16, 2, DType::kF32), matmul);
+  EXPECT_EQ(DefaultRoutes(15, 2, DType::kF32), inner);
+  EXPECT_EQ(DefaultRoutes(64, 1, DType::kF32), inner);
+  if (CheckBFloat16Support("the bf16 case").ok()) EXPECT_EQ(DefaultRoutes(64, 2, DType::kBF16), inner);
 }
 
 TEST(DenseTest, Rank3InputAsksToFlattenFirst) {

@@ -22,12 +22,12 @@ absl::StatusOr<Tensor> VariableStore::Get(std::string_view name) const {
     return absl::NotFoundError(absl::StrCat("no variable named '", std::string(name),
                                             "' (compile a plan that uses it first)"));
   }
-  ++version_;  // the caller may write through the live tensor
+  MarkWritten();  // the caller may write through the live tensor
   return it->second;
 }
 
 absl::Status VariableStore::Set(std::string_view name, const Tensor& value) {
-  ++version_;
+  MarkWritten();
   auto it = values_.find(name);
   if (it == values_.end()) {
     values_.emplace(std::string(name), value.Clone());
@@ -48,7 +48,8 @@ absl::Status VariableStore::Bind(std::string_view name, const Tensor& value) {
     return absl::InvalidArgumentError(absl::StrCat("cannot bind variable '", std::string(name),
                                                    "' to a tensor without storage"));
   }
-  ++version_;
+  shares_storage_ = true;
+  MarkWritten();
   auto [it, inserted] = values_.try_emplace(std::string(name), value);
   if (!inserted && (it->second.raw() != value.raw() || it->second.dtype() != value.dtype() ||
                     it->second.shape() != value.shape())) {
@@ -67,7 +68,7 @@ std::vector<std::string> VariableStore::Names() const {
 
 absl::StatusOr<Tensor*> VariableStore::GetOrCreate(const std::string& name, DType dtype, const Shape& shape,
                                                    bool* created) {
-  ++version_;
+  MarkWritten();
   *created = false;
   auto it = values_.find(name);
   if (it != values_.end()) return &it->second;
@@ -191,6 +192,7 @@ class NumericsCheckedKernel : public Kernel {
     }
     return absl::OkStatus();
   }
+  std::string implementation() const override { return kernel_->implementation(); }
 
  private:
   absl::Status Error(const Value& out, int64_t bad) const {
@@ -215,6 +217,24 @@ class NumericsCheckedKernel : public Kernel {
   std::unique_ptr<Kernel> kernel_;
   const Node& node_;
   std::vector<Value> outputs_, inputs_;
+};
+
+// Runs its kernel only when the variables may have changed since its last
+// successful run (ExecutableBuilder::FindPerVersionNodes).
+class PerVersionKernel : public Kernel {
+ public:
+  explicit PerVersionKernel(std::unique_ptr<Kernel> kernel) : kernel_(std::move(kernel)) {}
+  absl::Status Run(const RunContext& ctx) override {
+    if (ctx.variables_version == computed_for_) return absl::OkStatus();
+    GF_RETURN_IF_ERROR(kernel_->Run(ctx));
+    computed_for_ = ctx.variables_version;
+    return absl::OkStatus();
+  }
+  std::string implementation() const override { return kernel_->implementation(); }
+
+ private:
+  std::unique_ptr<Kernel> kernel_;
+  uint64_t computed_for_ = 0;  // VariableStore versions start at 1
 };
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -279,6 +299,7 @@ class ExecutableBuilder {
 
   absl::StatusOr<std::unique_ptr<Executable>> Build() {
     NumberValues();
+    FindPerVersionNodes();
     GF_RETURN_IF_ERROR(InferTypes());
     GF_RETURN_IF_ERROR(CheckSizes());
     GF_RETURN_IF_ERROR(PlaceValues());
@@ -311,6 +332,33 @@ class ExecutableBuilder {
     values_.resize(first_value_[n_]);
     for (int p = 0; p < n_; ++p) {
       for (int v = first_value_[p]; v < first_value_[p + 1]; ++v) values_[v].p = p;
+    }
+  }
+
+  // A plan that writes no variables (inference, evaluation) computes the
+  // nodes that read only variables and constants (a mixed-precision kernel's
+  // bf16 cast) once per variable version instead of every run: their values
+  // get buffers of their own, never freed nor overwritten in place, and
+  // their kernels run again only when RunContext::variables_version moves.
+  void FindPerVersionNodes() {
+    per_version_.assign(n_, 0);
+    if (plan_.num_early_ < n_) return;  // a training plan writes its variables every step
+    std::vector<char> from_variables(n_, 0);  // the node's outputs depend on variables and constants only
+    for (int p = 0; p < n_; ++p) {
+      const Node& node = *order_[p];
+      const OpDef& op = *node.op;
+      if (op.source == SourceKind::kVariable || op.source == SourceKind::kConstant) {
+        from_variables[p] = 1;
+        continue;
+      }
+      if (op.source != SourceKind::kNone || op.random || op.starts_early || op.mutates_input >= 0 ||
+          node.inputs.empty()) {
+        continue;
+      }
+      bool all = true;
+      for (const Output& in : node.inputs) all &= from_variables[position_[in.node->id]] != 0;
+      from_variables[p] = all;
+      per_version_[p] = all && op.kernel != nullptr;
     }
   }
 
@@ -371,6 +419,7 @@ class ExecutableBuilder {
     for (const Output& f : plan_.fetches_) values_[ValueOf(f)].last_read = n_;
     for (int p = 0; p < n_; ++p) {
       for (int value = first_value_[p]; value < first_value_[p + 1]; ++value) {
+        if (per_version_[p]) values_[value].last_read = n_;  // kept for the next run: never overwritten
         GF_RETURN_IF_ERROR(PlaceValue(value));
       }
       for (const Output& in : order_[p]->inputs) {
@@ -444,8 +493,16 @@ class ExecutableBuilder {
       v.offset = planner.Allocate(v.bytes());
       frees_at[v.last_use].push_back(value);
     };
+    auto own_root = [&](int value) { return !values_[value].fixed && values_[value].root == value; };
     for (int p = 0; p < n_; ++p) {
       if (IsPlaceholder(p)) allocate(first_value_[p]);
+    }
+    // Per-version values (FindPerVersionNodes) outlive the run: allocated
+    // before any other, so no value of an earlier position shares their bytes.
+    for (int p = 0; p < n_; ++p) {
+      for (int value = first_value_[p]; per_version_[p] && value < first_value_[p + 1]; ++value) {
+        if (own_root(value)) values_[value].offset = planner.Allocate(values_[value].bytes());
+      }
     }
     const bool has_updates = plan_.num_early_ < n_;
     for (const Output& f : plan_.fetches_) {
@@ -454,9 +511,9 @@ class ExecutableBuilder {
       snapshot_offsets_.push_back(variable && has_updates ? planner.Allocate(root.bytes()) : SIZE_MAX);
     }
     for (int p = 0; p < n_; ++p) {
-      if (IsPlaceholder(p)) continue;
+      if (IsPlaceholder(p) || per_version_[p]) continue;
       for (int value = first_value_[p]; value < first_value_[p + 1]; ++value) {
-        if (!values_[value].fixed && values_[value].root == value) allocate(value);
+        if (own_root(value)) allocate(value);
       }
       for (int root : frees_at[p]) planner.Free(values_[root].offset, values_[root].bytes());
     }
@@ -485,6 +542,7 @@ class ExecutableBuilder {
       }
       GF_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, node.op->kernel(ctx));
       if (kernel && check_numerics) kernel = std::make_unique<NumericsCheckedKernel>(std::move(kernel), ctx);
+      if (kernel && per_version_[p]) kernel = std::make_unique<PerVersionKernel>(std::move(kernel));
       if (kernel) {
         exe_->kernels.push_back(std::move(kernel));
         exe_->kernel_positions.push_back(p);
@@ -517,6 +575,7 @@ class ExecutableBuilder {
   std::vector<int> first_value_;  // plan position -> its first value (n_: the count)
   std::vector<PlannedValue> values_;
   std::vector<size_t> snapshot_offsets_;  // per fetch; SIZE_MAX: read in place
+  std::vector<char> per_version_;         // per position: computed once per variable version
   std::unique_ptr<Executable> exe_;
 };
 

@@ -28,7 +28,12 @@ class VariableStore {
   // recompute them when it changes. Code that keeps a tensor from Get and
   // writes through it later calls MarkWritten.
   uint64_t version() const { return version_ + shared_storage_writes_.load(std::memory_order_relaxed); }
-  void MarkWritten() { ++version_; }
+  // A store that shares storage (Bind) tells every store: a training step
+  // here changes what another session's plans must not serve from a cache.
+  void MarkWritten() const {
+    ++version_;
+    if (shares_storage_) MarkSharedStorageWritten();
+  }
   // Storage bound into stores (Bind) was written outside them (nn::Layer::
   // SetWeights writes a layer's weights, which any number of stores may
   // share): every store's version changes.
@@ -54,6 +59,7 @@ class VariableStore {
  private:
   std::map<std::string, Tensor, std::less<>> values_;
   mutable uint64_t version_ = 1;
+  bool shares_storage_ = false;  // some variable was bound (Bind), so other stores may hold it too
   static inline std::atomic<uint64_t> shared_storage_writes_{0};
 };
 

@@ -195,6 +195,7 @@ absl::StatusOr<std::vector<float>> ScheduleValues(const Schedule& schedule, int6
   std::vector<Tensor> fetched;
   for (int64_t t = 0; t < num_steps; ++t) {
     counter.data<int64_t>()[0] = t;  // the live tensor the plan reads
+    session.variables().MarkWritten();  // so the plan does not serve the last step's rate
     GF_RETURN_IF_ERROR(plan.Run({}, &fetched));
     rates.push_back(fetched[0].data<float>()[0]);
   }

@@ -55,7 +55,7 @@ void VisitDType(DType dtype, F&& f) {
 }
 
 // bf16 <-> f32, rounding to nearest even, as the CPU's conversion
-// instruction (AVX512-BF16's vcvtneps2bf16, used by oneDNN's reorder) does:
+// instruction (AVX512-BF16's vcvtneps2bf16, which ops::Cast and oneDNN use) does:
 // an f32 denormal becomes a zero of its sign, and a NaN stays a (quiet) NaN.
 inline uint16_t FloatToBFloat16(float f) {
   uint32_t bits;

@@ -875,8 +875,7 @@ absl::Status Session::BroadcastVariables(Communicator& communicator) {
     Tensor value = *variables_.Get(name);
     GF_RETURN_IF_ERROR(communicator.Broadcast(value.raw(), value.num_bytes(), 0));
   }
-  variables_.MarkWritten();
-  VariableStore::MarkSharedStorageWritten();  // bound storage may be other stores' too
+  variables_.MarkWritten();  // with bound storage, every store's version moves
   return absl::OkStatus();
 }
 

@@ -24,6 +24,7 @@ each runner.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,29 @@ def machine_info():
     info = json.loads(p.stdout)
     info["cpu"] = models[0] if models else "unknown"
     info["peaks"] = gemm_peaks()
+    info["openblas"] = openblas_core()
     return info
+
+
+def openblas_core():
+    """(default, override): the OpenBLAS kernel set the PyTorch peers get, and
+    the OPENBLAS_CORETYPE they run with (None: none needed).
+
+    Debian's OpenBLAS 0.3.21 picks its kernels from a table of CPU models;
+    a model it does not know gets the generic Prescott (SSE3) kernels, which
+    made PyTorch 1.2-4.0x slower on a Xeon of family 6, model 207. Any
+    OPENBLAS_CORETYPE it does not know makes it choose from the CPU's
+    features instead ("Core not found: ..." then "Core: Cooperlake" there),
+    so where the table fails the peers run with that core named."""
+    def core(extra):
+        env = dict(os.environ, OPENBLAS_VERBOSE="2", **extra)
+        p = subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True, text=True, env=env)
+        found = re.findall(r"Core: (\w+)", p.stdout + p.stderr)
+        return found[-1] if found else None
+    default = core({})
+    if default != "Prescott":
+        return default, None
+    return default, core({"OPENBLAS_CORETYPE": "from_cpu_features"})
 
 
 def gemm_peaks():
@@ -103,20 +126,28 @@ def peaks_line(peaks):
         cell(peaks[("f32", t)]) for t in (1, 2)) + ", bf16 " + " / ".join(cell(peaks[("bf16", t)]) for t in (1, 2))
 
 
-def runners(libtorch_bin, baseline_bin, limit_routes):
+def openblas_line(default, override):
+    if override:
+        return f"OpenBLAS core of the PyTorch peers: {override} (OPENBLAS_CORETYPE; its CPU-model table gives {default})"
+    return f"OpenBLAS core of the PyTorch peers: {default or 'unknown'}"
+
+
+def runners(libtorch_bin, baseline_bin, limit_routes, openblas_override):
     py = ["/usr/bin/python3", os.path.join(ROOT, "benchmarks/compare_pytorch.py")]
+    core = {"OPENBLAS_CORETYPE": openblas_override} if openblas_override else {}
+    omp_blas = dict(core, LD_LIBRARY_PATH=OPENMP_BLAS)
     limit_covers = lambda w: w[1] in ("W1", "W2") and (w[2] == "train" or w[1] == "W1")
     policy = lambda w: w[0] in POLICY_ROWS
     r = [("gradflow", [bench_bin("gradflow_runner")], {}, lambda w: True),
          ("gradflow_fastest", [bench_bin("gradflow_runner"), "--autotune=fastest"], {},
           lambda w: w[1] in ("W1", "W2") and w[2] == "train")]
     r += [(f"{LIMIT}_{route}", [bench_bin(LIMIT), f"--route={route}"], {}, limit_covers) for route in limit_routes]
-    r += [("torch_py_omp", py, {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True),
-          ("torch_py_pthread", py, {}, lambda w: True)]
+    r += [("torch_py_omp", py, omp_blas, lambda w: True),
+          ("torch_py_pthread", py, core, lambda w: True)]
     if libtorch_bin:
-        r.append(("libtorch_omp", [libtorch_bin], {"LD_LIBRARY_PATH": OPENMP_BLAS}, lambda w: True))
+        r.append(("libtorch_omp", [libtorch_bin], omp_blas, lambda w: True))
     r += [("bf16_gradflow", [bench_bin("gradflow_runner"), "--dtype_policy=mixed_bfloat16"], {}, policy),
-          ("bf16_torch_autocast", py + ["--autocast=bf16"], {"LD_LIBRARY_PATH": OPENMP_BLAS}, policy)]
+          ("bf16_torch_autocast", py + ["--autocast=bf16"], omp_blas, policy)]
     if baseline_bin:  # gradflow_runner built from an earlier commit: before/after in one run
         r.append(("gradflow_before", [baseline_bin], {}, lambda w: True))
     return r
@@ -208,9 +239,9 @@ def main():
     ws = [w for w in WORKLOADS if a.filter in w[0]]
     info = machine_info()
     machine = (f"cpu: {info['cpu']}; oneDNN {info['onednn']}, effective ISA {info['isa']}\n"
-               + peaks_line(info["peaks"]))
+               + peaks_line(info["peaks"]) + "\n" + openblas_line(*info["openblas"]))
     print(machine, flush=True)
-    rs = runners(a.libtorch, a.baseline, info["routes"])
+    rs = runners(a.libtorch, a.baseline, info["routes"], info["openblas"][1])
     width = max(len(r[0]) for r in rs)
     results = {}  # (label, runner) -> list of dicts
     start = time.time()

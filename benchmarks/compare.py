@@ -16,7 +16,8 @@ torch.autocast("cpu", bfloat16) (bf16_torch_autocast, on the OpenMP
 OpenBLAS); their table compares each with gradflow's float32 and gives the
 achieved GFLOP/s against benchmarks/gemm_peak's bf16 peak.
 
-Prints the CPU model and oneDNN's effective ISA, per-run lines, then a table
+Prints the CPU model, oneDNN's effective ISA and the peers' OpenBLAS core
+(openblas_core), per-run lines, then a table
 of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
 (ratios of medians), the route of that limit, and the median peak RSS of
 each runner.
@@ -92,8 +93,8 @@ def openblas_core():
 
     Debian's OpenBLAS 0.3.21 picks its kernels from a table of CPU models;
     a model it does not know gets the generic Prescott (SSE3) kernels, which
-    made PyTorch 1.2-4.0x slower on a Xeon of family 6, model 207. Any
-    OPENBLAS_CORETYPE it does not know makes it choose from the CPU's
+    made PyTorch several times slower on a Xeon of family 6, model 207
+    (benchmarks/README.md). Any OPENBLAS_CORETYPE it does not know makes it choose from the CPU's
     features instead ("Core not found: ..." then "Core: Cooperlake" there),
     so where the table fails the peers run with that core named."""
     def core(extra):

@@ -17,8 +17,7 @@ OpenBLAS); their table compares each with gradflow's float32 and gives the
 achieved GFLOP/s against benchmarks/gemm_peak's bf16 peak.
 
 Prints the CPU model, oneDNN's effective ISA and the peers' OpenBLAS core
-(openblas_core), per-run lines, then a table
-of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
+(openblas_core), per-run lines, then a table of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
 (ratios of medians), the route of that limit, and the median peak RSS of
 each runner.
 """
@@ -94,9 +93,10 @@ def openblas_core():
     Debian's OpenBLAS 0.3.21 picks its kernels from a table of CPU models;
     a model it does not know gets the generic Prescott (SSE3) kernels, which
     made PyTorch several times slower on a Xeon of family 6, model 207
-    (benchmarks/README.md). Any OPENBLAS_CORETYPE it does not know makes it choose from the CPU's
-    features instead ("Core not found: ..." then "Core: Cooperlake" there),
-    so where the table fails the peers run with that core named."""
+    (benchmarks/README.md). Any OPENBLAS_CORETYPE it does not know makes it
+    choose from the CPU's features instead ("Core not found: ..." then
+    "Core: Cooperlake" there), so where the table fails the peers run with
+    that core named."""
     def core(extra):
         env = dict(os.environ, OPENBLAS_VERBOSE="2", **extra)
         p = subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True, text=True, env=env)

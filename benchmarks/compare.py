@@ -17,9 +17,9 @@ OpenBLAS); their table compares each with gradflow's float32 and gives the
 achieved GFLOP/s against benchmarks/gemm_peak's bf16 peak.
 
 Prints the CPU model, oneDNN's effective ISA and the peers' OpenBLAS core
-(openblas_core), per-run lines, then a table of median samples/s, the ratios gradflow / best PyTorch and gradflow / limit
-(ratios of medians), the route of that limit, and the median peak RSS of
-each runner.
+(openblas_core), per-run lines, then a table of median samples/s, the
+ratios gradflow / best PyTorch and gradflow / limit (ratios of medians), the
+route of that limit, and the median peak RSS of each runner.
 """
 import argparse
 import json
